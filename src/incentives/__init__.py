@@ -1,0 +1,25 @@
+"""incentives: Chinese municipal enterprise-incentive policies (惠企政策) as tested, cited rules.
+
+>>> from incentives import load_rulebook, load_enterprise, assess      # doctest: +SKIP
+>>> book = load_rulebook("rules/")
+>>> result = assess(load_enterprise("examples/enterprises/xianghe-leader.yaml"), book)
+>>> result.total
+"""
+
+from __future__ import annotations
+
+from incentives.engine import assess
+from incentives.errors import (EngineError, FactsError, IncentivesError, MoneyError, RulebookError, SourceError,
+                               VocabularyError)
+from incentives.facts import Enterprise, Profile, load_enterprise, validate_credit_code
+from incentives.money import parse_money, parse_rate, split
+from incentives.outcomes import Assessment, Award, Citation, Conflict, RuleOutcome
+from incentives.rulebook import Rulebook, load_rulebook
+from incentives.vocabulary import Vocabulary, load_vocabulary
+
+__all__ = [
+    "Assessment", "Award", "Citation", "Conflict", "EngineError", "Enterprise", "FactsError", "IncentivesError",
+    "MoneyError", "Profile", "RuleOutcome", "Rulebook", "RulebookError", "SourceError", "Vocabulary",
+    "VocabularyError", "assess", "load_enterprise", "load_rulebook", "load_vocabulary", "parse_money",
+    "parse_rate", "split", "validate_credit_code",
+]

@@ -1,0 +1,95 @@
+"""Safe YAML (and JSON, a subset of it) that remembers where every value came from.
+
+Only plain data is built: any tag that would construct an object or run code is refused, and a
+duplicate key is an error rather than a silent overwrite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from incentives.errors import Location, SourceError
+
+Key = tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    """Parsed data plus the line and column of each key path inside it."""
+
+    data: Any
+    path: str
+    positions: dict[Key, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, key: Key) -> Location:
+        """The location of ``key``, or of its nearest ancestor that has one."""
+        key = tuple(key)
+        while key:
+            if key in self.positions:
+                line, column = self.positions[key]
+                return Location(self.path, line, column)
+            key = key[:-1]
+        return Location(self.path, *self.positions.get((), (1, 1)))
+
+
+def read_text(path: str | Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SourceError(f"cannot read file: {e}", location=Location(str(path))) from e
+
+
+def load(path: str | Path) -> Document:
+    """Read and parse a YAML or JSON file safely."""
+    return parse(read_text(path), str(path))
+
+
+def parse(text: str, path: str = "<string>") -> Document:
+    """Parse YAML text safely into plain data with positions."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        doc = Document(data=None, path=path)
+        if root is not None:
+            doc.data = _build(loader, root, (), doc)
+        return doc
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        raise SourceError(f"not valid YAML: {e.problem or e.context}", location=where) from e
+    except yaml.YAMLError as e:
+        raise SourceError(f"not valid YAML: {e}", location=Location(path)) from e
+    finally:
+        loader.dispose()
+
+
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
+def _build(loader: yaml.SafeLoader, node: yaml.Node, key: Key, doc: Document) -> Any:
+    doc.positions.setdefault(key, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+        raise SourceError(f"tag {node.tag!r} is not allowed: rule and fact files hold plain data only",
+                          location=Location(doc.path, node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves YAML merge keys (<<) the safe way
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            name = loader.construct_object(key_node, deep=True)
+            if isinstance(name, (dict, list)):
+                raise SourceError("a mapping key must be a plain value",
+                                  location=Location(doc.path, key_node.start_mark.line + 1))
+            if name in result:
+                raise SourceError(f"duplicate key {name!r}", location=Location(
+                    doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+            child = (*key, str(name))
+            doc.positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[name] = _build(loader, value_node, child, doc)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(loader, item, (*key, i), doc) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)

@@ -1,0 +1,179 @@
+"""The typed condition tree every rule compiles into, and its three-valued native evaluation.
+
+A rule's ``rewards``, ``when`` and window compile once into ``All``/``Any`` nodes over ``Test``
+leaves. A leaf compares one fact (``record.investment``, ``enterprise.clusters``) with a typed value.
+Evaluating gives ``TRUE``, ``FALSE`` or ``UNKNOWN`` (the fact is absent: absent is never zero), and
+a ``Check`` per leaf saying what was found against what was required.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Union
+
+Value = Union[str, bool, Decimal, dt.date, tuple[str, ...]]
+
+
+class Truth(enum.Enum):
+    TRUE = "true"
+    FALSE = "false"
+    UNKNOWN = "unknown"
+
+
+class Op(str, enum.Enum):
+    """The closed set of comparisons a rule may write; ``Op.describe`` gives their meaning."""
+
+    IS = "is"
+    IS_NOT = "is_not"
+    ONE_OF = "one_of"
+    AT_LEAST = "at_least"
+    MORE_THAN = "more_than"
+    AT_MOST = "at_most"
+    LESS_THAN = "less_than"
+    ON_OR_AFTER = "on_or_after"
+    ON_OR_BEFORE = "on_or_before"
+    INCLUDES = "includes"
+    INCLUDES_ANY = "includes_any"
+    NOT_EMPTY = "not_empty"
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+
+_SYMBOLS = {
+    Op.IS: "=", Op.IS_NOT: "≠", Op.ONE_OF: "∈", Op.AT_LEAST: "≥", Op.MORE_THAN: ">", Op.AT_MOST: "≤",
+    Op.LESS_THAN: "<", Op.ON_OR_AFTER: "≥", Op.ON_OR_BEFORE: "≤", Op.INCLUDES: "∋",
+    Op.INCLUDES_ANY: "∩", Op.NOT_EMPTY: "≠ ∅",
+}
+
+_COMPARE: dict[Op, Callable[[Any, Any], bool]] = {
+    Op.IS: lambda a, v: a == v,
+    Op.IS_NOT: lambda a, v: a != v,
+    Op.ONE_OF: lambda a, v: a in v,
+    Op.AT_LEAST: lambda a, v: a >= v,
+    Op.MORE_THAN: lambda a, v: a > v,
+    Op.AT_MOST: lambda a, v: a <= v,
+    Op.LESS_THAN: lambda a, v: a < v,
+    Op.ON_OR_AFTER: lambda a, v: a >= v,
+    Op.ON_OR_BEFORE: lambda a, v: a <= v,
+    Op.INCLUDES: lambda a, v: v in a,
+    Op.INCLUDES_ANY: lambda a, v: any(x in a for x in v),
+    Op.NOT_EMPTY: lambda a, v: bool(a) == v,
+}
+
+
+@dataclass(frozen=True)
+class Test:
+    """One comparison: ``fact op value``. ``fact`` is ``record.<field>`` or ``enterprise.<field>``."""
+
+    fact: str
+    op: Op
+    value: Value
+    origin: str = "when"        # which part of the rule wrote it: rewards, when, window, as_of
+
+    def evaluate(self, facts: Facts) -> Truth:
+        actual = facts.get(self.fact)
+        if actual is None:
+            return Truth.UNKNOWN
+        return Truth.TRUE if _COMPARE[self.op](actual, self.value) else Truth.FALSE
+
+    def describe(self) -> str:
+        value = "[" + ", ".join(map(str, self.value)) + "]" if isinstance(self.value, tuple) else self.value
+        return f"{self.fact} {self.op.value} {value}"
+
+
+@dataclass(frozen=True)
+class All:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Any_:
+    children: tuple[Node, ...]
+
+
+Node = Union[Test, All, Any_]
+
+
+@dataclass(frozen=True)
+class Check:
+    """The verdict on one leaf: what was required, what was found."""
+
+    test: Test
+    truth: Truth
+    actual: Any
+
+    def describe(self) -> str:
+        if self.truth is Truth.UNKNOWN:
+            return f"{self.test.fact} is missing (required: {self.test.describe()})"
+        verdict = "holds" if self.truth is Truth.TRUE else "fails"
+        return f"{self.test.describe()} {verdict}: actual {_show(self.actual)}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
+
+
+class Facts:
+    """The facts one (enterprise, record) pair offers to a condition tree, by dotted name."""
+
+    __slots__ = ("_profile", "_record", "_extra")
+
+    def __init__(self, profile: Any, record: Any, extra: dict[str, Any] | None = None) -> None:
+        self._profile = profile
+        self._record = record
+        self._extra = extra or {}
+
+    def get(self, name: str) -> Any:
+        if name in self._extra:
+            return self._extra[name]
+        scope, _, field = name.partition(".")
+        source = self._record if scope == "record" else self._profile
+        value = getattr(source, field, None)
+        return tuple(value) if isinstance(value, list) else value
+
+
+def evaluate(node: Node, facts: Facts, checks: list[Check] | None = None) -> Truth:
+    """Three-valued evaluation; every leaf visited is appended to ``checks`` when given.
+
+    All leaves are visited (no short circuit) when ``checks`` is given, so an explanation names every
+    failed and every missing fact, not just the first.
+    """
+    if isinstance(node, Test):
+        truth = node.evaluate(facts)
+        if checks is not None:
+            checks.append(Check(node, truth, facts.get(node.fact)))
+        return truth
+    results = [evaluate(child, facts, checks) for child in node.children] if checks is not None else None
+    if isinstance(node, All):
+        seen = results if results is not None else _lazy(node, facts, Truth.FALSE)
+        if Truth.FALSE in seen:
+            return Truth.FALSE
+        return Truth.UNKNOWN if Truth.UNKNOWN in seen else Truth.TRUE
+    seen = results if results is not None else _lazy(node, facts, Truth.TRUE)
+    if Truth.TRUE in seen:
+        return Truth.TRUE
+    return Truth.UNKNOWN if Truth.UNKNOWN in seen else Truth.FALSE
+
+
+def _lazy(node: All | Any_, facts: Facts, stop: Truth) -> list[Truth]:
+    seen: list[Truth] = []
+    for child in node.children:
+        truth = evaluate(child, facts)
+        seen.append(truth)
+        if truth is stop:
+            break
+    return seen
+
+
+def leaves(node: Node) -> list[Test]:
+    """Every ``Test`` in the tree, in order."""
+    if isinstance(node, Test):
+        return [node]
+    return [leaf for child in node.children for leaf in leaves(child)]

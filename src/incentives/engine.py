@@ -1,0 +1,272 @@
+"""Assess an enterprise against a rulebook: which rules pay, how much, who pays, and why not.
+
+For every rule of the enterprise's city and every record the rule could reward, the native matcher
+evaluates the compiled condition tree leaf by leaf (the source of explanations). With
+``engine="durable"`` the durable_rules matcher decides which (rule, record) pairs match, from the
+same trees. Eligible awards are then priced exactly, combined by group and limit so that no
+achievement is paid twice unless a text says so, and split among payers to the fen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from incentives.conditions import Check, Facts, Test, Truth, evaluate
+from incentives.errors import EngineError
+from incentives.facts import Enterprise
+from incentives.outcomes import (Assessment, Award, CheckResult, Citation, Conflict, EnterpriseRef,
+                                 RuleOutcome)
+from incentives.money import split, to_fen
+from incentives.rulebook import CompiledRule, Rulebook
+
+Engine = Literal["native", "durable"]
+ZERO = Decimal(0)
+
+
+@dataclass
+class _Candidate:
+    """An eligible (rule, record) pair on its way to becoming an award."""
+
+    rule: CompiledRule
+    record: Any
+    amount: Decimal | None
+    amount_max: Decimal | None
+    basis: str | None
+    lost_to: str | None = None  # why it was not paid after combination
+    sort_key: tuple[Any, ...] = field(default_factory=tuple)
+
+
+def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = None, *,
+           engine: Engine = "native") -> Assessment:
+    """Every award ``enterprise`` is owed under ``rulebook`` at ``as_of`` (default today).
+
+    Records dated after ``as_of`` have not happened yet and are not rewarded. The result lists each
+    award with its citation and payer shares, each rule that does not pay with the failed
+    conditions, and each rule that cannot be decided with the missing facts. Safe to call from many
+    threads at once.
+    """
+    as_of = as_of or dt.date.today()
+    enterprise.check_terms(rulebook.vocabulary)
+    rules = rulebook.rules_for(enterprise.profile.city)
+    matches = _durable_matches(rulebook, rules, enterprise) if engine == "durable" else None
+    candidates: list[_Candidate] = []
+    not_eligible: list[RuleOutcome] = []
+    undetermined: list[RuleOutcome] = []
+    for rule in rules:
+        _judge_rule(rule, enterprise, as_of, matches, candidates, not_eligible, undetermined)
+    conflicts = _combine(candidates)
+    awards = [_award(c) for c in candidates if c.lost_to is None]
+    not_eligible += [_lost(c) for c in candidates if c.lost_to is not None]
+    warnings = [] if rules else [f"no rule file for city {enterprise.profile.city!r}"]
+    return _assessment(enterprise, rulebook, as_of, engine, awards, not_eligible, undetermined, conflicts, warnings)
+
+
+def _judge_rule(rule: CompiledRule, enterprise: Enterprise, as_of: dt.date, matches: set[tuple[str, str]] | None,
+                candidates: list[_Candidate], not_eligible: list[RuleOutcome],
+                undetermined: list[RuleOutcome]) -> None:
+    kind_records = [r for r in enterprise.records if r.kind == rule.rule.rewards["kind"]]
+    selectors = [t for t in rule.tree.children if isinstance(t, Test) and t.origin == "rewards"]
+    records = [r for r in kind_records if all(t.evaluate(Facts(enterprise.profile, r)) is not Truth.FALSE
+                                              for t in selectors)]
+    if not records:
+        wanted = ", ".join(t.describe() for t in selectors)
+        not_eligible.append(_outcome(rule, None, [f"no record with {wanted}"], [], []))
+        return
+    for record in records:
+        facts = Facts(enterprise.profile, record)
+        checks: list[Check] = []
+        truth = evaluate(rule.tree, facts, checks)
+        if matches is not None and (truth is Truth.TRUE) != ((rule.id, record.id) in matches):
+            raise EngineError(f"durable_rules and the native matcher disagree on rule {rule.id} "
+                              f"for record {record.id}", field=rule.id)
+        if record.date > as_of:
+            not_eligible.append(_outcome(rule, record.id, [f"record.date {record.date} is after as_of {as_of}"],
+                                         [], checks))
+        elif truth is Truth.FALSE:
+            reasons = [c.describe() for c in checks if c.truth is Truth.FALSE]
+            not_eligible.append(_outcome(rule, record.id, reasons, [], checks))
+        elif truth is Truth.UNKNOWN:
+            missing: set[str] | list[str] = {c.test.fact for c in checks if c.truth is Truth.UNKNOWN}
+            if rule.rule.amount.of and facts.get(rule.rule.amount.of) is None:
+                missing.add(rule.rule.amount.of)  # name every fact needed, not just the first
+            missing = sorted(missing)
+            undetermined.append(_outcome(rule, record.id, [], missing, checks))
+        else:
+            priced = _price(rule, facts)
+            if isinstance(priced, str):
+                undetermined.append(_outcome(rule, record.id, [], [priced], checks))
+            else:
+                candidates.append(_Candidate(rule, record, *priced))
+
+
+def _price(rule: CompiledRule, facts: Facts) -> tuple[Decimal | None, Decimal | None, str | None] | str:
+    """(amount, amount_max, basis), or the name of the missing fact the amount needs."""
+    spec = rule.rule.amount
+    form = spec.form
+    if form == "fixed":
+        assert spec.fixed is not None
+        return to_fen(spec.fixed), to_fen(spec.fixed), None
+    if form == "up_to":
+        assert spec.up_to is not None
+        return to_fen(spec.up_to), to_fen(spec.up_to), f"up to {spec.up_to}"
+    if form in ("unquantified", "non_monetary"):
+        return None, None, None
+    assert spec.of is not None  # guaranteed by Amount's validator
+    base = facts.get(spec.of)
+    if base is None:
+        return spec.of
+    rate = spec.rate if form == "rate" else spec.matching
+    assert rate is not None
+    raw = base * rate
+    basis = f"{rate * 100:f}".rstrip("0").rstrip(".") + f"% × {spec.of} {base} = {to_fen(raw)}"
+    if spec.cap is not None and raw > spec.cap:
+        raw = spec.cap
+        basis += f", capped at {spec.cap}"
+    amount = to_fen(raw)
+    return amount, amount, basis
+
+
+def _combine(candidates: list[_Candidate]) -> list[Conflict]:
+    """Apply limits and groups; mark losers with ``lost_to``; return the conflicts found."""
+    candidates.sort(key=lambda c: (c.record.date, c.record.id))
+    _apply_limits(candidates)
+    conflicts: list[Conflict] = []
+    by_record: dict[str, list[_Candidate]] = {}
+    for c in candidates:
+        if c.lost_to is None:
+            by_record.setdefault(c.record.id, []).append(c)
+    for record_id, same in by_record.items():
+        if len(same) > 1:
+            conflicts += _settle(record_id, same)
+    _apply_additional(candidates)
+    return conflicts
+
+
+def _apply_limits(candidates: list[_Candidate]) -> None:
+    paid: dict[tuple[str, Any], str] = {}
+    for c in candidates:
+        limit = c.rule.rule.limit
+        if limit == "once_per_record":
+            continue
+        key = (c.rule.id, None if limit == "once_per_enterprise" else c.record.date.year)
+        if key in paid:
+            scope = "once per enterprise" if limit == "once_per_enterprise" else f"once per year ({key[1]})"
+            c.lost_to = f"{scope}: already awarded for record {paid[key]}"
+        else:
+            paid[key] = c.record.id
+
+
+def _settle(record_id: str, same: list[_Candidate]) -> list[Conflict]:
+    """Several rules reward one record: pay all only where one group says ``all``/``additional``."""
+    groups = {c.rule.rule.group for c in same}
+    if len(groups) == 1 and None not in groups and same[0].rule.group and same[0].rule.group.combine != "highest":
+        return []
+    best = max(same, key=lambda c: (c.amount_max or ZERO, -same.index(c)))
+    for c in same:
+        if c is not best:
+            c.lost_to = f"record {record_id} is already rewarded by {best.rule.id}; only the highest is paid"
+    amounts = {c.amount_max for c in same}
+    documents = sorted({c.rule.rule.cite.document for c in same})
+    if len(groups) == 1 and None not in groups and len(amounts) == 1 and len(documents) == 1:
+        return []
+    declared = len(groups) == 1 and None not in groups
+    reason = (f"group {same[0].rule.rule.group} pays the highest only" if declared else
+              "these rules reward the same record and declare no common group; the highest is paid")
+    if len(documents) > 1 and len(amounts) > 1:
+        reason += "; the source documents disagree on the amount"
+    return [Conflict(record_id=record_id, rule_ids=[c.rule.id for c in same], amounts=[c.amount_max for c in same],
+                     paid_rule_id=best.rule.id, documents=documents, reason=reason)]
+
+
+def _apply_additional(candidates: list[_Candidate]) -> None:
+    """In an ``additional`` group, the group's first rule is the base; the others pay only on top of it."""
+    paying = {c.rule.id for c in candidates if c.lost_to is None}
+    for c in candidates:
+        group = c.rule.group
+        if c.lost_to is None and group is not None and group.combine == "additional":
+            base = c.rule.group_base
+            if base and base != c.rule.id and base not in paying:
+                c.lost_to = f"additional to {base}, which does not pay"
+
+
+def _award(c: _Candidate) -> Award:
+    rule = c.rule
+    shares = rule.shares
+    amount = c.amount_max
+    payers = split(amount, shares) if shares is not None and amount is not None else {}
+    spec = rule.rule.amount
+    status = ("fixed" if spec.form in ("fixed", "rate", "matching") and not spec.discretionary else
+              "up_to" if spec.form in ("up_to", "rate") else spec.form)
+    return Award(
+        rule_id=rule.id, title=rule.rule.title.zh, title_en=rule.rule.title.en, status=status,  # type: ignore[arg-type]
+        amount=c.amount if status == "fixed" else None, amount_max=c.amount_max, basis=c.basis,
+        payers=payers, payers_unspecified=shares is None, record_id=c.record.id,
+        citation=_citation(rule), departments=list(rule.rule.departments),
+        description=spec.unquantified or spec.non_monetary, rule_location=str(rule.location),
+        notes=list(rule.rule.notes),
+    )
+
+
+def _citation(rule: CompiledRule) -> Citation:
+    return Citation(document=rule.rule.cite.document, document_number=rule.document.number,
+                    document_title=rule.document.title, clause=rule.rule.cite.clause, quote=rule.rule.cite.quote)
+
+
+def _outcome(rule: CompiledRule, record_id: str | None, reasons: list[str], missing: list[str],
+             checks: list[Check]) -> RuleOutcome:
+    return RuleOutcome(rule_id=rule.id, title=rule.rule.title.zh, record_id=record_id, reasons=reasons,
+                       missing=missing, checks=[_check_result(c) for c in checks],
+                       rule_location=str(rule.location))
+
+
+def _check_result(check: Check) -> CheckResult:
+    value = check.test.value
+    required = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    actual = None if check.actual is None else (
+        ", ".join(map(str, check.actual)) if isinstance(check.actual, tuple) else str(check.actual))
+    result = {Truth.TRUE: "holds", Truth.FALSE: "fails", Truth.UNKNOWN: "missing"}[check.truth]
+    return CheckResult(fact=check.test.fact, op=check.test.op.value, required=required, actual=actual,
+                       result=result, origin=check.test.origin)  # type: ignore[arg-type]
+
+
+def _lost(c: _Candidate) -> RuleOutcome:
+    return _outcome(c.rule, c.record.id, [c.lost_to or ""], [], [])
+
+
+def _assessment(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engine: Engine, awards: list[Award],
+                not_eligible: list[RuleOutcome], undetermined: list[RuleOutcome], conflicts: list[Conflict],
+                warnings: list[str]) -> Assessment:
+    total = sum((a.amount for a in awards if a.status == "fixed" and a.amount is not None), ZERO)
+    total_max = sum((a.amount_max for a in awards if a.amount_max is not None), ZERO)
+    by_payer: dict[str, Decimal] = {}
+    for a in awards:
+        if a.status != "fixed" or a.amount is None:
+            continue
+        if a.payers_unspecified:
+            by_payer["unspecified"] = by_payer.get("unspecified", ZERO) + a.amount
+        for payer, share in a.payers.items():
+            by_payer[payer] = by_payer.get(payer, ZERO) + share
+    p = enterprise.profile
+    return Assessment(
+        enterprise=EnterpriseRef(name=p.name, credit_code=p.credit_code, city=p.city, county=p.county),
+        as_of=as_of, rulebook_hash=rulebook.hash, engine=engine, awards=awards, not_eligible=not_eligible,
+        undetermined=undetermined, total=total, total_max=total_max, total_by_payer=by_payer,
+        conflicts=conflicts, warnings=warnings)
+
+
+_matcher_lock = threading.Lock()
+
+
+def _durable_matches(rulebook: Rulebook, rules: tuple[CompiledRule, ...], enterprise: Enterprise) -> set[tuple[str, str]]:
+    from incentives._durable import DurableMatcher  # compiled C extension: load only when asked for
+
+    city = enterprise.profile.city
+    with _matcher_lock:
+        matcher = rulebook.matchers.get(city)
+        if matcher is None:
+            matcher = rulebook.matchers[city] = DurableMatcher(rules)
+    return matcher.match(enterprise)

@@ -1,0 +1,93 @@
+"""Every error the library raises on purpose.
+
+    IncentivesError                 root: catch this to handle any bad input
+    ├── SourceError                 a file could not be read or parsed (YAML syntax, unsafe tag)
+    ├── FactsError                  an enterprise fact file breaks the facts schema
+    ├── VocabularyError             a term is not in the controlled vocabulary
+    ├── RulebookError               a rule file breaks the rule-file format or its references
+    ├── MoneyError                  an amount of money or a share cannot be read exactly
+    └── EngineError                 a matcher failed while assessing (wraps durable_rules errors)
+
+Each error carries where it happened (``path``, ``line``, ``column``, ``field``) so that messages
+read ``file:line:col: message``. Low-level failures are chained with ``raise ... from e``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a source file: 1-based line and column, either may be unknown."""
+
+    path: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.path or "<input>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+class IncentivesError(Exception):
+    """Root of every error this library raises for bad input or a failed assessment."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: Location | None = None,
+        field: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.message = message
+        self.location = location or Location()
+        self.field = field
+        self.code = code
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = str(self.location)
+        field = f" {self.field}:" if self.field else ""
+        code = f" {self.code}:" if self.code else ""
+        return f"{where}:{code}{field} {self.message}"
+
+
+class SourceError(IncentivesError):
+    """A file could not be read, or is not safe, well-formed YAML/JSON."""
+
+
+class FactsError(IncentivesError):
+    """Enterprise facts do not fit the facts schema."""
+
+
+class VocabularyError(IncentivesError):
+    """A term is not in the controlled vocabulary; ``suggestion`` names the closest known one."""
+
+    def __init__(self, message: str, *, suggestion: str | None = None, **kw: object) -> None:
+        self.suggestion = suggestion
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class RulebookError(IncentivesError):
+    """A rule file does not fit the rule-file format or refers to something that does not exist.
+
+    ``problems`` holds every problem found in the file, so one run can report them all.
+    """
+
+    def __init__(self, message: str, *, problems: list[IncentivesError] | None = None, **kw: object) -> None:
+        self.problems = problems or []
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class MoneyError(IncentivesError):
+    """An amount, rate or share cannot be read exactly."""
+
+
+class EngineError(IncentivesError):
+    """A matcher failed while assessing an enterprise."""

@@ -1,0 +1,112 @@
+"""Exact money: parse amounts and rates, round to the fen, split among payers.
+
+Money is always ``Decimal`` yuan. Text like ``"30万元"``, ``"1.5亿元"`` or ``"¥300,000.00"``
+parses exactly; a float is accepted only through its shortest text (``0.1`` → ``Decimal("0.1")``).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Mapping
+
+from incentives.errors import MoneyError
+
+FEN = Decimal("0.01")
+HUNDRED = Decimal(100)
+
+_UNITS = {"": Decimal(1), "元": Decimal(1), "万": Decimal(10_000), "万元": Decimal(10_000),
+          "亿": Decimal(100_000_000), "亿元": Decimal(100_000_000)}
+_MONEY = re.compile(r"^(?:¥|￥|CNY\s*|RMB\s*)?([0-9][0-9,]*(?:\.[0-9]+)?)\s*(万元|亿元|万|亿|元)?$")
+_PERCENT = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*[%％]$")
+_RATIO = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(?:\s*[:：]\s*([0-9]+(?:\.[0-9]+)?))+$")
+
+
+def to_decimal(value: object, what: str = "amount") -> Decimal:
+    """An exact Decimal from an int, Decimal, decimal string or float (through its shortest text)."""
+    if isinstance(value, bool):
+        raise MoneyError(f"{what} must be a number, not {value!r}")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation as e:
+            raise MoneyError(f"{what} {value!r} is not a number") from e
+    else:
+        raise MoneyError(f"{what} must be a number, not {type(value).__name__}")
+    if not result.is_finite():
+        raise MoneyError(f"{what} {value!r} is not a finite number")
+    return result
+
+
+def parse_money(value: object) -> Decimal:
+    """Yuan as Decimal from ``300000``, ``"300000.50"``, ``"30万元"``, ``"1.5亿元"``, ``"¥300,000.00"``.
+
+    >>> parse_money("30万元")
+    Decimal('300000')
+    """
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        match = _MONEY.match(text)
+        if not match:
+            raise MoneyError(f"cannot read {value!r} as money (write 300000, \"30万元\" or \"¥300,000.00\")")
+        number, unit = match.groups()
+        amount = Decimal(number.replace(",", "")) * _UNITS[unit or ""]
+    else:
+        amount = to_decimal(value, "money")
+    if amount < 0:
+        raise MoneyError(f"money cannot be negative: {value!r}")
+    return amount.quantize(Decimal(1)) if amount == amount.to_integral_value() else amount
+
+
+def parse_rate(value: object) -> Decimal:
+    """A fraction from ``"10%"``, ``"0.1"`` or ``0.1``: ``Decimal("0.1")``; must lie in [0, 1]."""
+    if isinstance(value, str) and (match := _PERCENT.match(value.strip())):
+        rate = Decimal(match.group(1)) / HUNDRED
+    else:
+        rate = to_decimal(value, "rate")
+    if not Decimal(0) <= rate <= Decimal(1):
+        raise MoneyError(f"rate {value!r} must lie between 0% and 100%")
+    return rate
+
+
+def parse_ratio(text: str) -> list[Decimal]:
+    """Parts of a ratio as the texts write it: ``"1:1"`` → [1, 1], ``"5:5"``, ``"1:0.5"``."""
+    if not _RATIO.match(text.strip()):
+        raise MoneyError(f"cannot read {text!r} as a ratio like \"1:1\"")
+    parts = [Decimal(p) for p in re.split(r"[:：]", text.strip())]
+    if sum(parts) == 0:
+        raise MoneyError(f"ratio {text!r} has no positive part")
+    return parts
+
+
+def to_fen(amount: Decimal) -> Decimal:
+    """Round half up to the fen (0.01 yuan)."""
+    return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def split(amount: Decimal, shares: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """Split ``amount`` (already in fen) by ``shares`` (fractions summing to 1), exactly.
+
+    Largest remainder: each payer gets its share floored to the fen, then the fen left over go one
+    each to the largest remainders (ties broken by the order the shares were written), so the parts
+    always add up to ``amount``.
+
+    >>> split(Decimal("12345.67"), {"city": Decimal("0.5"), "county": Decimal("0.5")})
+    {'city': Decimal('6172.84'), 'county': Decimal('6172.83')}
+    """
+    cents = int((amount / FEN).to_integral_value())
+    if Decimal(cents) * FEN != amount:
+        raise MoneyError(f"{amount} is not a whole number of fen")
+    exact = {payer: Decimal(cents) * share for payer, share in shares.items()}
+    floors = {payer: int(value) for payer, value in exact.items()}
+    left = cents - sum(floors.values())
+    order = sorted(shares, key=lambda p: (-(exact[p] - floors[p]), list(shares).index(p)))
+    for payer in order[:left]:
+        floors[payer] += 1
+    return {payer: Decimal(floors[payer]) * FEN for payer in shares}

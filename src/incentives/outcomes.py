@@ -1,0 +1,107 @@
+"""What an assessment says: awards, rules that do not apply and why, and missing facts.
+
+These are the serialised contract of ``incentives evaluate --format json``: money is a decimal
+string in yuan, dates are ISO, and every award carries its citation and the rule's file:line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AwardStatus = Literal["fixed", "up_to", "unquantified", "non_monetary"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Citation(_Out):
+    document: str
+    document_number: str | None
+    document_title: str
+    clause: str
+    quote: str
+
+
+class CheckResult(_Out):
+    """One condition: the fact, the comparison, what was required, what was found."""
+
+    fact: str
+    op: str
+    required: str
+    actual: str | None
+    result: Literal["holds", "fails", "missing"]
+    origin: str
+
+
+class Award(_Out):
+    rule_id: str
+    title: str
+    title_en: str
+    status: AwardStatus
+    amount: Decimal | None
+    amount_max: Decimal | None
+    basis: str | None = Field(default=None, description="how the amount was computed")
+    payers: dict[str, Decimal]
+    payers_unspecified: bool = False
+    record_id: str | None
+    citation: Citation
+    departments: list[str]
+    description: str | None = Field(default=None, description="what an unquantified or non-monetary award grants")
+    rule_location: str
+    notes: list[str] = Field(default_factory=list)
+
+
+class RuleOutcome(_Out):
+    """A rule that gave no award for a record (``record_id`` null: no record it could reward)."""
+
+    rule_id: str
+    title: str
+    record_id: str | None
+    reasons: list[str] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(default_factory=list)
+    rule_location: str
+
+
+class Conflict(_Out):
+    """Two or more rules reward the same record; which was paid and why."""
+
+    record_id: str
+    rule_ids: list[str]
+    amounts: list[Decimal | None]
+    paid_rule_id: str
+    documents: list[str]
+    reason: str
+
+
+class EnterpriseRef(_Out):
+    name: str
+    credit_code: str
+    city: str
+    county: str | None
+
+
+class Assessment(_Out):
+    """Everything one enterprise is owed at ``as_of``, and why not the rest."""
+
+    enterprise: EnterpriseRef
+    as_of: dt.date
+    rulebook_hash: str
+    engine: Literal["native", "durable"]
+    awards: list[Award]
+    not_eligible: list[RuleOutcome]
+    undetermined: list[RuleOutcome]
+    total: Decimal = Field(description="sum of determined (fixed) awards")
+    total_max: Decimal = Field(description="total plus the ceilings of up_to awards")
+    total_by_payer: dict[str, Decimal]
+    conflicts: list[Conflict]
+    warnings: list[str] = Field(default_factory=list)
+
+    def award(self, rule_id: str) -> Award | None:
+        """The first award of ``rule_id``, if any."""
+        return next((a for a in self.awards if a.rule_id == rule_id), None)

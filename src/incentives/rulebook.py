@@ -1,0 +1,454 @@
+"""Rule files: their format as Pydantic models, the loader, and compilation to condition trees.
+
+A rulebook is every city's rule file plus the vocabulary. Loading validates each file completely
+(format, references, vocabulary, condition types) and reports every problem with file, line and
+column; a file that loads is compiled once into ``CompiledRule`` objects the engine runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from incentives import _yaml
+from incentives.conditions import All, Any_, Node, Op, Test, Value
+from incentives.errors import IncentivesError, Location, MoneyError, RulebookError, VocabularyError
+from incentives.facts import RECORD_MODELS, Money, Profile
+from incentives.money import parse_money, parse_rate
+from incentives.vocabulary import Vocabulary, load_vocabulary
+
+Rate = Annotated[Decimal, BeforeValidator(parse_rate)]
+VOCABULARY_FILE = "vocabulary.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Text(_Strict):
+    zh: str
+    en: str
+
+
+class Window(_Strict):
+    """Dates inclusive at both ends; ``to: null`` means open-ended."""
+
+    start: dt.date = Field(alias="from")
+    end: dt.date | None = Field(default=None, alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"window ends ({self.end}) before it starts ({self.start})")
+        return self
+
+    def contains(self, day: dt.date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+class SourceDocument(_Strict):
+    title: str
+    number: str | None = None
+    issuer: str
+    issued: dt.date
+    effective: Window
+    kind: Literal["policy", "report", "framework"] = "policy"
+    source: str | None = None           # path of the full text, relative to the rule file
+    notes: list[str] = Field(default_factory=list)
+
+
+class Citation(_Strict):
+    document: str
+    clause: str
+    quote: str = Field(min_length=1)
+
+
+class Amount(_Strict):
+    """Exactly one form: ``fixed``, ``rate``/``matching`` (with ``of``, optional ``cap``), ``up_to``,
+    ``unquantified`` or ``non_monetary``. ``discretionary: true`` makes a rate a ceiling (不超过)."""
+
+    fixed: Money | None = None
+    rate: Rate | None = None
+    matching: Rate | None = None
+    of: str | None = None
+    cap: Money | None = None
+    up_to: Money | None = None
+    discretionary: bool = False
+    unquantified: str | None = None
+    non_monetary: str | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Amount:
+        forms = [f for f in ("fixed", "rate", "matching", "up_to", "unquantified", "non_monetary")
+                 if getattr(self, f) is not None]
+        if len(forms) != 1:
+            raise ValueError("an amount has exactly one of fixed, rate, matching, up_to, unquantified, "
+                             f"non_monetary; found {forms or 'none'}")
+        based = forms[0] in ("rate", "matching")
+        if based and not self.of:
+            raise ValueError(f"{forms[0]} needs 'of': the fact it is a share of, e.g. record.investment")
+        if not based and (self.of or self.cap is not None):
+            raise ValueError("'of' and 'cap' go with rate or matching only")
+        if self.discretionary and forms[0] != "rate":
+            raise ValueError("'discretionary' goes with rate only (use up_to for a plain ceiling)")
+        return self
+
+    @property
+    def form(self) -> str:
+        return next(f for f in ("fixed", "rate", "matching", "up_to", "unquantified", "non_monetary")
+                    if getattr(self, f) is not None)
+
+
+Limit = Literal["once_per_record", "once_per_enterprise", "once_per_year"]
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+    title: Text
+    cite: Citation
+    departments: list[str] = Field(default_factory=list)
+    rewards: dict[str, str | bool | list[str]]
+    when: list[dict[str, Any]] = Field(default_factory=list)
+    window: Window | None = None
+    amount: Amount
+    payers: dict[str, Rate] | Literal["unspecified"]
+    limit: Limit = "once_per_record"
+    group: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class Group(_Strict):
+    """Rules rewarding the same achievement, and how their awards for one record combine."""
+
+    title: str
+    combine: Literal["highest", "all", "additional"]
+    note: str | None = None
+
+
+class NotEncoded(_Strict):
+    """A clause kept in the file for coverage although no rule encodes it, and why."""
+
+    document: str
+    clause: str
+    status: Literal["not_an_entitlement", "not_encodable"]
+    quote: str
+    reason: str
+
+
+class RuleFile(_Strict):
+    city: str = Field(pattern=r"^[a-z][a-z_]*$")
+    documents: dict[str, SourceDocument]
+    groups: dict[str, Group] = Field(default_factory=dict)
+    rules: list[Rule]
+    not_encoded: list[NotEncoded] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready to run: its model, where it was written, its document and condition tree."""
+
+    rule: Rule
+    city: str
+    document: SourceDocument
+    location: Location
+    tree: All
+    window: Window
+    shares: dict[str, Decimal] | None
+    group: Group | None
+    group_base: str | None = None   # in an ``additional`` group, the rule the others add to
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    path: str
+    model: RuleFile
+    rules: tuple[CompiledRule, ...]
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """Every loaded rule file by city, the vocabulary, and a content hash of the files used."""
+
+    files: dict[str, LoadedFile]
+    vocabulary: Vocabulary
+    hash: str
+    by_id: dict[str, CompiledRule] = field(default_factory=dict)
+    matchers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # durable, per city
+
+    def rules_for(self, city: str) -> tuple[CompiledRule, ...]:
+        loaded = self.files.get(city)
+        return loaded.rules if loaded else ()
+
+    @property
+    def rules(self) -> list[CompiledRule]:
+        return [rule for loaded in self.files.values() for rule in loaded.rules]
+
+
+def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None = None) -> Rulebook:
+    """Load a directory of rule files (``*.yaml`` beside ``vocabulary.yaml``) or one rule file.
+
+    Raises ``RulebookError`` whose ``problems`` list every problem of the first bad file.
+    """
+    path = Path(path)
+    files = sorted(p for p in path.glob("*.yaml") if p.name != VOCABULARY_FILE) if path.is_dir() else [path]
+    vocab_path = Path(vocabulary) if isinstance(vocabulary, (str, Path)) else \
+        (path if path.is_dir() else path.parent) / VOCABULARY_FILE
+    vocab = vocabulary if isinstance(vocabulary, Vocabulary) else load_vocabulary(vocab_path)
+    digest = hashlib.sha256()
+    if not isinstance(vocabulary, Vocabulary):
+        digest.update(vocab_path.read_bytes())
+    loaded: dict[str, LoadedFile] = {}
+    for file in files:
+        text = _yaml.read_text(file)
+        digest.update(file.name.encode() + b"\0" + text.encode())
+        result = load_rule_file(file, vocab, text=text)
+        if result.model.city in loaded:
+            raise RulebookError(f"city {result.model.city!r} already comes from {loaded[result.model.city].path}",
+                                location=Location(str(file)))
+        loaded[result.model.city] = result
+    by_id = {rule.id: rule for result in loaded.values() for rule in result.rules}
+    return Rulebook(files=loaded, vocabulary=vocab, hash="sha256:" + digest.hexdigest(), by_id=by_id)
+
+
+def load_rule_file(path: str | Path, vocabulary: Vocabulary, text: str | None = None) -> LoadedFile:
+    """Validate and compile one rule file; every problem is collected before raising."""
+    doc = _yaml.parse(text if text is not None else _yaml.read_text(path), str(path))
+    problems: list[IncentivesError] = []
+    try:
+        model = RuleFile.model_validate(doc.data)
+    except ValidationError as e:
+        problems = [_located(err, doc) for err in e.errors()]
+        raise RulebookError(_summary(problems), problems=problems, location=problems[0].location) from e
+    compiled = _compile_file(model, doc, vocabulary, problems)
+    if problems:
+        raise RulebookError(_summary(problems), problems=problems, location=problems[0].location)
+    return LoadedFile(path=str(path), model=model, rules=tuple(compiled))
+
+
+def _summary(problems: list[IncentivesError]) -> str:
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    return f"{first.field + ': ' if first.field else ''}{first.message}{more}"
+
+
+def _located(err: Any, doc: _yaml.Document) -> RulebookError:
+    key = tuple(k for k in err["loc"] if not (isinstance(k, str) and k in _UNION_TAGS))
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = f"unknown key {str(key[-1])!r}"
+    elif err["type"] == "missing":
+        message = f"missing key {str(key[-1])!r}"
+    elif err["type"] == "string_type" and isinstance(err.get("input"), dict):
+        message += " (a ': ' inside text starts a mapping: put the text in quotes)"
+    return RulebookError(message, location=doc.locate(key), field=_dotted(key), code="schema")
+
+
+_UNION_TAGS = {"dict[str,annotated[Decimal,BeforeValidator]]", "literal['unspecified']"}
+
+
+def _dotted(key: tuple[Any, ...]) -> str:
+    out = ""
+    for k in key:
+        out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else str(k))
+    return out
+
+
+def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary,
+                  problems: list[IncentivesError]) -> list[CompiledRule]:
+    def problem(key: tuple[Any, ...], message: str, code: str, exc: type[IncentivesError] = RulebookError) -> None:
+        problems.append(exc(message, location=doc.locate(key), field=_dotted(key), code=code))
+
+    compiled: list[CompiledRule] = []
+    seen: dict[str, int] = {}
+    for i, rule in enumerate(model.rules):
+        key: tuple[Any, ...] = ("rules", i)
+        if rule.id in seen:
+            problem((*key, "id"), f"rule id {rule.id!r} is already used by rules[{seen[rule.id]}]", "duplicate-id")
+        seen[rule.id] = i
+        document = model.documents.get(rule.cite.document)
+        if document is None:
+            problem((*key, "cite", "document"), f"unknown document {rule.cite.document!r}; "
+                    f"documents: {', '.join(model.documents)}", "unknown-document")
+            continue
+        group = model.groups.get(rule.group) if rule.group else None
+        if rule.group and group is None:
+            problem((*key, "group"), f"unknown group {rule.group!r}", "unknown-group")
+        window = rule.window or document.effective
+        if rule.window and not _inside(rule.window, document.effective):
+            problem((*key, "window"), f"window {rule.window.start}..{rule.window.end} lies outside the "
+                    f"document's effective window {document.effective.start}..{document.effective.end}",
+                    "window-outside-document")
+        shares = None
+        if rule.payers != "unspecified":
+            shares = dict(rule.payers)
+            total = sum(shares.values(), Decimal(0))
+            if total != 1:
+                problem((*key, "payers"), f"payer shares sum to {total * 100:g}%, not 100%", "payer-shares")
+            for payer in shares:
+                _check_term(vocab, "payer", payer, (*key, "payers", payer), problem)
+        tree = _compile_tree(rule, window, (*key,), vocab, problem)
+        if rule.amount.of:
+            _fact_type(rule.rewards.get("kind"), rule.amount.of, (*key, "amount", "of"), problem, want="money")
+        if tree is not None:
+            compiled.append(CompiledRule(rule=rule, city=model.city, document=document,
+                                         location=doc.locate(key), tree=tree, window=window,
+                                         shares=shares, group=group))
+    bases: dict[str, str] = {}
+    for rule in model.rules:
+        if rule.group:
+            bases.setdefault(rule.group, rule.id)
+    compiled = [replace(c, group_base=bases.get(c.rule.group or "")) for c in compiled]
+    for j, item in enumerate(model.not_encoded):
+        if item.document not in model.documents:
+            problem(("not_encoded", j, "document"), f"unknown document {item.document!r}", "unknown-document")
+    return compiled
+
+
+def _inside(inner: Window, outer: Window) -> bool:
+    if inner.start < outer.start:
+        return False
+    if outer.end is None:
+        return True
+    return inner.end is not None and inner.end <= outer.end
+
+
+def _check_term(vocab: Vocabulary, field: str, term: str, key: tuple[Any, ...], problem: Any) -> None:
+    try:
+        vocab.check(field, term)
+    except VocabularyError as e:
+        problem(key, e.message, "unknown-term", VocabularyError)
+
+
+def _compile_tree(rule: Rule, window: Window, key: tuple[Any, ...], vocab: Vocabulary, problem: Any) -> All | None:
+    kind = rule.rewards.get("kind")
+    if not isinstance(kind, str) or kind not in RECORD_MODELS:
+        problem((*key, "rewards", "kind"), f"rewards.kind must be one of {', '.join(RECORD_MODELS)}; got {kind!r}",
+                "unknown-kind")
+        return None
+    nodes: list[Node] = []
+    for name, value in rule.rewards.items():
+        op = Op.ONE_OF if isinstance(value, list) else Op.IS
+        typed = _typed_value(kind, f"record.{name}", op, value, (*key, "rewards", name), vocab, problem)
+        if typed is not None:
+            nodes.append(Test(f"record.{name}", op, typed, origin="rewards"))
+    nodes.append(Test("record.date", Op.ON_OR_AFTER, window.start, origin="window"))
+    if window.end is not None:
+        nodes.append(Test("record.date", Op.ON_OR_BEFORE, window.end, origin="window"))
+    for i, item in enumerate(rule.when):
+        node = _compile_item(kind, item, (*key, "when", i), vocab, problem)
+        if node is not None:
+            nodes.append(node)
+    return All(tuple(nodes))
+
+
+def _compile_item(kind: str, item: dict[str, Any], key: tuple[Any, ...], vocab: Vocabulary, problem: Any) -> Node | None:
+    if len(item) != 1:
+        problem(key, "each condition is one 'fact: {op: value}', or 'any:'/'all:' with a list", "condition")
+        return None
+    (name, spec), = item.items()
+    if name in ("any", "all"):
+        if not isinstance(spec, list) or not spec:
+            problem((*key, name), f"'{name}' takes a non-empty list of conditions", "condition")
+            return None
+        children = [_compile_item(kind, sub, (*key, name, j), vocab, problem) for j, sub in enumerate(spec)]
+        if any(c is None for c in children):
+            return None
+        return (Any_ if name == "any" else All)(tuple(c for c in children if c is not None))
+    if not isinstance(spec, dict) or len(spec) != 1:
+        problem((*key, name), f"write the condition as '{name}: {{op: value}}' with one of: "
+                f"{', '.join(o.value for o in Op)}", "condition")
+        return None
+    (op_name, raw), = spec.items()
+    try:
+        op = Op(op_name)
+    except ValueError:
+        problem((*key, name, op_name), f"unknown comparison {op_name!r}; use one of: "
+                f"{', '.join(o.value for o in Op)}", "unknown-op")
+        return None
+    typed = _typed_value(kind, name, op, raw, (*key, name, op_name), vocab, problem)
+    return None if typed is None else Test(name, op, typed)
+
+
+_ORDERED = {Op.AT_LEAST, Op.MORE_THAN, Op.AT_MOST, Op.LESS_THAN}
+_DATED = {Op.ON_OR_AFTER, Op.ON_OR_BEFORE}
+_LISTED = {Op.INCLUDES, Op.INCLUDES_ANY, Op.NOT_EMPTY}
+
+
+def _typed_value(kind: str, fact: str, op: Op, raw: Any, key: tuple[Any, ...], vocab: Vocabulary,
+                 problem: Any) -> Value | None:
+    """The condition's value in the fact's own type, or ``None`` after recording a problem."""
+    ftype = _fact_type(kind, fact, key, problem)
+    if ftype is None:
+        return None
+    allowed = {"money": _ORDERED | {Op.IS, Op.IS_NOT}, "date": _DATED | {Op.IS, Op.IS_NOT},
+               "list": _LISTED, "bool": {Op.IS, Op.IS_NOT}, "text": {Op.IS, Op.IS_NOT, Op.ONE_OF}}[ftype]
+    if op not in allowed:
+        problem(key, f"{fact} is {ftype}: use one of {', '.join(sorted(o.value for o in allowed))}", "op-type")
+        return None
+    scope_field = _vocab_field(kind, fact)
+    try:
+        if ftype == "money":
+            return parse_money(raw)
+        if ftype == "date":
+            if not isinstance(raw, dt.date):
+                raise ValueError(f"{raw!r} is not a date (write YYYY-MM-DD)")
+            return raw
+        if ftype == "bool" or op is Op.NOT_EMPTY:
+            if not isinstance(raw, bool):
+                raise ValueError(f"{raw!r} is not true or false")
+            return raw
+        values = raw if isinstance(raw, list) else [raw]
+        wants_list = op in (Op.ONE_OF, Op.INCLUDES_ANY)
+        if wants_list != isinstance(raw, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError(f"{op.value} takes {'a list of terms' if wants_list else 'one term'}")
+        for v in values:
+            _check_term(vocab, scope_field, v, key, problem)
+        return tuple(values) if isinstance(raw, list) else raw
+    except (ValueError, MoneyError) as e:
+        problem(key, getattr(e, "message", str(e)), "value-type")
+        return None
+
+
+def _vocab_field(kind: str, fact: str) -> str:
+    scope, _, name = fact.partition(".")
+    return f"{kind}.{name}" if scope == "record" else fact
+
+
+def _fact_type(kind: Any, fact: str, key: tuple[Any, ...], problem: Any, want: str | None = None) -> str | None:
+    scope, _, name = fact.partition(".")
+    if scope == "record" and isinstance(kind, str) and kind in RECORD_MODELS:
+        fields = RECORD_MODELS[kind].model_fields
+    elif scope == "enterprise":
+        fields = dict(Profile.model_fields)
+        if name == "sme":
+            return _want("bool", want, fact, key, problem)
+    else:
+        problem(key, f"unknown fact {fact!r}: write record.<field> or enterprise.<field>", "unknown-fact")
+        return None
+    if name not in fields or name in ("id", "note", "kind") and scope == "record" and want:
+        choices = ", ".join(f"{scope}.{f}" for f in fields if f not in ("note",))
+        problem(key, f"{kind if scope == 'record' else 'enterprise'} has no fact {fact!r}; known: {choices}",
+                "unknown-fact")
+        return None
+    text = str(fields[name].annotation)
+    ftype = ("money" if "Decimal" in text else "date" if "date" in text else "list" if "list" in text
+             else "bool" if "bool" in text else "text")
+    return _want(ftype, want, fact, key, problem)
+
+
+def _want(ftype: str, want: str | None, fact: str, key: tuple[Any, ...], problem: Any) -> str | None:
+    if want and ftype != want:
+        problem(key, f"{fact} is {ftype}, not {want}", "value-type")
+        return None
+    return ftype
