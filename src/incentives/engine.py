@@ -36,8 +36,8 @@ class _Candidate:
     amount: Decimal | None
     amount_max: Decimal | None
     basis: str | None
+    checks: list[Check] = field(default_factory=list)
     lost_to: str | None = None  # why it was not paid after combination
-    sort_key: tuple[Any, ...] = field(default_factory=tuple)
 
 
 def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = None, *,
@@ -100,7 +100,7 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, as_of: dt.date, matc
             if isinstance(priced, str):
                 undetermined.append(_outcome(rule, record.id, [], [priced], checks))
             else:
-                candidates.append(_Candidate(rule, record, *priced))
+                candidates.append(_Candidate(rule, record, *priced, checks=checks))
 
 
 def _price(rule: CompiledRule, facts: Facts) -> tuple[Decimal | None, Decimal | None, str | None] | str:
@@ -207,7 +207,7 @@ def _award(c: _Candidate) -> Award:
         payers=payers, payers_unspecified=shares is None, record_id=c.record.id,
         citation=_citation(rule), departments=list(rule.rule.departments),
         description=spec.unquantified or spec.non_monetary, rule_location=str(rule.location),
-        notes=list(rule.rule.notes),
+        notes=list(rule.rule.notes), checks=[_check_result(k) for k in c.checks],
     )
 
 
@@ -234,7 +234,7 @@ def _check_result(check: Check) -> CheckResult:
 
 
 def _lost(c: _Candidate) -> RuleOutcome:
-    return _outcome(c.rule, c.record.id, [c.lost_to or ""], [], [])
+    return _outcome(c.rule, c.record.id, [c.lost_to or ""], [], c.checks)
 
 
 def _assessment(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engine: Engine, awards: list[Award],

@@ -15,10 +15,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from incentives import _yaml
 from incentives.errors import FactsError, IncentivesError, Location
-from incentives.money import parse_money
+from incentives.money import as_field, parse_money
 from incentives.vocabulary import Vocabulary
 
-Money = Annotated[Decimal, BeforeValidator(parse_money)]
+Money = Annotated[Decimal, BeforeValidator(as_field(parse_money))]
 
 _CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Mapping
+from typing import Callable, Mapping
 
 from incentives.errors import MoneyError
 
@@ -83,6 +83,16 @@ def parse_ratio(text: str) -> list[Decimal]:
     if sum(parts) == 0:
         raise MoneyError(f"ratio {text!r} has no positive part")
     return parts
+
+
+def as_field(parse: Callable[[object], Decimal]) -> Callable[[object], Decimal]:
+    """``parse`` as a Pydantic validator: its ``MoneyError`` becomes the ``ValueError`` Pydantic locates."""
+    def validate(value: object) -> Decimal:
+        try:
+            return parse(value)
+        except MoneyError as e:
+            raise ValueError(e.message) from e
+    return validate
 
 
 def to_fen(amount: Decimal) -> Decimal:

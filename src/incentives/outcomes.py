@@ -54,6 +54,7 @@ class Award(_Out):
     description: str | None = Field(default=None, description="what an unquantified or non-monetary award grants")
     rule_location: str
     notes: list[str] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(default_factory=list, description="every condition, and what was found")
 
 
 class RuleOutcome(_Out):

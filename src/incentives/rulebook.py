@@ -21,10 +21,10 @@ from incentives import _yaml
 from incentives.conditions import All, Any_, Node, Op, Test, Value
 from incentives.errors import IncentivesError, Location, MoneyError, RulebookError, VocabularyError
 from incentives.facts import RECORD_MODELS, Money, Profile
-from incentives.money import parse_money, parse_rate
+from incentives.money import as_field, parse_money, parse_rate
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
-Rate = Annotated[Decimal, BeforeValidator(parse_rate)]
+Rate = Annotated[Decimal, BeforeValidator(as_field(parse_rate))]
 VOCABULARY_FILE = "vocabulary.yaml"
 
 
@@ -57,7 +57,7 @@ class SourceDocument(_Strict):
     title: str
     number: str | None = None
     issuer: str
-    issued: dt.date
+    issued: dt.date | None = None      # None where the text prints no date (e.g. a press report)
     effective: Window
     kind: Literal["policy", "report", "framework"] = "policy"
     source: str | None = None           # path of the full text, relative to the rule file
@@ -223,17 +223,27 @@ def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None =
 
 def load_rule_file(path: str | Path, vocabulary: Vocabulary, text: str | None = None) -> LoadedFile:
     """Validate and compile one rule file; every problem is collected before raising."""
+    loaded, problems = inspect_rule_file(path, vocabulary, text)
+    if problems or loaded is None:
+        raise RulebookError(_summary(problems), problems=problems, location=problems[0].location)
+    return loaded
+
+
+def inspect_rule_file(path: str | Path, vocabulary: Vocabulary,
+                      text: str | None = None) -> tuple[LoadedFile | None, list[IncentivesError]]:
+    """The file as far as it can be read, and every problem in it (for lint: never stops early).
+
+    The ``LoadedFile`` is ``None`` only when the file does not fit the format at all; otherwise it
+    holds the rules that compiled, so further checks can run on it.
+    """
     doc = _yaml.parse(text if text is not None else _yaml.read_text(path), str(path))
-    problems: list[IncentivesError] = []
     try:
         model = RuleFile.model_validate(doc.data)
     except ValidationError as e:
-        problems = [_located(err, doc) for err in e.errors()]
-        raise RulebookError(_summary(problems), problems=problems, location=problems[0].location) from e
+        return None, [_located(err, doc) for err in e.errors()]
+    problems: list[IncentivesError] = []
     compiled = _compile_file(model, doc, vocabulary, problems)
-    if problems:
-        raise RulebookError(_summary(problems), problems=problems, location=problems[0].location)
-    return LoadedFile(path=str(path), model=model, rules=tuple(compiled))
+    return LoadedFile(path=str(path), model=model, rules=tuple(compiled)), problems
 
 
 def _summary(problems: list[IncentivesError]) -> str:
@@ -280,12 +290,11 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary,
         if document is None:
             problem((*key, "cite", "document"), f"unknown document {rule.cite.document!r}; "
                     f"documents: {', '.join(model.documents)}", "unknown-document")
-            continue
         group = model.groups.get(rule.group) if rule.group else None
         if rule.group and group is None:
             problem((*key, "group"), f"unknown group {rule.group!r}", "unknown-group")
-        window = rule.window or document.effective
-        if rule.window and not _inside(rule.window, document.effective):
+        window = rule.window or (document.effective if document else Window(start=dt.date.min))
+        if rule.window and document and not _inside(rule.window, document.effective):
             problem((*key, "window"), f"window {rule.window.start}..{rule.window.end} lies outside the "
                     f"document's effective window {document.effective.start}..{document.effective.end}",
                     "window-outside-document")
@@ -294,13 +303,13 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary,
             shares = dict(rule.payers)
             total = sum(shares.values(), Decimal(0))
             if total != 1:
-                problem((*key, "payers"), f"payer shares sum to {total * 100:g}%, not 100%", "payer-shares")
+                problem((*key, "payers"), f"payer shares sum to {(total * 100).normalize():f}%, not 100%", "payer-shares")
             for payer in shares:
                 _check_term(vocab, "payer", payer, (*key, "payers", payer), problem)
         tree = _compile_tree(rule, window, (*key,), vocab, problem)
         if rule.amount.of:
             _fact_type(rule.rewards.get("kind"), rule.amount.of, (*key, "amount", "of"), problem, want="money")
-        if tree is not None:
+        if tree is not None and document is not None:
             compiled.append(CompiledRule(rule=rule, city=model.city, document=document,
                                          location=doc.locate(key), tree=tree, window=window,
                                          shares=shares, group=group))

@@ -1,0 +1,123 @@
+"""The ``incentives`` command: a thin layer over the public API.
+
+Any ``IncentivesError`` prints as one ``file:line:col: message`` line on stderr with exit code 2;
+no traceback ever reaches a user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from incentives.engine import assess
+from incentives.errors import IncentivesError
+from incentives.facts import load_enterprise
+from incentives.rulebook import load_rulebook
+
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except IncentivesError as e:
+        print(f"incentives: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="incentives", description="Enterprise incentive rules, cited and exact.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    ev = sub.add_parser("evaluate", help="every award an enterprise is owed")
+    _facts_args(ev)
+    ev.add_argument("--format", choices=["table", "json"], default="table")
+    ev.add_argument("--engine", choices=["native", "durable"], default="native")
+    ev.set_defaults(run=_evaluate)
+
+    ex = sub.add_parser("explain", help="why one rule pays, does not, or cannot be decided")
+    _facts_args(ex)
+    ex.add_argument("--rule", required=True, help="rule id, e.g. lf.leader.provincial")
+    ex.set_defaults(run=_explain)
+
+    li = sub.add_parser("lint", help="check rule files: format, references, quotes, payers")
+    li.add_argument("files", nargs="*", help="rule files (default: rules/*.yaml)")
+    li.set_defaults(run=_lint)
+
+    sc = sub.add_parser("schema", help="print the JSON Schema of facts, rules or assessments")
+    sc.add_argument("which", choices=["facts", "rules", "assessment"])
+    sc.set_defaults(run=_schema)
+    return parser
+
+
+def _facts_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("facts", help="enterprise fact file (YAML or JSON)")
+    p.add_argument("--rules", default="rules", help="rule directory or file (default: rules)")
+    p.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today)")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from e
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    book = load_rulebook(args.rules)
+    enterprise = load_enterprise(args.facts, book.vocabulary)
+    return book, enterprise
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from incentives.report import render
+
+    book, enterprise = _load(args)
+    result = assess(enterprise, book, args.as_of, engine=args.engine)
+    if args.format == "json":
+        print(result.model_dump_json(indent=2))
+    else:
+        print(render(result, args.lang))
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from incentives.explain import explain
+
+    book, enterprise = _load(args)
+    print(explain(enterprise, book, args.rule, args.as_of, args.lang))
+    return 0
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from incentives.lint import lint_files
+
+    files = args.files or sorted(str(p) for p in Path("rules").glob("*.yaml"))
+    problems = lint_files(files)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {len(files)} file(s)", file=sys.stderr)
+        return 1
+    print(f"{len(files)} file(s) clean")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from incentives.schemas import schema
+
+    print(json.dumps(schema(args.which), ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

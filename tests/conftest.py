@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from incentives import Enterprise, Rulebook, load_rulebook
+from incentives.facts import credit_code_check_digit
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+
+
+def credit_code(body: str = "91131024MA0CTX8K4") -> str:
+    """A valid unified social credit code from its first 17 characters."""
+    return body + credit_code_check_digit(body)
+
+
+def enterprise(records: list[dict[str, Any]], **profile: Any) -> Enterprise:
+    base: dict[str, Any] = {"name": "测试企业", "credit_code": credit_code(), "city": "langfang", "county": "香河县",
+                            "clusters": ["香河智慧家居"], "size": "small"}
+    base.update(profile)
+    return Enterprise.model_validate({"enterprise": base, "records": records})
+
+
+def record(kind: str, **fields: Any) -> dict[str, Any]:
+    fields.setdefault("id", f"{kind}-1")
+    fields.setdefault("date", dt.date(2026, 1, 15))
+    return {"kind": kind, **fields}
+
+
+@pytest.fixture(scope="session")
+def book() -> Rulebook:
+    return load_rulebook(RULES)

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from incentives.cli import main
+
+from conftest import ROOT, RULES
+
+EXAMPLES = ROOT / "examples" / "enterprises"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_evaluate_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "evaluate", str(EXAMPLES / "wenan-pilot.yaml"), "--rules", str(RULES),
+                       "--as-of", "2026-06-30", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert {"enterprise", "as_of", "rulebook_hash", "awards", "not_eligible", "undetermined", "total",
+            "total_by_payer", "conflicts"} <= set(data)
+    assert data["as_of"] == "2026-06-30" and data["rulebook_hash"].startswith("sha256:")
+    award = data["awards"][0]
+    assert {k: award[k] for k in ("rule_id", "status", "amount", "amount_max", "record_id")} == {
+        "rule_id": "lf.digital_pilot", "status": "fixed", "amount": "123456.79", "amount_max": "123456.79",
+        "record_id": "pilot-2026"}
+    assert award["payers"] == {"city": "61728.40", "county": "61728.39"}
+    assert award["citation"] == {"document": "lf-2025-5", "document_number": "廊政办规〔2025〕5号",
+                                 "document_title": "廊坊市推进特色产业集群高质量发展三年行动方案(2025—2027年)",
+                                 "clause": "三、3", "quote": award["citation"]["quote"]}
+    assert data["total"] == "123456.79"
+    assert all({"rule_id", "reasons"} <= set(o) for o in data["not_eligible"])
+
+
+def test_evaluate_table_in_chinese_and_english(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(EXAMPLES / "xianghe-leader.yaml"), "--rules", str(RULES), "--as-of", "2026-06-30"]
+    _, zh, _ = run(capsys, "evaluate", *args)
+    assert "30万元" in zh and "合计(确定金额): 135万元" in zh and "市级 15万元, 县级 15万元" in zh
+    _, en, _ = run(capsys, "evaluate", *args, "--lang", "en")
+    assert "CNY 300,000.00" in en and "Total (determined): CNY 1,350,000.00" in en and "June 30, 2026" in en
+
+
+def test_evaluate_with_durable_engine_matches_native(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(EXAMPLES / "xianghe-leader.yaml"), "--rules", str(RULES), "--as-of", "2026-06-30", "--format", "json"]
+    _, native, _ = run(capsys, "evaluate", *args)
+    _, durable, _ = run(capsys, "evaluate", *args, "--engine", "durable")
+    a, b = json.loads(native), json.loads(durable)
+    assert b["engine"] == "durable" and a["awards"] == b["awards"] and a["total"] == b["total"]
+
+
+def test_bad_facts_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((EXAMPLES / "wenan-pilot.yaml").read_text("utf-8").replace("91131026MA0FHN2P7X", "91131026MA0FHN2P70"),
+                   "utf-8")
+    code, out, err = run(capsys, "evaluate", str(bad), "--rules", str(RULES))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1
+    assert f"{bad}:4:3: enterprise.credit_code: check digit" in err
+
+
+def test_bad_rule_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
+    text = (RULES / "langfang.yaml").read_text("utf-8").replace("document: lf-2025-5\n      clause: 三、3",
+                                                                 "document: lf-2025-9\n      clause: 三、3")
+    (tmp_path / "langfang.yaml").write_text(text, "utf-8")
+    code, _, err = run(capsys, "evaluate", str(EXAMPLES / "wenan-pilot.yaml"), "--rules", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1
+    assert "langfang.yaml:" in err and "unknown document 'lf-2025-9'" in err
+
+
+def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "explain", str(EXAMPLES / "guan-missing-facts.yaml"), "--rules", str(RULES),
+                       "--rule", "lf.digital_pilot", "--as-of", "2026-06-30", "--lang", "en")
+    assert code == 0
+    assert "[pilot] undetermined: enterprise.clusters, record.investment" in out
+    assert "enterprise.clusters" in out and "missing" in out and "langfang.yaml:85:5" in out
+
+
+def test_explain_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "explain", str(EXAMPLES / "wenan-pilot.yaml"), "--rules", str(RULES), "--rule", "lf.nope")
+    assert code == 2 and "no rule 'lf.nope'" in err
+
+
+def test_lint_clean_and_dirty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "lint", str(RULES / "langfang.yaml"))
+    assert code == 0 and "clean" in out
+    (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
+    text = (RULES / "langfang.yaml").read_text("utf-8")
+    text = text.replace("给予一次性30万元奖励", "给予一次性300万元奖励").replace("county: 50%}      # (市", "county: 40%}      # (市")
+    (tmp_path / "langfang.yaml").write_text(text.replace("../sources/", str(ROOT / "sources") + "/"), "utf-8")
+    code, out, _ = run(capsys, "lint", str(tmp_path / "langfang.yaml"))
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert any("payer-shares" in line for line in lines)
+    assert any("quote-not-in-source" in line for line in lines)
+
+
+def test_schema_command(capsys: pytest.CaptureFixture[str]) -> None:
+    for which in ("facts", "rules", "assessment"):
+        code, out, _ = run(capsys, "schema", which)
+        assert code == 0 and json.loads(out)["$schema"].endswith("2020-12/schema")
+
+
+def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    proc = subprocess.run([sys.executable, "-m", "incentives.cli", "evaluate", str(missing), "--rules", str(RULES)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "nope.yaml" in proc.stderr

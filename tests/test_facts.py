@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from incentives import FactsError, SourceError, VocabularyError, load_enterprise, validate_credit_code
+from incentives.facts import Enterprise, Project
+from incentives.schemas import schema
+
+from conftest import RULES, credit_code, enterprise, record
+
+GOOD = """\
+enterprise:
+  name: 香河某家居科技有限公司
+  credit_code: 91131024MA0CTX8K46
+  city: langfang
+  county: 香河县
+  clusters: [香河智慧家居]
+records:
+  - id: r1
+    kind: project
+    type: digital_transformation_pilot
+    date: 2026-03-01
+    investment: "150万元"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "facts.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_enterprise_from_yaml(tmp_path: Path) -> None:
+    ent = load_enterprise(write(tmp_path, GOOD))
+    assert ent.profile.credit_code == "91131024MA0CTX8K46"
+    pilot = ent.records[0]
+    assert isinstance(pilot, Project) and pilot.investment == Decimal("1500000")
+    assert ent.profile.industries is None  # unknown, not empty
+
+
+def test_load_enterprise_from_json(tmp_path: Path) -> None:
+    text = ('{"enterprise": {"name": "x", "credit_code": "91131024MA0CTX8K46", "city": "langfang"},'
+            ' "records": [{"id": "b", "kind": "bond", "date": "2026-01-02", "amount": "¥2,000,000.00"}]}')
+    ent = load_enterprise(write(tmp_path, text, "facts.json"))
+    assert ent.records[0].amount == Decimal("2000000.00")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("code", ["91131024MA0CTX8K46", "91131026MA0FHN2P7X", "91130100MA0CNR4K2D"])
+def test_valid_credit_codes(code: str) -> None:
+    assert validate_credit_code(code.lower()) == code
+
+
+@pytest.mark.parametrize("code, match", [
+    ("91131024MA0CTX8K47", "check digit .* expected '6'"),
+    ("91131024MA0CTX8K4", "18 characters"),
+    ("91131024MA0CTX8KI6", "not allowed"),
+])
+def test_bad_credit_codes(code: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        validate_credit_code(code)
+
+
+def test_bad_credit_code_in_file_names_file_line_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("91131024MA0CTX8K46", "91131024MA0CTX8K47"))
+    with pytest.raises(FactsError, match=r"facts.yaml:3:3: enterprise.credit_code: check digit") as info:
+        load_enterprise(path)
+    assert info.value.location.line == 3
+
+
+def test_negative_amount_is_located(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('"150万元"', "-5"))
+    with pytest.raises(FactsError, match=r"facts.yaml:12:5: records\.0\.investment: .*negative"):
+        load_enterprise(path)
+
+
+def test_unknown_record_kind_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("kind: project", "kind: subsidy"))
+    with pytest.raises(FactsError, match=r"records\.0: .*'subsidy'"):
+        load_enterprise(path)
+
+
+def test_unknown_key_is_an_error_not_ignored(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    investment:", "    investmnet:"))
+    with pytest.raises(FactsError, match=r":12:5: records\.0\.investmnet: Extra inputs are not permitted"):
+        load_enterprise(path)
+
+
+def test_malformed_yaml_is_a_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"facts.yaml:\d+:\d+: not valid YAML"):
+        load_enterprise(write(tmp_path, GOOD + "  - [unclosed\n"))
+
+
+def test_code_running_tags_are_refused(tmp_path: Path) -> None:
+    text = GOOD.replace("name: 香河某家居科技有限公司", "name: !!python/object/apply:os.system [echo hacked]")
+    with pytest.raises(SourceError, match="not allowed|constructor"):
+        load_enterprise(write(tmp_path, text))
+
+
+def test_duplicate_record_ids(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="used twice"):
+        enterprise([record("bond", id="x", amount=1), record("bond", id="x", amount=2)])
+
+
+def test_unknown_term_suggests_the_closest(book: object) -> None:
+    from incentives import load_vocabulary
+
+    vocab = load_vocabulary(RULES / "vocabulary.yaml")
+    ent = enterprise([record("recognition", title="cluster_leadr", level="provincial")])
+    with pytest.raises(VocabularyError, match=r"records\[0\]\.title: unknown recognition.title 'cluster_leadr'; "
+                                              r"did you mean 'cluster_leader'\?") as info:
+        ent.check_terms(vocab)
+    assert info.value.suggestion == "cluster_leader"
+
+
+def test_models_are_frozen() -> None:
+    ent = enterprise([])
+    with pytest.raises(Exception):
+        ent.profile.name = "other"  # type: ignore[misc]
+
+
+def test_sme_is_derived_from_size() -> None:
+    assert enterprise([], size="micro").profile.sme is True
+    assert enterprise([], size="large").profile.sme is False
+    assert enterprise([], size=None).profile.sme is None
+
+
+def test_facts_json_schema_lists_every_record_kind() -> None:
+    facts = schema("facts")
+    assert "enterprise" in facts["properties"]
+    kinds = {d["properties"]["kind"]["const"] for d in facts["$defs"].values() if "kind" in d.get("properties", {})}
+    assert {"recognition", "project", "listing", "bond", "training", "award_received"} <= kinds
+
+
+def test_dict_source() -> None:
+    ent = load_enterprise({"enterprise": {"name": "x", "credit_code": credit_code(), "city": "langfang"},
+                           "records": [record("training", fees="2万元", date=dt.date(2026, 1, 1))]})
+    assert isinstance(ent, Enterprise) and ent.records[0].fees == Decimal("20000")  # type: ignore[union-attr]

@@ -1,0 +1,108 @@
+"""Properties that must hold for every enterprise, not just the examples."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from incentives import assess
+
+from conftest import enterprise
+
+AS_OF = dt.date(2026, 6, 30)
+fen = st.integers(min_value=0, max_value=10**10).map(lambda c: Decimal(c) / 100)
+days = st.dates(min_value=dt.date(2025, 8, 1), max_value=dt.date(2028, 3, 1))
+titles = st.sampled_from(["cluster_leader", "shared_factory", "shared_carrier", "industrial_internet_platform",
+                          "little_giant"])
+levels = st.sampled_from(["provincial", "municipal", "national", None])
+scopes = st.sampled_from(["industry", "regional", "cross_industry", None])
+
+
+@st.composite
+def enterprises(draw):  # type: ignore[no-untyped-def]
+    records = []
+    for i in range(draw(st.integers(min_value=0, max_value=6))):
+        if draw(st.booleans()):
+            records.append({"id": f"r{i}", "kind": "recognition", "title": draw(titles), "level": draw(levels),
+                            "scope": draw(scopes), "date": draw(days)})
+        else:
+            records.append({"id": f"r{i}", "kind": "project", "type": "digital_transformation_pilot",
+                            "date": draw(days), "investment": draw(st.one_of(st.none(), fen))})
+    clusters = draw(st.sampled_from([None, [], ["香河智慧家居"]]))
+    return enterprise(records, clusters=clusters)
+
+
+settings.register_profile("engine", max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.load_profile("engine")
+
+
+@given(enterprises())
+def test_payer_shares_sum_exactly_to_each_award(book, ent) -> None:  # type: ignore[no-untyped-def]
+    result = assess(ent, book, AS_OF)
+    for award in result.awards:
+        assert sum(award.payers.values()) == award.amount_max
+    assert sum(result.total_by_payer.values()) == result.total
+
+
+@given(enterprises())
+def test_no_award_exceeds_its_cap(book, ent) -> None:  # type: ignore[no-untyped-def]
+    for award in assess(ent, book, AS_OF).awards:
+        cap = book.by_id[award.rule_id].rule.amount.cap
+        if cap is not None:
+            assert award.amount_max is not None and award.amount_max <= cap
+
+
+@given(fen, fen)
+def test_more_investment_never_lowers_the_award(book, a, b) -> None:  # type: ignore[no-untyped-def]
+    low, high = sorted([a, b])
+    amounts = []
+    for investment in (low, high):
+        ent = enterprise([{"id": "p", "kind": "project", "type": "digital_transformation_pilot",
+                           "date": dt.date(2026, 1, 1), "investment": investment}])
+        amounts.append(assess(ent, book, AS_OF).total)
+    assert amounts[0] <= amounts[1]
+
+
+@given(enterprises())
+def test_same_input_same_output(book, ent) -> None:  # type: ignore[no-untyped-def]
+    assert assess(ent, book, AS_OF).model_dump_json() == assess(ent, book, AS_OF).model_dump_json()
+
+
+@given(enterprises())
+def test_every_rule_is_accounted_for(book, ent) -> None:  # type: ignore[no-untyped-def]
+    result = assess(ent, book, AS_OF)
+    seen = {a.rule_id for a in result.awards} | {o.rule_id for o in result.not_eligible + result.undetermined}
+    assert seen == {r.id for r in book.rules_for("langfang")}
+
+
+def population(n: int, seed: int = 7) -> list:  # type: ignore[type-arg]
+    """A reproducible mix of Langfang enterprises (random module, so no hypothesis outside @given)."""
+    rng = random.Random(seed)
+    out = []
+    for n_ent in range(n):
+        records = []
+        for i in range(rng.randint(0, 6)):
+            day = dt.date(2025, 8, 1) + dt.timedelta(days=rng.randint(0, 900))
+            if rng.random() < 0.5:
+                records.append({"id": f"r{i}", "kind": "recognition", "date": day,
+                                "title": rng.choice(["cluster_leader", "shared_factory", "industrial_internet_platform"]),
+                                "level": rng.choice(["provincial", "municipal"]), "scope": rng.choice(["regional", None])})
+            else:
+                records.append({"id": f"r{i}", "kind": "project", "type": "digital_transformation_pilot", "date": day,
+                                "investment": rng.choice([None, Decimal(rng.randint(0, 10**9)) / 100])})
+        out.append(enterprise(records, clusters=rng.choice([None, [], ["香河智慧家居"]])))
+    return out
+
+
+def test_eight_threads_give_the_serial_results(book) -> None:  # type: ignore[no-untyped-def]
+    population_ = population(40)
+    serial = [assess(e, book, AS_OF).model_dump_json() for e in population_]
+    assert any('"awards":[{' in s for s in serial)  # the population does earn awards
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        parallel = list(pool.map(lambda e: assess(e, book, AS_OF).model_dump_json(), population_ * 5))
+    assert parallel == serial * 5

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from incentives import RulebookError, SourceError, load_rulebook, load_vocabulary
+from incentives.rulebook import load_rule_file
+
+from conftest import RULES
+
+VOCAB = load_vocabulary(RULES / "vocabulary.yaml")
+
+GOOD = """\
+city: testcity
+documents:
+  doc-1:
+    title: 测试方案
+    number: 测政办〔2025〕1号
+    issuer: 测试市人民政府办公室
+    issued: 2025-01-01
+    effective: {from: 2025-01-01, to: 2025-12-31}
+rules:
+  - id: t.leader
+    title: {zh: 领跑者奖励, en: Leader award}
+    cite: {document: doc-1, clause: 三、1, quote: 给予一次性30万元奖励}
+    rewards: {kind: recognition, title: cluster_leader, level: provincial}
+    amount: {fixed: 30万元}
+    payers: {city: 50%, county: 50%}
+"""
+
+
+def load(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+    path = tmp_path / "testcity.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_rule_file(path, VOCAB)
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(RulebookError) as info:
+        load(tmp_path, text)
+    return [str(p) for p in info.value.problems]
+
+
+def test_real_rulebook_loads_with_hash(book) -> None:  # type: ignore[no-untyped-def]
+    assert "langfang" in book.files
+    assert book.hash.startswith("sha256:") and len(book.hash) == 71
+    assert load_rulebook(RULES).hash == book.hash  # content hash is stable
+
+
+def test_hash_changes_with_content(tmp_path: Path) -> None:
+    (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
+    (tmp_path / "testcity.yaml").write_text(GOOD, "utf-8")
+    first = load_rulebook(tmp_path).hash
+    (tmp_path / "testcity.yaml").write_text(GOOD.replace("30万元}", "31万元}"), "utf-8")
+    assert load_rulebook(tmp_path).hash != first
+
+
+def test_single_file_loads(tmp_path: Path) -> None:
+    rules = load(tmp_path, GOOD).rules
+    assert [r.id for r in rules] == ["t.leader"]
+    assert str(rules[0].location).endswith("testcity.yaml:10:5")
+
+
+def test_unknown_key_is_located(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD.replace("    amount:", "    amout:"))
+    assert any(":14:5: schema: rules[0].amout: unknown key 'amout'" in p for p in found)
+
+
+def test_missing_document_reference(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD.replace("document: doc-1", "document: doc-2"))
+    assert found == [f"{tmp_path / 'testcity.yaml'}:12:12: unknown-document: rules[0].cite.document: "
+                     "unknown document 'doc-2'; documents: doc-1"]
+
+
+def test_payer_shares_must_sum_to_100(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD.replace("county: 50%", "county: 40%"))
+    assert any("payer-shares" in p and "sum to 90%" in p for p in found)
+
+
+def test_unknown_payer(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD.replace("county: 50%", "contry: 50%"))
+    assert any("unknown payer 'contry'; did you mean 'county'?" in p for p in found)
+
+
+def test_unknown_vocabulary_term_suggests(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD.replace("title: cluster_leader", "title: cluster_leaders"))
+    assert any(":13:34: unknown-term: rules[0].rewards.title:" in p and "did you mean 'cluster_leader'" in p
+               for p in found)
+
+
+def test_condition_errors(tmp_path: Path) -> None:
+    text = GOOD + "    when:\n      - record.invest: {at_least: 1}\n      - enterprise.size: {bigger: 1}\n" \
+                  "      - enterprise.clusters: {at_least: 5}\n      - record.date: {on_or_after: soon}\n"
+    found = problems_of(tmp_path, text)
+    codes = [p.split(": ")[1] for p in found]
+    assert codes == ["unknown-fact", "unknown-op", "op-type", "value-type"]
+    assert "recognition has no fact 'record.invest'" in found[0]
+
+
+def test_amount_needs_exactly_one_form(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD.replace("{fixed: 30万元}", "{fixed: 30万元, up_to: 40万元}"))
+    assert any("exactly one of" in p for p in found)
+    found = problems_of(tmp_path, GOOD.replace("{fixed: 30万元}", "{rate: 10%}"))
+    assert any("needs 'of'" in p for p in found)
+
+
+def test_rate_of_must_be_money(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD.replace("{fixed: 30万元}", "{rate: 10%, of: record.level}"))
+    assert any("record.level is text, not money" in p for p in found)
+
+
+def test_window_outside_document(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD + "    window: {from: 2024-06-01, to: 2025-06-01}\n")
+    assert any("window-outside-document" in p for p in found)
+
+
+def test_many_problems_reported_in_one_run(tmp_path: Path) -> None:
+    text = (GOOD.replace("document: doc-1", "document: nope").replace("county: 50%", "county: 5%")
+            .replace("level: provincial", "level: provincal"))
+    found = problems_of(tmp_path, text)
+    assert [p.split(": ")[1] for p in found] == ["unknown-document", "payer-shares", "unknown-term"]
+
+
+def test_malformed_yaml(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"testcity.yaml:\d+:\d+: not valid YAML"):
+        load(tmp_path, GOOD.replace("title: {zh: 领跑者奖励, en: Leader award}", "title: {zh: 领跑者奖励"))
+
+
+def test_rule_files_cannot_run_code(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="not allowed"):
+        load(tmp_path, GOOD.replace("city: testcity", "city: !!python/object/apply:os.system [touch /tmp/x]"))
+
+
+def test_duplicate_rule_id(tmp_path: Path) -> None:
+    rule = GOOD.split("rules:\n")[1]
+    found = problems_of(tmp_path, GOOD + rule)
+    assert any("duplicate-id" in p for p in found)
+
+
+def test_colon_in_note_gets_a_hint(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD + "    notes:\n      - reading: this\n")
+    assert any("put the text in quotes" in p for p in found)
