@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     li.add_argument("files", nargs="*", help="rule files (default: rules/*.yaml)")
     li.set_defaults(run=_lint)
 
+    te = sub.add_parser("test", help="run YAML rule tests (default: rules/tests/*.yaml)")
+    te.add_argument("files", nargs="*")
+    te.add_argument("--rules", default=None, help="rule directory (default: the one each test file names)")
+    te.set_defaults(run=_test)
+
     sc = sub.add_parser("schema", help="print the JSON Schema of facts, rules or assessments")
     sc.add_argument("which", choices=["facts", "rules", "assessment"])
     sc.set_defaults(run=_schema)
@@ -110,6 +115,25 @@ def _lint(args: argparse.Namespace) -> int:
         return 1
     print(f"{len(files)} file(s) clean")
     return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    from incentives.ruletests import run_file
+
+    files = args.files or sorted(str(p) for p in Path("rules/tests").glob("*.yaml"))
+    book = load_rulebook(args.rules) if args.rules else None
+    passed = failed = 0
+    for file in files:
+        for result in run_file(file, book):
+            if result.passed:
+                passed += 1
+                continue
+            failed += 1
+            print(f"FAIL {result.location}: {result.case}")
+            for failure in result.failures:
+                print(f"  {failure}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from incentives.amounts import Missing, NoAmount, Price, PriceOf, price
 from incentives.conditions import Check, Facts, Test, Truth, evaluate
 from incentives.errors import EngineError
 from incentives.facts import Enterprise
 from incentives.outcomes import (Assessment, Award, CheckResult, Citation, Conflict, EnterpriseRef,
-                                 RuleOutcome)
+                                 InstalmentDue, RuleOutcome)
 from incentives.money import split, to_fen
 from incentives.rulebook import CompiledRule, Rulebook
 
@@ -33,10 +34,10 @@ class _Candidate:
 
     rule: CompiledRule
     record: Any
-    amount: Decimal | None
-    amount_max: Decimal | None
+    amount: Decimal | None      # the determined amount, or the ceiling of an up_to award
     basis: str | None
     checks: list[Check] = field(default_factory=list)
+    enterprise_profile: Any = None
     lost_to: str | None = None  # why it was not paid after combination
 
 
@@ -56,8 +57,9 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     candidates: list[_Candidate] = []
     not_eligible: list[RuleOutcome] = []
     undetermined: list[RuleOutcome] = []
+    price_of = _pricer(rulebook)
     for rule in rules:
-        _judge_rule(rule, enterprise, as_of, matches, candidates, not_eligible, undetermined)
+        _judge_rule(rule, enterprise, as_of, matches, price_of, candidates, not_eligible, undetermined)
     conflicts = _combine(candidates)
     awards = [_award(c) for c in candidates if c.lost_to is None]
     not_eligible += [_lost(c) for c in candidates if c.lost_to is not None]
@@ -65,8 +67,16 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     return _assessment(enterprise, rulebook, as_of, engine, awards, not_eligible, undetermined, conflicts, warnings)
 
 
+def _pricer(rulebook: Rulebook) -> PriceOf:
+    """Prices another rule's amount on the same facts, for ``multiplier`` (its conditions aside)."""
+    def price_of(rule_id: str, facts: Facts) -> Price:
+        rule = rulebook.by_id[rule_id]
+        return price(rule.rule.amount, facts, rule.tier_trees, price_of)
+    return price_of
+
+
 def _judge_rule(rule: CompiledRule, enterprise: Enterprise, as_of: dt.date, matches: set[tuple[str, str]] | None,
-                candidates: list[_Candidate], not_eligible: list[RuleOutcome],
+                price_of: PriceOf, candidates: list[_Candidate], not_eligible: list[RuleOutcome],
                 undetermined: list[RuleOutcome]) -> None:
     kind_records = [r for r in enterprise.records if r.kind == rule.rule.rewards["kind"]]
     selectors = [t for t in rule.tree.children if isinstance(t, Test) and t.origin == "rewards"]
@@ -91,43 +101,20 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, as_of: dt.date, matc
             not_eligible.append(_outcome(rule, record.id, reasons, [], checks))
         elif truth is Truth.UNKNOWN:
             missing: set[str] | list[str] = {c.test.fact for c in checks if c.truth is Truth.UNKNOWN}
-            if rule.rule.amount.of and facts.get(rule.rule.amount.of) is None:
-                missing.add(rule.rule.amount.of)  # name every fact needed, not just the first
+            base = rule.rule.amount.base_fact
+            if base and facts.get(base) is None:
+                missing.add(base)  # name every fact needed, not just the first
             missing = sorted(missing)
             undetermined.append(_outcome(rule, record.id, [], missing, checks))
         else:
-            priced = _price(rule, facts)
-            if isinstance(priced, str):
-                undetermined.append(_outcome(rule, record.id, [], [priced], checks))
+            priced = price(rule.rule.amount, facts, rule.tier_trees, price_of)
+            if isinstance(priced, Missing):
+                undetermined.append(_outcome(rule, record.id, [], list(priced.facts), checks))
+            elif isinstance(priced, NoAmount):
+                not_eligible.append(_outcome(rule, record.id, [priced.reason], [], checks))
             else:
-                candidates.append(_Candidate(rule, record, *priced, checks=checks))
-
-
-def _price(rule: CompiledRule, facts: Facts) -> tuple[Decimal | None, Decimal | None, str | None] | str:
-    """(amount, amount_max, basis), or the name of the missing fact the amount needs."""
-    spec = rule.rule.amount
-    form = spec.form
-    if form == "fixed":
-        assert spec.fixed is not None
-        return to_fen(spec.fixed), to_fen(spec.fixed), None
-    if form == "up_to":
-        assert spec.up_to is not None
-        return to_fen(spec.up_to), to_fen(spec.up_to), f"up to {spec.up_to}"
-    if form in ("unquantified", "non_monetary"):
-        return None, None, None
-    assert spec.of is not None  # guaranteed by Amount's validator
-    base = facts.get(spec.of)
-    if base is None:
-        return spec.of
-    rate = spec.rate if form == "rate" else spec.matching
-    assert rate is not None
-    raw = base * rate
-    basis = f"{rate * 100:f}".rstrip("0").rstrip(".") + f"% × {spec.of} {base} = {to_fen(raw)}"
-    if spec.cap is not None and raw > spec.cap:
-        raw = spec.cap
-        basis += f", capped at {spec.cap}"
-    amount = to_fen(raw)
-    return amount, amount, basis
+                candidates.append(_Candidate(rule, record, priced.amount, priced.basis, checks=checks,
+                                             enterprise_profile=enterprise.profile))
 
 
 def _combine(candidates: list[_Candidate]) -> list[Conflict]:
@@ -143,6 +130,7 @@ def _combine(candidates: list[_Candidate]) -> list[Conflict]:
         if len(same) > 1:
             conflicts += _settle(record_id, same)
     _apply_additional(candidates)
+    _apply_caps(candidates)
     return conflicts
 
 
@@ -165,11 +153,11 @@ def _settle(record_id: str, same: list[_Candidate]) -> list[Conflict]:
     groups = {c.rule.rule.group for c in same}
     if len(groups) == 1 and None not in groups and same[0].rule.group and same[0].rule.group.combine != "highest":
         return []
-    best = max(same, key=lambda c: (c.amount_max or ZERO, -same.index(c)))
+    best = max(same, key=lambda c: (c.amount or ZERO, -same.index(c)))
     for c in same:
         if c is not best:
             c.lost_to = f"record {record_id} is already rewarded by {best.rule.id}; only the highest is paid"
-    amounts = {c.amount_max for c in same}
+    amounts = {c.amount for c in same}
     documents = sorted({c.rule.rule.cite.document for c in same})
     if len(groups) == 1 and None not in groups and len(amounts) == 1 and len(documents) == 1:
         return []
@@ -178,7 +166,7 @@ def _settle(record_id: str, same: list[_Candidate]) -> list[Conflict]:
               "these rules reward the same record and declare no common group; the highest is paid")
     if len(documents) > 1 and len(amounts) > 1:
         reason += "; the source documents disagree on the amount"
-    return [Conflict(record_id=record_id, rule_ids=[c.rule.id for c in same], amounts=[c.amount_max for c in same],
+    return [Conflict(record_id=record_id, rule_ids=[c.rule.id for c in same], amounts=[c.amount for c in same],
                      paid_rule_id=best.rule.id, documents=documents, reason=reason)]
 
 
@@ -193,22 +181,58 @@ def _apply_additional(candidates: list[_Candidate]) -> None:
                 c.lost_to = f"additional to {base}, which does not pay"
 
 
+def _apply_caps(candidates: list[_Candidate]) -> None:
+    """Per-enterprise caps of a rule (``enterprise_cap``) and of a group (``cap``), earliest records first."""
+    spent: dict[str, Decimal] = {}
+    for c in candidates:
+        if c.lost_to is not None or c.amount is None:
+            continue
+        caps = [(f"rule {c.rule.id}", c.rule.rule.enterprise_cap)]
+        if c.rule.group is not None:
+            caps.append((f"group {c.rule.rule.group}", c.rule.group.cap))
+        for name, cap in caps:
+            if cap is None:
+                continue
+            left = cap - spent.get(name, ZERO)
+            if left <= 0:
+                c.lost_to = f"the {name} cap of {cap} per enterprise is already reached"
+            elif c.amount > left:
+                c.basis = (c.basis + "; " if c.basis else "") + f"reduced to {left} by the {name} cap of {cap}"
+                c.amount = left
+        if c.lost_to is None:
+            for name, cap in caps:
+                if cap is not None:
+                    spent[name] = spent.get(name, ZERO) + c.amount
+
+
 def _award(c: _Candidate) -> Award:
     rule = c.rule
-    shares = rule.shares
-    amount = c.amount_max
-    payers = split(amount, shares) if shares is not None and amount is not None else {}
     spec = rule.rule.amount
-    status = ("fixed" if spec.form in ("fixed", "rate", "matching") and not spec.discretionary else
-              "up_to" if spec.form in ("up_to", "rate") else spec.form)
+    payers = split(c.amount, rule.shares) if rule.shares is not None and c.amount is not None else {}
+    status = spec.status
     return Award(
-        rule_id=rule.id, title=rule.rule.title.zh, title_en=rule.rule.title.en, status=status,  # type: ignore[arg-type]
-        amount=c.amount if status == "fixed" else None, amount_max=c.amount_max, basis=c.basis,
-        payers=payers, payers_unspecified=shares is None, record_id=c.record.id,
+        rule_id=rule.id, title=rule.rule.title.zh, title_en=rule.rule.title.en, status=status,
+        amount=c.amount if status == "fixed" else None, amount_max=c.amount, basis=c.basis,
+        payers=payers, payers_unspecified=rule.shares is None, record_id=c.record.id,
         citation=_citation(rule), departments=list(rule.rule.departments),
         description=spec.unquantified or spec.non_monetary, rule_location=str(rule.location),
         notes=list(rule.rule.notes), checks=[_check_result(k) for k in c.checks],
+        instalments=_instalments(c), clawback=[k.condition for k in rule.rule.clawback],
     )
+
+
+def _instalments(c: _Candidate) -> list[InstalmentDue]:
+    parts = c.rule.rule.instalments
+    if not parts:
+        return []
+    shares = {str(n): p.share for n, p in enumerate(parts)}
+    amounts = split(c.amount, shares) if c.amount is not None else {}
+    out = []
+    for n, (part, tree) in enumerate(zip(parts, c.rule.instalment_trees)):
+        truth = evaluate(tree, Facts(c.enterprise_profile, c.record)) if tree.children else Truth.TRUE
+        status = {Truth.TRUE: "payable", Truth.FALSE: "pending", Truth.UNKNOWN: "undetermined"}[truth]
+        out.append(InstalmentDue(share=part.share, amount=amounts.get(str(n)), due=part.due, status=status))
+    return out
 
 
 def _citation(rule: CompiledRule) -> Citation:

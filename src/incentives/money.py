@@ -65,14 +65,27 @@ def parse_money(value: object) -> Decimal:
 
 
 def parse_rate(value: object) -> Decimal:
-    """A fraction from ``"10%"``, ``"0.1"`` or ``0.1``: ``Decimal("0.1")``; must lie in [0, 1]."""
-    if isinstance(value, str) and (match := _PERCENT.match(value.strip())):
-        rate = Decimal(match.group(1)) / HUNDRED
-    else:
-        rate = to_decimal(value, "rate")
-    if not Decimal(0) <= rate <= Decimal(1):
+    """A fraction in [0, 1] from ``"10%"``, ``"0.1"``, ``0.1`` or a ratio ``"1:0.5"`` (= 50%)."""
+    rate = parse_factor(value)
+    if rate > 1:
         raise MoneyError(f"rate {value!r} must lie between 0% and 100%")
     return rate
+
+
+def parse_factor(value: object) -> Decimal:
+    """A non-negative factor, which may exceed 1: ``"150%"``, ``"1.5"``, ``"1:1.5"``."""
+    if isinstance(value, str) and (match := _PERCENT.match(value.strip())):
+        factor = Decimal(match.group(1)) / HUNDRED
+    elif isinstance(value, str) and _RATIO.match(value.strip()):
+        parts = parse_ratio(value)
+        if len(parts) != 2 or parts[0] == 0:
+            raise MoneyError(f"a rate written as a ratio has two parts, base first: {value!r}")
+        factor = parts[1] / parts[0]
+    else:
+        factor = to_decimal(value, "rate")
+    if factor < 0:
+        raise MoneyError(f"rate {value!r} cannot be negative")
+    return factor
 
 
 def parse_ratio(text: str) -> list[Decimal]:

@@ -38,6 +38,15 @@ class CheckResult(_Out):
     origin: str
 
 
+class InstalmentDue(_Out):
+    """One part of an award: its amount, when it falls due, and whether it is payable yet."""
+
+    share: Decimal
+    amount: Decimal | None
+    due: str
+    status: Literal["payable", "pending", "undetermined"]
+
+
 class Award(_Out):
     rule_id: str
     title: str
@@ -55,6 +64,8 @@ class Award(_Out):
     rule_location: str
     notes: list[str] = Field(default_factory=list)
     checks: list[CheckResult] = Field(default_factory=list, description="every condition, and what was found")
+    instalments: list[InstalmentDue] = Field(default_factory=list)
+    clawback: list[str] = Field(default_factory=list, description="conditions under which the award is returned")
 
 
 class RuleOutcome(_Out):

@@ -20,11 +20,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from incentives import _yaml
 from incentives.conditions import All, Any_, Node, Op, Test, Value
 from incentives.errors import IncentivesError, Location, MoneyError, RulebookError, VocabularyError
-from incentives.facts import RECORD_MODELS, Money, Profile
-from incentives.money import as_field, parse_money, parse_rate
+from incentives.facts import RECORD_MODELS, Profile
+from incentives.amounts import Amount, Money, Rate
+from incentives.money import parse_money, parse_ratio
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
-Rate = Annotated[Decimal, BeforeValidator(as_field(parse_rate))]
 VOCABULARY_FILE = "vocabulary.yaml"
 
 
@@ -70,43 +70,44 @@ class Citation(_Strict):
     quote: str = Field(min_length=1)
 
 
-class Amount(_Strict):
-    """Exactly one form: ``fixed``, ``rate``/``matching`` (with ``of``, optional ``cap``), ``up_to``,
-    ``unquantified`` or ``non_monetary``. ``discretionary: true`` makes a rate a ceiling (不超过)."""
-
-    fixed: Money | None = None
-    rate: Rate | None = None
-    matching: Rate | None = None
-    of: str | None = None
-    cap: Money | None = None
-    up_to: Money | None = None
-    discretionary: bool = False
-    unquantified: str | None = None
-    non_monetary: str | None = None
-
-    @model_validator(mode="after")
-    def _one_form(self) -> Amount:
-        forms = [f for f in ("fixed", "rate", "matching", "up_to", "unquantified", "non_monetary")
-                 if getattr(self, f) is not None]
-        if len(forms) != 1:
-            raise ValueError("an amount has exactly one of fixed, rate, matching, up_to, unquantified, "
-                             f"non_monetary; found {forms or 'none'}")
-        based = forms[0] in ("rate", "matching")
-        if based and not self.of:
-            raise ValueError(f"{forms[0]} needs 'of': the fact it is a share of, e.g. record.investment")
-        if not based and (self.of or self.cap is not None):
-            raise ValueError("'of' and 'cap' go with rate or matching only")
-        if self.discretionary and forms[0] != "rate":
-            raise ValueError("'discretionary' goes with rate only (use up_to for a plain ceiling)")
-        return self
-
-    @property
-    def form(self) -> str:
-        return next(f for f in ("fixed", "rate", "matching", "up_to", "unquantified", "non_monetary")
-                    if getattr(self, f) is not None)
-
-
 Limit = Literal["once_per_record", "once_per_enterprise", "once_per_year"]
+
+
+def _payers(value: Any) -> Any:
+    """``{ratio: "1:1", to: [city, county]}`` as the texts write it, into shares summing to 1."""
+    if not (isinstance(value, dict) and "ratio" in value):
+        return value
+    if set(value) != {"ratio", "to"} or not isinstance(value["to"], list):
+        raise ValueError("write a ratio split as {ratio: \"1:1\", to: [city, county]}")
+    try:
+        parts = parse_ratio(str(value["ratio"]))
+    except MoneyError as e:
+        raise ValueError(e.message) from e
+    if len(parts) != len(value["to"]):
+        raise ValueError(f"ratio {value['ratio']!r} has {len(parts)} parts for {len(value['to'])} payers")
+    total = sum(parts)
+    shares = {payer: part / total for payer, part in zip(value["to"], parts)}
+    last = value["to"][-1]
+    shares[last] = Decimal(1) - sum(v for k, v in shares.items() if k != last)  # exact: 1:2 → 1/3 + 2/3
+    return shares
+
+
+Payers = Annotated[dict[str, Rate] | Literal["unspecified"], BeforeValidator(_payers)]
+
+
+class Instalment(_Strict):
+    """Part of an award paid when ``due`` (as the text says), once ``when`` holds."""
+
+    share: Rate
+    due: str
+    when: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Clawback(_Strict):
+    """A condition under which the enterprise must return the award, reported with it."""
+
+    condition: str
+    quote: str | None = None
 
 
 class Rule(_Strict):
@@ -118,8 +119,11 @@ class Rule(_Strict):
     when: list[dict[str, Any]] = Field(default_factory=list)
     window: Window | None = None
     amount: Amount
-    payers: dict[str, Rate] | Literal["unspecified"]
+    payers: Payers
     limit: Limit = "once_per_record"
+    enterprise_cap: Money | None = None     # at most this much per enterprise over all its records
+    instalments: list[Instalment] = Field(default_factory=list)
+    clawback: list[Clawback] = Field(default_factory=list)
     group: str | None = None
     notes: list[str] = Field(default_factory=list)
 
@@ -129,6 +133,7 @@ class Group(_Strict):
 
     title: str
     combine: Literal["highest", "all", "additional"]
+    cap: Money | None = None                # at most this much per enterprise over the group's awards
     note: str | None = None
 
 
@@ -163,6 +168,8 @@ class CompiledRule:
     shares: dict[str, Decimal] | None
     group: Group | None
     group_base: str | None = None   # in an ``additional`` group, the rule the others add to
+    tier_trees: tuple[All, ...] = ()
+    instalment_trees: tuple[All, ...] = ()
 
     @property
     def id(self) -> str:
@@ -264,7 +271,8 @@ def _located(err: Any, doc: _yaml.Document) -> RulebookError:
     return RulebookError(message, location=doc.locate(key), field=_dotted(key), code="schema")
 
 
-_UNION_TAGS = {"dict[str,annotated[Decimal,BeforeValidator]]", "literal['unspecified']"}
+_UNION_TAGS = {"dict[str,annotated[Decimal,BeforeValidator]]", "literal['unspecified']",
+               "function-before[_payers(), union[dict[str,annotated[Decimal,BeforeValidator]],literal['unspecified']]]"}
 
 
 def _dotted(key: tuple[Any, ...]) -> str:
@@ -307,12 +315,22 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary,
             for payer in shares:
                 _check_term(vocab, "payer", payer, (*key, "payers", payer), problem)
         tree = _compile_tree(rule, window, (*key,), vocab, problem)
-        if rule.amount.of:
-            _fact_type(rule.rewards.get("kind"), rule.amount.of, (*key, "amount", "of"), problem, want="money")
+        kind = rule.rewards.get("kind")
+        base = rule.amount.base_fact
+        if base:
+            where = ("amount", "of") if rule.amount.of else ("amount", "brackets", "of")
+            _fact_type(kind, base, (*key, *where), problem, want="money")
+        tiers = tuple(_compile_list(kind, t.when, (*key, "amount", "brackets", "tiers", n, "when"), vocab, problem)
+                      for n, t in enumerate(rule.amount.brackets.tiers)) if rule.amount.brackets else ()
+        parts = tuple(_compile_list(kind, p.when, (*key, "instalments", n, "when"), vocab, problem)
+                      for n, p in enumerate(rule.instalments))
+        if rule.instalments and sum(p.share for p in rule.instalments) != 1:
+            problem((*key, "instalments"), "instalment shares must sum to 100%", "instalment-shares")
         if tree is not None and document is not None:
             compiled.append(CompiledRule(rule=rule, city=model.city, document=document,
                                          location=doc.locate(key), tree=tree, window=window,
-                                         shares=shares, group=group))
+                                         shares=shares, group=group, tier_trees=tiers, instalment_trees=parts))
+    _check_multipliers(model, doc, problem)
     bases: dict[str, str] = {}
     for rule in model.rules:
         if rule.group:
@@ -322,6 +340,36 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary,
         if item.document not in model.documents:
             problem(("not_encoded", j, "document"), f"unknown document {item.document!r}", "unknown-document")
     return compiled
+
+
+def _check_multipliers(model: RuleFile, doc: _yaml.Document, problem: Any) -> None:
+    """``of_rule`` must name a priced rule of the same file, without cycles."""
+    rules = {r.id: r for r in model.rules}
+    for i, rule in enumerate(model.rules):
+        seen = [rule.id]
+        target = rule.amount.of_rule
+        while target is not None:
+            if target not in rules:
+                problem(("rules", i, "amount", "of_rule"), f"unknown rule {target!r}", "unknown-rule")
+                break
+            if target in seen:
+                problem(("rules", i, "amount", "of_rule"), f"multiplier cycle: {' → '.join(seen + [target])}",
+                        "multiplier-cycle")
+                break
+            if rules[target].amount.status != "fixed":
+                problem(("rules", i, "amount", "of_rule"), f"{target} has no determined amount to multiply",
+                        "multiplier-base")
+                break
+            seen.append(target)
+            target = rules[target].amount.of_rule
+
+
+def _compile_list(kind: Any, items: list[dict[str, Any]], key: tuple[Any, ...], vocab: Vocabulary,
+                  problem: Any) -> All:
+    if not isinstance(kind, str) or kind not in RECORD_MODELS:
+        return All(())
+    nodes = [_compile_item(kind, item, (*key, i), vocab, problem) for i, item in enumerate(items)]
+    return All(tuple(n for n in nodes if n is not None))
 
 
 def _inside(inner: Window, outer: Window) -> bool:
@@ -354,10 +402,7 @@ def _compile_tree(rule: Rule, window: Window, key: tuple[Any, ...], vocab: Vocab
     nodes.append(Test("record.date", Op.ON_OR_AFTER, window.start, origin="window"))
     if window.end is not None:
         nodes.append(Test("record.date", Op.ON_OR_BEFORE, window.end, origin="window"))
-    for i, item in enumerate(rule.when):
-        node = _compile_item(kind, item, (*key, "when", i), vocab, problem)
-        if node is not None:
-            nodes.append(node)
+    nodes += _compile_list(kind, rule.when, (*key, "when"), vocab, problem).children
     return All(tuple(nodes))
 
 
