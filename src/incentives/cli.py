@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
 
     li = sub.add_parser("lint", help="check rule files: format, references, quotes, payers")
     li.add_argument("files", nargs="*", help="rule files (default: rules/*.yaml)")
+    li.add_argument("--vocabulary", default=None, help="vocabulary file (default: vocabulary.yaml beside each file)")
     li.set_defaults(run=_lint)
 
     te = sub.add_parser("test", help="run YAML rule tests (default: rules/tests/*.yaml)")
@@ -105,9 +106,11 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _lint(args: argparse.Namespace) -> int:
     from incentives.lint import lint_files
+    from incentives.vocabulary import load_vocabulary
 
     files = args.files or sorted(str(p) for p in Path("rules").glob("*.yaml"))
-    problems = lint_files(files)
+    vocabulary = load_vocabulary(args.vocabulary) if args.vocabulary else None
+    problems = lint_files(files, vocabulary)
     for problem in problems:
         print(problem)
     if problems:

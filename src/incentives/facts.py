@@ -15,10 +15,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from incentives import _yaml
 from incentives.errors import FactsError, IncentivesError, Location
-from incentives.money import as_field, parse_money
+from incentives.money import as_field, parse_money, parse_rate
 from incentives.vocabulary import Vocabulary
 
 Money = Annotated[Decimal, BeforeValidator(as_field(parse_money))]
+Ratio = Annotated[Decimal, BeforeValidator(as_field(parse_rate))]
+# Fields holding a rate rather than money, so rules compare them with "3%" rather than "3万元".
+RATE_FIELDS = {"rd_investment.ratio"}
 
 _CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -133,6 +136,14 @@ class Training(_Record):
     fees: Money
 
 
+class RdInvestment(_Record):
+    """R&D spending of a year (研发投入) and its share of revenue (研发投入占营业收入比例)."""
+
+    kind: Literal["rd_investment"]
+    amount: Money
+    ratio: Ratio | None = None
+
+
 class AwardReceived(_Record):
     """Money the enterprise received from another programme, which a city may match."""
 
@@ -144,13 +155,13 @@ class AwardReceived(_Record):
 
 Record = Annotated[
     Union[Recognition, QualityAward, Trademark, Standard, Project, Listing, Bond, Statistics, Training,
-          AwardReceived],
+          RdInvestment, AwardReceived],
     Field(discriminator="kind"),
 ]
 RECORD_MODELS: dict[str, type[_Record]] = {
     m.model_fields["kind"].annotation.__args__[0]: m  # type: ignore[union-attr]
     for m in (Recognition, QualityAward, Trademark, Standard, Project, Listing, Bond, Statistics, Training,
-              AwardReceived)
+              RdInvestment, AwardReceived)
 }
 
 

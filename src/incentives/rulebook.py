@@ -20,9 +20,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from incentives import _yaml
 from incentives.conditions import All, Any_, Node, Op, Test, Value
 from incentives.errors import IncentivesError, Location, MoneyError, RulebookError, VocabularyError
-from incentives.facts import RECORD_MODELS, Profile
+from incentives.facts import RATE_FIELDS, RECORD_MODELS, Profile
 from incentives.amounts import Amount, Money, Rate
-from incentives.money import parse_money, parse_ratio
+from incentives.money import parse_money, parse_rate, parse_ratio
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
 VOCABULARY_FILE = "vocabulary.yaml"
@@ -264,6 +264,8 @@ def _located(err: Any, doc: _yaml.Document) -> RulebookError:
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = f"unknown key {str(key[-1])!r}"
+        if not str(key[-1]).isascii():
+            message += " (inside {…} a comma separates entries: put text containing commas in quotes)"
     elif err["type"] == "missing":
         message = f"missing key {str(key[-1])!r}"
     elif err["type"] == "string_type" and isinstance(err.get("input"), dict):
@@ -445,7 +447,7 @@ def _typed_value(kind: str, fact: str, op: Op, raw: Any, key: tuple[Any, ...], v
     ftype = _fact_type(kind, fact, key, problem)
     if ftype is None:
         return None
-    allowed = {"money": _ORDERED | {Op.IS, Op.IS_NOT}, "date": _DATED | {Op.IS, Op.IS_NOT},
+    allowed = {"money": _ORDERED | {Op.IS, Op.IS_NOT}, "rate": _ORDERED, "date": _DATED | {Op.IS, Op.IS_NOT},
                "list": _LISTED, "bool": {Op.IS, Op.IS_NOT}, "text": {Op.IS, Op.IS_NOT, Op.ONE_OF}}[ftype]
     if op not in allowed:
         problem(key, f"{fact} is {ftype}: use one of {', '.join(sorted(o.value for o in allowed))}", "op-type")
@@ -454,6 +456,8 @@ def _typed_value(kind: str, fact: str, op: Op, raw: Any, key: tuple[Any, ...], v
     try:
         if ftype == "money":
             return parse_money(raw)
+        if ftype == "rate":
+            return parse_rate(raw)
         if ftype == "date":
             if not isinstance(raw, dt.date):
                 raise ValueError(f"{raw!r} is not a date (write YYYY-MM-DD)")
@@ -496,7 +500,7 @@ def _fact_type(kind: Any, fact: str, key: tuple[Any, ...], problem: Any, want: s
                 "unknown-fact")
         return None
     text = str(fields[name].annotation)
-    ftype = ("money" if "Decimal" in text else "date" if "date" in text else "list" if "list" in text
+    ftype = ("rate" if f"{kind}.{name}" in RATE_FIELDS else "money" if "Decimal" in text else "date" if "date" in text else "list" if "list" in text
              else "bool" if "bool" in text else "text")
     return _want(ftype, want, fact, key, problem)
 

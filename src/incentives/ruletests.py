@@ -29,6 +29,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class ExpectedInstalment(_Strict):
+    amount: Money
+    status: str
+
+
 class ExpectedAward(_Strict):
     rule: str
     record: str | None = None
@@ -36,6 +41,8 @@ class ExpectedAward(_Strict):
     status: str | None = None
     payers: dict[str, Money] | None = None
     clause: str | None = None
+    instalments: list[ExpectedInstalment] | None = None
+    clawback: list[str] | None = None
 
 
 class ExpectedOutcome(_Strict):
@@ -71,6 +78,7 @@ class Case(_Strict):
 
 class TestFile(_Strict):
     rules: str | None = None            # rule directory or file, relative to this file
+    vocabulary: str | None = None       # vocabulary file, relative to this file (default: beside the rules)
     cases: list[Case] = Field(min_length=1)
 
 
@@ -101,7 +109,8 @@ def run_file(path: str | Path, rulebook: Rulebook | None = None) -> list[CaseRes
     """Run every case of one test file; ``rulebook`` defaults to the rules the file names (or ``..``)."""
     path = Path(path)
     spec, doc = load_test_file(path)
-    book = rulebook or load_rulebook(path.parent / (spec.rules or ".."))
+    vocabulary = path.parent / spec.vocabulary if spec.vocabulary else None
+    book = rulebook or load_rulebook(path.parent / (spec.rules or ".."), vocabulary)
     return [run_case(case, i, path, doc, book) for i, case in enumerate(spec.cases)]
 
 
@@ -134,8 +143,11 @@ def compare(expect: Expect, result: Assessment) -> list[str]:
             continue
         matched.add(found[0])
         got = result.awards[found[0]]
+        instalments = [(i.amount, i.status) for i in got.instalments]
         for name, expected, actual in (("amount", want.amount, got.amount_max), ("status", want.status, got.status),
-                                       ("payers", want.payers, got.payers), ("clause", want.clause, got.citation.clause)):
+                                       ("payers", want.payers, got.payers), ("clause", want.clause, got.citation.clause),
+                                       ("instalments", want.instalments and [(i.amount, i.status) for i in want.instalments],
+                                        instalments), ("clawback", want.clawback, got.clawback)):
             if expected is not None and expected != actual:
                 failures.append(f"award {want.rule}{_rec(want.record)}: {name} expected {_fmt(expected)}, "
                                 f"actual {_fmt(actual)}")
