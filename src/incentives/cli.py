@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from incentives.engine import assess
-from incentives.errors import IncentivesError
+from incentives.errors import IncentivesError, LintWarning
 from incentives.facts import load_enterprise
 from incentives.rulebook import load_rulebook
 
@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     te.add_argument("files", nargs="*")
     te.add_argument("--rules", default=None, help="rule directory (default: the one each test file names)")
     te.set_defaults(run=_test)
+
+    co = sub.add_parser("coverage", help="clauses of each source: encoded or not, and why")
+    co.add_argument("--rules", default="rules")
+    co.set_defaults(run=_coverage)
 
     sc = sub.add_parser("schema", help="print the JSON Schema of facts, rules or assessments")
     sc.add_argument("which", choices=["facts", "rules", "assessment"])
@@ -111,12 +115,14 @@ def _lint(args: argparse.Namespace) -> int:
     files = args.files or sorted(str(p) for p in Path("rules").glob("*.yaml"))
     vocabulary = load_vocabulary(args.vocabulary) if args.vocabulary else None
     problems = lint_files(files, vocabulary)
+    errors = [p for p in problems if not isinstance(p, LintWarning)]
     for problem in problems:
-        print(problem)
-    if problems:
-        print(f"{len(problems)} problem(s) in {len(files)} file(s)", file=sys.stderr)
+        print(f"{problem} (warning)" if isinstance(problem, LintWarning) else problem)
+    warnings = len(problems) - len(errors)
+    if errors:
+        print(f"{len(errors)} error(s), {warnings} warning(s) in {len(files)} file(s)", file=sys.stderr)
         return 1
-    print(f"{len(files)} file(s) clean")
+    print(f"{len(files)} file(s) clean" + (f", {warnings} warning(s)" if warnings else ""))
     return 0
 
 
@@ -137,6 +143,13 @@ def _test(args: argparse.Namespace) -> int:
                 print(f"  {failure}")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    from incentives.coverage import coverage, to_markdown
+
+    print(to_markdown(coverage(load_rulebook(args.rules))), end="")
+    return 0
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@
     ├── FactsError                  an enterprise fact file breaks the facts schema
     ├── VocabularyError             a term is not in the controlled vocabulary
     ├── RulebookError               a rule file breaks the rule-file format or its references
+    │   └── LintWarning             a likely mistake that does not stop the file loading
     ├── MoneyError                  an amount of money or a share cannot be read exactly
     └── EngineError                 a matcher failed while assessing (wraps durable_rules errors)
 
@@ -83,6 +84,10 @@ class RulebookError(IncentivesError):
     def __init__(self, message: str, *, problems: list[IncentivesError] | None = None, **kw: object) -> None:
         self.problems = problems or []
         super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class LintWarning(RulebookError):
+    """A likely mistake in a rule file that does not stop it loading (lint reports it, exit 0)."""
 
 
 class MoneyError(IncentivesError):

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Iterable
 
 from incentives import _yaml
-from incentives.errors import IncentivesError, RulebookError
-from incentives.rulebook import VOCABULARY_FILE, LoadedFile, inspect_rule_file
+from incentives.conditions import Op, Test
+from incentives.errors import IncentivesError, LintWarning, RulebookError
+from incentives.rulebook import VOCABULARY_FILE, CompiledRule, LoadedFile, inspect_rule_file
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
 _SPACE = re.compile(r"\s+")
@@ -42,7 +43,7 @@ def lint_files(paths: Iterable[str | Path], vocabulary: Vocabulary | None = None
             continue
         problems += found
         if loaded is not None:
-            problems += check_quotes(loaded) + check_caps(loaded)
+            problems += check_quotes(loaded) + check_caps(loaded) + check_overlaps(loaded)
     return problems
 
 
@@ -73,15 +74,74 @@ def check_quotes(loaded: LoadedFile) -> list[IncentivesError]:
 
 
 def check_caps(loaded: LoadedFile) -> list[IncentivesError]:
-    """A cap of zero, or a matching/rate cap on an amount that is always lower, is a likely typo."""
+    """Caps that stop an award ever being paid, contradict its fixed amount, or can never bind."""
     doc = _yaml.load(loaded.path)
+    rules = {r.id: r for r in loaded.model.rules}
     problems: list[IncentivesError] = []
+
+    def report(i: int, where: tuple[str, ...], message: str, code: str, warn: bool = False) -> None:
+        key = ("rules", i, *where)
+        problems.append((LintWarning if warn else RulebookError)(message, location=doc.locate(key),
+                                                                  field=_field(key), code=code))
+
     for i, rule in enumerate(loaded.model.rules):
-        cap = rule.amount.cap
-        if cap is not None and cap <= 0:
-            problems.append(RulebookError("cap is zero: the award can never be paid", location=doc.locate(
-                ("rules", i, "amount", "cap")), field=_field(("rules", i, "amount", "cap")), code="cap-never-pays"))
+        amount = rule.amount
+        if amount.cap is not None and amount.cap <= 0:
+            report(i, ("amount", "cap"), "cap is zero: the award can never be paid", "cap-never-pays")
+        fixed = amount.fixed
+        if rule.enterprise_cap is not None and fixed is not None:
+            if rule.enterprise_cap < fixed:
+                report(i, ("enterprise_cap",), f"enterprise_cap {rule.enterprise_cap} is below the fixed amount "
+                       f"{fixed}: the first award is always cut", "cap-contradicts-amount")
+            elif rule.limit == "once_per_enterprise":
+                report(i, ("enterprise_cap",), "enterprise_cap never binds: the rule pays once per enterprise",
+                       "cap-never-binds", warn=True)
+        group = loaded.model.groups.get(rule.group or "")
+        if group is not None and group.cap is not None and fixed is not None and group.cap < fixed:
+            report(i, ("amount", "fixed"), f"fixed amount {fixed} exceeds its group's cap {group.cap}",
+                   "cap-contradicts-amount")
+        if amount.multiplier is not None and amount.cap is not None and amount.of_rule in rules:
+            base = rules[amount.of_rule].amount
+            ceiling = base.fixed if base.fixed is not None else base.cap
+            if ceiling is not None and ceiling * amount.multiplier <= amount.cap:
+                report(i, ("amount", "cap"), f"cap {amount.cap} never binds: {amount.of_rule} pays at most "
+                       f"{ceiling}, × {amount.multiplier} = {ceiling * amount.multiplier}", "cap-never-binds",
+                       warn=True)
     return problems
+
+
+def check_overlaps(loaded: LoadedFile) -> list[IncentivesError]:
+    """Two rules that can reward the same record without a common group: only the higher would be paid."""
+    problems: list[IncentivesError] = []
+    rules = list(loaded.rules)
+    for n, a in enumerate(rules):
+        for b in rules[n + 1:]:
+            if a.rule.group and a.rule.group == b.rule.group:
+                continue
+            if _selectors_meet(a, b) and _windows_meet(a, b):
+                problems.append(LintWarning(
+                    f"{a.id} and {b.id} can reward the same record and share no group: only the higher is "
+                    "paid and a conflict is reported; declare a group saying how they combine",
+                    location=b.location, field=b.id, code="overlap-without-group"))
+    return problems
+
+
+def _selectors_meet(a: CompiledRule, b: CompiledRule) -> bool:
+    sa, sb = _selectors(a), _selectors(b)
+    return all(sa[f] & sb[f] for f in sa.keys() & sb.keys())
+
+
+def _selectors(rule: CompiledRule) -> dict[str, set[object]]:
+    out: dict[str, set[object]] = {}
+    for test in rule.tree.children:
+        if isinstance(test, Test) and test.origin == "rewards":
+            out[test.fact] = set(test.value) if test.op is Op.ONE_OF else {test.value}  # type: ignore[arg-type]
+    return out
+
+
+def _windows_meet(a: CompiledRule, b: CompiledRule) -> bool:
+    a_end, b_end = a.window.end, b.window.end
+    return (b_end is None or a.window.start <= b_end) and (a_end is None or b.window.start <= a_end)
 
 
 def _field(key: tuple[object, ...]) -> str:

@@ -245,12 +245,23 @@ def inspect_rule_file(path: str | Path, vocabulary: Vocabulary,
     """
     doc = _yaml.parse(text if text is not None else _yaml.read_text(path), str(path))
     try:
-        model = RuleFile.model_validate(doc.data)
+        return _checked(RuleFile.model_validate(doc.data), doc, vocabulary, [], None)
     except ValidationError as e:
-        return None, [_located(err, doc) for err in e.errors()]
-    problems: list[IncentivesError] = []
-    compiled = _compile_file(model, doc, vocabulary, problems)
-    return LoadedFile(path=str(path), model=model, rules=tuple(compiled)), problems
+        errors = e.errors()
+        problems: list[IncentivesError] = [_located(err, doc) for err in errors]
+        if any(err["loc"][:1] != ("rules",) or len(err["loc"]) < 3 for err in errors):
+            return None, problems  # an error outside the rules: nothing more can be checked
+        bad = {err["loc"][1] for err in errors}
+    # Rules that fit the format are still checked, so one run reports every problem in the file.
+    keep = [i for i in range(len(doc.data["rules"])) if i not in bad]
+    model = RuleFile.model_validate({**doc.data, "rules": [doc.data["rules"][i] for i in keep]})
+    return _checked(model, doc, vocabulary, problems, keep)
+
+
+def _checked(model: RuleFile, doc: _yaml.Document, vocabulary: Vocabulary, problems: list[IncentivesError],
+             index: list[int] | None) -> tuple[LoadedFile, list[IncentivesError]]:
+    compiled = _compile_file(model, doc, vocabulary, problems, index or list(range(len(model.rules))))
+    return LoadedFile(path=doc.path, model=model, rules=tuple(compiled)), problems
 
 
 def _summary(problems: list[IncentivesError]) -> str:
@@ -284,14 +295,16 @@ def _dotted(key: tuple[Any, ...]) -> str:
     return out
 
 
-def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary,
-                  problems: list[IncentivesError]) -> list[CompiledRule]:
+def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, problems: list[IncentivesError],
+                  index: list[int]) -> list[CompiledRule]:
+    """Check references and compile each rule; ``index`` maps model.rules to their place in the file."""
     def problem(key: tuple[Any, ...], message: str, code: str, exc: type[IncentivesError] = RulebookError) -> None:
         problems.append(exc(message, location=doc.locate(key), field=_dotted(key), code=code))
 
     compiled: list[CompiledRule] = []
     seen: dict[str, int] = {}
-    for i, rule in enumerate(model.rules):
+    for n, rule in enumerate(model.rules):
+        i = index[n]
         key: tuple[Any, ...] = ("rules", i)
         if rule.id in seen:
             problem((*key, "id"), f"rule id {rule.id!r} is already used by rules[{seen[rule.id]}]", "duplicate-id")
@@ -332,7 +345,7 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary,
             compiled.append(CompiledRule(rule=rule, city=model.city, document=document,
                                          location=doc.locate(key), tree=tree, window=window,
                                          shares=shares, group=group, tier_trees=tiers, instalment_trees=parts))
-    _check_multipliers(model, doc, problem)
+    _check_multipliers(model, index, problem)
     bases: dict[str, str] = {}
     for rule in model.rules:
         if rule.group:
@@ -344,10 +357,10 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary,
     return compiled
 
 
-def _check_multipliers(model: RuleFile, doc: _yaml.Document, problem: Any) -> None:
+def _check_multipliers(model: RuleFile, index: list[int], problem: Any) -> None:
     """``of_rule`` must name a priced rule of the same file, without cycles."""
     rules = {r.id: r for r in model.rules}
-    for i, rule in enumerate(model.rules):
+    for i, rule in zip(index, model.rules):
         seen = [rule.id]
         target = rule.amount.of_rule
         while target is not None:
