@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Callable, Literal, Union
+from typing import Any, Callable, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from incentives.conditions import All, Facts, Truth, evaluate
-from incentives.money import as_field, parse_factor, parse_money, parse_rate, to_fen
+from incentives.money import Factor, Money, Rate, to_fen
 
-Money = Annotated[Decimal, BeforeValidator(as_field(parse_money))]
-Rate = Annotated[Decimal, BeforeValidator(as_field(parse_rate))]
-Factor = Annotated[Decimal, BeforeValidator(as_field(parse_factor))]
 FORMS = ("fixed", "rate", "matching", "up_to", "brackets", "multiplier", "unquantified", "non_monetary")
 Status = Literal["fixed", "up_to", "unquantified", "non_monetary"]
 

@@ -15,11 +15,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from incentives import _yaml
 from incentives.errors import FactsError, IncentivesError, Location
-from incentives.money import as_field, parse_money, parse_rate
+from incentives.money import Money, Rate
 from incentives.vocabulary import Vocabulary
 
-Money = Annotated[Decimal, BeforeValidator(as_field(parse_money))]
-Ratio = Annotated[Decimal, BeforeValidator(as_field(parse_rate))]
 # Fields holding a rate rather than money, so rules compare them with "3%" rather than "3万元".
 RATE_FIELDS = {"rd_investment.ratio"}
 
@@ -141,7 +139,7 @@ class RdInvestment(_Record):
 
     kind: Literal["rd_investment"]
     amount: Money
-    ratio: Ratio | None = None
+    ratio: Rate | None = None
 
 
 class AwardReceived(_Record):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Callable, Mapping
+from typing import Annotated, Callable, Mapping, Union
+
+from pydantic import BeforeValidator
 
 from incentives.errors import MoneyError
 
@@ -106,6 +108,14 @@ def as_field(parse: Callable[[object], Decimal]) -> Callable[[object], Decimal]:
         except MoneyError as e:
             raise ValueError(e.message) from e
     return validate
+
+
+# Field types for Pydantic models: what a file may write (numbers or text such as "30万元", "10%",
+# "1:0.5"), validated into exact Decimals. Editors see the input type in the JSON Schema.
+_WRITTEN = Union[int, float, str]
+Money = Annotated[Decimal, BeforeValidator(as_field(parse_money), json_schema_input_type=_WRITTEN)]
+Rate = Annotated[Decimal, BeforeValidator(as_field(parse_rate), json_schema_input_type=_WRITTEN)]
+Factor = Annotated[Decimal, BeforeValidator(as_field(parse_factor), json_schema_input_type=_WRITTEN)]
 
 
 def to_fen(amount: Decimal) -> Decimal:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -21,8 +21,8 @@ from incentives import _yaml
 from incentives.conditions import All, Any_, Node, Op, Test, Value
 from incentives.errors import IncentivesError, Location, MoneyError, RulebookError, VocabularyError
 from incentives.facts import RATE_FIELDS, RECORD_MODELS, Profile
-from incentives.amounts import Amount, Money, Rate
-from incentives.money import parse_money, parse_rate, parse_ratio
+from incentives.amounts import Amount
+from incentives.money import Money, Rate, parse_money, parse_rate, parse_ratio
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
 VOCABULARY_FILE = "vocabulary.yaml"
@@ -92,7 +92,13 @@ def _payers(value: Any) -> Any:
     return shares
 
 
-Payers = Annotated[dict[str, Rate] | Literal["unspecified"], BeforeValidator(_payers)]
+class _RatioSplit(BaseModel):  # only describes the written form for the JSON Schema
+    ratio: str
+    to: list[str]
+
+
+Payers = Annotated[dict[str, Rate] | Literal["unspecified"], BeforeValidator(
+    _payers, json_schema_input_type=Union[dict[str, Union[int, float, str]], Literal["unspecified"], _RatioSplit])]
 
 
 class Instalment(_Strict):

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from incentives import _yaml
-from incentives.amounts import Money, Rate
+from incentives.money import Money, Rate
 from incentives.engine import assess
 from incentives.errors import IncentivesError, Location, RulebookError
 from incentives.facts import enterprise_from_document, load_enterprise
