@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     te.add_argument("--rules", default=None, help="rule directory (default: the one each test file names)")
     te.set_defaults(run=_test)
 
+    di = sub.add_parser("diff", help="what changed between two versions of a rule file, rule by rule")
+    di.add_argument("old")
+    di.add_argument("new")
+    di.add_argument("--vocabulary", default=None)
+    di.set_defaults(run=_diff)
+
     co = sub.add_parser("coverage", help="clauses of each source: encoded or not, and why")
     co.add_argument("--rules", default="rules")
     co.set_defaults(run=_coverage)
@@ -143,6 +149,18 @@ def _test(args: argparse.Namespace) -> int:
                 print(f"  {failure}")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from incentives.diff import diff_files
+    from incentives.vocabulary import load_vocabulary
+
+    vocabulary = load_vocabulary(args.vocabulary) if args.vocabulary else None
+    changes = diff_files(args.old, args.new, vocabulary)
+    for change in changes:
+        print(change)
+    print(f"{len(changes)} change(s)")
+    return 0
 
 
 def _coverage(args: argparse.Namespace) -> int:
