@@ -106,3 +106,12 @@ def test_eight_threads_give_the_serial_results(book) -> None:  # type: ignore[no
     with ThreadPoolExecutor(max_workers=8) as pool:
         parallel = list(pool.map(lambda e: assess(e, book, AS_OF).model_dump_json(), population_ * 5))
     assert parallel == serial * 5
+
+
+@given(enterprises())
+def test_quiet_assessment_gives_the_same_awards(book, ent) -> None:  # type: ignore[no-untyped-def]
+    full = assess(ent, book, AS_OF)
+    quiet = assess(ent, book, AS_OF, explain=False)
+    assert [a.model_copy(update={"checks": []}) for a in full.awards] == quiet.awards
+    assert (full.total, full.total_by_payer, full.conflicts) == (quiet.total, quiet.total_by_payer, quiet.conflicts)
+    assert quiet.not_eligible == [] and quiet.undetermined == []

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from incentives.amounts import Missing, NoAmount, Price, PriceOf, price
+from incentives.amounts import Missing, NoAmount, Price, PriceOf, Priced, price
 from incentives.conditions import Check, Facts, Test, Truth, evaluate
 from incentives.errors import EngineError
 from incentives.facts import Enterprise
@@ -42,13 +42,14 @@ class _Candidate:
 
 
 def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = None, *,
-           engine: Engine = "native") -> Assessment:
+           engine: Engine = "native", explain: bool = True) -> Assessment:
     """Every award ``enterprise`` is owed under ``rulebook`` at ``as_of`` (default today).
 
     Records dated after ``as_of`` have not happened yet and are not rewarded. The result lists each
     award with its citation and payer shares, each rule that does not pay with the failed
-    conditions, and each rule that cannot be decided with the missing facts. Safe to call from many
-    threads at once.
+    conditions, and each rule that cannot be decided with the missing facts. With
+    ``explain=False`` (for populations) only the awards are kept, the same awards, computed without
+    recording why the other rules do not pay. Safe to call from many threads at once.
     """
     as_of = as_of or dt.date.today()
     enterprise.check_terms(rulebook.vocabulary)
@@ -59,10 +60,12 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     undetermined: list[RuleOutcome] = []
     price_of = _pricer(rulebook)
     for rule in rules:
-        _judge_rule(rule, enterprise, as_of, matches, price_of, candidates, not_eligible, undetermined)
+        _judge_rule(rule, enterprise, as_of, matches, price_of, candidates,
+                    not_eligible if explain else None, undetermined if explain else None)
     conflicts = _combine(candidates)
     awards = [_award(c) for c in candidates if c.lost_to is None]
-    not_eligible += [_lost(c) for c in candidates if c.lost_to is not None]
+    if explain:
+        not_eligible += [_lost(c) for c in candidates if c.lost_to is not None]
     warnings = [] if rules else [f"no rule file for city {enterprise.profile.city!r}"]
     return _assessment(enterprise, rulebook, as_of, engine, awards, not_eligible, undetermined, conflicts, warnings)
 
@@ -76,12 +79,16 @@ def _pricer(rulebook: Rulebook) -> PriceOf:
 
 
 def _judge_rule(rule: CompiledRule, enterprise: Enterprise, as_of: dt.date, matches: set[tuple[str, str]] | None,
-                price_of: PriceOf, candidates: list[_Candidate], not_eligible: list[RuleOutcome],
-                undetermined: list[RuleOutcome]) -> None:
-    kind_records = [r for r in enterprise.records if r.kind == rule.rule.rewards["kind"]]
-    selectors = [t for t in rule.tree.children if isinstance(t, Test) and t.origin == "rewards"]
-    records = [r for r in kind_records if all(t.evaluate(Facts(enterprise.profile, r)) is not Truth.FALSE
-                                              for t in selectors)]
+                price_of: PriceOf, candidates: list[_Candidate], not_eligible: list[RuleOutcome] | None,
+                undetermined: list[RuleOutcome] | None) -> None:
+    """Judge one rule on each record it could reward; outcomes are kept only when lists are given."""
+    kind = rule.rule.rewards["kind"]
+    selectors = rule.selectors
+    records = [r for r in enterprise.records if r.kind == kind
+               and all(t.evaluate(Facts(enterprise.profile, r)) is not Truth.FALSE for t in selectors)]
+    if not_eligible is None or undetermined is None:
+        _judge_quietly(rule, enterprise, records, as_of, matches, price_of, candidates)
+        return
     if not records:
         wanted = ", ".join(t.describe() for t in selectors)
         not_eligible.append(_outcome(rule, None, [f"no record with {wanted}"], [], []))
@@ -114,6 +121,22 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, as_of: dt.date, matc
                 not_eligible.append(_outcome(rule, record.id, [priced.reason], [], checks))
             else:
                 candidates.append(_Candidate(rule, record, priced.amount, priced.basis, checks=checks,
+                                             enterprise_profile=enterprise.profile))
+
+
+def _judge_quietly(rule: CompiledRule, enterprise: Enterprise, records: list[Any], as_of: dt.date,
+                   matches: set[tuple[str, str]] | None, price_of: PriceOf, candidates: list[_Candidate]) -> None:
+    """The same verdicts as ``_judge_rule``, without recording checks: only eligible pairs are kept."""
+    for record in records:
+        if record.date > as_of:
+            continue
+        facts = Facts(enterprise.profile, record)
+        matched = (rule.id, record.id) in matches if matches is not None else \
+            evaluate(rule.tree, facts) is Truth.TRUE
+        if matched:
+            priced = price(rule.rule.amount, facts, rule.tier_trees, price_of)
+            if isinstance(priced, Priced):
+                candidates.append(_Candidate(rule, record, priced.amount, priced.basis,
                                              enterprise_profile=enterprise.profile))
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -180,6 +181,11 @@ class CompiledRule:
     @property
     def id(self) -> str:
         return self.rule.id
+
+    @cached_property
+    def selectors(self) -> tuple[Test, ...]:
+        """The tests written under ``rewards``: they pick the records this rule could reward."""
+        return tuple(t for t in self.tree.children if isinstance(t, Test) and t.origin == "rewards")
 
 
 @dataclass(frozen=True)
