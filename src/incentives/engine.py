@@ -216,7 +216,7 @@ def _apply_caps(candidates: list[_Candidate]) -> None:
         for name, cap in caps:
             if cap is None:
                 continue
-            left = cap - spent.get(name, ZERO)
+            left = to_fen(cap - spent.get(name, ZERO))
             if left <= 0:
                 c.lost_to = f"the {name} cap of {cap} per enterprise is already reached"
             elif c.amount > left:

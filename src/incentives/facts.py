@@ -182,14 +182,14 @@ class Enterprise(_Frozen):
 
     def check_terms(self, vocabulary: Vocabulary, path: str | None = None) -> None:
         """Raise ``VocabularyError`` for the first title, level or type the vocabulary does not know."""
-        for field in ("industries",):
-            for term in getattr(self.profile, field) or []:
-                vocabulary.check(f"enterprise.{field}", term, Location(path))
+        for term in self.profile.industries or []:
+            vocabulary.check("enterprise.industries", term, Location(path))
         for i, record in enumerate(self.records):
-            for name, value in record:
-                if isinstance(value, str) and name not in ("id", "kind", "note"):
+            for name, field in vocabulary.checked_fields(record.kind):
+                value = getattr(record, name)
+                if value is not None and not vocabulary.has(field, value):
                     try:
-                        vocabulary.check(f"{record.kind}.{name}", value, Location(path))
+                        vocabulary.check(field, value, Location(path))
                     except IncentivesError as e:
                         e.field = f"records[{i}].{name}"
                         raise

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import types
+import typing
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from decimal import Decimal
@@ -524,10 +526,22 @@ def _fact_type(kind: Any, fact: str, key: tuple[Any, ...], problem: Any, want: s
         problem(key, f"{kind if scope == 'record' else 'enterprise'} has no fact {fact!r}; known: {choices}",
                 "unknown-fact")
         return None
-    text = str(fields[name].annotation)
-    ftype = ("rate" if f"{kind}.{name}" in RATE_FIELDS else "money" if "Decimal" in text else "date" if "date" in text else "list" if "list" in text
-             else "bool" if "bool" in text else "text")
+    ftype = "rate" if f"{kind}.{name}" in RATE_FIELDS else _kind_of(fields[name].annotation)
     return _want(ftype, want, fact, key, problem)
+
+
+def _kind_of(annotation: Any) -> str:
+    """money | date | list | bool | text, from a field's type (``X | None`` and Annotated unwrapped)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        return "list"
+    if origin is typing.Annotated or (origin in (typing.Union, types.UnionType) and len(args) == 1):
+        return _kind_of(args[0])
+    for py_type, kind in ((bool, "bool"), (Decimal, "money"), (dt.date, "date")):
+        if annotation is py_type:
+            return kind
+    return "text"
 
 
 def _want(ftype: str, want: str | None, fact: str, key: tuple[Any, ...], problem: Any) -> str | None:

@@ -8,7 +8,7 @@ rewards something new adds a term there; no Python changes.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -22,12 +22,24 @@ class Vocabulary:
 
     terms: Mapping[str, Mapping[str, str]]
     path: str = "<vocabulary>"
+    _by_kind: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False, compare=False)
 
     def fields(self) -> list[str]:
         return sorted(self.terms)
 
     def knows(self, field: str) -> bool:
         return field in self.terms
+
+    def has(self, field: str, term: str) -> bool:
+        return term in self.terms.get(field, ())
+
+    def checked_fields(self, kind: str) -> tuple[tuple[str, str], ...]:
+        """(attribute, vocabulary field) of each field of a record kind that the vocabulary controls."""
+        cached = self._by_kind.get(kind)
+        if cached is None:
+            prefix = f"{kind}."
+            cached = self._by_kind[kind] = tuple((f[len(prefix):], f) for f in self.terms if f.startswith(prefix))
+        return cached
 
     def zh(self, field: str, term: str) -> str:
         """The Chinese name of a term, or the term itself where none is known."""
