@@ -93,3 +93,20 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, key: Key, doc: Document) ->
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, (*key, i), doc) for i, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
+
+
+def dump(data: Any) -> str:
+    """Plain data back to YAML text (for re-validating data that did not come from a file)."""
+    return yaml.safe_dump(_plain(data), allow_unicode=True, sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

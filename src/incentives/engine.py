@@ -54,6 +54,9 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     as_of = as_of or dt.date.today()
     enterprise.check_terms(rulebook.vocabulary)
     rules = rulebook.rules_for(enterprise.profile.city)
+    if not explain:  # only rules that could reward one of the records need judging
+        kinds = {r.kind for r in enterprise.records}
+        rules = tuple(r for r in rules if r.rule.rewards["kind"] in kinds)
     matches = _durable_matches(rulebook, rules, enterprise) if engine == "durable" else None
     candidates: list[_Candidate] = []
     not_eligible: list[RuleOutcome] = []
@@ -66,7 +69,8 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     awards = [_award(c) for c in candidates if c.lost_to is None]
     if explain:
         not_eligible += [_lost(c) for c in candidates if c.lost_to is not None]
-    warnings = [] if rules else [f"no rule file for city {enterprise.profile.city!r}"]
+    warnings = [] if enterprise.profile.city in rulebook.files else [
+        f"no rule file for city {enterprise.profile.city!r}"]
     return _assessment(enterprise, rulebook, as_of, engine, awards, not_eligible, undetermined, conflicts, warnings)
 
 

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from incentives import RulebookError, assess
+from incentives.reform import Reform, apply_reform, compare, load_reform, render
+
+from conftest import enterprise, record
+
+AS_OF = dt.date(2026, 6, 30)
+D = Decimal
+
+
+def population() -> list:  # type: ignore[type-arg]
+    return [
+        enterprise([record("project", type="digital_transformation_pilot", investment="300万元", id="p")],
+                   name="甲", county="香河县"),
+        enterprise([record("project", type="digital_transformation_pilot", investment="100万元", id="p")],
+                   name="乙", county="文安县"),
+        enterprise([record("recognition", title="cluster_leader", level="municipal", id="m")], name="丙",
+                   county="大城县"),
+    ]
+
+
+def reform(text: str, tmp_path: Path) -> Reform:
+    path = tmp_path / "reform.yaml"
+    path.write_text(text, "utf-8")
+    return load_reform(path)[0]
+
+
+def test_raising_a_cap_changes_the_budget_as_expected(book, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    new = apply_reform(book, reform("title: 上限提高到30万元\nchanges:\n"
+                                    "  - {rule: lf.digital_pilot, set: {amount.cap: 30万元}}\n", tmp_path))
+    report = compare(population(), book, new, AS_OF)
+    # 甲: 10% of 300万 = 30万, capped at 20万 before and at 30万 after; 乙: 10万 either way.
+    assert report.total.baseline == D("450000.00") and report.total.reform == D("550000.00")
+    assert report.by_rule["lf.digital_pilot"].change == D("100000.00")
+    assert report.by_payer["city"].change == D("50000.00") and report.by_payer["county"].change == D("50000.00")
+    assert report.by_county["langfang/香河县"].change == D("100000.00")
+    assert report.by_county["langfang/文安县"].change == 0
+    assert [(name, c) for _, name, c in report.gains] == [("甲", D("100000.00"))] and report.losses == []
+    assert new.hash != book.hash and new.hash.startswith(book.hash)
+    assert "+10万元" in render(report, "上限提高到30万元")
+
+
+def test_removing_a_rule_and_changing_payers(book, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    new = apply_reform(book, reform(
+        "title: t\nchanges:\n  - remove: lf.leader.municipal\n"
+        "  - rule: lf.digital_pilot\n    set: {payers: {city: 100%}}\n", tmp_path))
+    report = compare(population(), book, new, AS_OF)
+    assert report.by_rule["lf.leader.municipal"].reform == 0
+    assert [(name, c) for _, name, c in report.losses] == [("丙", D("-150000.00"))]
+    assert report.by_payer["county"].reform == 0
+    assert "lf.leader.municipal" not in new.by_id
+    # the baseline rulebook is untouched
+    assert assess(population()[2], book, AS_OF).total == D("150000.00")
+
+
+def test_adding_a_rule(book, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    new = apply_reform(book, reform("""\
+title: add
+changes:
+  - add:
+      city: langfang
+      rule:
+        id: lf.extra
+        title: {zh: 加, en: Extra}
+        cite: {document: lf-2025-5, clause: 三、1, quote: 对新认定的省级特色产业集群“领跑者”企业给予一次性30万元奖励}
+        rewards: {kind: recognition, title: cluster_leader, level: national}
+        amount: {fixed: 1万元}
+        payers: {city: 100%}
+""", tmp_path))
+    ent = enterprise([record("recognition", title="cluster_leader", level="national", id="n")])
+    assert assess(ent, book, AS_OF).total == 0
+    assert assess(ent, new, AS_OF).award("lf.extra").amount == D("10000.00")  # type: ignore[union-attr]
+
+
+def test_a_reform_that_breaks_the_format_is_refused(book, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(RulebookError, match=r"reform.yaml: payer-shares: after the reform, rules\[4\].payers: "
+                                            r"payer shares sum to 110%"):
+        apply_reform(book, reform("title: t\nchanges:\n  - {rule: lf.digital_pilot, set: {payers.city: 60%}}\n",
+                                  tmp_path), source=str(tmp_path / "reform.yaml"))
+    with pytest.raises(RulebookError, match="no rule 'lf.nope'"):
+        apply_reform(book, reform("title: t\nchanges:\n  - remove: lf.nope\n", tmp_path))
+
+
+def test_bad_reform_file_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("title: t\nchanges:\n  - {rule: x}\n", "utf-8")
+    with pytest.raises(RulebookError, match=r"r.yaml:3:5: .*each change is one of"):
+        load_reform(path)
