@@ -115,3 +115,20 @@ def test_quiet_assessment_gives_the_same_awards(book, ent) -> None:  # type: ign
     assert [a.model_copy(update={"checks": []}) for a in full.awards] == quiet.awards
     assert (full.total, full.total_by_payer, full.conflicts) == (quiet.total, quiet.total_by_payer, quiet.conflicts)
     assert quiet.not_eligible == [] and quiet.undetermined == []
+
+
+@settings(max_examples=60)
+@given(enterprises())
+def test_durable_and_native_give_the_same_assessment(book, ent) -> None:  # type: ignore[no-untyped-def]
+    native = assess(ent, book, AS_OF)
+    durable = assess(ent, book, AS_OF, engine="durable")
+    assert durable.engine == "durable"
+    assert durable.model_dump_json(exclude={"engine"}) == native.model_dump_json(exclude={"engine"})
+
+
+def test_eight_threads_on_the_durable_matcher_give_the_serial_results(book) -> None:  # type: ignore[no-untyped-def]
+    population_ = population(30, seed=11)
+    serial = [assess(e, book, AS_OF, engine="durable").model_dump_json() for e in population_]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        parallel = list(pool.map(lambda e: assess(e, book, AS_OF, engine="durable").model_dump_json(), population_ * 4))
+    assert parallel == serial * 4
