@@ -1,0 +1,123 @@
+"""Engine behaviour that no single city shows: combination, conflicts, limits, isolation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import tracemalloc
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from incentives import assess, load_rulebook
+
+from conftest import RULES, enterprise, record
+
+D = Decimal
+AS_OF = dt.date(2026, 6, 30)
+
+HEADER = """\
+city: langfang
+documents:
+  a: {title: 甲方案, number: 甲〔2025〕1号, issuer: 甲, issued: 2025-01-01, effective: {from: 2025-01-01, to: null}}
+  b: {title: 乙报道, issuer: 乙, issued: 2025-01-01, effective: {from: 2025-01-01, to: null}, kind: report}
+"""
+
+
+def rule(rid: str, doc: str, amount: str, group: str | None = None, level: str = "provincial") -> str:
+    text = (f"  - id: {rid}\n    title: {{zh: {rid}, en: {rid}}}\n    cite: {{document: {doc}, clause: 一, quote: 奖励}}\n"
+            f"    rewards: {{kind: recognition, title: cluster_leader, level: {level}}}\n"
+            f"    amount: {{fixed: {amount}}}\n    payers: {{city: 100%}}\n")
+    return text + (f"    group: {group}\n" if group else "")
+
+
+def book_of(tmp_path: Path, body: str):  # type: ignore[no-untyped-def]
+    (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
+    (tmp_path / "langfang.yaml").write_text(HEADER + body, "utf-8")
+    return load_rulebook(tmp_path)
+
+
+LEADER = [record("recognition", title="cluster_leader", level="provincial", id="r", date=dt.date(2025, 6, 1))]
+
+
+def test_sources_that_disagree_pay_the_highest_once_and_show_the_conflict(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "groups:\n  g: {title: 同一成就, combine: highest}\nrules:\n"
+                   + rule("x.plan", "a", "200万元", "g") + rule("x.report", "b", "1000万元", "g"))
+    result = assess(enterprise(LEADER), book, AS_OF)
+    assert [(a.rule_id, a.amount) for a in result.awards] == [("x.report", D("10000000.00"))]
+    [conflict] = result.conflicts
+    assert (conflict.record_id, conflict.rule_ids, conflict.paid_rule_id) == ("r", ["x.plan", "x.report"], "x.report")
+    assert conflict.amounts == [D("2000000.00"), D("10000000.00")] and conflict.documents == ["a", "b"]
+    assert "disagree" in conflict.reason
+    lost = next(o for o in result.not_eligible if o.rule_id == "x.plan")
+    assert lost.reasons == ["record r is already rewarded by x.report; only the highest is paid"]
+
+
+def test_same_amount_from_two_sources_is_paid_once(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "groups:\n  g: {title: 驰名商标, combine: highest}\nrules:\n"
+                   + rule("x.plan", "a", "50万元", "g") + rule("x.report", "b", "50万元", "g"))
+    result = assess(enterprise(LEADER), book, AS_OF)
+    assert result.total == D("500000.00") and len(result.awards) == 1
+    assert result.conflicts[0].documents == ["a", "b"] and "disagree" not in result.conflicts[0].reason
+
+
+def test_ungrouped_rules_on_one_record_never_pay_twice(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "rules:\n" + rule("x.one", "a", "10万元") + rule("x.two", "a", "20万元"))
+    result = assess(enterprise(LEADER), book, AS_OF)
+    assert [a.rule_id for a in result.awards] == ["x.two"]
+    assert "declare no common group" in result.conflicts[0].reason
+
+
+def test_group_all_pays_every_rule(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "groups:\n  g: {title: 叠加, combine: all}\nrules:\n"
+                   + rule("x.one", "a", "10万元", "g") + rule("x.two", "a", "20万元", "g"))
+    result = assess(enterprise(LEADER), book, AS_OF)
+    assert result.total == D("300000.00") and result.conflicts == []
+
+
+def test_additional_pays_only_on_top_of_its_base(tmp_path: Path) -> None:
+    body = ("groups:\n  g: {title: 再奖励, combine: additional}\nrules:\n"
+            + rule("x.base", "a", "100万元", "g", level="provincial") + rule("x.more", "a", "200万元", "g", level="national"))
+    book = book_of(tmp_path, body)
+    national = [record("recognition", title="cluster_leader", level="national", id="n", date=dt.date(2025, 7, 1))]
+    alone = assess(enterprise(national), book, AS_OF)
+    assert alone.awards == []
+    assert next(o for o in alone.not_eligible if o.record_id == "n").reasons == ["additional to x.base, which does not pay"]
+    both = assess(enterprise(LEADER + national), book, AS_OF)
+    assert both.total == D("3000000.00")
+
+
+def test_once_per_year(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "rules:\n" + rule("x.one", "a", "1万元") + "    limit: once_per_year\n")
+    records = [record("recognition", title="cluster_leader", level="provincial", id=f"r{i}", date=day)
+               for i, day in enumerate([dt.date(2025, 3, 1), dt.date(2025, 9, 1), dt.date(2026, 2, 1)])]
+    result = assess(enterprise(records), book, AS_OF)
+    assert [a.record_id for a in result.awards] == ["r0", "r2"]
+    assert next(o for o in result.not_eligible if o.record_id == "r1").reasons == [
+        "once per year (2025): already awarded for record r0"]
+
+
+def test_assessments_are_isolated_and_memory_stays_flat(book) -> None:  # type: ignore[no-untyped-def]
+    ents = [enterprise([record("project", type="digital_transformation_pilot", investment=f"{i}万元", id="p")])
+            for i in range(1, 51)]
+    for engine in ("native", "durable"):
+        for e in ents:  # warm up: rulesets compiled, caches filled
+            assess(e, book, AS_OF, engine=engine)  # type: ignore[arg-type]
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(40):
+            for e in ents:
+                assess(e, book, AS_OF, engine=engine)  # type: ignore[arg-type]
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        assert grown < 512 * 1024, f"{engine}: {grown} bytes kept after 2,000 assessments"
+
+
+def test_an_unknown_term_in_facts_is_refused_by_assess(book) -> None:  # type: ignore[no-untyped-def]
+    from incentives import VocabularyError
+
+    with pytest.raises(VocabularyError, match="did you mean 'cluster_leader'"):
+        assess(enterprise([record("recognition", title="cluster_leaders", level="provincial")]), book, AS_OF)
