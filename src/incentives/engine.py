@@ -191,7 +191,9 @@ def _settle(record_id: str, same: list[_Candidate]) -> list[Conflict]:
     declared = len(groups) == 1 and None not in groups
     reason = (f"group {same[0].rule.rule.group} pays the highest only" if declared else
               "these rules reward the same record and declare no common group; the highest is paid")
-    if len(documents) > 1 and len(amounts) > 1:
+    if len(documents) > 1 and None in amounts:
+        reason += "; one source states no amount"
+    elif len(documents) > 1 and len(amounts) > 1:
         reason += "; the source documents disagree on the amount"
     return [Conflict(record_id=record_id, rule_ids=[c.rule.id for c in same], amounts=[c.amount for c in same],
                      paid_rule_id=best.rule.id, documents=documents, reason=reason)]
