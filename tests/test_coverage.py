@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from incentives.coverage import coverage, to_markdown
+
+from conftest import ROOT
+
+
+def test_docs_coverage_is_current(book) -> None:  # type: ignore[no-untyped-def]
+    shipped = (ROOT / "docs" / "coverage.md").read_text("utf-8")
+    assert shipped == to_markdown(coverage(book)), "regenerate: incentives coverage > docs/coverage.md"
+
+
+def test_every_source_document_is_covered(book) -> None:  # type: ignore[no-untyped-def]
+    docs = {d.document_id: d for d in coverage(book)}
+    assert {"lf-2025-5", "cz-2022-13", "hb-framework"} <= set(docs)
+    assert len([d for d in docs.values() if d.city == "shijiazhuang"]) == 2
+    for d in docs.values():
+        assert d.rows, d.document_id
+        assert all(r.position >= 0 for r in d.rows), [r.clause for r in d.rows if r.position < 0]
+
+
+def test_every_rule_appears_once(book) -> None:  # type: ignore[no-untyped-def]
+    listed = [rid for d in coverage(book) for r in d.rows for rid in r.rule_ids]
+    assert sorted(listed) == sorted(r.id for r in book.rules)
+
+
+def test_langfang_rows(book) -> None:  # type: ignore[no-untyped-def]
+    rows = next(d for d in coverage(book) if d.document_id == "lf-2025-5").rows
+    assert [(r.clause, r.status) for r in rows] == [
+        ("三、1", "encoded"), ("三、2", "encoded"), ("三、3", "encoded"), ("三、4", "encoded"),
+        ("三、5", "not_an_entitlement"), ("三、6", "not_an_entitlement"), ("三、7", "not_an_entitlement")]
+    assert rows[2].detail == "10% of record.investment ≤ 20万元"
