@@ -100,7 +100,7 @@ def test_item_3_needs_cluster_membership(book) -> None:  # type: ignore[no-untyp
     result = assess(enterprise([pilot("100万元")], clusters=[]), book, AS_OF)
     assert result.awards == []
     outcome = next(o for o in result.not_eligible if o.rule_id == "lf.digital_pilot")
-    assert outcome.reasons == ["enterprise.clusters not_empty True fails: actual []"]
+    assert outcome.reasons == ["enterprise.clusters not_empty true fails: actual []"]
 
 
 def test_item_3_unknown_membership_and_investment_are_missing_not_zero(book) -> None:  # type: ignore[no-untyped-def]

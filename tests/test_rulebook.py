@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,14 @@ def test_duplicate_rule_id(tmp_path: Path) -> None:
 def test_colon_in_note_gets_a_hint(tmp_path: Path) -> None:
     found = problems_of(tmp_path, GOOD + "    notes:\n      - reading: this\n")
     assert any("put the text in quotes" in p for p in found)
+
+
+def test_ratios_need_no_quotes(tmp_path: Path) -> None:
+    # YAML 1.1 would read 1:1 as the base-60 number 61; rule files read it as the text wrote it.
+    rules = load(tmp_path, GOOD.replace("{city: 50%, county: 50%}", "{ratio: 1:1, to: [city, county]}")).rules
+    assert rules[0].shares == {"city": Decimal("0.5"), "county": Decimal("0.5")}
+
+
+def test_missing_rule_directory(tmp_path: Path) -> None:
+    with pytest.raises(RulebookError, match="nope: no such rule file or directory"):
+        load_rulebook(tmp_path / "nope")

@@ -272,7 +272,7 @@ def test_eligible(books, rule_id, book, records, profile, status, amount, amount
 # rule id, records, profile overrides, the reason given (a substring of one of the reasons)
 NOT_ELIGIBLE: list[tuple[str, list[dict[str, Any]], dict[str, Any], str]] = [
     ("sjz.tech_innovation_demo.national", [recognition("tech_innovation_demo", "national")], {"clusters": []},
-     "enterprise.clusters not_empty True fails: actual []"),
+     "enterprise.clusters not_empty true fails: actual []"),
     ("sjz.tech_innovation_demo.provincial", [recognition("tech_innovation_demo", "municipal")], {},
      "no record with record.kind is recognition, record.title is tech_innovation_demo, record.level is provincial"),
     ("sjz.specialized_sme.review", [review()], {"industries": ["food"]},
@@ -311,9 +311,9 @@ NOT_ELIGIBLE: list[tuple[str, list[dict[str, Any]], dict[str, Any], str]] = [
     ("sjz.standard.group_or_agricultural", [standard("group", role="participate")], {},
      "no record with record.kind is standard, record.level one_of [group, agricultural_local], record.role is lead"),
     ("sjz.attracted_investment", [investment(completed=False)], {},
-     "record.completed is True fails: actual False"),
+     "record.completed is true fails: actual false"),
     ("sjz.bond", [rec("bond", amount="1500万元")], {"size": "large"},
-     "enterprise.sme is True fails: actual False"),
+     "enterprise.sme is true fails: actual false"),
     ("sjz.listing", [rec("listing", milestone="application_accepted", market="a_share")], {},
      "no record with record.kind is listing, record.milestone one_of [quoted, listed]"),
     ("sjz.zero_land_retrofit", [project("tech_retrofit")], {},
@@ -325,7 +325,7 @@ NOT_ELIGIBLE: list[tuple[str, list[dict[str, Any]], dict[str, Any], str]] = [
     ("sjz.eia.uncatalogued", [project("eia_non_major_change")], {},
      "no record with record.kind is project, record.type is eia_uncatalogued"),
     ("sjz.positive_list", [recognition("green_factory", "provincial")], {"clusters": []},
-     "enterprise.clusters not_empty True fails: actual []"),
+     "enterprise.clusters not_empty true fails: actual []"),
     ("sjz.report.quality.china_award", [rec("quality_award", award="china_quality_award", date=dt.date(2026, 2, 1))], {},
      "record.date on_or_before 2025-12-31 fails: actual 2026-02-01"),
     ("sjz.report.quality.china_nomination", [rec("quality_award", award="china_quality_award")], {},
@@ -333,7 +333,7 @@ NOT_ELIGIBLE: list[tuple[str, list[dict[str, Any]], dict[str, Any], str]] = [
     ("sjz.report.trademark.well_known", [rec("trademark", type="well_known")], {},
      "record trademark-1 is already rewarded by sjz.trademark.well_known; only the highest is paid"),
     ("sjz.report.equipment_subsidy", [project("tech_retrofit", equipment_purchase="1000万元")], {"clusters": []},
-     "enterprise.clusters not_empty True fails: actual []"),
+     "enterprise.clusters not_empty true fails: actual []"),
 ]
 
 
@@ -539,8 +539,8 @@ def test_attracted_investment_each_rank(rulebook, rank: str) -> None:  # type: i
 
 
 @pytest.mark.parametrize("changes, reason", [
-    ({"investor_outside_city": False}, "record.investor_outside_city is True fails: actual False"),
-    ({"completed": False}, "record.completed is True fails: actual False"),
+    ({"investor_outside_city": False}, "record.investor_outside_city is true fails: actual false"),
+    ({"completed": False}, "record.completed is true fails: actual false"),
 ])
 def test_attracted_investment_needs_an_outside_investor_and_completion(rulebook, changes, reason) -> None:  # type: ignore[no-untyped-def]
     result = run(rulebook, [investment(**changes)])
@@ -556,7 +556,7 @@ def test_attracted_investment_investor_rank_unknown_is_undetermined(rulebook) ->
 
 
 def test_attracted_investment_needs_a_cluster_and_the_investment(rulebook) -> None:  # type: ignore[no-untyped-def]
-    assert "enterprise.clusters not_empty True fails: actual []" in outcome(
+    assert "enterprise.clusters not_empty true fails: actual []" in outcome(
         run(rulebook, [investment()], clusters=[]), "sjz.attracted_investment").reasons
     data = investment()
     del data["investment"]
@@ -687,9 +687,9 @@ def test_each_standard_led_is_paid(rulebook) -> None:  # type: ignore[no-untyped
 
 # --------------------------------------------------------------------------- 三、（一）1: titles, scope readings
 def test_specialized_sme_review_needs_first_recognition_and_review(rulebook) -> None:  # type: ignore[no-untyped-def]
-    assert "record.first_time is True fails: actual False" in outcome(
+    assert "record.first_time is true fails: actual false" in outcome(
         run(rulebook, [review(first_time=False)]), "sjz.specialized_sme.review").reasons
-    assert "record.review_passed is True fails: actual False" in outcome(
+    assert "record.review_passed is true fails: actual false" in outcome(
         run(rulebook, [review(review_passed=False)]), "sjz.specialized_sme.review").reasons
     result = run(rulebook, [recognition("specialized_sme", "provincial", first_time=True)])
     assert [(o.rule_id, o.missing) for o in result.undetermined] == [("sjz.specialized_sme.review", ["record.review_passed"])]

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import re
+
 import yaml
 
 from incentives.errors import Location, SourceError
@@ -48,9 +50,25 @@ def load(path: str | Path) -> Document:
     return parse(read_text(path), str(path))
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe loading without YAML 1.1's base-60 numbers, which read the ratio 1:1 as 61."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if not (tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in regexp.pattern)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(
+    r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"), list("-+0123456789"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
+
+
 def parse(text: str, path: str = "<string>") -> Document:
     """Parse YAML text safely into plain data with positions."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
         doc = Document(data=None, path=path)
@@ -70,7 +88,7 @@ def parse(text: str, path: str = "<string>") -> Document:
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, key: Key, doc: Document) -> Any:
+def _build(loader: _Loader, node: yaml.Node, key: Key, doc: Document) -> Any:
     doc.positions.setdefault(key, (node.start_mark.line + 1, node.start_mark.column + 1))
     if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
         raise SourceError(f"tag {node.tag!r} is not allowed: rule and fact files hold plain data only",

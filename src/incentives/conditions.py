@@ -82,8 +82,7 @@ class Test:
         return Truth.TRUE if _COMPARE[self.op](actual, self.value) else Truth.FALSE
 
     def describe(self) -> str:
-        value = "[" + ", ".join(map(str, self.value)) + "]" if isinstance(self.value, tuple) else self.value
-        return f"{self.fact} {self.op.value} {value}"
+        return f"{self.fact} {self.op.value} {show(self.value)}"
 
 
 @dataclass(frozen=True)
@@ -111,12 +110,15 @@ class Check:
         if self.truth is Truth.UNKNOWN:
             return f"{self.test.fact} is missing (required: {self.test.describe()})"
         verdict = "holds" if self.truth is Truth.TRUE else "fails"
-        return f"{self.test.describe()} {verdict}: actual {_show(self.actual)}"
+        return f"{self.test.describe()} {verdict}: actual {show(self.actual)}"
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
+    """A fact or required value as rule files write it: ``true``, ``[a, b]``, ``2025-09-12``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(str, value)) + "]"
+        return "[" + ", ".join(map(show, value)) + "]"
     return str(value)
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from incentives.amounts import Missing, NoAmount, Price, PriceOf, Priced, price
-from incentives.conditions import Check, Facts, Test, Truth, evaluate
+from incentives.conditions import Check, Facts, Truth, evaluate, show
 from incentives.errors import EngineError
 from incentives.facts import Enterprise
 from incentives.outcomes import (Assessment, Award, CheckResult, Citation, Conflict, EnterpriseRef,
@@ -277,10 +277,8 @@ def _outcome(rule: CompiledRule, record_id: str | None, reasons: list[str], miss
 
 
 def _check_result(check: Check) -> CheckResult:
-    value = check.test.value
-    required = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
-    actual = None if check.actual is None else (
-        ", ".join(map(str, check.actual)) if isinstance(check.actual, tuple) else str(check.actual))
+    required = show(check.test.value)
+    actual = None if check.actual is None else show(check.actual)
     result = {Truth.TRUE: "holds", Truth.FALSE: "fails", Truth.UNKNOWN: "missing"}[check.truth]
     return CheckResult(fact=check.test.fact, op=check.test.op.value, required=required, actual=actual,
                        result=result, origin=check.test.origin)  # type: ignore[arg-type]
@@ -293,8 +291,8 @@ def _lost(c: _Candidate) -> RuleOutcome:
 def _assessment(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engine: Engine, awards: list[Award],
                 not_eligible: list[RuleOutcome], undetermined: list[RuleOutcome], conflicts: list[Conflict],
                 warnings: list[str]) -> Assessment:
-    total = sum((a.amount for a in awards if a.status == "fixed" and a.amount is not None), ZERO)
-    total_max = sum((a.amount_max for a in awards if a.amount_max is not None), ZERO)
+    total = to_fen(sum((a.amount for a in awards if a.status == "fixed" and a.amount is not None), ZERO))
+    total_max = to_fen(sum((a.amount_max for a in awards if a.amount_max is not None), ZERO))
     by_payer: dict[str, Decimal] = {}
     for a in awards:
         if a.status != "fixed" or a.amount is None:

@@ -222,6 +222,8 @@ def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None =
     Raises ``RulebookError`` whose ``problems`` list every problem of the first bad file.
     """
     path = Path(path)
+    if not path.exists():
+        raise RulebookError("no such rule file or directory", location=Location(str(path)))
     files = sorted(p for p in path.glob("*.yaml") if p.name != VOCABULARY_FILE) if path.is_dir() else [path]
     vocab_path = Path(vocabulary) if isinstance(vocabulary, (str, Path)) else \
         (path if path.is_dir() else path.parent) / VOCABULARY_FILE
