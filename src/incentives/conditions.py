@@ -75,11 +75,21 @@ class Test:
     value: Value
     origin: str = "when"        # which part of the rule wrote it: rewards, when, window, as_of
 
+    def __post_init__(self) -> None:
+        # Resolved once, since evaluation is the engine's hot path.
+        scope, _, name = self.fact.partition(".")
+        object.__setattr__(self, "_on_record", scope == "record")
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_compare", _COMPARE[self.op])
+
     def evaluate(self, facts: Facts) -> Truth:
-        actual = facts.get(self.fact)
+        source = facts.record if self._on_record else facts.profile  # type: ignore[attr-defined]
+        actual = getattr(source, self._name, None)  # type: ignore[attr-defined]
         if actual is None:
-            return Truth.UNKNOWN
-        return Truth.TRUE if _COMPARE[self.op](actual, self.value) else Truth.FALSE
+            actual = facts.get(self.fact)  # a derived or supplied fact
+            if actual is None:
+                return Truth.UNKNOWN
+        return Truth.TRUE if self._compare(actual, self.value) else Truth.FALSE  # type: ignore[attr-defined]
 
     def describe(self) -> str:
         return f"{self.fact} {self.op.value} {show(self.value)}"
@@ -125,18 +135,18 @@ def show(value: Any) -> str:
 class Facts:
     """The facts one (enterprise, record) pair offers to a condition tree, by dotted name."""
 
-    __slots__ = ("_profile", "_record", "_extra")
+    __slots__ = ("profile", "record", "_extra")
 
     def __init__(self, profile: Any, record: Any, extra: dict[str, Any] | None = None) -> None:
-        self._profile = profile
-        self._record = record
-        self._extra = extra or {}
+        self.profile = profile
+        self.record = record
+        self._extra = extra
 
     def get(self, name: str) -> Any:
-        if name in self._extra:
+        if self._extra and name in self._extra:
             return self._extra[name]
         scope, _, field = name.partition(".")
-        source = self._record if scope == "record" else self._profile
+        source = self.record if scope == "record" else self.profile
         value = getattr(source, field, None)
         return tuple(value) if isinstance(value, list) else value
 

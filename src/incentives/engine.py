@@ -87,12 +87,13 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, as_of: dt.date, matc
                 undetermined: list[RuleOutcome] | None) -> None:
     """Judge one rule on each record it could reward; outcomes are kept only when lists are given."""
     kind = rule.rule.rewards["kind"]
+    if not_eligible is None or undetermined is None:  # the tree's own selectors short-circuit
+        _judge_quietly(rule, enterprise, [r for r in enterprise.records if r.kind == kind], as_of, matches,
+                       price_of, candidates)
+        return
     selectors = rule.selectors
     records = [r for r in enterprise.records if r.kind == kind
                and all(t.evaluate(Facts(enterprise.profile, r)) is not Truth.FALSE for t in selectors)]
-    if not_eligible is None or undetermined is None:
-        _judge_quietly(rule, enterprise, records, as_of, matches, price_of, candidates)
-        return
     if not records:
         wanted = ", ".join(t.describe() for t in selectors)
         not_eligible.append(_outcome(rule, None, [f"no record with {wanted}"], [], []))

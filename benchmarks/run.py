@@ -1,0 +1,143 @@
+"""Speed and memory of incentives, each figure against a baseline measured in the same run.
+
+    make bench                                   # all figures, populations of 10k, 100k and 1M
+    .venv/bin/python benchmarks/run.py --sizes 10000,100000
+
+Baselines: a hand-written function computing the same Langfang awards directly (handwritten.py), and
+for memory the smallest population. Nothing here asserts a time: it prints figures and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from handwritten import langfang_total  # noqa: E402
+
+from incentives import Enterprise, assess, load_enterprise, load_rulebook  # noqa: E402
+
+AS_OF = dt.date(2026, 6, 30)
+EXAMPLES = {"langfang": "xianghe-leader", "cangzhou": "cangzhou-botou-casting",
+            "shijiazhuang": "shijiazhuang-luquan-electronics"}
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def pct(samples: list[float], q: float) -> float:
+    return statistics.quantiles(samples, n=100)[int(q) - 1] if len(samples) > 1 else samples[0]
+
+
+def single(book: Any) -> None:
+    print("## Single assessment, warm (µs)")
+    print(f"{'enterprise':40} {'engine':8} {'p50':>8} {'p95':>8}  ratio p50 / hand-written")
+    langfang = load_enterprise(ROOT / "examples/enterprises" / f"{EXAMPLES['langfang']}.yaml", book.vocabulary)
+    for _ in range(200):
+        langfang_total(langfang, AS_OF)
+    base = timed(lambda: langfang_total(langfang, AS_OF), 3000)
+    print(f"{'hand-written (langfang, same enterprise)':40} {'-':8} {pct(base, 50) * 1e6:8.1f} {pct(base, 95) * 1e6:8.1f}")
+    for city, name in EXAMPLES.items():
+        ent = load_enterprise(ROOT / "examples/enterprises" / f"{name}.yaml", book.vocabulary)
+        for engine in ("native", "durable"):
+            for _ in range(200):
+                assess(ent, book, AS_OF, engine=engine)  # type: ignore[arg-type]
+            samples = timed(lambda: assess(ent, book, AS_OF, engine=engine), 2000)  # type: ignore[arg-type]
+            print(f"{name:40} {engine:8} {pct(samples, 50) * 1e6:8.1f} {pct(samples, 95) * 1e6:8.1f}"
+                  f"  {pct(samples, 50) / pct(base, 50):6.1f}×")
+    print()
+
+
+def population(book: Any, n: int, city: str = "langfang") -> list[Enterprise]:
+    from incentives.synth import synthesize
+
+    return [Enterprise.model_validate(item) for item in synthesize(city, n, seed=2026, rulebook=book, as_of=AS_OF)]
+
+
+def throughput(book: Any, n: int) -> float:
+    print(f"## Engine throughput on {n:,} synthetic Langfang enterprises in memory (one core)")
+    ents = population(book, n)
+    engine_totals = [assess(e, book, AS_OF, explain=False).total for e in ents]
+    hand_totals = [langfang_total(e, AS_OF) for e in ents]
+    differing = sum(a != b for a, b in zip(engine_totals, hand_totals))
+    print(f"totals equal to the hand-written function: {n - differing:,}/{n:,}")
+    rates = {}
+    for label, fn in (("hand-written", lambda e: langfang_total(e, AS_OF)),
+                      ("native, explain=False", lambda e: assess(e, book, AS_OF, explain=False)),
+                      ("native, explain=True", lambda e: assess(e, book, AS_OF)),
+                      ("durable, explain=False", lambda e: assess(e, book, AS_OF, engine="durable", explain=False))):
+        sample = ents if "durable" not in label else ents[: min(n, 20_000)]
+        start = time.perf_counter()
+        for e in sample:
+            fn(e)
+        rates[label] = len(sample) / (time.perf_counter() - start)
+    for label, rate in rates.items():
+        print(f"{label:24} {rate:12,.0f} enterprises/s  {rates['hand-written'] / rate:6.2f}× the hand-written time")
+    print()
+    return rates["native, explain=False"]
+
+
+def batch(book_path: Path, sizes: list[int], workers: int) -> None:
+    print(f"## incentives batch end to end (CSV in and out, {workers} worker(s)); peak memory of the run")
+    print(f"{'enterprises':>12} {'seconds':>9} {'per minute':>12} {'peak RSS MiB':>13} {'memory ratio':>13}")
+    first_rss = None
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            register = Path(tmp) / "register"
+            subprocess.run([sys.executable, "-m", "incentives.cli", "synth", "--city", "all", "--n", str(n),
+                            "--seed", "7", "-o", str(register), "--format", "csv"], check=True, cwd=ROOT,
+                           stdout=subprocess.DEVNULL)
+            enterprises = next(register.glob("*enterprises*.csv"))
+            script = ("import resource, sys, json, datetime as dt\n"
+                      "from incentives.batch import run_batch\n"
+                      f"s = run_batch({str(enterprises)!r}, {str(Path(tmp) / 'out')!r}, {str(book_path)!r}, "
+                      f"dt.date(2026, 6, 30), workers={workers}, progress=False)\n"
+                      "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+                      " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+                      "print(json.dumps({'peak_kib': peak}))\n")
+            start = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+            rss = json.loads(proc.stdout.strip().splitlines()[-1])["peak_kib"] / 1024
+            first_rss = first_rss or rss
+            print(f"{n:12,} {seconds:9.1f} {n / seconds * 60:12,.0f} {rss:13.0f} {rss / first_rss:12.2f}×")
+    print()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--skip-batch", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    book = load_rulebook(ROOT / "rules")
+    print(f"incentives benchmarks, {dt.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores, Python "
+          f"{sys.version.split()[0]}\n")
+    single(book)
+    throughput(book, min(sizes[0], 20_000))
+    if not args.skip_batch:
+        batch(ROOT / "rules", sizes, args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
