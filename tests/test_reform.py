@@ -9,6 +9,7 @@ import pytest
 from incentives import RulebookError, assess
 from incentives.reform import Reform, apply_reform, compare, load_reform, render
 
+from conftest import RULES as RULES_DIR
 from conftest import enterprise, record
 
 AS_OF = dt.date(2026, 6, 30)
@@ -93,3 +94,28 @@ def test_bad_reform_file_is_located(tmp_path: Path) -> None:
     path.write_text("title: t\nchanges:\n  - {rule: x}\n", "utf-8")
     with pytest.raises(RulebookError, match=r"r.yaml:3:5: .*each change is one of"):
         load_reform(path)
+
+
+def test_batch_with_a_reform_matches_compare(book, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import csv
+    import json
+
+    from incentives.batch import run_batch
+    from incentives.facts import Enterprise
+    from incentives.synth import synthesize, write_register
+
+    items = list(synthesize("langfang", 600, seed=5, rulebook=book, as_of=AS_OF))
+    write_register(items, tmp_path / "reg", "csv")
+    change = reform("title: 上限30万元\nchanges:\n  - {rule: lf.digital_pilot, set: {amount.cap: 30万元}}\n", tmp_path)
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        summary = run_batch(tmp_path / "reg" / "enterprises.csv", out, RULES_DIR, AS_OF, workers=workers,
+                            reform=change, progress=False)
+        expected = compare((Enterprise.model_validate(i) for i in items), book, apply_reform(book, change), AS_OF)
+        data = json.loads((out / "reform.json").read_text("utf-8"))
+        assert Decimal(data["total"]["change"]) == expected.total.change > 0
+        assert data["by_rule"]["lf.digital_pilot"]["change"] == str(expected.by_rule["lf.digital_pilot"].change)
+        rows = list(csv.DictReader((out / "reform_changes.csv").open(encoding="utf-8")))
+        assert len(rows) == data["enterprises_gaining"] == len(expected.gains)
+        assert sum(Decimal(r["change"]) for r in rows) == expected.total.change
+        assert summary.reform is not None and summary.reform.total.change == expected.total.change

@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     co.add_argument("--rules", default="rules")
     co.set_defaults(run=_coverage)
 
+    from incentives import batch, charts, synth  # heavy formats are imported only when a command runs
+
+    for module in (batch, synth, charts):
+        module.register(sub)
+
     sc = sub.add_parser("schema", help="print the JSON Schema of facts, rules or assessments")
     sc.add_argument("which", choices=["facts", "rules", "assessment"])
     sc.set_defaults(run=_schema)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import operator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Union
@@ -50,19 +51,28 @@ _SYMBOLS = {
     Op.INCLUDES_ANY: "∩", Op.NOT_EMPTY: "≠ ∅",
 }
 
+def _one_of(actual: Any, value: Any) -> bool:
+    return actual in value
+
+
+def _includes(actual: Any, value: Any) -> bool:
+    return value in actual
+
+
+def _includes_any(actual: Any, value: Any) -> bool:
+    return any(x in actual for x in value)
+
+
+def _not_empty(actual: Any, value: Any) -> bool:
+    return bool(actual) == value
+
+
+# Plain module-level functions, so compiled rules (and a rulebook) pickle for worker processes.
 _COMPARE: dict[Op, Callable[[Any, Any], bool]] = {
-    Op.IS: lambda a, v: a == v,
-    Op.IS_NOT: lambda a, v: a != v,
-    Op.ONE_OF: lambda a, v: a in v,
-    Op.AT_LEAST: lambda a, v: a >= v,
-    Op.MORE_THAN: lambda a, v: a > v,
-    Op.AT_MOST: lambda a, v: a <= v,
-    Op.LESS_THAN: lambda a, v: a < v,
-    Op.ON_OR_AFTER: lambda a, v: a >= v,
-    Op.ON_OR_BEFORE: lambda a, v: a <= v,
-    Op.INCLUDES: lambda a, v: v in a,
-    Op.INCLUDES_ANY: lambda a, v: any(x in a for x in v),
-    Op.NOT_EMPTY: lambda a, v: bool(a) == v,
+    Op.IS: operator.eq, Op.IS_NOT: operator.ne, Op.ONE_OF: _one_of,
+    Op.AT_LEAST: operator.ge, Op.MORE_THAN: operator.gt, Op.AT_MOST: operator.le, Op.LESS_THAN: operator.lt,
+    Op.ON_OR_AFTER: operator.ge, Op.ON_OR_BEFORE: operator.le,
+    Op.INCLUDES: _includes, Op.INCLUDES_ANY: _includes_any, Op.NOT_EMPTY: _not_empty,
 }
 
 

@@ -149,6 +149,8 @@ class ReformReport:
     by_rule: dict[str, Tally] = field(default_factory=dict)
     gains: list[tuple[str, str, Decimal]] = field(default_factory=list)    # credit code, name, change
     losses: list[tuple[str, str, Decimal]] = field(default_factory=list)
+    gained: int = 0     # enterprises counted by merge, whose rows went elsewhere
+    lost: int = 0
 
     def add(self, base: Assessment, new: Assessment) -> None:
         self.enterprises += 1
@@ -165,6 +167,31 @@ class ReformReport:
         if change:
             row = (base.enterprise.credit_code, base.enterprise.name, change)
             (self.gains if change > 0 else self.losses).append(row)
+
+
+    def merge(self, other: ReformReport) -> None:
+        """Add another report's totals (for chunks assessed apart); its enterprise rows are not kept."""
+        self.enterprises += other.enterprises
+        self.total.baseline += other.total.baseline
+        self.total.reform += other.total.reform
+        for mine, theirs in ((self.by_payer, other.by_payer), (self.by_county, other.by_county),
+                             (self.by_rule, other.by_rule)):
+            for key, tally in theirs.items():
+                _bump(mine, key, "baseline", tally.baseline)
+                _bump(mine, key, "reform", tally.reform)
+        self.gained += other.gained + len(other.gains)
+        self.lost += other.lost + len(other.losses)
+
+    def to_dict(self, title: str) -> dict[str, Any]:
+        def rows(table: dict[str, Tally]) -> dict[str, dict[str, str]]:
+            return {k: {"baseline": str(t.baseline), "reform": str(t.reform), "change": str(t.change)}
+                    for k, t in sorted(table.items())}
+
+        return {"title": title, "enterprises": self.enterprises,
+                "total": {"baseline": str(self.total.baseline), "reform": str(self.total.reform),
+                          "change": str(self.total.change)},
+                "by_payer": rows(self.by_payer), "by_county": rows(self.by_county), "by_rule": rows(self.by_rule),
+                "enterprises_gaining": self.gained + len(self.gains), "enterprises_losing": self.lost + len(self.losses)}
 
 
 def _bump(table: dict[str, Tally], key: str, attr: str, amount: Decimal) -> None:
@@ -195,7 +222,7 @@ def render(report: ReformReport, title: str) -> str:
     out = [f"Reform: {title}", f"Enterprises: {report.enterprises}",
            f"Total: {money(report.total.baseline)} → {money(report.total.reform)} ({_signed(report.total.change)})", "",
            rows("payer", report.by_payer), "", rows("county", report.by_county), "", rows("rule", report.by_rule), "",
-           f"Gain: {len(report.gains)} enterprise(s); lose: {len(report.losses)}"]
+           f"Gain: {report.gained + len(report.gains)} enterprise(s); lose: {report.lost + len(report.losses)}"]
     out += [f"  + {name} ({code}) {_signed(c)}" for code, name, c in report.gains[:10]]
     out += [f"  - {name} ({code}) {_signed(c)}" for code, name, c in report.losses[:10]]
     return "\n".join(out)
