@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import re
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
-from incentives.errors import Location, SourceError
+from incentives.errors import IncentivesError, Location, SourceError
 
 Key = tuple[str | int, ...]
 
@@ -128,3 +129,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     return value
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(doc: Document, model: type[M], error: type[IncentivesError], code: str) -> M:
+    """``doc.data`` as ``model``, or ``error`` located at the first problem's line and column."""
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = tuple(err["loc"])
+        raise error(err["msg"].removeprefix("Value error, "), location=doc.locate(key),
+                    field=".".join(map(str, key)), code=code) from e

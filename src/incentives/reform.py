@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from incentives import _yaml
 from incentives.engine import assess
@@ -63,12 +63,7 @@ class Reform(BaseModel):
 
 def load_reform(path: str | Path) -> tuple[Reform, _yaml.Document]:
     doc = _yaml.load(path)
-    try:
-        return Reform.model_validate(doc.data), doc
-    except ValidationError as e:
-        err = e.errors()[0]
-        raise RulebookError(err["msg"].removeprefix("Value error, "), location=doc.locate(tuple(err["loc"])),
-                            field=".".join(map(str, err["loc"])), code="reform") from e
+    return _yaml.validated(doc, Reform, RulebookError, "reform"), doc
 
 
 def apply_reform(rulebook: Rulebook, reform: Reform, source: str = "<reform>") -> Rulebook:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from incentives import _yaml
 from incentives.money import Money, Rate
@@ -96,13 +96,7 @@ class CaseResult:
 
 def load_test_file(path: str | Path) -> tuple[TestFile, _yaml.Document]:
     doc = _yaml.load(path)
-    try:
-        return TestFile.model_validate(doc.data), doc
-    except ValidationError as e:
-        err = e.errors()[0]
-        key = tuple(err["loc"])
-        raise RulebookError(err["msg"].removeprefix("Value error, "), location=doc.locate(key),
-                            field=".".join(map(str, key)), code="rule-test") from e
+    return _yaml.validated(doc, TestFile, RulebookError, "rule-test"), doc
 
 
 def run_file(path: str | Path, rulebook: Rulebook | None = None) -> list[CaseResult]:
