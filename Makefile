@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/incentives lint rules/*.yaml
+	$(BIN)/python -m mypy src/incentives
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -116,7 +116,7 @@ def _build(loader: _Loader, node: yaml.Node, key: Key, doc: Document) -> Any:
 
 def dump(data: Any) -> str:
     """Plain data back to YAML text (for re-validating data that did not come from a file)."""
-    return yaml.safe_dump(_plain(data), allow_unicode=True, sort_keys=False)
+    return str(yaml.safe_dump(_plain(data), allow_unicode=True, sort_keys=False))
 
 
 def _plain(value: Any) -> Any:

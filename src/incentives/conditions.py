@@ -64,7 +64,7 @@ def _includes_any(actual: Any, value: Any) -> bool:
 
 
 def _not_empty(actual: Any, value: Any) -> bool:
-    return bool(actual) == value
+    return bool(actual) is bool(value)
 
 
 # Plain module-level functions, so compiled rules (and a rulebook) pickle for worker processes.

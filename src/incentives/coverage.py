@@ -79,6 +79,7 @@ def _amount(amount: object) -> str:
         return money(amount.fixed)
     if form in ("rate", "matching"):
         rate = amount.rate if form == "rate" else amount.matching
+        assert rate is not None
         capped = f" ≤ {money(amount.cap)}" if amount.cap is not None else ""
         return f"{'≤ ' if amount.discretionary else ''}{rate * 100:f}".rstrip("0").rstrip(".") + f"% of {amount.of}{capped}"
     if form == "up_to":

@@ -112,12 +112,11 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, as_of: dt.date, matc
             reasons = [c.describe() for c in checks if c.truth is Truth.FALSE]
             not_eligible.append(_outcome(rule, record.id, reasons, [], checks))
         elif truth is Truth.UNKNOWN:
-            missing: set[str] | list[str] = {c.test.fact for c in checks if c.truth is Truth.UNKNOWN}
+            missing = {c.test.fact for c in checks if c.truth is Truth.UNKNOWN}
             base = rule.rule.amount.base_fact
             if base and facts.get(base) is None:
                 missing.add(base)  # name every fact needed, not just the first
-            missing = sorted(missing)
-            undetermined.append(_outcome(rule, record.id, [], missing, checks))
+            undetermined.append(_outcome(rule, record.id, [], sorted(missing), checks))
         else:
             priced = price(rule.rule.amount, facts, rule.tier_trees, price_of)
             if isinstance(priced, Missing):
@@ -260,7 +259,8 @@ def _instalments(c: _Candidate) -> list[InstalmentDue]:
     out = []
     for n, (part, tree) in enumerate(zip(parts, c.rule.instalment_trees)):
         truth = evaluate(tree, Facts(c.enterprise_profile, c.record)) if tree.children else Truth.TRUE
-        status = {Truth.TRUE: "payable", Truth.FALSE: "pending", Truth.UNKNOWN: "undetermined"}[truth]
+        status: Literal["payable", "pending", "undetermined"] = (
+            "payable" if truth is Truth.TRUE else "pending" if truth is Truth.FALSE else "undetermined")
         out.append(InstalmentDue(share=part.share, amount=amounts.get(str(n)), due=part.due, status=status))
     return out
 

@@ -63,7 +63,8 @@ def check_quotes(loaded: LoadedFile) -> list[IncentivesError]:
             return [RulebookError(f"source text {document.source} of document {doc_id} cannot be read",
                                   location=doc.locate(("documents", doc_id, "source")), code="source-missing")]
     problems: list[IncentivesError] = []
-    quoted = [(("rules", i, "cite", "quote"), r.cite.document, r.cite.quote) for i, r in enumerate(loaded.model.rules)]
+    quoted: list[tuple[_yaml.Key, str, str]] = [
+        (("rules", i, "cite", "quote"), r.cite.document, r.cite.quote) for i, r in enumerate(loaded.model.rules)]
     quoted += [(("not_encoded", i, "quote"), n.document, n.quote) for i, n in enumerate(loaded.model.not_encoded)]
     for key, doc_id, quote in quoted:
         text = texts.get(doc_id)
@@ -80,7 +81,7 @@ def check_caps(loaded: LoadedFile) -> list[IncentivesError]:
     problems: list[IncentivesError] = []
 
     def report(i: int, where: tuple[str, ...], message: str, code: str, warn: bool = False) -> None:
-        key = ("rules", i, *where)
+        key: _yaml.Key = ("rules", i, *where)
         problems.append((LintWarning if warn else RulebookError)(message, location=doc.locate(key),
                                                                   field=_field(key), code=code))
 

@@ -89,7 +89,9 @@ def _width(text: str) -> int:
 
 def render(result: Assessment, lang: Lang = "zh") -> str:
     """The assessment as text: awards table, totals, then the rules that do not pay and why."""
-    L = lambda key: label(key, lang)  # noqa: E731
+    def L(key: str) -> str:
+        return label(key, lang)
+
     e = result.enterprise
     out = [f"{L('enterprise')}: {e.name} ({e.credit_code}, {e.city}{' ' + e.county if e.county else ''})",
            f"{L('as_of')}: {date(result.as_of, lang)}    {L('hash')}: {result.rulebook_hash[:19]}", ""]

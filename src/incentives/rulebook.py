@@ -332,7 +332,7 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
         group = model.groups.get(rule.group) if rule.group else None
         if rule.group and group is None:
             problem((*key, "group"), f"unknown group {rule.group!r}", "unknown-group")
-        window = rule.window or (document.effective if document else Window(start=dt.date.min))
+        window = rule.window or (document.effective if document else Window.model_validate({"from": dt.date.min}))
         if rule.window and document and not _inside(rule.window, document.effective):
             problem((*key, "window"), f"window {rule.window.start}..{rule.window.end} lies outside the "
                     f"document's effective window {document.effective.start}..{document.effective.end}",

@@ -137,11 +137,13 @@ def compare(expect: Expect, result: Assessment) -> list[str]:
             continue
         matched.add(found[0])
         got = result.awards[found[0]]
-        instalments = [(i.amount, i.status) for i in got.instalments]
-        for name, expected, actual in (("amount", want.amount, got.amount_max), ("status", want.status, got.status),
-                                       ("payers", want.payers, got.payers), ("clause", want.clause, got.citation.clause),
-                                       ("instalments", want.instalments and [(i.amount, i.status) for i in want.instalments],
-                                        instalments), ("clawback", want.clawback, got.clawback)):
+        wanted = None if want.instalments is None else [(i.amount, i.status) for i in want.instalments]
+        compared: list[tuple[str, Any, Any]] = [
+            ("amount", want.amount, got.amount_max), ("status", want.status, got.status),
+            ("payers", want.payers, got.payers), ("clause", want.clause, got.citation.clause),
+            ("instalments", wanted, [(i.amount, i.status) for i in got.instalments]),
+            ("clawback", want.clawback, got.clawback)]
+        for name, expected, actual in compared:
             if expected is not None and expected != actual:
                 failures.append(f"award {want.rule}{_rec(want.record)}: {name} expected {_fmt(expected)}, "
                                 f"actual {_fmt(actual)}")
