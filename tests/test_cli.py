@@ -81,7 +81,7 @@ def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
                        "--rule", "lf.digital_pilot", "--as-of", "2026-06-30", "--lang", "en")
     assert code == 0
     assert "[pilot] undetermined: enterprise.clusters, record.investment" in out
-    assert "enterprise.clusters" in out and "missing" in out and "langfang.yaml:86:5" in out
+    assert "enterprise.clusters" in out and "missing" in out and "langfang.yaml:87:5" in out
 
 
 def test_explain_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:

@@ -30,3 +30,16 @@ def test_langfang_rows(book) -> None:  # type: ignore[no-untyped-def]
         ("三、1", "encoded"), ("三、2", "encoded"), ("三、3", "encoded"), ("三、4", "encoded"),
         ("三、5", "not_an_entitlement"), ("三、6", "not_an_entitlement"), ("三、7", "not_an_entitlement")]
     assert rows[2].detail == "10% of record.investment ≤ 20万元"
+
+
+def test_a_listed_clause_nobody_reviewed_shows_up(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from incentives import load_rulebook
+
+    from conftest import RULES
+
+    (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
+    text = (RULES / "langfang.yaml").read_text("utf-8").replace("三、6, 三、7]", "三、6, 三、7, 四]")
+    (tmp_path / "langfang.yaml").write_text(text.replace("../sources/", str(ROOT / "sources") + "/"), "utf-8")
+    rows = coverage(load_rulebook(tmp_path))[0].rows
+    assert (rows[-1].clause, rows[-1].status) == ("四", "not_reviewed")
+    assert "| 四 | not reviewed |" in to_markdown(coverage(load_rulebook(tmp_path)))

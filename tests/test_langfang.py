@@ -38,7 +38,7 @@ def test_item_1_cluster_leader(book, level: str, rule_id: str, amount: str, quot
     assert award.citation.clause == "三、1"
     assert award.citation.quote == quote
     assert award.departments == ["市工信局", "市财政局"]
-    assert award.rule_location.endswith("langfang.yaml:21:5" if level == "provincial" else "langfang.yaml:42:5")
+    assert award.rule_location.endswith("langfang.yaml:22:5" if level == "provincial" else "langfang.yaml:43:5")
     assert result.total == D(amount)
 
 

@@ -153,3 +153,11 @@ def test_ratios_need_no_quotes(tmp_path: Path) -> None:
 def test_missing_rule_directory(tmp_path: Path) -> None:
     with pytest.raises(RulebookError, match="nope: no such rule file or directory"):
         load_rulebook(tmp_path / "nope")
+
+
+def test_citing_a_clause_the_document_does_not_list(tmp_path: Path) -> None:
+    text = GOOD.replace("    effective: {from: 2025-01-01, to: 2025-12-31}\n",
+                        "    effective: {from: 2025-01-01, to: 2025-12-31}\n    clauses: [三、1, 三、2]\n")
+    assert load(tmp_path, text).rules
+    found = problems_of(tmp_path, text.replace("clause: 三、1,", "clause: 三、9,"))
+    assert any("unknown-clause" in p and "no clause '三、9' in 测政办〔2025〕1号; did you mean '三、2'?" in p for p in found)

@@ -64,6 +64,10 @@ def _rows(loaded: LoadedFile, doc_id: str, text: str) -> list[ClauseRow]:
     for item in loaded.model.not_encoded:
         if item.document == doc_id:
             rows.append(ClauseRow(item.clause, item.status, (), item.reason, text.find(normalise(item.quote))))
+    seen = {r.clause for r in rows}
+    declared = loaded.model.documents[doc_id].clauses or []
+    rows += [ClauseRow(c, "not_reviewed", (), "listed by the document, neither encoded nor explained", len(text) + n)
+             for n, c in enumerate(declared) if c not in seen]
     return sorted(rows, key=lambda r: (r.position < 0, r.position, r.clause))
 
 
@@ -92,7 +96,8 @@ def _amount(amount: object) -> str:
     return form
 
 
-_STATUS = {"encoded": "encoded", "not_an_entitlement": "not an entitlement", "not_encodable": "not encodable"}
+_STATUS = {"encoded": "encoded", "not_an_entitlement": "not an entitlement", "not_encodable": "not encodable",
+           "not_reviewed": "not reviewed"}
 
 
 def to_markdown(docs: list[DocumentCoverage]) -> str:

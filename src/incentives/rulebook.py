@@ -8,6 +8,7 @@ column; a file that loads is compiled once into ``CompiledRule`` objects the eng
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import re
 import types
@@ -64,6 +65,7 @@ class SourceDocument(_Strict):
     effective: Window
     kind: Literal["policy", "report", "framework"] = "policy"
     source: str | None = None           # path of the full text, relative to the rule file
+    clauses: list[str] | None = None    # the clauses that may be cited; coverage lists those not yet reviewed
     notes: list[str] = Field(default_factory=list)
 
 
@@ -329,6 +331,8 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
         if document is None:
             problem((*key, "cite", "document"), f"unknown document {rule.cite.document!r}; "
                     f"documents: {', '.join(model.documents)}", "unknown-document")
+        if document is not None:
+            _check_clause(document, rule.cite.clause, (*key, "cite", "clause"), problem)
         group = model.groups.get(rule.group) if rule.group else None
         if rule.group and group is None:
             problem((*key, "group"), f"unknown group {rule.group!r}", "unknown-group")
@@ -370,7 +374,18 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
     for j, item in enumerate(model.not_encoded):
         if item.document not in model.documents:
             problem(("not_encoded", j, "document"), f"unknown document {item.document!r}", "unknown-document")
+        else:
+            _check_clause(model.documents[item.document], item.clause, ("not_encoded", j, "clause"), problem)
     return compiled
+
+
+def _check_clause(document: SourceDocument, clause: str, key: tuple[Any, ...], problem: Any) -> None:
+    """Where a document lists its clauses, a citation must name one of them."""
+    if document.clauses is None or clause in document.clauses:
+        return
+    close = difflib.get_close_matches(clause, document.clauses, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; clauses: {', '.join(document.clauses)}"
+    problem(key, f"no clause {clause!r} in {document.number or document.title}{hint}", "unknown-clause")
 
 
 def _check_multipliers(model: RuleFile, index: list[int], problem: Any) -> None:
