@@ -161,3 +161,12 @@ def test_citing_a_clause_the_document_does_not_list(tmp_path: Path) -> None:
     assert load(tmp_path, text).rules
     found = problems_of(tmp_path, text.replace("clause: 三、1,", "clause: 三、9,"))
     assert any("unknown-clause" in p and "no clause '三、9' in 测政办〔2025〕1号; did you mean '三、2'?" in p for p in found)
+
+
+def test_unknown_term_error_carries_the_suggestion(tmp_path: Path) -> None:
+    from incentives import VocabularyError
+
+    with pytest.raises(RulebookError) as info:
+        load(tmp_path, GOOD.replace("title: cluster_leader", "title: cluster_leaders"))
+    [error] = info.value.problems
+    assert isinstance(error, VocabularyError) and error.suggestion == "cluster_leader"

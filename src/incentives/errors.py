@@ -16,6 +16,7 @@ read ``file:line:col: message``. Low-level failures are chained with ``raise ...
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,22 @@ class IncentivesError(Exception):
         self.code = code
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep location, field and code across processes (batch workers send errors back pickled).
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
     def __str__(self) -> str:
         where = str(self.location)
         field = f" {self.field}:" if self.field else ""
         code = f" {self.code}:" if self.code else ""
         return f"{where}:{code}{field} {self.message}"
+
+
+def _rebuild(cls: type[IncentivesError], state: dict[str, Any]) -> IncentivesError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, str(error))
+    return error
 
 
 class SourceError(IncentivesError):

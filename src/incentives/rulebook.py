@@ -316,8 +316,9 @@ def _dotted(key: tuple[Any, ...]) -> str:
 def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, problems: list[IncentivesError],
                   index: list[int]) -> list[CompiledRule]:
     """Check references and compile each rule; ``index`` maps model.rules to their place in the file."""
-    def problem(key: tuple[Any, ...], message: str, code: str, exc: type[IncentivesError] = RulebookError) -> None:
-        problems.append(exc(message, location=doc.locate(key), field=_dotted(key), code=code))
+    def problem(key: tuple[Any, ...], message: str, code: str, exc: type[IncentivesError] = RulebookError,
+                **extra: Any) -> None:
+        problems.append(exc(message, location=doc.locate(key), field=_dotted(key), code=code, **extra))
 
     compiled: list[CompiledRule] = []
     seen: dict[str, int] = {}
@@ -430,7 +431,7 @@ def _check_term(vocab: Vocabulary, field: str, term: str, key: tuple[Any, ...], 
     try:
         vocab.check(field, term)
     except VocabularyError as e:
-        problem(key, e.message, "unknown-term", VocabularyError)
+        problem(key, e.message, "unknown-term", VocabularyError, suggestion=e.suggestion)
 
 
 def _compile_tree(rule: Rule, window: Window, key: tuple[Any, ...], vocab: Vocabulary, problem: Any) -> All | None:
