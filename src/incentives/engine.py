@@ -216,15 +216,18 @@ def _apply_caps(candidates: list[_Candidate]) -> None:
     for c in candidates:
         if c.lost_to is not None or c.amount is None:
             continue
-        caps = [(f"rule {c.rule.id}", c.rule.rule.enterprise_cap)]
-        if c.rule.group is not None:
-            caps.append((f"group {c.rule.rule.group}", c.rule.group.cap))
+        year = c.record.date.year
+        rule, group = c.rule.rule, c.rule.group
+        caps = [(f"rule {c.rule.id}" + (f" ({year})" if rule.cap_per == "year" else ""), rule.enterprise_cap)]
+        if group is not None:
+            caps.append((f"group {rule.group}" + (f" ({year})" if group.cap_per == "year" else ""), group.cap))
         for name, cap in caps:
             if cap is None:
                 continue
             left = to_fen(cap - spent.get(name, ZERO))
             if left <= 0:
                 c.lost_to = f"the {name} cap of {cap} per enterprise is already reached"
+                break
             elif c.amount > left:
                 c.basis = (c.basis + "; " if c.basis else "") + f"reduced to {left} by the {name} cap of {cap}"
                 c.amount = left

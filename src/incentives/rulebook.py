@@ -133,6 +133,7 @@ class Rule(_Strict):
     payers: Payers
     limit: Limit = "once_per_record"
     enterprise_cap: Money | None = None     # at most this much per enterprise over all its records
+    cap_per: Literal["window", "year"] = "window"   # the enterprise_cap applies per window or per calendar year
     instalments: list[Instalment] = Field(default_factory=list)
     clawback: list[Clawback] = Field(default_factory=list)
     group: str | None = None
@@ -145,6 +146,7 @@ class Group(_Strict):
     title: str
     combine: Literal["highest", "all", "additional"]
     cap: Money | None = None                # at most this much per enterprise over the group's awards
+    cap_per: Literal["window", "year"] = "window"
     note: str | None = None
 
 
