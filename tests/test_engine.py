@@ -121,3 +121,18 @@ def test_an_unknown_term_in_facts_is_refused_by_assess(book) -> None:  # type: i
 
     with pytest.raises(VocabularyError, match="did you mean 'cluster_leader'"):
         assess(enterprise([record("recognition", title="cluster_leaders", level="provincial")]), book, AS_OF)
+
+
+def test_conditions_on_titles_the_enterprise_holds(tmp_path: Path) -> None:
+    body = ("rules:\n" + rule("x.sme", "a", "10万元").replace("level: provincial}", "level: municipal}")
+            + "    when:\n      - enterprise.recognitions: {includes: specialized_sme}\n")
+    book = book_of(tmp_path, body)
+    leader = [record("recognition", title="cluster_leader", level="municipal", id="m", date=dt.date(2025, 6, 1))]
+    holder = leader + [record("recognition", title="specialized_sme", level="provincial", id="s",
+                              date=dt.date(2024, 1, 1))]
+    for engine in ("native", "durable"):
+        assert assess(enterprise(holder), book, AS_OF, engine=engine).total == D("100000.00")  # type: ignore[arg-type]
+        without = assess(enterprise(leader), book, AS_OF, engine=engine)  # type: ignore[arg-type]
+        assert without.awards == []
+    reasons = assess(enterprise(leader), book, AS_OF).not_eligible[0].reasons
+    assert reasons == ["enterprise.recognitions includes specialized_sme fails: actual [cluster_leader]"]

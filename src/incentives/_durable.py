@@ -56,7 +56,7 @@ from durable import engine as durable  # type: ignore[import-untyped]
 
 from incentives.conditions import All, Facts, Node, Op, Test, Truth, evaluate, leaves
 from incentives.errors import EngineError
-from incentives.facts import Enterprise, Profile, Record
+from incentives.facts import Enterprise, Profile, Record, derived_facts
 from incentives.rulebook import CompiledRule
 
 MAX_RULES = 200         # rules per ruleset; 512 or more hang
@@ -401,7 +401,7 @@ class DurableMatcher:
         Raises ``EngineError`` if durable_rules fails; no session is left behind either way.
         """
         chosen = list(enterprise.records if records is None else records)
-        facts = self._facts(enterprise.profile, chosen)
+        facts = self._facts(enterprise.profile, chosen, derived_facts(enterprise))
         with _LOCK:
             host = _host()
             sid = str(next(_SESSIONS))
@@ -423,9 +423,9 @@ class DurableMatcher:
             found.append((rule_id, c.m["rid"]))
         return run
 
-    def _facts(self, profile: Profile, records: list[Record]) -> list[dict[str, Any]]:
-        shared = _read(self._per_enterprise, Facts(profile, None), self._digits)
-        return [{"rid": record.id, **shared, **_read(self._per_record, Facts(profile, record), self._digits)}
+    def _facts(self, profile: Profile, records: list[Record], derived: dict[str, Any]) -> list[dict[str, Any]]:
+        shared = _read(self._per_enterprise, Facts(profile, None, derived), self._digits)
+        return [{"rid": record.id, **shared, **_read(self._per_record, Facts(profile, record, derived), self._digits)}
                 for record in records]
 
     def _assert(self, host: _Host, touched: list[_Ruleset], fact: dict[str, Any], record: Record) -> None:

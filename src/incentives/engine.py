@@ -18,7 +18,7 @@ from typing import Any, Literal
 from incentives.amounts import Missing, NoAmount, Price, PriceOf, Priced, price
 from incentives.conditions import Check, Facts, Truth, evaluate, show
 from incentives.errors import EngineError
-from incentives.facts import Enterprise
+from incentives.facts import Enterprise, derived_facts
 from incentives.outcomes import (Assessment, Award, CheckResult, Citation, Conflict, EnterpriseRef,
                                  InstalmentDue, RuleOutcome)
 from incentives.money import split, to_fen
@@ -38,6 +38,7 @@ class _Candidate:
     basis: str | None
     checks: list[Check] = field(default_factory=list)
     enterprise_profile: Any = None
+    derived: dict[str, Any] | None = None
     lost_to: str | None = None  # why it was not paid after combination
 
 
@@ -62,8 +63,9 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     not_eligible: list[RuleOutcome] = []
     undetermined: list[RuleOutcome] = []
     price_of = _pricer(rulebook)
+    derived = derived_facts(enterprise)
     for rule in rules:
-        _judge_rule(rule, enterprise, as_of, matches, price_of, candidates,
+        _judge_rule(rule, enterprise, derived, as_of, matches, price_of, candidates,
                     not_eligible if explain else None, undetermined if explain else None)
     conflicts = _combine(candidates)
     awards = [_award(c) for c in candidates if c.lost_to is None]
@@ -82,24 +84,24 @@ def _pricer(rulebook: Rulebook) -> PriceOf:
     return price_of
 
 
-def _judge_rule(rule: CompiledRule, enterprise: Enterprise, as_of: dt.date, matches: set[tuple[str, str]] | None,
+def _judge_rule(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, Any], as_of: dt.date, matches: set[tuple[str, str]] | None,
                 price_of: PriceOf, candidates: list[_Candidate], not_eligible: list[RuleOutcome] | None,
                 undetermined: list[RuleOutcome] | None) -> None:
     """Judge one rule on each record it could reward; outcomes are kept only when lists are given."""
     kind = rule.rule.rewards["kind"]
     if not_eligible is None or undetermined is None:  # the tree's own selectors short-circuit
-        _judge_quietly(rule, enterprise, [r for r in enterprise.records if r.kind == kind], as_of, matches,
-                       price_of, candidates)
+        _judge_quietly(rule, enterprise, derived, [r for r in enterprise.records if r.kind == kind], as_of,
+                       matches, price_of, candidates)
         return
     selectors = rule.selectors
     records = [r for r in enterprise.records if r.kind == kind
-               and all(t.evaluate(Facts(enterprise.profile, r)) is not Truth.FALSE for t in selectors)]
+               and all(t.evaluate(Facts(enterprise.profile, r, derived)) is not Truth.FALSE for t in selectors)]
     if not records:
         wanted = ", ".join(t.describe() for t in selectors)
         not_eligible.append(_outcome(rule, None, [f"no record with {wanted}"], [], []))
         return
     for record in records:
-        facts = Facts(enterprise.profile, record)
+        facts = Facts(enterprise.profile, record, derived)
         checks: list[Check] = []
         truth = evaluate(rule.tree, facts, checks)
         if matches is not None and (truth is Truth.TRUE) != ((rule.id, record.id) in matches):
@@ -125,23 +127,24 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, as_of: dt.date, matc
                 not_eligible.append(_outcome(rule, record.id, [priced.reason], [], checks))
             else:
                 candidates.append(_Candidate(rule, record, priced.amount, priced.basis, checks=checks,
-                                             enterprise_profile=enterprise.profile))
+                                             enterprise_profile=enterprise.profile, derived=derived))
 
 
-def _judge_quietly(rule: CompiledRule, enterprise: Enterprise, records: list[Any], as_of: dt.date,
+def _judge_quietly(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, Any], records: list[Any],
+                   as_of: dt.date,
                    matches: set[tuple[str, str]] | None, price_of: PriceOf, candidates: list[_Candidate]) -> None:
     """The same verdicts as ``_judge_rule``, without recording checks: only eligible pairs are kept."""
     for record in records:
         if record.date > as_of:
             continue
-        facts = Facts(enterprise.profile, record)
+        facts = Facts(enterprise.profile, record, derived)
         matched = (rule.id, record.id) in matches if matches is not None else \
             evaluate(rule.tree, facts) is Truth.TRUE
         if matched:
             priced = price(rule.rule.amount, facts, rule.tier_trees, price_of)
             if isinstance(priced, Priced):
                 candidates.append(_Candidate(rule, record, priced.amount, priced.basis,
-                                             enterprise_profile=enterprise.profile))
+                                             enterprise_profile=enterprise.profile, derived=derived))
 
 
 def _combine(candidates: list[_Candidate]) -> list[Conflict]:
@@ -261,7 +264,7 @@ def _instalments(c: _Candidate) -> list[InstalmentDue]:
     amounts = split(c.amount, shares) if c.amount is not None else {}
     out = []
     for n, (part, tree) in enumerate(zip(parts, c.rule.instalment_trees)):
-        truth = evaluate(tree, Facts(c.enterprise_profile, c.record)) if tree.children else Truth.TRUE
+        truth = evaluate(tree, Facts(c.enterprise_profile, c.record, c.derived)) if tree.children else Truth.TRUE
         status: Literal["payable", "pending", "undetermined"] = (
             "payable" if truth is Truth.TRUE else "pending" if truth is Truth.FALSE else "undetermined")
         out.append(InstalmentDue(share=part.share, amount=amounts.get(str(n)), due=part.due, status=status))

@@ -195,6 +195,16 @@ class Enterprise(_Frozen):
                         raise
 
 
+# Facts about the enterprise that its records imply, usable in conditions like profile fields.
+DERIVED_FACTS = {"enterprise.recognitions": "recognition.title"}   # fact → the vocabulary of its terms
+
+
+def derived_facts(enterprise: Enterprise) -> dict[str, Any]:
+    """``enterprise.recognitions``: the titles its recognition records show it holds (专精特新企业...)."""
+    titles = sorted({r.title for r in enterprise.records if isinstance(r, Recognition)})
+    return {"enterprise.recognitions": tuple(titles)}
+
+
 def load_enterprise(source: str | Path | dict[str, Any], vocabulary: Vocabulary | None = None) -> Enterprise:
     """An ``Enterprise`` from a YAML/JSON file or a dict, terms checked against ``vocabulary`` if given.
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from incentives import _yaml
 from incentives.conditions import All, Any_, Node, Op, Test, Value
 from incentives.errors import IncentivesError, Location, MoneyError, RulebookError, VocabularyError
-from incentives.facts import RATE_FIELDS, RECORD_MODELS, Profile
+from incentives.facts import DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, Profile
 from incentives.amounts import Amount
 from incentives.money import Money, Rate, parse_money, parse_rate, parse_ratio
 from incentives.vocabulary import Vocabulary, load_vocabulary
@@ -526,6 +526,8 @@ def _typed_value(kind: str, fact: str, op: Op, raw: Any, key: tuple[Any, ...], v
 
 
 def _vocab_field(kind: str, fact: str) -> str:
+    if fact in DERIVED_FACTS:
+        return DERIVED_FACTS[fact]
     scope, _, name = fact.partition(".")
     return f"{kind}.{name}" if scope == "record" else fact
 
@@ -538,11 +540,14 @@ def _fact_type(kind: Any, fact: str, key: tuple[Any, ...], problem: Any, want: s
         fields = dict(Profile.model_fields)
         if name == "sme":
             return _want("bool", want, fact, key, problem)
+        if fact in DERIVED_FACTS:
+            return _want("list", want, fact, key, problem)
     else:
         problem(key, f"unknown fact {fact!r}: write record.<field> or enterprise.<field>", "unknown-fact")
         return None
     if name not in fields or name in ("id", "note", "kind") and scope == "record" and want:
-        choices = ", ".join(f"{scope}.{f}" for f in fields if f not in ("note",))
+        choices = ", ".join([f"{scope}.{f}" for f in fields if f not in ("note",)]
+                            + (["enterprise.sme", *DERIVED_FACTS] if scope == "enterprise" else []))
         problem(key, f"{kind if scope == 'record' else 'enterprise'} has no fact {fact!r}; known: {choices}",
                 "unknown-fact")
         return None
