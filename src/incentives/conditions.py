@@ -109,10 +109,30 @@ class Test:
 class All:
     children: tuple[Node, ...]
 
+    def evaluate(self, facts: Facts) -> Truth:
+        """Short-circuit: the first false child decides."""
+        unknown = False
+        for child in self.children:
+            truth = child.evaluate(facts)
+            if truth is Truth.FALSE:
+                return truth
+            unknown = unknown or truth is Truth.UNKNOWN
+        return Truth.UNKNOWN if unknown else Truth.TRUE
+
 
 @dataclass(frozen=True)
 class Any_:
     children: tuple[Node, ...]
+
+    def evaluate(self, facts: Facts) -> Truth:
+        """Short-circuit: the first true child decides."""
+        unknown = False
+        for child in self.children:
+            truth = child.evaluate(facts)
+            if truth is Truth.TRUE:
+                return truth
+            unknown = unknown or truth is Truth.UNKNOWN
+        return Truth.UNKNOWN if unknown else Truth.FALSE
 
 
 Node = Union[Test, All, Any_]
@@ -167,31 +187,19 @@ def evaluate(node: Node, facts: Facts, checks: list[Check] | None = None) -> Tru
     All leaves are visited (no short circuit) when ``checks`` is given, so an explanation names every
     failed and every missing fact, not just the first.
     """
+    if checks is None:
+        return node.evaluate(facts)
     if isinstance(node, Test):
         truth = node.evaluate(facts)
-        if checks is not None:
-            checks.append(Check(node, truth, facts.get(node.fact)))
+        checks.append(Check(node, truth, facts.get(node.fact)))
         return truth
-    results = [evaluate(child, facts, checks) for child in node.children] if checks is not None else None
-    if isinstance(node, All):
-        seen = results if results is not None else _lazy(node, facts, Truth.FALSE)
-        if Truth.FALSE in seen:
-            return Truth.FALSE
-        return Truth.UNKNOWN if Truth.UNKNOWN in seen else Truth.TRUE
-    seen = results if results is not None else _lazy(node, facts, Truth.TRUE)
-    if Truth.TRUE in seen:
-        return Truth.TRUE
-    return Truth.UNKNOWN if Truth.UNKNOWN in seen else Truth.FALSE
-
-
-def _lazy(node: All | Any_, facts: Facts, stop: Truth) -> list[Truth]:
-    seen: list[Truth] = []
-    for child in node.children:
-        truth = evaluate(child, facts)
-        seen.append(truth)
-        if truth is stop:
-            break
-    return seen
+    seen = [evaluate(child, facts, checks) for child in node.children]
+    decisive = Truth.FALSE if isinstance(node, All) else Truth.TRUE
+    if decisive in seen:
+        return decisive
+    if Truth.UNKNOWN in seen:
+        return Truth.UNKNOWN
+    return Truth.TRUE if isinstance(node, All) else Truth.FALSE
 
 
 def leaves(node: Node) -> list[Test]:
