@@ -136,3 +136,21 @@ def test_conditions_on_titles_the_enterprise_holds(tmp_path: Path) -> None:
         assert without.awards == []
     reasons = assess(enterprise(leader), book, AS_OF).not_eligible[0].reasons
     assert reasons == ["enterprise.recognitions includes specialized_sme fails: actual [cluster_leader]"]
+
+
+def test_additional_group_with_an_explicit_base(tmp_path: Path) -> None:
+    body = ("groups:\n  g: {title: 再奖励, combine: additional, base: x.base}\nrules:\n"
+            + rule("x.more", "a", "200万元", "g", level="national") + rule("x.base", "a", "100万元", "g"))
+    book = book_of(tmp_path, body)
+    national = [record("recognition", title="cluster_leader", level="national", id="n", date=dt.date(2025, 7, 1))]
+    assert assess(enterprise(national), book, AS_OF).awards == []
+    assert assess(enterprise(LEADER + national), book, AS_OF).total == D("3000000.00")
+
+
+def test_a_base_outside_its_group_is_an_error(tmp_path: Path) -> None:
+    from incentives import RulebookError
+
+    body = ("groups:\n  g: {title: 再奖励, combine: additional, base: x.nope}\nrules:\n"
+            + rule("x.more", "a", "200万元", "g", level="national"))
+    with pytest.raises(RulebookError, match="base 'x.nope' is not a rule of group 'g'"):
+        book_of(tmp_path, body)

@@ -145,6 +145,7 @@ class Group(_Strict):
 
     title: str
     combine: Literal["highest", "all", "additional"]
+    base: str | None = None                 # additional: the rule the others add to (default: the first)
     cap: Money | None = None                # at most this much per enterprise over the group's awards
     cap_per: Literal["window", "year"] = "window"
     note: str | None = None
@@ -369,10 +370,16 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
                                          location=doc.locate(key), tree=tree, window=window,
                                          shares=shares, group=group, tier_trees=tiers, instalment_trees=parts))
     _check_multipliers(model, index, problem)
-    bases: dict[str, str] = {}
+    bases = {name: g.base for name, g in model.groups.items() if g.base}
     for rule in model.rules:
         if rule.group:
             bases.setdefault(rule.group, rule.id)
+    members = {(r.group, r.id) for r in model.rules}
+    for name, g in model.groups.items():
+        if g.base and (name, g.base) not in members:
+            problem(("groups", name, "base"), f"base {g.base!r} is not a rule of group {name!r}", "unknown-rule")
+        if g.base and g.combine != "additional":
+            problem(("groups", name, "base"), "'base' goes with combine: additional only", "group")
     compiled = [replace(c, group_base=bases.get(c.rule.group or "")) for c in compiled]
     for j, item in enumerate(model.not_encoded):
         if item.document not in model.documents:
