@@ -110,7 +110,7 @@ def test_unknown_term_suggests_the_closest(book: object) -> None:
 
     vocab = load_vocabulary(RULES / "vocabulary.yaml")
     ent = enterprise([record("recognition", title="cluster_leadr", level="provincial")])
-    with pytest.raises(VocabularyError, match=r"records\[0\]\.title: unknown recognition.title 'cluster_leadr'; "
+    with pytest.raises(VocabularyError, match=r"records\.0\.title: unknown recognition.title 'cluster_leadr'; "
                                               r"did you mean 'cluster_leader'\?") as info:
         ent.check_terms(vocab)
     assert info.value.suggestion == "cluster_leader"
@@ -139,3 +139,12 @@ def test_dict_source() -> None:
     ent = load_enterprise({"enterprise": {"name": "x", "credit_code": credit_code(), "city": "langfang"},
                            "records": [record("training", fees="2万元", date=dt.date(2026, 1, 1))]})
     assert isinstance(ent, Enterprise) and ent.records[0].fees == Decimal("20000")  # type: ignore[union-attr]
+
+
+def test_unknown_term_in_a_fact_file_is_located(tmp_path: Path) -> None:
+    from incentives import load_vocabulary
+
+    path = write(tmp_path, GOOD.replace("type: digital_transformation_pilot", "type: digital_pilot"))
+    with pytest.raises(VocabularyError, match=r"facts.yaml:10:5: records\.0\.type: unknown project.type "
+                                              r"'digital_pilot'; did you mean 'digital_transformation_pilot'\?"):
+        load_enterprise(path, load_vocabulary(RULES / "vocabulary.yaml"))

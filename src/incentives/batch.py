@@ -479,7 +479,6 @@ class _RowDocument(_yaml.Document):
 
 _COLUMN_OF = {"id": "record_id"}
 _FIELD_OF = {"record_id": "id"}
-_RECORD_FIELD = re.compile(r"^records\[(\d+)\]\.(\w+)$")
 
 
 class _Assessor:
@@ -562,14 +561,9 @@ class _Assessor:
             error = facts_error(e, doc)
         if error is None:
             try:
-                enterprise.check_terms(self.book.vocabulary)
+                enterprise.check_terms(self.book.vocabulary, doc)
                 return enterprise
             except IncentivesError as e:
-                match = _RECORD_FIELD.match(e.field or "")
-                key: tuple[str | int, ...] = (("records", int(match[1]), match[2]) if match else
-                                              ("enterprise", (e.field or "").rpartition(".")[2]))
-                e.location = doc.locate(key)
-                e.field = ".".join(map(str, key))  # the dotted form facts_error gives: records.1.level
                 error = e
         record: _Row | None = None
         if doc.record is not None:  # a record's row, or for JSONL its place in the line's list

@@ -180,19 +180,27 @@ class Enterprise(_Frozen):
             seen.add(record.id)
         return self
 
-    def check_terms(self, vocabulary: Vocabulary, path: str | None = None) -> None:
-        """Raise ``VocabularyError`` for the first title, level or type the vocabulary does not know."""
-        for term in self.profile.industries or []:
-            vocabulary.check("enterprise.industries", term, Location(path))
+    def check_terms(self, vocabulary: Vocabulary, doc: _yaml.Document | None = None) -> None:
+        """Raise ``VocabularyError`` for the first title, level or type the vocabulary does not know,
+        located in ``doc`` (the file the facts came from) when given."""
+        checks: list[tuple[tuple[str | int, ...], str, str]] = [
+            (("enterprise", "industries", n), "enterprise.industries", term)
+            for n, term in enumerate(self.profile.industries or [])]
+        if self.profile.size is not None:
+            checks.append((("enterprise", "size"), "enterprise.size", self.profile.size))
         for i, record in enumerate(self.records):
             for name, field in vocabulary.checked_fields(record.kind):
                 value = getattr(record, name)
-                if value is not None and not vocabulary.has(field, value):
-                    try:
-                        vocabulary.check(field, value, Location(path))
-                    except IncentivesError as e:
-                        e.field = f"records[{i}].{name}"
-                        raise
+                if value is not None:
+                    checks.append((("records", i, name), field, value))
+        for key, field, term in checks:
+            if not vocabulary.has(field, term):
+                try:
+                    vocabulary.check(field, term)
+                except IncentivesError as e:
+                    e.location = doc.locate(key) if doc is not None else Location()
+                    e.field = ".".join(map(str, key))   # records.0.title, as Pydantic names fields
+                    raise
 
 
 # Facts about the enterprise that its records imply, usable in conditions like profile fields.
@@ -216,7 +224,7 @@ def load_enterprise(source: str | Path | dict[str, Any], vocabulary: Vocabulary 
         doc = _yaml.load(source)
     enterprise = enterprise_from_document(doc)
     if vocabulary is not None:
-        enterprise.check_terms(vocabulary, doc.path)
+        enterprise.check_terms(vocabulary, doc)
     return enterprise
 
 
