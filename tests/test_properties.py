@@ -132,3 +132,18 @@ def test_eight_threads_on_the_durable_matcher_give_the_serial_results(book) -> N
     with ThreadPoolExecutor(max_workers=8) as pool:
         parallel = list(pool.map(lambda e: assess(e, book, AS_OF, engine="durable").model_dump_json(), population_ * 4))
     assert parallel == serial * 4
+
+
+def test_durable_quiet_then_explained_on_a_fresh_rulebook() -> None:
+    # The durable matcher of a city must hold all its rules, whichever kind of call builds it first.
+    from incentives import load_rulebook
+
+    from conftest import RULES
+
+    fresh = load_rulebook(RULES)
+    pilot_only = enterprise([{"id": "p", "kind": "project", "type": "digital_transformation_pilot",
+                              "date": dt.date(2026, 1, 1), "investment": "100万元"}])
+    leader = enterprise([{"id": "l", "kind": "recognition", "title": "cluster_leader", "level": "provincial",
+                          "date": dt.date(2026, 1, 1)}])
+    assert assess(pilot_only, fresh, AS_OF, engine="durable", explain=False).total == Decimal("100000.00")
+    assert assess(leader, fresh, AS_OF, engine="durable").total == Decimal("300000.00")

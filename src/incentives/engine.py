@@ -36,9 +36,8 @@ class _Candidate:
     record: Any
     amount: Decimal | None      # the determined amount, or the ceiling of an up_to award
     basis: str | None
+    facts: Facts
     checks: list[Check] = field(default_factory=list)
-    enterprise_profile: Any = None
-    derived: dict[str, Any] | None = None
     lost_to: str | None = None  # why it was not paid after combination
 
 
@@ -58,7 +57,7 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     if not explain:  # only rules that could reward one of the records need judging
         kinds = {r.kind for r in enterprise.records}
         rules = tuple(r for r in rules if r.rule.rewards["kind"] in kinds)
-    matches = _durable_matches(rulebook, rules, enterprise) if engine == "durable" else None
+    matches = _durable_matches(rulebook, enterprise) if engine == "durable" else None
     candidates: list[_Candidate] = []
     not_eligible: list[RuleOutcome] = []
     undetermined: list[RuleOutcome] = []
@@ -126,8 +125,7 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, A
             elif isinstance(priced, NoAmount):
                 not_eligible.append(_outcome(rule, record.id, [priced.reason], [], checks))
             else:
-                candidates.append(_Candidate(rule, record, priced.amount, priced.basis, checks=checks,
-                                             enterprise_profile=enterprise.profile, derived=derived))
+                candidates.append(_Candidate(rule, record, priced.amount, priced.basis, facts, checks))
 
 
 def _judge_quietly(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, Any], records: list[Any],
@@ -143,8 +141,7 @@ def _judge_quietly(rule: CompiledRule, enterprise: Enterprise, derived: dict[str
         if matched:
             priced = price(rule.rule.amount, facts, rule.tier_trees, price_of)
             if isinstance(priced, Priced):
-                candidates.append(_Candidate(rule, record, priced.amount, priced.basis,
-                                             enterprise_profile=enterprise.profile, derived=derived))
+                candidates.append(_Candidate(rule, record, priced.amount, priced.basis, facts))
 
 
 def _combine(candidates: list[_Candidate]) -> list[Conflict]:
@@ -264,7 +261,7 @@ def _instalments(c: _Candidate) -> list[InstalmentDue]:
     amounts = split(c.amount, shares) if c.amount is not None else {}
     out = []
     for n, (part, tree) in enumerate(zip(parts, c.rule.instalment_trees)):
-        truth = evaluate(tree, Facts(c.enterprise_profile, c.record, c.derived)) if tree.children else Truth.TRUE
+        truth = evaluate(tree, c.facts) if tree.children else Truth.TRUE
         status: Literal["payable", "pending", "undetermined"] = (
             "payable" if truth is Truth.TRUE else "pending" if truth is Truth.FALSE else "undetermined")
         out.append(InstalmentDue(share=part.share, amount=amounts.get(str(n)), due=part.due, status=status))
@@ -319,12 +316,13 @@ def _assessment(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engi
 _matcher_lock = threading.Lock()
 
 
-def _durable_matches(rulebook: Rulebook, rules: tuple[CompiledRule, ...], enterprise: Enterprise) -> set[tuple[str, str]]:
+def _durable_matches(rulebook: Rulebook, enterprise: Enterprise) -> set[tuple[str, str]]:
+    """The pairs durable_rules matches, from one matcher per city holding every rule of the city."""
     from incentives._durable import DurableMatcher  # compiled C extension: load only when asked for
 
     city = enterprise.profile.city
     with _matcher_lock:
         matcher = rulebook.matchers.get(city)
         if matcher is None:
-            matcher = rulebook.matchers[city] = DurableMatcher(rules)
+            matcher = rulebook.matchers[city] = DurableMatcher(rulebook.rules_for(city))
     return matcher.match(enterprise)
