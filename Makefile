@@ -26,6 +26,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/incentives lint rules/*.yaml
 	$(BIN)/python -m mypy src/incentives
+	$(BIN)/ruff check src tests benchmarks conftest.py
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

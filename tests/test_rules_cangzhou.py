@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from incentives import Enterprise, RulebookError, assess, load_enterprise, load_rulebook
+from incentives import Enterprise, assess, load_enterprise, load_rulebook
 from incentives.facts import credit_code_check_digit
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -83,9 +83,9 @@ def _pricer(rulebook: Rulebook) -> PriceOf:
     return price_of
 
 
-def _judge_rule(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, Any], as_of: dt.date, matches: set[tuple[str, str]] | None,
-                price_of: PriceOf, candidates: list[_Candidate], not_eligible: list[RuleOutcome] | None,
-                undetermined: list[RuleOutcome] | None) -> None:
+def _judge_rule(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, Any], as_of: dt.date,
+                matches: set[tuple[str, str]] | None, price_of: PriceOf, candidates: list[_Candidate],
+                not_eligible: list[RuleOutcome] | None, undetermined: list[RuleOutcome] | None) -> None:
     """Judge one rule on each record it could reward; outcomes are kept only when lists are given."""
     kind = rule.rule.rewards["kind"]
     if not_eligible is None or undetermined is None:  # the tree's own selectors short-circuit
@@ -129,8 +129,8 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, A
 
 
 def _judge_quietly(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, Any], records: list[Any],
-                   as_of: dt.date,
-                   matches: set[tuple[str, str]] | None, price_of: PriceOf, candidates: list[_Candidate]) -> None:
+                   as_of: dt.date, matches: set[tuple[str, str]] | None, price_of: PriceOf,
+                   candidates: list[_Candidate]) -> None:
     """The same verdicts as ``_judge_rule``, without recording checks: only eligible pairs are kept."""
     for record in records:
         if record.date > as_of:
@@ -200,7 +200,7 @@ def _settle(record_id: str, same: list[_Candidate]) -> list[Conflict]:
 
 
 def _apply_additional(candidates: list[_Candidate]) -> None:
-    """In an ``additional`` group, the group's first rule is the base; the others pay only on top of it."""
+    """In an ``additional`` group, the others pay only on top of the group's base rule."""
     paying = {c.rule.id for c in candidates if c.lost_to is None}
     for c in candidates:
         group = c.rule.group

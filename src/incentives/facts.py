@@ -7,11 +7,10 @@ A fact file (YAML or JSON) holds ``enterprise:`` (the profile) and ``records:`` 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from incentives import _yaml
 from incentives.errors import FactsError, IncentivesError, Location

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
-import re
 import types
 import typing
 from dataclasses import dataclass, field, replace

@@ -64,9 +64,9 @@ def load_vocabulary(path: str | Path) -> Vocabulary:
         raise VocabularyError("a vocabulary file holds one key, 'terms': {field: {term: 中文名}}",
                               location=doc.locate(()))
     terms: dict[str, dict[str, str]] = {}
-    for field, entries in data["terms"].items():
+    for name, entries in data["terms"].items():
         if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
-            raise VocabularyError(f"terms of {field!r} must map each term to its Chinese name",
-                                  location=doc.locate(("terms", field)))
-        terms[str(field)] = {str(k): v for k, v in entries.items()}
+            raise VocabularyError(f"terms of {name!r} must map each term to its Chinese name",
+                                  location=doc.locate(("terms", name)))
+        terms[str(name)] = {str(k): v for k, v in entries.items()}
     return Vocabulary(terms=terms, path=str(path))
