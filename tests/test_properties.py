@@ -147,3 +147,13 @@ def test_durable_quiet_then_explained_on_a_fresh_rulebook() -> None:
                           "date": dt.date(2026, 1, 1)}])
     assert assess(pilot_only, fresh, AS_OF, engine="durable", explain=False).total == Decimal("100000.00")
     assert assess(leader, fresh, AS_OF, engine="durable").total == Decimal("300000.00")
+
+
+@given(enterprises())
+def test_award_rows_are_the_quiet_assessment(book, ent) -> None:  # type: ignore[no-untyped-def]
+    from incentives.engine import award_rows
+
+    awards = assess(ent, book, AS_OF, explain=False).awards
+    rows = award_rows(ent, book, AS_OF)
+    assert [(a.rule_id, a.record_id, a.status, a.amount, a.amount_max, a.payers, a.payers_unspecified)
+            for a in awards] == [tuple(r) for r in rows]

@@ -9,6 +9,7 @@ another rule's amount with its own cap; ``unquantified``; ``non_monetary``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 from typing import Any, Callable, Literal, Union
 
@@ -101,17 +102,17 @@ class Amount(_Strict):
             raise ValueError("'discretionary' goes with rate only (use up_to for a plain ceiling)")
         return self
 
-    @property
+    @cached_property
     def form(self) -> str:
         return next(f for f in FORMS if getattr(self, f) is not None)
 
-    @property
+    @cached_property
     def status(self) -> Status:
         if self.form in ("unquantified", "non_monetary"):
             return self.form  # type: ignore[return-value]
         return "up_to" if self.form == "up_to" or self.discretionary else "fixed"
 
-    @property
+    @cached_property
     def base_fact(self) -> str | None:
         return self.of or (self.brackets.of if self.brackets else None)
 

@@ -36,7 +36,7 @@ from typing import IO, Any, Iterable, Iterator
 from pydantic import ValidationError
 
 from incentives import _yaml
-from incentives.engine import assess
+from incentives.engine import AwardRow, assess, award_rows
 from incentives.errors import IncentivesError, Location, SourceError
 from incentives.facts import RATE_FIELDS, RECORD_MODELS, Enterprise, Profile, facts_error
 from incentives.outcomes import Award
@@ -422,7 +422,7 @@ class _Tally:
         bucket.amount += amount
         bucket.amount_max += amount_max
 
-    def award(self, profile: Profile, award: Award) -> None:
+    def award(self, profile: Profile, award: Award | AwardRow) -> None:
         fixed = award.status == "fixed"
         amount = award.amount if fixed and award.amount is not None else ZERO
         top = award.amount_max if award.amount_max is not None else ZERO
@@ -510,7 +510,11 @@ class _Assessor:
                 counts["bad_enterprises"] += 1
                 continue
             try:
-                assessment = assess(enterprise, self.book, self.as_of, explain=False)
+                if self.reform_book is None:
+                    awards: list[Any] = award_rows(enterprise, self.book, self.as_of, terms_checked=True)
+                else:
+                    assessment = assess(enterprise, self.book, self.as_of, explain=False)
+                    awards = list(assessment.awards)
             except IncentivesError as e:
                 result.errors.append(self._error(self.tables[0].label if self.tables[0] else self.path, row, None,
                                                  enterprise.profile.credit_code, e.field, f"{e} (assessment failed)"))
@@ -520,9 +524,9 @@ class _Assessor:
             profile = enterprise.profile
             if profile.city not in self.book.files:
                 result.tally.no_rules[profile.city] += 1
-            if assessment.awards:
+            if awards:
                 counts["with_awards"] += 1
-            for award in assessment.awards:
+            for award in awards:
                 result.awards.append(self._award_row(profile, award))
                 result.tally.award(profile, award)
             if result.reform is not None and self.reform_book is not None:
@@ -577,10 +581,11 @@ class _Assessor:
                reason: str) -> tuple[Any, ...]:
         return (source, row.number, record.number if record else None, code, field_name, reason)
 
-    def _award_row(self, p: Profile, a: Award) -> tuple[Any, ...]:
-        row = (p.credit_code, p.name, p.city, p.county, a.rule_id, a.title, a.status, a.amount, a.amount_max,
-               *(a.payers.get(payer) for payer in self.payers), a.payers_unspecified, a.record_id,
-               a.citation.document_number, a.citation.clause, a.citation.quote)
+    def _award_row(self, p: Profile, a: Award | AwardRow) -> tuple[Any, ...]:
+        rule = self.book.by_id[a.rule_id]
+        row = (p.credit_code, p.name, p.city, p.county, a.rule_id, rule.rule.title.zh, a.status, a.amount,
+               a.amount_max, *(a.payers.get(payer) for payer in self.payers), a.payers_unspecified, a.record_id,
+               rule.document.number, rule.rule.cite.clause, rule.rule.cite.quote)
         return tuple(map(_text_value, row)) if self.as_text else row
 
 

@@ -13,7 +13,7 @@ import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from incentives.amounts import Missing, NoAmount, Price, PriceOf, Priced, price
 from incentives.conditions import Check, Facts, Truth, evaluate, show
@@ -53,19 +53,10 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     """
     as_of = as_of or dt.date.today()
     enterprise.check_terms(rulebook.vocabulary)
-    rules = rulebook.rules_for(enterprise.profile.city)
-    if not explain:  # only rules that could reward one of the records need judging
-        kinds = {r.kind for r in enterprise.records}
-        rules = tuple(r for r in rules if r.rule.rewards["kind"] in kinds)
-    matches = _durable_matches(rulebook, enterprise) if engine == "durable" else None
-    candidates: list[_Candidate] = []
     not_eligible: list[RuleOutcome] = []
     undetermined: list[RuleOutcome] = []
-    price_of = _pricer(rulebook)
-    derived = derived_facts(enterprise)
-    for rule in rules:
-        _judge_rule(rule, enterprise, derived, as_of, matches, price_of, candidates,
-                    not_eligible if explain else None, undetermined if explain else None)
+    candidates = _judge(enterprise, rulebook, as_of, engine, not_eligible if explain else None,
+                        undetermined if explain else None)
     conflicts = _combine(candidates)
     awards = [_award(c) for c in candidates if c.lost_to is None]
     if explain:
@@ -73,6 +64,51 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     warnings = [] if enterprise.profile.city in rulebook.files else [
         f"no rule file for city {enterprise.profile.city!r}"]
     return _assessment(enterprise, rulebook, as_of, engine, awards, not_eligible, undetermined, conflicts, warnings)
+
+
+class AwardRow(NamedTuple):
+    """One award as a plain row, for populations: what ``Award`` says, without citation or checks."""
+
+    rule_id: str
+    record_id: str
+    status: str
+    amount: Decimal | None
+    amount_max: Decimal | None
+    payers: dict[str, Decimal]
+    payers_unspecified: bool
+
+
+def award_rows(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, *, engine: Engine = "native",
+               terms_checked: bool = False) -> list[AwardRow]:
+    """The awards of ``assess(..., explain=False)`` as rows, built without Pydantic objects.
+
+    For registers of many enterprises: the same rules, amounts and payer shares (a property test
+    proves it); pass ``terms_checked=True`` when the facts were already checked against the vocabulary.
+    """
+    if not terms_checked:
+        enterprise.check_terms(rulebook.vocabulary)
+    candidates = _judge(enterprise, rulebook, as_of, engine, None, None)
+    _combine(candidates)
+    return [_row(c) for c in candidates if c.lost_to is None]
+
+
+def _judge(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engine: Engine,
+           not_eligible: list[RuleOutcome] | None, undetermined: list[RuleOutcome] | None) -> list[_Candidate]:
+    """Every eligible (rule, record) pair, priced; outcomes of the others go to the lists when given."""
+    matches = _durable_matches(rulebook, enterprise) if engine == "durable" else None
+    candidates: list[_Candidate] = []
+    price_of = _pricer(rulebook)
+    derived = derived_facts(enterprise)
+    if not_eligible is None or undetermined is None:  # quietly: only the rules that could reward a record
+        city = enterprise.profile.city
+        for record in enterprise.records:
+            if record.date <= as_of:
+                for rule in rulebook.rules_that_could_reward(city, record):
+                    _judge_quietly(rule, enterprise, derived, [record], as_of, matches, price_of, candidates)
+        return candidates
+    for rule in rulebook.rules_for(enterprise.profile.city):
+        _judge_rule(rule, enterprise, derived, as_of, matches, price_of, candidates, not_eligible, undetermined)
+    return candidates
 
 
 def _pricer(rulebook: Rulebook) -> PriceOf:
@@ -85,13 +121,9 @@ def _pricer(rulebook: Rulebook) -> PriceOf:
 
 def _judge_rule(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, Any], as_of: dt.date,
                 matches: set[tuple[str, str]] | None, price_of: PriceOf, candidates: list[_Candidate],
-                not_eligible: list[RuleOutcome] | None, undetermined: list[RuleOutcome] | None) -> None:
-    """Judge one rule on each record it could reward; outcomes are kept only when lists are given."""
+                not_eligible: list[RuleOutcome], undetermined: list[RuleOutcome]) -> None:
+    """Judge one rule on each record it could reward, recording why it does not pay where it does not."""
     kind = rule.rule.rewards["kind"]
-    if not_eligible is None or undetermined is None:  # the tree's own selectors short-circuit
-        _judge_quietly(rule, enterprise, derived, [r for r in enterprise.records if r.kind == kind], as_of,
-                       matches, price_of, candidates)
-        return
     selectors = rule.selectors
     records = [r for r in enterprise.records if r.kind == kind
                and all(t.evaluate(Facts(enterprise.profile, r, derived)) is not Truth.FALSE for t in selectors)]
@@ -146,6 +178,8 @@ def _judge_quietly(rule: CompiledRule, enterprise: Enterprise, derived: dict[str
 
 def _combine(candidates: list[_Candidate]) -> list[Conflict]:
     """Apply limits and groups; mark losers with ``lost_to``; return the conflicts found."""
+    if not candidates:
+        return []
     candidates.sort(key=lambda c: (c.record.date, c.record.id))
     _apply_limits(candidates)
     conflicts: list[Conflict] = []
@@ -235,6 +269,14 @@ def _apply_caps(candidates: list[_Candidate]) -> None:
             for name, cap in caps:
                 if cap is not None:
                     spent[name] = spent.get(name, ZERO) + c.amount
+
+
+def _row(c: _Candidate) -> AwardRow:
+    rule = c.rule
+    status = rule.rule.amount.status
+    payers = split(c.amount, rule.shares) if rule.shares is not None and c.amount is not None else {}
+    return AwardRow(rule.id, c.record.id, status, c.amount if status == "fixed" else None, c.amount, payers,
+                    rule.shares is None)
 
 
 def _award(c: _Candidate) -> Award:

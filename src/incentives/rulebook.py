@@ -210,14 +210,53 @@ class Rulebook:
     hash: str
     by_id: dict[str, CompiledRule] = field(default_factory=dict)
     matchers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # durable, per city
+    _indexes: dict[str, RuleIndex] = field(default_factory=dict, repr=False, compare=False)
 
     def rules_for(self, city: str) -> tuple[CompiledRule, ...]:
         loaded = self.files.get(city)
         return loaded.rules if loaded else ()
 
+    def rules_that_could_reward(self, city: str, record: Any) -> list[CompiledRule]:
+        """The rules of ``city`` whose ``rewards`` do not exclude ``record``, in file order."""
+        index = self._indexes.get(city)
+        if index is None:  # built once per city; a race only builds the same index twice
+            index = self._indexes[city] = RuleIndex(self.rules_for(city))
+        return index.candidates(record)
+
     @property
     def rules(self) -> list[CompiledRule]:
         return [rule for loaded in self.files.values() for rule in loaded.rules]
+
+
+class RuleIndex:
+    """Rules by record kind and by the value of their first other ``rewards`` field (title, type...).
+
+    Lets a population skip the rules that could never reward a record; the rules left are judged in
+    full, so the index changes no verdict.
+    """
+
+    def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
+        self._order = {rule.id: n for n, rule in enumerate(rules)}
+        self._by_kind: dict[str, tuple[list[CompiledRule], dict[str, dict[Any, list[CompiledRule]]]]] = {}
+        for rule in rules:
+            unkeyed, keyed = self._by_kind.setdefault(str(rule.rule.rewards["kind"]), ([], {}))
+            key = next((t for t in rule.selectors if t.fact != "record.kind"), None)
+            if key is None:
+                unkeyed.append(rule)
+                continue
+            values = key.value if key.op is Op.ONE_OF else (key.value,)
+            for value in values:  # type: ignore[union-attr]
+                keyed.setdefault(key.fact.partition(".")[2], {}).setdefault(value, []).append(rule)
+
+    def candidates(self, record: Any) -> list[CompiledRule]:
+        entry = self._by_kind.get(record.kind)
+        if entry is None:
+            return []
+        unkeyed, keyed = entry
+        found = list(unkeyed)
+        for name, by_value in keyed.items():
+            found += by_value.get(getattr(record, name, None), ())
+        return sorted(found, key=lambda r: self._order[r.id]) if len(keyed) + bool(unkeyed) > 1 else found
 
 
 def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None = None) -> Rulebook:
