@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from incentives.engine import assess
+from incentives.engine import AwardRow, assess, award_rows
 from incentives.errors import (EngineError, FactsError, IncentivesError, MoneyError, RulebookError, SourceError,
                                VocabularyError)
 from incentives.facts import Enterprise, Profile, load_enterprise, validate_credit_code
@@ -18,8 +18,8 @@ from incentives.rulebook import Rulebook, load_rulebook
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
 __all__ = [
-    "Assessment", "Award", "Citation", "Conflict", "EngineError", "Enterprise", "FactsError", "IncentivesError",
+    "Assessment", "Award", "AwardRow", "Citation", "Conflict", "EngineError", "Enterprise", "FactsError", "IncentivesError",
     "MoneyError", "Profile", "RuleOutcome", "Rulebook", "RulebookError", "SourceError", "Vocabulary",
-    "VocabularyError", "assess", "load_enterprise", "load_rulebook", "load_vocabulary", "parse_money",
+    "VocabularyError", "assess", "award_rows", "load_enterprise", "load_rulebook", "load_vocabulary", "parse_money",
     "parse_rate", "split", "validate_credit_code",
 ]
