@@ -22,368 +22,24 @@ import csv
 import datetime as dt
 import json
 import multiprocessing
-import re
-import shutil
 import sys
 import time
-import typing
-import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Iterator
 
 from pydantic import ValidationError
 
 from incentives import _yaml
+from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Row, Source, Table, award_columns,
+                                 parse_row, payer_columns, require, text_value)
 from incentives.engine import AwardRow, assess, award_rows
-from incentives.errors import IncentivesError, Location, SourceError
-from incentives.facts import RATE_FIELDS, RECORD_MODELS, Enterprise, Profile, facts_error
+from incentives.errors import IncentivesError, Location
+from incentives.facts import Enterprise, Profile, facts_error
 from incentives.outcomes import Award
 from incentives.reform import Reform, ReformReport, apply_reform, load_reform
 from incentives.rulebook import Rulebook, load_rulebook
-
-ZERO = Decimal("0.00")
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet", ".xlsx": "xlsx"}
-
-# ------------------------------------------------------------------------------------ the layout
-ENTERPRISE_COLUMNS = ("credit_code", "name", "city", "county", "clusters", "industries", "size")
-RECORD_FIELDS = tuple(dict.fromkeys(  # every field of every record kind, in the order facts.py declares them
-    name for model in RECORD_MODELS.values() for name in model.model_fields
-    if name not in ("id", "kind", "date", "note")))
-RECORD_COLUMNS = ("credit_code", "record_id", "kind", "date", *RECORD_FIELDS)
-OPTIONAL_RECORD_COLUMNS = ("note",)
-REQUIRED_COLUMNS = {"enterprises": ("credit_code", "name", "city"),
-                    "records": ("credit_code", "record_id", "kind", "date")}
-LIST_SEPARATOR = ";"
-ERROR_COLUMNS = ("source", "row", "record_row", "credit_code", "field", "reason")
-XLSX_MAX_ROWS = 1_048_575  # data rows under a header
-
-
-def _type_of(annotation: Any) -> str:
-    """text | bool | money | date, from a model field's annotation (``X | None`` unwrapped)."""
-    for arg in typing.get_args(annotation) or (annotation,):
-        if arg is type(None):
-            continue
-        if typing.get_args(arg):
-            return _type_of(arg)
-        for py_type, name in ((bool, "bool"), (Decimal, "money"), (dt.date, "date")):
-            if arg is py_type:
-                return name
-    return "text"
-
-
-COLUMN_TYPES: dict[str, str] = {"clusters": "list", "industries": "list", "date": "date"} | {
-    name: ("rate" if f"{kind}.{name}" in RATE_FIELDS else _type_of(info.annotation))
-    for kind, model in RECORD_MODELS.items() for name, info in model.model_fields.items() if name in RECORD_FIELDS}
-
-
-def payer_columns(rulebook: Rulebook) -> tuple[str, ...]:
-    """The payers a rulebook may name (its vocabulary's ``payer`` terms), sorted."""
-    return tuple(sorted(rulebook.vocabulary.terms.get("payer", {})))
-
-
-def award_columns(payers: Iterable[str]) -> tuple[str, ...]:
-    return ("credit_code", "name", "city", "county", "rule_id", "title", "status", "amount", "amount_max",
-            *(f"payer_{p}" for p in payers), "payers_unspecified", "record_id", "document_number", "clause", "quote")
-
-
-def records_path_for(enterprises: Path) -> Path:
-    """The records table beside an enterprises table: ``enterprises`` in the name becomes ``records``."""
-    if "enterprises" not in enterprises.name:
-        raise SourceError("cannot tell where the records are: name the input '…enterprises…' or pass --records",
-                          location=Location(str(enterprises)))
-    return enterprises.with_name(enterprises.name.replace("enterprises", "records"))
-
-
-def file_format(path: Path) -> str:
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise SourceError(f"unknown table format {path.suffix!r}: use one of {', '.join(FORMATS)}",
-                          location=Location(str(path)))
-    return fmt
-
-
-def require(module: str) -> Any:
-    """Import an optional dependency, or explain how to install it."""
-    import importlib
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        package = module.split(".")[0]
-        raise IncentivesError(f"this needs {package}: pip install 'incentives[batch]' "
-                              f"(or pip install {package})") from e
-
-
-# ------------------------------------------------------------------------------------ reading
-_ABSENT = object()
-
-
-@dataclass(slots=True)
-class _Row:
-    """A row as read: its cells stay raw until a worker parses them, so the reading process stays light."""
-
-    number: int                 # 1-based data row (header excluded)
-    line: int                   # where to look: CSV/JSONL line, xlsx sheet row, Parquet data row
-    cells: Any                  # a table row's cells (list), or a JSONL line's object (dict)
-    code: str = ""              # the credit code, normalised, for the join
-    problem: str | None = None
-
-
-@dataclass(frozen=True)
-class _Table:
-    path: Path
-    fmt: str
-    sheet: str                  # enterprises | records
-    columns: dict[str, int]     # column name → 1-based position
-
-    @property
-    def label(self) -> str:
-        return f"{self.path}[{self.sheet}]" if self.fmt == "xlsx" else str(self.path)
-
-
-def _cell(name: str, value: Any) -> Any:
-    """A cell as the facts models read it, or ``_ABSENT``: an empty cell is an absent fact, never zero."""
-    if value is None:
-        return _ABSENT
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return _ABSENT
-    kind = COLUMN_TYPES.get(name, "text")
-    if kind == "list":
-        parts = value.split(LIST_SEPARATOR) if isinstance(value, str) else value
-        return [str(p).strip() for p in parts if p is not None and str(p).strip()]
-    if kind == "date" and isinstance(value, dt.datetime):
-        return value.date()
-    if kind == "text" and not isinstance(value, str):
-        return str(int(value) if isinstance(value, float) and value.is_integer() else value)
-    return value
-
-
-def _header(table_kind: str, names: list[str], label: str) -> dict[str, int]:
-    allowed = ENTERPRISE_COLUMNS if table_kind == "enterprises" else RECORD_COLUMNS + OPTIONAL_RECORD_COLUMNS
-    columns: dict[str, int] = {}
-    for i, raw in enumerate(names, 1):
-        name = str(raw or "").strip().lstrip("\ufeff")
-        if name not in allowed:
-            raise SourceError(f"unknown column {name!r} in the {table_kind} table; columns: {', '.join(allowed)}",
-                              location=Location(label, 1, i))
-        if name in columns:
-            raise SourceError(f"column {name!r} appears twice", location=Location(label, 1, i))
-        columns[name] = i
-    missing = [c for c in REQUIRED_COLUMNS[table_kind] if c not in columns]
-    if missing:
-        raise SourceError(f"the {table_kind} table has no column {', '.join(map(repr, missing))}",
-                          location=Location(label, 1))
-    return columns
-
-
-def _open_table(path: Path, fmt: str, sheet: str, book: Any = None) -> _Table:
-    """Read the header only, so a table that cannot be read fails before the run starts.
-
-    ``book`` is the open workbook of an xlsx file: opening one reads every sheet, so it is opened once.
-    """
-    label = f"{path}[{sheet}]" if fmt == "xlsx" else str(path)
-    if not path.is_file():
-        raise SourceError("no such file", location=Location(label))
-    if fmt == "csv":
-        with _text(path) as f:
-            names = next(csv.reader(f), None)
-    elif fmt == "parquet":
-        names = require("pyarrow.parquet").ParquetFile(path).schema_arrow.names
-    else:
-        if sheet not in book.sheetnames:
-            raise SourceError(f"the workbook has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})",
-                              location=Location(str(path)))
-        names = list(next(book[sheet].iter_rows(max_row=1, values_only=True), ()))
-        while names and names[-1] is None:
-            names.pop()
-    if not names:
-        raise SourceError("the table is empty: the first row must name the columns", location=Location(label, 1))
-    return _Table(path, fmt, sheet, _header(sheet, list(names), label))
-
-
-def _text(path: Path) -> IO[str]:
-    try:
-        return open(path, newline="", encoding="utf-8-sig")
-    except OSError as e:
-        raise SourceError(f"cannot read file: {e}", location=Location(str(path))) from e
-
-
-def _rows(table: _Table, book: Any = None) -> Iterator[_Row]:
-    """The data rows of a table, blank rows skipped (but counted)."""
-    names = list(table.columns)
-    code = table.columns["credit_code"] - 1
-    try:
-        if table.fmt == "csv":
-            with _text(table.path) as f:
-                reader = csv.reader(f)
-                next(reader)
-                line = reader.line_num + 1
-                for n, raw in enumerate(reader, 1):
-                    if raw:
-                        yield _Row(n, line, raw, _key(raw[code]) if len(raw) > code else "")
-                    line = reader.line_num + 1
-        elif table.fmt == "parquet":
-            pf = require("pyarrow.parquet").ParquetFile(table.path)
-            n = 0
-            for batch in pf.iter_batches(batch_size=4096, columns=names):
-                columns = batch.to_pydict()
-                for values in zip(*(columns[c] for c in names)):
-                    n += 1
-                    yield _Row(n, n, list(values), _key(values[code]))
-        else:
-            for n, raw in enumerate(book[table.sheet].iter_rows(min_row=2, values_only=True), 1):
-                cells = list(raw)
-                while len(cells) > len(names) and cells[-1] is None:
-                    cells.pop()
-                if any(c is not None and c != "" for c in cells):
-                    yield _Row(n, n + 1, cells, _key(cells[code]) if len(cells) > code else "")
-    except UnicodeDecodeError as e:
-        raise SourceError(f"not UTF-8 text: {e}", location=Location(table.label)) from e
-    except csv.Error as e:
-        raise SourceError(f"not valid CSV: {e}", location=Location(table.label)) from e
-
-
-def _parse(table: _Table, row: _Row) -> tuple[dict[str, Any], str | None]:
-    """A row's non-empty cells by column, and what is wrong with the row's shape, if anything."""
-    values = {}
-    for name, value in zip(table.columns, row.cells):
-        if value is None or value == "":  # most cells of a records table: skip them cheaply
-            continue
-        value = _cell(name, value)
-        if value is not _ABSENT:
-            values[name] = value
-    width = len(table.columns)
-    problem = None if len(row.cells) <= width else \
-        f"{Location(table.label, row.line)}: row has {len(row.cells)} values, the header names {width} columns"
-    return values, problem
-
-
-def _jsonl_rows(path: Path) -> Iterator[_Row]:
-    """One enterprise per line in the facts format; numbers with a point become exact Decimals."""
-    with _text(path) as f:
-        for n, text in enumerate(f, 1):
-            if not text.strip():
-                continue
-            try:
-                data = json.loads(text, parse_float=Decimal)
-            except json.JSONDecodeError as e:
-                yield _Row(n, n, {}, problem=f"{path}:{n}:{e.colno}: not valid JSON: {e.msg}")
-                continue
-            if not isinstance(data, dict):
-                yield _Row(n, n, {}, problem=f"{path}:{n}: a line holds one object "
-                                             "{\"enterprise\": …, \"records\": […]}")
-                continue
-            yield _Row(n, n, data)
-
-
-def _key(value: Any) -> str:
-    return str(value).strip().upper() if value is not None else ""
-
-
-def _codes(table: _Table, book: Any = None) -> Iterator[str]:
-    """The credit-code column alone, read as cheaply as the format allows."""
-    column = table.columns["credit_code"] - 1
-    if table.fmt == "csv":
-        with _text(table.path) as f:
-            reader = csv.reader(f)
-            next(reader)
-            yield from (_key(row[column]) if len(row) > column else "" for row in reader if row)
-    elif table.fmt == "parquet":
-        pf = require("pyarrow.parquet").ParquetFile(table.path)
-        for batch in pf.iter_batches(batch_size=65536, columns=["credit_code"]):
-            yield from map(_key, batch.column(0).to_pylist())
-    else:
-        yield from (r.code for r in _rows(table, book))
-
-
-def _grouped_in_order(enterprises: Iterator[str], records: Iterator[str]) -> bool:
-    """Whether each credit code's records are contiguous and in the enterprises' order (O(1) memory)."""
-    previous = None
-    for code in records:
-        if code != previous:
-            if code not in enterprises:  # advances the enterprises up to the first with this code
-                return False
-            previous = code
-    return True
-
-
-class _Source:
-    """The enterprises of a register with their records, and how the two tables were joined."""
-
-    def __init__(self, enterprises: Path, records: Path | None) -> None:
-        self.fmt = file_format(enterprises)
-        self.path = enterprises
-        self.orphans: list[_Row] = []
-        self.books: dict[Path, Any] = {}  # open xlsx workbooks
-        if self.fmt == "jsonl":
-            if records is not None:
-                raise SourceError("a JSONL register holds its records inline: --records is for csv, parquet and xlsx",
-                                  location=Location(str(records)))
-            if not enterprises.is_file():
-                raise SourceError("no such file", location=Location(str(enterprises)))
-            self.table, self.records, self.join = None, None, "inline"
-            return
-        rec_path = records or (enterprises if self.fmt == "xlsx" else records_path_for(enterprises))
-        self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises))
-        self.records = _open_table(rec_path, file_format(rec_path), "records", self._book(rec_path))
-        ordered = _grouped_in_order(_codes(self.table, self._book(enterprises)),
-                                    _codes(self.records, self._book(rec_path)))
-        self.join = "merge" if ordered else "index"
-
-    def _book(self, path: Path) -> Any:
-        if path.suffix.lower() != ".xlsx" or not path.is_file():
-            return None
-        if path not in self.books:
-            self.books[path] = require("openpyxl").load_workbook(path, read_only=True, data_only=True)
-        return self.books[path]
-
-    def close(self) -> None:
-        for book in self.books.values():
-            book.close()
-
-    @property
-    def join_note(self) -> str:
-        return {"inline": "records inline, one enterprise per line",
-                "merge": "records grouped in the enterprises' order: joined by a streaming merge",
-                "index": "records not grouped in the enterprises' order: indexed in memory by credit code "
-                         "(memory grows with the records table)"}[self.join]
-
-    def orphan_error(self, orphan: _Row) -> tuple[Any, ...]:
-        """The errors.csv row of a record whose credit code no enterprise has."""
-        assert self.table is not None and self.records is not None
-        column = self.records.columns["credit_code"]
-        code = orphan.cells[column - 1] if len(orphan.cells) >= column else None
-        reason = f"{Location(self.records.label, orphan.line, self.records.columns['credit_code'])}: " \
-                 f"credit_code: no enterprise with credit code {code!r} in {self.table.label}"
-        return (self.records.label, None, orphan.number, code, "credit_code", reason)
-
-    def items(self) -> Iterator[tuple[_Row, list[_Row]]]:
-        if self.table is None:
-            yield from ((row, []) for row in _jsonl_rows(self.path))
-            return
-        assert self.records is not None
-        ents, recs = self._book(self.table.path), self._book(self.records.path)
-        if self.join == "merge":
-            records = _rows(self.records, recs)
-            pending = next(records, None)
-            for row in _rows(self.table, ents):
-                mine = []
-                while pending is not None and pending.code == row.code:
-                    mine.append(pending)
-                    pending = next(records, None)
-                yield row, mine
-            self.orphans = [] if pending is None else [pending, *records]  # none when the check held
-            return
-        index: dict[str, list[_Row]] = {}
-        for record in _rows(self.records, recs):
-            index.setdefault(record.code, []).append(record)
-        for row in _rows(self.table, ents):
-            yield row, index.pop(row.code, [])
-        self.orphans = sorted((r for rows in index.values() for r in rows), key=lambda r: r.number)
-
 
 # ------------------------------------------------------------------------------------ assessing
 @dataclass
@@ -458,9 +114,9 @@ class _ChunkResult:
 class _RowDocument(_yaml.Document):
     """Locates a validation problem in the row (or record row) it came from."""
 
-    row: _Row | None = None
-    records: list[_Row] = field(default_factory=list)
-    tables: tuple[_Table | None, _Table | None] = (None, None)
+    row: Row | None = None
+    records: list[Row] = field(default_factory=list)
+    tables: tuple[Table | None, Table | None] = (None, None)
     record: int | None = None   # the record a problem was located in
 
     def locate(self, key: _yaml.Key) -> Location:
@@ -488,7 +144,7 @@ class _Assessor:
     ``_init_worker``): compiled rules hold functions that do not pickle.
     """
 
-    def __init__(self, rulebook: Rulebook, as_of: dt.date, tables: tuple[_Table | None, _Table | None],
+    def __init__(self, rulebook: Rulebook, as_of: dt.date, tables: tuple[Table | None, Table | None],
                  path: str, as_text: bool) -> None:
         self.book = rulebook
         self.as_of = as_of
@@ -499,7 +155,7 @@ class _Assessor:
         self.reform: Reform | None = None
         self.reform_book: Rulebook | None = None
 
-    def run(self, chunk: list[tuple[_Row, list[_Row]]]) -> _ChunkResult:
+    def run(self, chunk: list[tuple[Row, list[Row]]]) -> _ChunkResult:
         result = _ChunkResult([], [], _Tally(), ReformReport() if self.reform_book else None)
         counts = result.tally.counts
         for row, records in chunk:
@@ -532,10 +188,10 @@ class _Assessor:
             if result.reform is not None and self.reform_book is not None:
                 result.reform.add(assessment, assess(enterprise, self.reform_book, self.as_of, explain=False))
         counts["errors"] += len(result.errors)
-        result.errors = [tuple(map(_text_value, e)) for e in result.errors]
+        result.errors = [tuple(map(text_value, e)) for e in result.errors]
         return result
 
-    def _enterprise(self, row: _Row, records: list[_Row], errors: list[tuple[Any, ...]]) -> Enterprise | None:
+    def _enterprise(self, row: Row, records: list[Row], errors: list[tuple[Any, ...]]) -> Enterprise | None:
         """The row as a validated ``Enterprise`` with its terms checked, or ``None`` after noting why not."""
         ents, recs = self.tables
         if ents is None or recs is None:  # JSONL: the line is the facts
@@ -544,14 +200,14 @@ class _Assessor:
                 errors.append(self._error(self.path, row, None, code, None, row.problem))
                 return None
         else:
-            values, problem = _parse(ents, row)
+            values, problem = parse_row(ents, row)
             code = values.get("credit_code")
             if problem:
                 errors.append(self._error(ents.label, row, None, code, None, problem))
                 return None
             facts = []
             for rec in records:
-                fields, problem = _parse(recs, rec)
+                fields, problem = parse_row(recs, rec)
                 if problem:
                     errors.append(self._error(recs.label, row, rec, code, None, problem + _WHOLE))
                     return None
@@ -569,15 +225,15 @@ class _Assessor:
                 return enterprise
             except IncentivesError as e:
                 error = e
-        record: _Row | None = None
+        record: Row | None = None
         if doc.record is not None:  # a record's row, or for JSONL its place in the line's list
-            record = records[doc.record] if doc.record < len(records) else _Row(doc.record + 1, row.line, {})
+            record = records[doc.record] if doc.record < len(records) else Row(doc.record + 1, row.line, {})
         reason = str(error) + (_WHOLE if record is not None else "")
         errors.append(self._error(error.location.path or self.path, row, record, code, error.field, reason))
         return None
 
     @staticmethod
-    def _error(source: str, row: _Row, record: _Row | None, code: Any, field_name: str | None,
+    def _error(source: str, row: Row, record: Row | None, code: Any, field_name: str | None,
                reason: str) -> tuple[Any, ...]:
         return (source, row.number, record.number if record else None, code, field_name, reason)
 
@@ -586,7 +242,7 @@ class _Assessor:
         row = (p.credit_code, p.name, p.city, p.county, a.rule_id, rule.rule.title.zh, a.status, a.amount,
                a.amount_max, *(a.payers.get(payer) for payer in self.payers), a.payers_unspecified, a.record_id,
                rule.document.number, rule.rule.cite.clause, rule.rule.cite.quote)
-        return tuple(map(_text_value, row)) if self.as_text else row
+        return tuple(map(text_value, row)) if self.as_text else row
 
 
 _WHOLE = " (a record of this enterprise is bad, so the whole enterprise is not assessed)"
@@ -629,7 +285,7 @@ def _init_worker(assessor: _Assessor, rules: str, digest: str) -> None:
     _worker = assessor
 
 
-def _work(chunk: list[tuple[_Row, list[_Row]]]) -> _ChunkResult:
+def _work(chunk: list[tuple[Row, list[Row]]]) -> _ChunkResult:
     if not isinstance(_worker, _Assessor):
         raise _worker or IncentivesError("worker not initialised")
     return _worker.run(chunk)
@@ -640,8 +296,8 @@ def _rules_path(rulebook: Rulebook | str | Path) -> str:
     return str(Path(rulebook.vocabulary.path).parent if isinstance(rulebook, Rulebook) else rulebook)
 
 
-def _chunks(items: Iterator[tuple[_Row, list[_Row]]], size: int) -> Iterator[list[tuple[_Row, list[_Row]]]]:
-    chunk: list[tuple[_Row, list[_Row]]] = []
+def _chunks(items: Iterator[tuple[Row, list[Row]]], size: int) -> Iterator[list[tuple[Row, list[Row]]]]:
+    chunk: list[tuple[Row, list[Row]]] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:
@@ -651,7 +307,7 @@ def _chunks(items: Iterator[tuple[_Row, list[_Row]]], size: int) -> Iterator[lis
         yield chunk
 
 
-def _results(assessor: _Assessor, chunks: Iterator[list[tuple[_Row, list[_Row]]]], workers: int,
+def _results(assessor: _Assessor, chunks: Iterator[list[tuple[Row, list[Row]]]], workers: int,
              rules: str) -> Iterator[_ChunkResult]:
     """Chunk results in input order; at most two chunks per worker are in flight, so memory stays flat."""
     if workers <= 1:
@@ -669,98 +325,6 @@ def _results(assessor: _Assessor, chunks: Iterator[list[tuple[_Row, list[_Row]]]
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
-
-
-# ------------------------------------------------------------------------------------ writing
-def _text_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value) if isinstance(value, (Decimal, dt.date)) else value
-
-
-class _AwardWriter:
-    """``awards.<fmt>``: one row per award, written chunk by chunk."""
-
-    def __init__(self, path: Path, fmt: str, columns: tuple[str, ...]) -> None:
-        self.path, self.fmt, self.columns = path, fmt, columns
-        self.rows = 0
-        if fmt == "csv":
-            self.file: Any = open(path, "w", newline="", encoding="utf-8")
-            self.csv = csv.writer(self.file)
-            self.csv.writerow(columns)
-        elif fmt == "jsonl":
-            self.file = open(path, "w", encoding="utf-8")
-        elif fmt == "parquet":
-            pa, pq = require("pyarrow"), require("pyarrow.parquet")
-            money = pa.decimal128(38, 2)
-            types = {"amount": money, "amount_max": money, "payers_unspecified": pa.bool_()} | {
-                c: money for c in columns if c.startswith("payer_")}
-            self.schema = pa.schema([(c, types.get(c, pa.string())) for c in columns])
-            self.file = pq.ParquetWriter(path, self.schema)
-        else:
-            self.book = require("openpyxl").Workbook(write_only=True)
-            self.sheet = self.book.create_sheet("awards")
-            self.sheet.append(list(columns))
-
-    def write(self, rows: list[tuple[Any, ...]]) -> None:
-        self.rows += len(rows)
-        if self.fmt == "csv":
-            self.csv.writerows(rows)  # already text
-        elif self.fmt == "jsonl":
-            for row in rows:
-                item = {c: (str(v) if isinstance(v, Decimal) else v) for c, v in zip(self.columns, row)}
-                self.file.write(json.dumps(item, ensure_ascii=False) + "\n")
-        elif self.fmt == "parquet":
-            if rows:
-                pa = require("pyarrow")
-                columns = list(zip(*rows))
-                self.file.write_table(pa.Table.from_arrays(
-                    [pa.array(col, type=f.type) for col, f in zip(columns, self.schema)], schema=self.schema))
-        else:
-            if self.rows > XLSX_MAX_ROWS:
-                raise SourceError(f"more than {XLSX_MAX_ROWS} awards do not fit in one xlsx sheet: "
-                                  "write them as csv or parquet (--format)", location=Location(str(self.path)))
-            for row in rows:  # already text, so money stays exact; an empty cell is left out
-                self.sheet.append([v if v != "" else None for v in row])
-
-    def close(self) -> None:
-        if self.fmt == "xlsx":
-            self.book.save(self.path)
-            deterministic_xlsx(self.path, [(self.rows + 1, len(self.columns))])
-        else:
-            self.file.close()
-
-
-def deterministic_xlsx(path: Path, sizes: list[tuple[int, int]]) -> None:
-    """Rewrite an xlsx written by openpyxl so that the same content gives the same bytes.
-
-    The save time and zip times are fixed, and each sheet gets the ``<dimension>`` that write-only
-    mode leaves out (``sizes``: rows and columns of each sheet, in order); without it a reader has to
-    parse the whole sheet just to learn its size.
-    """
-    column = require("openpyxl.utils").get_column_letter
-    dimensions = {f"xl/worksheets/sheet{n}.xml": f'<dimension ref="A1:{column(max(cols, 1))}{max(rows, 1)}" />'.encode()
-                  for n, (rows, cols) in enumerate(sizes, 1)}
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            out = zipfile.ZipInfo(info.filename, (1980, 1, 1, 0, 0, 0))
-            out.compress_type = zipfile.ZIP_DEFLATED
-            out.external_attr = info.external_attr
-            if info.filename == "docProps/core.xml":
-                data = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z",
-                              src.read(info))
-                dst.writestr(out, data)
-                continue
-            with src.open(info) as fin, dst.open(out, "w") as fout:
-                head = fin.read(1 << 16)
-                if info.filename in dimensions and b"<dimension" not in head:
-                    head = head.replace(b"</sheetPr>", b"</sheetPr>" + dimensions[info.filename], 1)
-                fout.write(head)
-                shutil.copyfileobj(fin, fout, 1 << 20)
-    tmp.replace(path)
 
 
 # ------------------------------------------------------------------------------------ the run
@@ -865,7 +429,7 @@ def _count_lines(path: Path) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
 
 
-def _total_rows(source: _Source) -> int | None:
+def _total_rows(source: Source) -> int | None:
     if source.fmt == "parquet":
         return int(require("pyarrow.parquet").ParquetFile(source.path).metadata.num_rows)
     if source.fmt in ("csv", "jsonl"):
@@ -893,7 +457,7 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
         raise IncentivesError("chunk_size and workers must be at least 1")
     book = rulebook if isinstance(rulebook, Rulebook) else load_rulebook(rulebook)
     as_of = as_of or dt.date.today()
-    source = _Source(Path(input), Path(records) if records is not None else None)
+    source = Source(Path(input), Path(records) if records is not None else None)
     out_fmt = output_format or source.fmt
     if out_fmt not in FORMATS.values():
         raise IncentivesError(f"unknown output format {out_fmt!r}: use one of {', '.join(FORMATS.values())}")
@@ -908,7 +472,7 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     bar = _Progress(None, progress)
     if bar.enabled:
         bar.total = _total_rows(source)
-    awards = _AwardWriter(out / f"awards.{out_fmt}", out_fmt, columns)
+    awards = AwardWriter(out / f"awards.{out_fmt}", out_fmt, columns)
     changes = open(out / "reform_changes.csv", "w", newline="", encoding="utf-8") if reform else None
     try:
         changed = csv.writer(changes) if changes else None
@@ -925,7 +489,7 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
                     changed.writerows(result.reform.gains + result.reform.losses)  # streamed, not kept
                     comparison.merge(result.reform)
                 bar.update(tally.counts["enterprises_read"])
-            errors.writerows([_text_value(v) for v in source.orphan_error(orphan)] for orphan in source.orphans)
+            errors.writerows([text_value(v) for v in source.orphan_error(orphan)] for orphan in source.orphans)
             bar.update(tally.counts["enterprises_read"], final=True)
     finally:
         awards.close()

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from incentives.batch import require
+from incentives._tabular import require
 from incentives.errors import Location, SourceError
 
 AUTO = "auto"

@@ -7,6 +7,9 @@ A fact file (YAML or JSON) holds ``enterprise:`` (the profile) and ``records:`` 
 from __future__ import annotations
 
 import datetime as dt
+import types
+import typing
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -42,6 +45,20 @@ def validate_credit_code(code: str) -> str:
     if code[17] != expected:
         raise ValueError(f"check digit of {code!r} is {code[17]!r}, expected {expected!r}")
     return code
+
+
+def field_kind(annotation: Any) -> str:
+    """money | date | list | bool | text, from a field's type (``X | None`` and Annotated unwrapped)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        return "list"
+    if origin is typing.Annotated or (origin in (typing.Union, types.UnionType) and len(args) == 1):
+        return field_kind(args[0])
+    for py_type, kind in ((bool, "bool"), (Decimal, "money"), (dt.date, "date")):
+        if annotation is py_type:
+            return kind
+    return "text"
 
 
 class _Frozen(BaseModel):

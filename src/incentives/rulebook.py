@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
-import types
-import typing
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from decimal import Decimal
@@ -23,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from incentives import _yaml
 from incentives.conditions import All, Any_, Node, Op, Test, Value
 from incentives.errors import IncentivesError, Location, MoneyError, RulebookError, VocabularyError
-from incentives.facts import DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, Profile
+from incentives.facts import DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, Profile, field_kind
 from incentives.amounts import Amount
 from incentives.money import Money, Rate, parse_money, parse_rate, parse_ratio
 from incentives.vocabulary import Vocabulary, load_vocabulary
@@ -596,22 +594,8 @@ def _fact_type(kind: Any, fact: str, key: tuple[Any, ...], problem: Any, want: s
         problem(key, f"{kind if scope == 'record' else 'enterprise'} has no fact {fact!r}; known: {choices}",
                 "unknown-fact")
         return None
-    ftype = "rate" if f"{kind}.{name}" in RATE_FIELDS else _kind_of(fields[name].annotation)
+    ftype = "rate" if f"{kind}.{name}" in RATE_FIELDS else field_kind(fields[name].annotation)
     return _want(ftype, want, fact, key, problem)
-
-
-def _kind_of(annotation: Any) -> str:
-    """money | date | list | bool | text, from a field's type (``X | None`` and Annotated unwrapped)."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    origin = typing.get_origin(annotation)
-    if origin is list:
-        return "list"
-    if origin is typing.Annotated or (origin in (typing.Union, types.UnionType) and len(args) == 1):
-        return _kind_of(args[0])
-    for py_type, kind in ((bool, "bool"), (Decimal, "money"), (dt.date, "date")):
-        if annotation is py_type:
-            return kind
-    return "text"
 
 
 def _want(ftype: str, want: str | None, fact: str, key: tuple[Any, ...], problem: Any) -> str | None:

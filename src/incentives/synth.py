@@ -28,8 +28,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from incentives.batch import (COLUMN_TYPES, ENTERPRISE_COLUMNS, RECORD_COLUMNS, XLSX_MAX_ROWS,
-                              deterministic_xlsx, parse_date, positive, require)
+from incentives._tabular import (COLUMN_TYPES, ENTERPRISE_COLUMNS, RECORD_COLUMNS, XLSX_MAX_ROWS,
+                                 deterministic_xlsx, require)
+from incentives.batch import parse_date, positive
 from incentives.errors import IncentivesError, Location, SourceError
 from incentives.facts import RECORD_MODELS, credit_code_check_digit
 from incentives.rulebook import CompiledRule, Rulebook, load_rulebook

@@ -1,0 +1,447 @@
+"""Registers as tables: the column layout, reading CSV, JSONL, Parquet and xlsx row by row, joining
+records to their enterprise, and writing award rows in the same formats.
+
+Cells are read as text and typed by the facts models' fields; an empty cell is an absent fact, never
+zero. Optional formats import their library only when used, with an install hint when it is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from incentives.errors import IncentivesError, Location, SourceError
+from incentives.facts import RATE_FIELDS, RECORD_MODELS, field_kind
+from incentives.rulebook import Rulebook
+
+ZERO = Decimal("0.00")
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet", ".xlsx": "xlsx"}
+
+# ------------------------------------------------------------------------------------ the layout
+ENTERPRISE_COLUMNS = ("credit_code", "name", "city", "county", "clusters", "industries", "size")
+RECORD_FIELDS = tuple(dict.fromkeys(  # every field of every record kind, in the order facts.py declares them
+    name for model in RECORD_MODELS.values() for name in model.model_fields
+    if name not in ("id", "kind", "date", "note")))
+RECORD_COLUMNS = ("credit_code", "record_id", "kind", "date", *RECORD_FIELDS)
+OPTIONAL_RECORD_COLUMNS = ("note",)
+REQUIRED_COLUMNS = {"enterprises": ("credit_code", "name", "city"),
+                    "records": ("credit_code", "record_id", "kind", "date")}
+LIST_SEPARATOR = ";"
+ERROR_COLUMNS = ("source", "row", "record_row", "credit_code", "field", "reason")
+XLSX_MAX_ROWS = 1_048_575  # data rows under a header
+
+
+COLUMN_TYPES: dict[str, str] = {"clusters": "list", "industries": "list", "date": "date"} | {
+    name: ("rate" if f"{kind}.{name}" in RATE_FIELDS else field_kind(info.annotation))
+    for kind, model in RECORD_MODELS.items() for name, info in model.model_fields.items() if name in RECORD_FIELDS}
+
+
+def payer_columns(rulebook: Rulebook) -> tuple[str, ...]:
+    """The payers a rulebook may name (its vocabulary's ``payer`` terms), sorted."""
+    return tuple(sorted(rulebook.vocabulary.terms.get("payer", {})))
+
+
+def award_columns(payers: Iterable[str]) -> tuple[str, ...]:
+    return ("credit_code", "name", "city", "county", "rule_id", "title", "status", "amount", "amount_max",
+            *(f"payer_{p}" for p in payers), "payers_unspecified", "record_id", "document_number", "clause", "quote")
+
+
+def records_path_for(enterprises: Path) -> Path:
+    """The records table beside an enterprises table: ``enterprises`` in the name becomes ``records``."""
+    if "enterprises" not in enterprises.name:
+        raise SourceError("cannot tell where the records are: name the input '…enterprises…' or pass --records",
+                          location=Location(str(enterprises)))
+    return enterprises.with_name(enterprises.name.replace("enterprises", "records"))
+
+
+def file_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SourceError(f"unknown table format {path.suffix!r}: use one of {', '.join(FORMATS)}",
+                          location=Location(str(path)))
+    return fmt
+
+
+def require(module: str) -> Any:
+    """Import an optional dependency, or explain how to install it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        package = module.split(".")[0]
+        raise IncentivesError(f"this needs {package}: pip install 'incentives[batch]' "
+                              f"(or pip install {package})") from e
+
+
+# ------------------------------------------------------------------------------------ reading
+_ABSENT = object()
+
+
+@dataclass(slots=True)
+class Row:
+    """A row as read: its cells stay raw until a worker parses them, so the reading process stays light."""
+
+    number: int                 # 1-based data row (header excluded)
+    line: int                   # where to look: CSV/JSONL line, xlsx sheet row, Parquet data row
+    cells: Any                  # a table row's cells (list), or a JSONL line's object (dict)
+    code: str = ""              # the credit code, normalised, for the join
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    path: Path
+    fmt: str
+    sheet: str                  # enterprises | records
+    columns: dict[str, int]     # column name → 1-based position
+
+    @property
+    def label(self) -> str:
+        return f"{self.path}[{self.sheet}]" if self.fmt == "xlsx" else str(self.path)
+
+
+def _cell(name: str, value: Any) -> Any:
+    """A cell as the facts models read it, or ``_ABSENT``: an empty cell is an absent fact, never zero."""
+    if value is None:
+        return _ABSENT
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return _ABSENT
+    kind = COLUMN_TYPES.get(name, "text")
+    if kind == "list":
+        parts = value.split(LIST_SEPARATOR) if isinstance(value, str) else value
+        return [str(p).strip() for p in parts if p is not None and str(p).strip()]
+    if kind == "date" and isinstance(value, dt.datetime):
+        return value.date()
+    if kind == "text" and not isinstance(value, str):
+        return str(int(value) if isinstance(value, float) and value.is_integer() else value)
+    return value
+
+
+def _header(table_kind: str, names: list[str], label: str) -> dict[str, int]:
+    allowed = ENTERPRISE_COLUMNS if table_kind == "enterprises" else RECORD_COLUMNS + OPTIONAL_RECORD_COLUMNS
+    columns: dict[str, int] = {}
+    for i, raw in enumerate(names, 1):
+        name = str(raw or "").strip().lstrip("\ufeff")
+        if name not in allowed:
+            raise SourceError(f"unknown column {name!r} in the {table_kind} table; columns: {', '.join(allowed)}",
+                              location=Location(label, 1, i))
+        if name in columns:
+            raise SourceError(f"column {name!r} appears twice", location=Location(label, 1, i))
+        columns[name] = i
+    missing = [c for c in REQUIRED_COLUMNS[table_kind] if c not in columns]
+    if missing:
+        raise SourceError(f"the {table_kind} table has no column {', '.join(map(repr, missing))}",
+                          location=Location(label, 1))
+    return columns
+
+
+def _open_table(path: Path, fmt: str, sheet: str, book: Any = None) -> Table:
+    """Read the header only, so a table that cannot be read fails before the run starts.
+
+    ``book`` is the open workbook of an xlsx file: opening one reads every sheet, so it is opened once.
+    """
+    label = f"{path}[{sheet}]" if fmt == "xlsx" else str(path)
+    if not path.is_file():
+        raise SourceError("no such file", location=Location(label))
+    if fmt == "csv":
+        with _text(path) as f:
+            names = next(csv.reader(f), None)
+    elif fmt == "parquet":
+        names = require("pyarrow.parquet").ParquetFile(path).schema_arrow.names
+    else:
+        if sheet not in book.sheetnames:
+            raise SourceError(f"the workbook has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})",
+                              location=Location(str(path)))
+        names = list(next(book[sheet].iter_rows(max_row=1, values_only=True), ()))
+        while names and names[-1] is None:
+            names.pop()
+    if not names:
+        raise SourceError("the table is empty: the first row must name the columns", location=Location(label, 1))
+    return Table(path, fmt, sheet, _header(sheet, list(names), label))
+
+
+def _text(path: Path) -> IO[str]:
+    try:
+        return open(path, newline="", encoding="utf-8-sig")
+    except OSError as e:
+        raise SourceError(f"cannot read file: {e}", location=Location(str(path))) from e
+
+
+def _rows(table: Table, book: Any = None) -> Iterator[Row]:
+    """The data rows of a table, blank rows skipped (but counted)."""
+    names = list(table.columns)
+    code = table.columns["credit_code"] - 1
+    try:
+        if table.fmt == "csv":
+            with _text(table.path) as f:
+                reader = csv.reader(f)
+                next(reader)
+                line = reader.line_num + 1
+                for n, raw in enumerate(reader, 1):
+                    if raw:
+                        yield Row(n, line, raw, _key(raw[code]) if len(raw) > code else "")
+                    line = reader.line_num + 1
+        elif table.fmt == "parquet":
+            pf = require("pyarrow.parquet").ParquetFile(table.path)
+            n = 0
+            for batch in pf.iter_batches(batch_size=4096, columns=names):
+                columns = batch.to_pydict()
+                for values in zip(*(columns[c] for c in names)):
+                    n += 1
+                    yield Row(n, n, list(values), _key(values[code]))
+        else:
+            for n, raw in enumerate(book[table.sheet].iter_rows(min_row=2, values_only=True), 1):
+                cells = list(raw)
+                while len(cells) > len(names) and cells[-1] is None:
+                    cells.pop()
+                if any(c is not None and c != "" for c in cells):
+                    yield Row(n, n + 1, cells, _key(cells[code]) if len(cells) > code else "")
+    except UnicodeDecodeError as e:
+        raise SourceError(f"not UTF-8 text: {e}", location=Location(table.label)) from e
+    except csv.Error as e:
+        raise SourceError(f"not valid CSV: {e}", location=Location(table.label)) from e
+
+
+def parse_row(table: Table, row: Row) -> tuple[dict[str, Any], str | None]:
+    """A row's non-empty cells by column, and what is wrong with the row's shape, if anything."""
+    values = {}
+    for name, value in zip(table.columns, row.cells):
+        if value is None or value == "":  # most cells of a records table: skip them cheaply
+            continue
+        value = _cell(name, value)
+        if value is not _ABSENT:
+            values[name] = value
+    width = len(table.columns)
+    problem = None if len(row.cells) <= width else \
+        f"{Location(table.label, row.line)}: row has {len(row.cells)} values, the header names {width} columns"
+    return values, problem
+
+
+def _jsonl_rows(path: Path) -> Iterator[Row]:
+    """One enterprise per line in the facts format; numbers with a point become exact Decimals."""
+    with _text(path) as f:
+        for n, text in enumerate(f, 1):
+            if not text.strip():
+                continue
+            try:
+                data = json.loads(text, parse_float=Decimal)
+            except json.JSONDecodeError as e:
+                yield Row(n, n, {}, problem=f"{path}:{n}:{e.colno}: not valid JSON: {e.msg}")
+                continue
+            if not isinstance(data, dict):
+                yield Row(n, n, {}, problem=f"{path}:{n}: a line holds one object "
+                                             "{\"enterprise\": …, \"records\": […]}")
+                continue
+            yield Row(n, n, data)
+
+
+def _key(value: Any) -> str:
+    return str(value).strip().upper() if value is not None else ""
+
+
+def _codes(table: Table, book: Any = None) -> Iterator[str]:
+    """The credit-code column alone, read as cheaply as the format allows."""
+    column = table.columns["credit_code"] - 1
+    if table.fmt == "csv":
+        with _text(table.path) as f:
+            reader = csv.reader(f)
+            next(reader)
+            yield from (_key(row[column]) if len(row) > column else "" for row in reader if row)
+    elif table.fmt == "parquet":
+        pf = require("pyarrow.parquet").ParquetFile(table.path)
+        for batch in pf.iter_batches(batch_size=65536, columns=["credit_code"]):
+            yield from map(_key, batch.column(0).to_pylist())
+    else:
+        yield from (r.code for r in _rows(table, book))
+
+
+def _grouped_in_order(enterprises: Iterator[str], records: Iterator[str]) -> bool:
+    """Whether each credit code's records are contiguous and in the enterprises' order (O(1) memory)."""
+    previous = None
+    for code in records:
+        if code != previous:
+            if code not in enterprises:  # advances the enterprises up to the first with this code
+                return False
+            previous = code
+    return True
+
+
+class Source:
+    """The enterprises of a register with their records, and how the two tables were joined."""
+
+    def __init__(self, enterprises: Path, records: Path | None) -> None:
+        self.fmt = file_format(enterprises)
+        self.path = enterprises
+        self.orphans: list[Row] = []
+        self.books: dict[Path, Any] = {}  # open xlsx workbooks
+        if self.fmt == "jsonl":
+            if records is not None:
+                raise SourceError("a JSONL register holds its records inline: --records is for csv, parquet and xlsx",
+                                  location=Location(str(records)))
+            if not enterprises.is_file():
+                raise SourceError("no such file", location=Location(str(enterprises)))
+            self.table, self.records, self.join = None, None, "inline"
+            return
+        rec_path = records or (enterprises if self.fmt == "xlsx" else records_path_for(enterprises))
+        self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises))
+        self.records = _open_table(rec_path, file_format(rec_path), "records", self._book(rec_path))
+        ordered = _grouped_in_order(_codes(self.table, self._book(enterprises)),
+                                    _codes(self.records, self._book(rec_path)))
+        self.join = "merge" if ordered else "index"
+
+    def _book(self, path: Path) -> Any:
+        if path.suffix.lower() != ".xlsx" or not path.is_file():
+            return None
+        if path not in self.books:
+            self.books[path] = require("openpyxl").load_workbook(path, read_only=True, data_only=True)
+        return self.books[path]
+
+    def close(self) -> None:
+        for book in self.books.values():
+            book.close()
+
+    @property
+    def join_note(self) -> str:
+        return {"inline": "records inline, one enterprise per line",
+                "merge": "records grouped in the enterprises' order: joined by a streaming merge",
+                "index": "records not grouped in the enterprises' order: indexed in memory by credit code "
+                         "(memory grows with the records table)"}[self.join]
+
+    def orphan_error(self, orphan: Row) -> tuple[Any, ...]:
+        """The errors.csv row of a record whose credit code no enterprise has."""
+        assert self.table is not None and self.records is not None
+        column = self.records.columns["credit_code"]
+        code = orphan.cells[column - 1] if len(orphan.cells) >= column else None
+        reason = f"{Location(self.records.label, orphan.line, self.records.columns['credit_code'])}: " \
+                 f"credit_code: no enterprise with credit code {code!r} in {self.table.label}"
+        return (self.records.label, None, orphan.number, code, "credit_code", reason)
+
+    def items(self) -> Iterator[tuple[Row, list[Row]]]:
+        if self.table is None:
+            yield from ((row, []) for row in _jsonl_rows(self.path))
+            return
+        assert self.records is not None
+        ents, recs = self._book(self.table.path), self._book(self.records.path)
+        if self.join == "merge":
+            records = _rows(self.records, recs)
+            pending = next(records, None)
+            for row in _rows(self.table, ents):
+                mine = []
+                while pending is not None and pending.code == row.code:
+                    mine.append(pending)
+                    pending = next(records, None)
+                yield row, mine
+            self.orphans = [] if pending is None else [pending, *records]  # none when the check held
+            return
+        index: dict[str, list[Row]] = {}
+        for record in _rows(self.records, recs):
+            index.setdefault(record.code, []).append(record)
+        for row in _rows(self.table, ents):
+            yield row, index.pop(row.code, [])
+        self.orphans = sorted((r for rows in index.values() for r in rows), key=lambda r: r.number)
+
+
+
+
+# ------------------------------------------------------------------------------------ writing
+def text_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, (Decimal, dt.date)) else value
+
+
+class AwardWriter:
+    """``awards.<fmt>``: one row per award, written chunk by chunk."""
+
+    def __init__(self, path: Path, fmt: str, columns: tuple[str, ...]) -> None:
+        self.path, self.fmt, self.columns = path, fmt, columns
+        self.rows = 0
+        if fmt == "csv":
+            self.file: Any = open(path, "w", newline="", encoding="utf-8")
+            self.csv = csv.writer(self.file)
+            self.csv.writerow(columns)
+        elif fmt == "jsonl":
+            self.file = open(path, "w", encoding="utf-8")
+        elif fmt == "parquet":
+            pa, pq = require("pyarrow"), require("pyarrow.parquet")
+            money = pa.decimal128(38, 2)
+            types = {"amount": money, "amount_max": money, "payers_unspecified": pa.bool_()} | {
+                c: money for c in columns if c.startswith("payer_")}
+            self.schema = pa.schema([(c, types.get(c, pa.string())) for c in columns])
+            self.file = pq.ParquetWriter(path, self.schema)
+        else:
+            self.book = require("openpyxl").Workbook(write_only=True)
+            self.sheet = self.book.create_sheet("awards")
+            self.sheet.append(list(columns))
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows += len(rows)
+        if self.fmt == "csv":
+            self.csv.writerows(rows)  # already text
+        elif self.fmt == "jsonl":
+            for row in rows:
+                item = {c: (str(v) if isinstance(v, Decimal) else v) for c, v in zip(self.columns, row)}
+                self.file.write(json.dumps(item, ensure_ascii=False) + "\n")
+        elif self.fmt == "parquet":
+            if rows:
+                pa = require("pyarrow")
+                columns = list(zip(*rows))
+                self.file.write_table(pa.Table.from_arrays(
+                    [pa.array(col, type=f.type) for col, f in zip(columns, self.schema)], schema=self.schema))
+        else:
+            if self.rows > XLSX_MAX_ROWS:
+                raise SourceError(f"more than {XLSX_MAX_ROWS} awards do not fit in one xlsx sheet: "
+                                  "write them as csv or parquet (--format)", location=Location(str(self.path)))
+            for row in rows:  # already text, so money stays exact; an empty cell is left out
+                self.sheet.append([v if v != "" else None for v in row])
+
+    def close(self) -> None:
+        if self.fmt == "xlsx":
+            self.book.save(self.path)
+            deterministic_xlsx(self.path, [(self.rows + 1, len(self.columns))])
+        else:
+            self.file.close()
+
+
+def deterministic_xlsx(path: Path, sizes: list[tuple[int, int]]) -> None:
+    """Rewrite an xlsx written by openpyxl so that the same content gives the same bytes.
+
+    The save time and zip times are fixed, and each sheet gets the ``<dimension>`` that write-only
+    mode leaves out (``sizes``: rows and columns of each sheet, in order); without it a reader has to
+    parse the whole sheet just to learn its size.
+    """
+    column = require("openpyxl.utils").get_column_letter
+    dimensions = {f"xl/worksheets/sheet{n}.xml": f'<dimension ref="A1:{column(max(cols, 1))}{max(rows, 1)}" />'.encode()
+                  for n, (rows, cols) in enumerate(sizes, 1)}
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            out = zipfile.ZipInfo(info.filename, (1980, 1, 1, 0, 0, 0))
+            out.compress_type = zipfile.ZIP_DEFLATED
+            out.external_attr = info.external_attr
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z",
+                              src.read(info))
+                dst.writestr(out, data)
+                continue
+            with src.open(info) as fin, dst.open(out, "w") as fout:
+                head = fin.read(1 << 16)
+                if info.filename in dimensions and b"<dimension" not in head:
+                    head = head.replace(b"</sheetPr>", b"</sheetPr>" + dimensions[info.filename], 1)
+                fout.write(head)
+                shutil.copyfileobj(fin, fout, 1 << 20)
+    tmp.replace(path)
+
+
