@@ -98,7 +98,7 @@ def _judge(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engine: E
     matches = _durable_matches(rulebook, enterprise) if engine == "durable" else None
     candidates: list[_Candidate] = []
     price_of = _pricer(rulebook)
-    derived = derived_facts(enterprise)
+    derived = derived_facts(enterprise) if rulebook.uses_derived_facts(enterprise.profile.city) else {}
     if not_eligible is None or undetermined is None:  # quietly: only the rules that could reward a record
         city = enterprise.profile.city
         for record in enterprise.records:

@@ -133,13 +133,15 @@ def split(amount: Decimal, shares: Mapping[str, Decimal]) -> dict[str, Decimal]:
     >>> split(Decimal("12345.67"), {"city": Decimal("0.5"), "county": Decimal("0.5")})
     {'city': Decimal('6172.84'), 'county': Decimal('6172.83')}
     """
-    cents = int((amount / FEN).to_integral_value())
-    if Decimal(cents) * FEN != amount:
+    cents = int(amount.scaleb(2))
+    if amount.scaleb(2) != cents:
         raise MoneyError(f"{amount} is not a whole number of fen")
-    exact = {payer: Decimal(cents) * share for payer, share in shares.items()}
-    floors = {payer: int(value) for payer, value in exact.items()}
-    left = cents - sum(floors.values())
-    order = sorted(shares, key=lambda p: (-(exact[p] - floors[p]), list(shares).index(p)))
-    for payer in order[:left]:
-        floors[payer] += 1
-    return {payer: Decimal(floors[payer]) * FEN for payer in shares}
+    payers = list(shares)
+    exact = [cents * shares[p] for p in payers]
+    floors = [int(value) for value in exact]
+    left = cents - sum(floors)
+    if left:
+        by_remainder = sorted(range(len(payers)), key=lambda i: (floors[i] - exact[i], i))
+        for i in by_remainder[:left]:
+            floors[i] += 1
+    return {payer: Decimal(fen).scaleb(-2) for payer, fen in zip(payers, floors)}

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from incentives import _yaml
-from incentives.conditions import All, Any_, Node, Op, Test, Value
+from incentives.conditions import All, Any_, Node, Op, Test, Value, leaves
 from incentives.errors import IncentivesError, Location, MoneyError, RulebookError, VocabularyError
 from incentives.facts import DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, Profile, field_kind
 from incentives.amounts import Amount
@@ -216,10 +216,17 @@ class Rulebook:
 
     def rules_that_could_reward(self, city: str, record: Any) -> list[CompiledRule]:
         """The rules of ``city`` whose ``rewards`` do not exclude ``record``, in file order."""
+        return self._index(city).candidates(record)
+
+    def uses_derived_facts(self, city: str) -> bool:
+        """Whether a rule of ``city`` reads a fact derived from the records (``enterprise.recognitions``)."""
+        return self._index(city).uses_derived
+
+    def _index(self, city: str) -> RuleIndex:
         index = self._indexes.get(city)
         if index is None:  # built once per city; a race only builds the same index twice
             index = self._indexes[city] = RuleIndex(self.rules_for(city))
-        return index.candidates(record)
+        return index
 
     @property
     def rules(self) -> list[CompiledRule]:
@@ -235,6 +242,8 @@ class RuleIndex:
 
     def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
         self._order = {rule.id: n for n, rule in enumerate(rules)}
+        trees = [t for r in rules for t in (r.tree, *r.tier_trees, *r.instalment_trees)]
+        self.uses_derived = any(leaf.fact in DERIVED_FACTS for tree in trees for leaf in leaves(tree))
         self._by_kind: dict[str, tuple[list[CompiledRule], dict[str, dict[Any, list[CompiledRule]]]]] = {}
         for rule in rules:
             unkeyed, keyed = self._by_kind.setdefault(str(rule.rule.rewards["kind"]), ([], {}))
