@@ -5,9 +5,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from incentives import Enterprise, Rulebook, load_rulebook
 from incentives.facts import credit_code_check_digit
+
+# One profile for the suite: no per-example deadline (CI machines are shared and their timing varies),
+# and the session-scoped rulebook fixture is safe to share between examples.
+settings.register_profile("incentives", max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.load_profile("incentives")
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"

@@ -7,7 +7,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from incentives import assess
@@ -37,8 +37,6 @@ def enterprises(draw):  # type: ignore[no-untyped-def]
     return enterprise(records, clusters=clusters)
 
 
-settings.register_profile("engine", max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
-settings.load_profile("engine")
 
 
 @given(enterprises())
