@@ -89,7 +89,7 @@ COUNTIES: dict[str, dict[str, tuple[str, list[tuple[str, tuple[str, ...]]]]]] = 
 CITIES = tuple(COUNTIES)
 
 _SIZES = (("micro", 45), ("small", 35), ("medium", 14), ("large", 4), (None, 2))
-_RECORDS_PER_ENTERPRISE = (50, 22, 12, 8, 4, 2, 2)          # weights of 0..6 records
+_RECORDS_PER_ENTERPRISE = (78, 12, 5, 2.5, 1.3, 0.7, 0.5)   # weights of 0..6 records: most get none
 _KIND_WEIGHT = {"statistics": 8, "project": 6, "training": 5, "recognition": 4, "trademark": 2,
                 "standard": 2, "quality_award": 0.5, "award_received": 1.5, "listing": 0.6, "bond": 0.5,
                 "rd_investment": 2}
@@ -161,10 +161,10 @@ def _specs(rules: Iterable[CompiledRule]) -> list[_Spec]:
 
 
 def _rarity(rule: CompiledRule) -> float:
-    """Dearer achievements are rarer: 1 up to 10万元, then falling with the square root of the amount."""
+    """Dearer achievements are rarer: 1 up to 10万元, then falling in proportion to the amount."""
     amount = rule.rule.amount
     top = amount.fixed or amount.up_to or amount.cap
-    return 1.0 if top is None or top <= 100_000 else math.sqrt(100_000 / float(top))
+    return 1.0 if top is None or top <= 100_000 else 100_000 / float(top)
 
 
 def _money(rng: random.Random, name: str) -> str:
