@@ -84,7 +84,7 @@ def test_every_format_gives_the_same_awards_as_assessing_each_enterprise(populat
     assert (csv_summary.total.amount, csv_summary.total.amount_max) == (total, total_max)
     assert (csv_summary.total.awards, csv_summary.with_awards) == (awards, with_awards)
     assert {k: v.amount for k, v in csv_summary.by["payer"].items() if v.amount} == {k: v for k, v in by_payer.items() if v}
-    assert awards > N // 2 and total > 0  # the register is not trivially empty
+    assert awards > N // 10 and total > 0  # the register is not trivially empty
 
 
 def test_summary_files_agree_with_the_run(population: dict[str, Any]) -> None:
