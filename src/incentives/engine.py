@@ -87,6 +87,8 @@ def award_rows(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, *, en
     """
     if not terms_checked:
         enterprise.check_terms(rulebook.vocabulary)
+    if not enterprise.records:  # most of a register: nothing a rule could reward
+        return []
     candidates = _judge(enterprise, rulebook, as_of, engine, None, None)
     _combine(candidates)
     return [_row(c) for c in candidates if c.lost_to is None]
