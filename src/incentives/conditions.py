@@ -13,7 +13,7 @@ import enum
 import operator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Union
+from typing import Any, Callable, ClassVar, Union
 
 Value = Union[str, bool, Decimal, dt.date, tuple[str, ...]]
 
@@ -106,33 +106,33 @@ class Test:
 
 
 @dataclass(frozen=True)
-class All:
+class _Junction:
     children: tuple[Node, ...]
 
+    _decides: ClassVar[Truth]     # a child with this value decides the whole
+    _otherwise: ClassVar[Truth]
+
     def evaluate(self, facts: Facts) -> Truth:
-        """Short-circuit: the first false child decides."""
+        """Short-circuit: the first deciding child decides; any unknown child makes the rest unknown."""
         unknown = False
         for child in self.children:
             truth = child.evaluate(facts)
-            if truth is Truth.FALSE:
+            if truth is self._decides:
                 return truth
             unknown = unknown or truth is Truth.UNKNOWN
-        return Truth.UNKNOWN if unknown else Truth.TRUE
+        return Truth.UNKNOWN if unknown else self._otherwise
 
 
 @dataclass(frozen=True)
-class Any_:
-    children: tuple[Node, ...]
+class All(_Junction):
+    _decides = Truth.FALSE
+    _otherwise = Truth.TRUE
 
-    def evaluate(self, facts: Facts) -> Truth:
-        """Short-circuit: the first true child decides."""
-        unknown = False
-        for child in self.children:
-            truth = child.evaluate(facts)
-            if truth is Truth.TRUE:
-                return truth
-            unknown = unknown or truth is Truth.UNKNOWN
-        return Truth.UNKNOWN if unknown else Truth.FALSE
+
+@dataclass(frozen=True)
+class Any_(_Junction):
+    _decides = Truth.TRUE
+    _otherwise = Truth.FALSE
 
 
 Node = Union[Test, All, Any_]
@@ -194,12 +194,9 @@ def evaluate(node: Node, facts: Facts, checks: list[Check] | None = None) -> Tru
         checks.append(Check(node, truth, facts.get(node.fact)))
         return truth
     seen = [evaluate(child, facts, checks) for child in node.children]
-    decisive = Truth.FALSE if isinstance(node, All) else Truth.TRUE
-    if decisive in seen:
-        return decisive
-    if Truth.UNKNOWN in seen:
-        return Truth.UNKNOWN
-    return Truth.TRUE if isinstance(node, All) else Truth.FALSE
+    if node._decides in seen:
+        return node._decides
+    return Truth.UNKNOWN if Truth.UNKNOWN in seen else node._otherwise
 
 
 def leaves(node: Node) -> list[Test]:
