@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,12 @@ def credit_code(body: str = "91131024MA0CTX8K4") -> str:
     return body + credit_code_check_digit(body)
 
 
+def outcome(result: Any, rule_id: str, record_id: str | None = "any") -> Any:
+    """The not-eligible outcome of ``rule_id`` (for ``record_id`` unless "any")."""
+    return next(o for o in result.not_eligible
+                if o.rule_id == rule_id and (record_id == "any" or o.record_id == record_id))
+
+
 def enterprise(records: list[dict[str, Any]], **profile: Any) -> Enterprise:
     base: dict[str, Any] = {"name": "测试企业", "credit_code": credit_code(), "city": "langfang", "county": "香河县",
                             "clusters": ["香河智慧家居"], "size": "small"}
@@ -38,6 +45,12 @@ def record(kind: str, **fields: Any) -> dict[str, Any]:
     return {"kind": kind, **fields}
 
 
+@functools.cache
+def shared_rulebook() -> Rulebook:
+    """The real rule files, loaded once for the whole suite."""
+    return load_rulebook(RULES)
+
+
 @pytest.fixture(scope="session")
 def book() -> Rulebook:
-    return load_rulebook(RULES)
+    return shared_rulebook()

@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
-from incentives import Enterprise, assess, load_enterprise, load_rulebook
-from incentives.facts import credit_code_check_digit
+from incentives import Enterprise, assess, load_enterprise
+
+from conftest import credit_code as valid_code
+from conftest import outcome, shared_rulebook
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -33,11 +35,11 @@ D = Decimal
 
 @pytest.fixture(scope="module")
 def rulebook():  # type: ignore[no-untyped-def]
-    return load_rulebook(RULES)
+    return shared_rulebook()
 
 
 def credit_code(first17: str = "91130981MA0D7K3P2") -> str:
-    return first17 + credit_code_check_digit(first17)
+    return valid_code(first17)
 
 
 def firm(records: list[dict[str, Any]], **profile: Any) -> Enterprise:
@@ -65,10 +67,6 @@ def run(rulebook, records: list[dict[str, Any]], as_of: dt.date = AS_OF, **profi
     return assess(firm(records, **profile), rulebook, as_of=as_of)
 
 
-def outcome(result, rule_id: str, record_id: str | None = "any"):  # type: ignore[no-untyped-def]
-    """The not-eligible outcome of ``rule_id`` (for ``record_id`` unless "any")."""
-    return next(o for o in result.not_eligible
-                if o.rule_id == rule_id and (record_id == "any" or o.record_id == record_id))
 
 
 # --------------------------------------------------------------------------- every rule: eligible

@@ -20,7 +20,9 @@ import pytest
 import yaml
 
 from incentives import Enterprise, assess, load_enterprise, load_rulebook
-from incentives.facts import credit_code_check_digit
+
+from conftest import credit_code as valid_code
+from conftest import outcome, shared_rulebook
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -41,7 +43,7 @@ D = Decimal
 # --------------------------------------------------------------------------- fixtures and helpers
 @pytest.fixture(scope="module")
 def rulebook():  # type: ignore[no-untyped-def]
-    return load_rulebook(RULES)
+    return shared_rulebook()
 
 
 def _variant_dir(tmp_path_factory, name: str, text: str) -> Path:  # type: ignore[no-untyped-def]
@@ -67,7 +69,7 @@ def books(rulebook, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 def credit_code(first17: str = "91130110MA0G7K3P2") -> str:
-    return first17 + credit_code_check_digit(first17)
+    return valid_code(first17)
 
 
 def firm(records: list[dict[str, Any]], **profile: Any) -> Enterprise:
@@ -115,10 +117,6 @@ def run(book, records: list[dict[str, Any]], as_of: dt.date = AS_OF, **profile: 
     return assess(firm(records, **profile), book, as_of=as_of)
 
 
-def outcome(result, rule_id: str, record_id: str | None = "any"):  # type: ignore[no-untyped-def]
-    """The not-eligible outcome of ``rule_id`` (for ``record_id`` unless "any")."""
-    return next(o for o in result.not_eligible
-                if o.rule_id == rule_id and (record_id == "any" or o.record_id == record_id))
 
 
 def paid(result) -> list[tuple[str, str | None]]:  # type: ignore[no-untyped-def]
@@ -878,7 +876,7 @@ def test_shijiazhuang_rules_never_apply_to_a_langfang_enterprise(rulebook) -> No
                project("tech_retrofit", equipment_purchase="1000万元", id="t"), standard("national", id="s")]
     body = "91131024MA0CTX8K4"
     ent = Enterprise.model_validate({"enterprise": {
-        "name": "香河某家居科技有限公司", "credit_code": body + credit_code_check_digit(body), "city": "langfang",
+        "name": "香河某家居科技有限公司", "credit_code": valid_code(body), "city": "langfang",
         "county": "香河县", "clusters": ["香河智慧家居"], "industries": ["traditional"], "size": "small"},
         "records": records})
     result = assess(ent, rulebook, as_of=AS_OF)
