@@ -148,10 +148,10 @@ def test_durable_quiet_then_explained_on_a_fresh_rulebook() -> None:
 
 
 @given(enterprises())
-def test_award_rows_are_the_quiet_assessment(book, ent) -> None:  # type: ignore[no-untyped-def]
+def test_award_rows_are_the_explained_awards(book, ent) -> None:  # type: ignore[no-untyped-def]
     from incentives.engine import award_rows
 
-    awards = assess(ent, book, AS_OF, explain=False).awards
+    awards = assess(ent, book, AS_OF).awards
     rows = award_rows(ent, book, AS_OF)
     assert [(a.rule_id, a.record_id, a.status, a.amount, a.amount_max, a.payers, a.payers_unspecified)
             for a in awards] == [tuple(r) for r in rows]

@@ -116,6 +116,17 @@ class Amount(_Strict):
     def base_fact(self) -> str | None:
         return self.of or (self.brackets.of if self.brackets else None)
 
+    @cached_property
+    def constant(self) -> Priced | None:
+        """The price of a form that reads no fact (fixed, up_to, unquantified, non_monetary), else None."""
+        if self.form in ("unquantified", "non_monetary"):
+            return Priced(None)
+        if self.form in ("fixed", "up_to"):
+            value = self.fixed if self.form == "fixed" else self.up_to
+            assert value is not None
+            return Priced(to_fen(value), None if self.form == "fixed" else f"up to {value}")
+        return None
+
 
 @dataclass(frozen=True)
 class Priced:
@@ -138,22 +149,22 @@ Price = Union[Priced, Missing, NoAmount]
 PriceOf = Callable[[str, Facts], Price]
 
 
-def price(amount: Amount, facts: Facts, tier_trees: tuple[All, ...] = (), price_of: PriceOf | None = None) -> Price:
-    """The amount one record earns under ``amount``, rounded half up to the fen."""
+def price(amount: Amount, facts: Facts, tier_trees: tuple[All, ...] = (), price_of: PriceOf | None = None, *,
+          basis: bool = True) -> Price:
+    """The amount one record earns under ``amount``, rounded half up to the fen.
+
+    ``basis=False`` (for populations) leaves out the worked sum of a rate or multiplier.
+    """
+    if amount.constant is not None:
+        return amount.constant
     form = amount.form
-    if form in ("unquantified", "non_monetary"):
-        return Priced(None)
-    if form in ("fixed", "up_to"):
-        value = amount.fixed if form == "fixed" else amount.up_to
-        assert value is not None
-        return Priced(to_fen(value), None if form == "fixed" else f"up to {value}")
     if form == "multiplier":
         assert price_of is not None and amount.of_rule is not None and amount.multiplier is not None
         inner = price_of(amount.of_rule, facts)
         if not isinstance(inner, Priced) or inner.amount is None:
             return inner
         return _capped(inner.amount * amount.multiplier, amount.cap,
-                       f"{_pct(amount.multiplier)} × {amount.of_rule} {inner.amount}")
+                       f"{_pct(amount.multiplier)} × {amount.of_rule} {inner.amount}" if basis else None)
     if form == "brackets":
         assert amount.brackets is not None
         return _bracket(amount.brackets, facts, tier_trees)
@@ -162,7 +173,7 @@ def price(amount: Amount, facts: Facts, tier_trees: tuple[All, ...] = (), price_
         return Missing((amount.of or "",))
     rate = amount.rate if form == "rate" else amount.matching
     assert rate is not None
-    return _capped(base * rate, amount.cap, f"{_pct(rate)} × {amount.of} {base}")
+    return _capped(base * rate, amount.cap, f"{_pct(rate)} × {amount.of} {base}" if basis else None)
 
 
 def _bracket(brackets: Brackets, facts: Facts, trees: tuple[All, ...]) -> Price:
@@ -190,12 +201,10 @@ def _bracket(brackets: Brackets, facts: Facts, trees: tuple[All, ...]) -> Price:
     return NoAmount(f"{brackets.of} {base} falls in no tier")
 
 
-def _capped(raw: Decimal, cap: Decimal | None, basis: str) -> Priced:
-    basis += f" = {to_fen(raw)}"
-    if cap is not None and raw > cap:
-        raw = cap
-        basis += f", capped at {cap}"
-    return Priced(to_fen(raw), basis)
+def _capped(raw: Decimal, cap: Decimal | None, basis: str | None) -> Priced:
+    if basis is not None:
+        basis += f" = {to_fen(raw)}" + (f", capped at {cap}" if cap is not None and raw > cap else "")
+    return Priced(to_fen(cap if cap is not None and raw > cap else raw), basis)
 
 
 def _pct(rate: Decimal) -> str:

@@ -67,7 +67,7 @@ def _not_empty(actual: Any, value: Any) -> bool:
     return bool(actual) is bool(value)
 
 
-# Plain module-level functions, so compiled rules (and a rulebook) pickle for worker processes.
+# Plain module-level functions: the comparisons themselves carry no state.
 _COMPARE: dict[Op, Callable[[Any, Any], bool]] = {
     Op.IS: operator.eq, Op.IS_NOT: operator.ne, Op.ONE_OF: _one_of,
     Op.AT_LEAST: operator.ge, Op.MORE_THAN: operator.gt, Op.AT_MOST: operator.le, Op.LESS_THAN: operator.lt,
@@ -197,6 +197,50 @@ def evaluate(node: Node, facts: Facts, checks: list[Check] | None = None) -> Tru
     if node._decides in seen:
         return node._decides
     return Truth.UNKNOWN if Truth.UNKNOWN in seen else node._otherwise
+
+
+# Whether a tree is definitely true for (profile, record, extra facts): see ``compile_holds``.
+Holds = Callable[[Any, Any, Any], bool]
+
+
+def compile_holds(node: Node) -> Holds:
+    """A predicate true exactly where ``evaluate(node, Facts(profile, record, extra))`` is ``TRUE``.
+
+    For populations, which only need the pairs that pay: in three-valued logic ``All`` is true only
+    when every child is true and ``Any`` when some child is, so falsity and unknowns need not be told
+    apart. The leaves of a junction become one loop over their comparisons rather than a call each.
+    """
+    if isinstance(node, Test):
+        node = All((node,))
+    leaves_here = tuple((t._on_record, t._name, t.fact, t._compare, t.value)  # type: ignore[attr-defined]
+                        for t in node.children if isinstance(t, Test))
+    junctions = tuple(compile_holds(c) for c in node.children if not isinstance(c, Test))
+    if isinstance(node, All):
+        def every(profile: Any, record: Any, extra: Any) -> bool:
+            for on_record, name, fact, compare, value in leaves_here:
+                actual = getattr(record if on_record else profile, name, None)
+                if actual is None and (not extra or (actual := extra.get(fact)) is None):
+                    return False  # absent: unknown, so not true
+                if not compare(actual, value):
+                    return False
+            for junction in junctions:
+                if not junction(profile, record, extra):
+                    return False
+            return True
+        return every
+
+    def some(profile: Any, record: Any, extra: Any) -> bool:
+        for on_record, name, fact, compare, value in leaves_here:
+            actual = getattr(record if on_record else profile, name, None)
+            if actual is None and extra:
+                actual = extra.get(fact)  # a derived or supplied fact, as ``Test.evaluate`` finds it
+            if actual is not None and compare(actual, value):
+                return True
+        for junction in junctions:
+            if junction(profile, record, extra):
+                return True
+        return False
+    return some
 
 
 def leaves(node: Node) -> list[Test]:

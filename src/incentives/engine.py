@@ -28,7 +28,7 @@ Engine = Literal["native", "durable"]
 ZERO = Decimal(0)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     """An eligible (rule, record) pair on its way to becoming an award."""
 
@@ -89,7 +89,11 @@ def award_rows(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, *, en
         enterprise.check_terms(rulebook.vocabulary)
     if not enterprise.records:  # most of a register: nothing a rule could reward
         return []
-    candidates = _judge(enterprise, rulebook, as_of, engine, None, None)
+    candidates: list[_Candidate] = []
+    matches = _durable_matches(rulebook, enterprise) if engine == "durable" else None
+    _judge_quietly(enterprise, rulebook, as_of, matches, candidates, basis=False)
+    if not candidates:
+        return []
     _combine(candidates)
     return [_row(c) for c in candidates if c.lost_to is None]
 
@@ -99,15 +103,11 @@ def _judge(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engine: E
     """Every eligible (rule, record) pair, priced; outcomes of the others go to the lists when given."""
     matches = _durable_matches(rulebook, enterprise) if engine == "durable" else None
     candidates: list[_Candidate] = []
+    if not_eligible is None or undetermined is None:
+        _judge_quietly(enterprise, rulebook, as_of, matches, candidates)
+        return candidates
     price_of = _pricer(rulebook)
     derived = derived_facts(enterprise) if rulebook.uses_derived_facts(enterprise.profile.city) else {}
-    if not_eligible is None or undetermined is None:  # quietly: only the rules that could reward a record
-        city = enterprise.profile.city
-        for record in enterprise.records:
-            if record.date <= as_of:
-                for rule in rulebook.rules_that_could_reward(city, record):
-                    _judge_quietly(rule, enterprise, derived, [record], as_of, matches, price_of, candidates)
-        return candidates
     for rule in rulebook.rules_for(enterprise.profile.city):
         _judge_rule(rule, enterprise, derived, as_of, matches, price_of, candidates, not_eligible, undetermined)
     return candidates
@@ -162,36 +162,45 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, A
                 candidates.append(_Candidate(rule, record, priced.amount, priced.basis, facts, checks))
 
 
-def _judge_quietly(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, Any], records: list[Any],
-                   as_of: dt.date, matches: set[tuple[str, str]] | None, price_of: PriceOf,
-                   candidates: list[_Candidate]) -> None:
-    """The same verdicts as ``_judge_rule``, without recording checks: only eligible pairs are kept."""
-    for record in records:
+def _judge_quietly(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, matches: set[tuple[str, str]] | None,
+                   candidates: list[_Candidate], basis: bool = True) -> None:
+    """The eligible pairs of ``_judge_rule``, found without recording checks: for populations.
+
+    Only the rules the index says could reward a record are judged, by their compiled conditions
+    (or durable_rules' matches), and a fixed amount is not priced again. ``basis=False`` skips the
+    worked sums, which rows do not show.
+    """
+    profile = enterprise.profile
+    index = rulebook.index(profile.city)
+    derived = derived_facts(enterprise) if index.uses_derived else {}
+    for record in enterprise.records:
         if record.date > as_of:
             continue
-        facts = Facts(enterprise.profile, record, derived)
-        matched = (rule.id, record.id) in matches if matches is not None else \
-            evaluate(rule.tree, facts) is Truth.TRUE
-        if matched:
-            priced = price(rule.rule.amount, facts, rule.tier_trees, price_of)
+        if matches is None:
+            rules = index.rules_that_hold(profile, record, derived)
+        else:
+            rules = [rule for rule, _ in index.entries(record) if (rule.id, record.id) in matches]
+        for rule in rules:
+            facts = Facts(profile, record, derived)
+            amount = rule.rule.amount
+            priced = amount.constant or price(amount, facts, rule.tier_trees, _pricer(rulebook), basis=basis)
             if isinstance(priced, Priced):
                 candidates.append(_Candidate(rule, record, priced.amount, priced.basis, facts))
 
 
 def _combine(candidates: list[_Candidate]) -> list[Conflict]:
     """Apply limits and groups; mark losers with ``lost_to``; return the conflicts found."""
-    if not candidates:
-        return []
-    candidates.sort(key=lambda c: (c.record.date, c.record.id))
-    _apply_limits(candidates)
     conflicts: list[Conflict] = []
-    by_record: dict[str, list[_Candidate]] = {}
-    for c in candidates:
-        if c.lost_to is None:
-            by_record.setdefault(c.record.id, []).append(c)
-    for record_id, same in by_record.items():
-        if len(same) > 1:
-            conflicts += _settle(record_id, same)
+    if len(candidates) > 1:  # limits and conflicts need two candidates to bite
+        candidates.sort(key=lambda c: (c.record.date, c.record.id))
+        _apply_limits(candidates)
+        by_record: dict[str, list[_Candidate]] = {}
+        for c in candidates:
+            if c.lost_to is None:
+                by_record.setdefault(c.record.id, []).append(c)
+        for record_id, same in by_record.items():
+            if len(same) > 1:
+                conflicts += _settle(record_id, same)
     _apply_additional(candidates)
     _apply_caps(candidates)
     return conflicts
@@ -237,29 +246,24 @@ def _settle(record_id: str, same: list[_Candidate]) -> list[Conflict]:
 
 def _apply_additional(candidates: list[_Candidate]) -> None:
     """In an ``additional`` group, the others pay only on top of the group's base rule."""
+    adding = [c for c in candidates if c.lost_to is None and c.rule.adds_to]
+    if not adding:
+        return
     paying = {c.rule.id for c in candidates if c.lost_to is None}
-    for c in candidates:
-        group = c.rule.group
-        if c.lost_to is None and group is not None and group.combine == "additional":
-            base = c.rule.group_base
-            if base and base != c.rule.id and base not in paying:
-                c.lost_to = f"additional to {base}, which does not pay"
+    for c in adding:
+        if c.rule.adds_to not in paying:
+            c.lost_to = f"additional to {c.rule.adds_to}, which does not pay"
 
 
 def _apply_caps(candidates: list[_Candidate]) -> None:
     """Per-enterprise caps of a rule (``enterprise_cap``) and of a group (``cap``), earliest records first."""
     spent: dict[str, Decimal] = {}
     for c in candidates:
-        if c.lost_to is not None or c.amount is None:
+        if c.lost_to is not None or c.amount is None or not c.rule.caps:
             continue
         year = c.record.date.year
-        rule, group = c.rule.rule, c.rule.group
-        caps = [(f"rule {c.rule.id}" + (f" ({year})" if rule.cap_per == "year" else ""), rule.enterprise_cap)]
-        if group is not None:
-            caps.append((f"group {rule.group}" + (f" ({year})" if group.cap_per == "year" else ""), group.cap))
+        caps = [(name + (f" ({year})" if per_year else ""), cap) for name, cap, per_year in c.rule.caps]
         for name, cap in caps:
-            if cap is None:
-                continue
             left = to_fen(cap - spent.get(name, ZERO))
             if left <= 0:
                 c.lost_to = f"the {name} cap of {cap} per enterprise is already reached"
@@ -269,14 +273,13 @@ def _apply_caps(candidates: list[_Candidate]) -> None:
                 c.amount = left
         if c.lost_to is None:
             for name, cap in caps:
-                if cap is not None:
-                    spent[name] = spent.get(name, ZERO) + c.amount
+                spent[name] = spent.get(name, ZERO) + c.amount
 
 
 def _row(c: _Candidate) -> AwardRow:
     rule = c.rule
     status = rule.rule.amount.status
-    payers = split(c.amount, rule.shares) if rule.shares is not None and c.amount is not None else {}
+    payers = rule.split(c.amount) if c.amount is not None else {}
     return AwardRow(rule.id, c.record.id, status, c.amount if status == "fixed" else None, c.amount, payers,
                     rule.shares is None)
 
@@ -284,7 +287,7 @@ def _row(c: _Candidate) -> AwardRow:
 def _award(c: _Candidate) -> Award:
     rule = c.rule
     spec = rule.rule.amount
-    payers = split(c.amount, rule.shares) if rule.shares is not None and c.amount is not None else {}
+    payers = rule.split(c.amount) if c.amount is not None else {}
     status = spec.status
     return Award(
         rule_id=rule.id, title=rule.rule.title.zh, title_en=rule.rule.title.en, status=status,

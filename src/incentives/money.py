@@ -6,6 +6,7 @@ parses exactly; a float is accepted only through its shortest text (``0.1`` → 
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Callable, Mapping, Union
@@ -133,15 +134,29 @@ def split(amount: Decimal, shares: Mapping[str, Decimal]) -> dict[str, Decimal]:
     >>> split(Decimal("12345.67"), {"city": Decimal("0.5"), "county": Decimal("0.5")})
     {'city': Decimal('6172.84'), 'county': Decimal('6172.83')}
     """
-    cents = int(amount.scaleb(2))
-    if amount.scaleb(2) != cents:
-        raise MoneyError(f"{amount} is not a whole number of fen")
-    payers = list(shares)
-    exact = [cents * shares[p] for p in payers]
-    floors = [int(value) for value in exact]
-    left = cents - sum(floors)
-    if left:
-        by_remainder = sorted(range(len(payers)), key=lambda i: (floors[i] - exact[i], i))
-        for i in by_remainder[:left]:
-            floors[i] += 1
-    return {payer: Decimal(fen).scaleb(-2) for payer, fen in zip(payers, floors)}
+    return Splitter(shares)(amount)
+
+
+class Splitter:
+    """``split`` by fixed shares, made once: the shares become integer weights over one denominator,
+    so that each split is integer arithmetic on fen, exact whatever the digits of a share."""
+
+    def __init__(self, shares: Mapping[str, Decimal]) -> None:
+        self.payers = tuple(shares)
+        ratios = [shares[p].as_integer_ratio() for p in self.payers]
+        self.denominator = math.lcm(*(d for _, d in ratios)) if ratios else 1
+        self.weights = tuple(n * (self.denominator // d) for n, d in ratios)
+
+    def __call__(self, amount: Decimal) -> dict[str, Decimal]:
+        fen = amount.scaleb(2)
+        cents = int(fen)
+        if fen != cents:
+            raise MoneyError(f"{amount} is not a whole number of fen")
+        den = self.denominator
+        exact = [cents * w for w in self.weights]  # each payer's fen, times the denominator
+        floors = [x // den for x in exact]
+        left = cents - sum(floors)
+        if left:  # a stable sort: equal remainders go in the order the shares were written
+            for i in sorted(range(len(floors)), key=[-(x % den) for x in exact].__getitem__)[:left]:
+                floors[i] += 1
+        return dict(zip(self.payers, map(FEN.__mul__, map(Decimal, floors))))

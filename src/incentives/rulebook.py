@@ -19,11 +19,11 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from incentives import _yaml
-from incentives.conditions import All, Any_, Node, Op, Test, Value, leaves
+from incentives.conditions import All, Any_, Holds, Node, Op, Test, Value, compile_holds, leaves
 from incentives.errors import IncentivesError, Location, MoneyError, RulebookError, VocabularyError
 from incentives.facts import DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, Profile, field_kind
 from incentives.amounts import Amount
-from incentives.money import Money, Rate, parse_money, parse_rate, parse_ratio
+from incentives.money import Money, Rate, Splitter, parse_money, parse_rate, parse_ratio
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
 VOCABULARY_FILE = "vocabulary.yaml"
@@ -181,6 +181,7 @@ class CompiledRule:
     group_base: str | None = None   # in an ``additional`` group, the rule the others add to
     tier_trees: tuple[All, ...] = ()
     instalment_trees: tuple[All, ...] = ()
+    _splits: dict[Decimal, dict[str, Decimal]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -190,6 +191,42 @@ class CompiledRule:
     def selectors(self) -> tuple[Test, ...]:
         """The tests written under ``rewards``: they pick the records this rule could reward."""
         return tuple(t for t in self.tree.children if isinstance(t, Test) and t.origin == "rewards")
+
+    @cached_property
+    def caps(self) -> tuple[tuple[str, Decimal, bool], ...]:
+        """The per-enterprise caps on this rule's awards: (name, cap, whether it applies per year)."""
+        caps = []
+        if self.rule.enterprise_cap is not None:
+            caps.append((f"rule {self.id}", self.rule.enterprise_cap, self.rule.cap_per == "year"))
+        if self.group is not None and self.group.cap is not None:
+            caps.append((f"group {self.rule.group}", self.group.cap, self.group.cap_per == "year"))
+        return tuple(caps)
+
+    @cached_property
+    def adds_to(self) -> str | None:
+        """In an ``additional`` group, the base rule this one pays on top of (None for the base itself)."""
+        if self.group is None or self.group.combine != "additional" or self.group_base == self.id:
+            return None
+        return self.group_base
+
+    def split(self, amount: Decimal) -> dict[str, Decimal]:
+        """``amount`` split among this rule's payers (``{}`` when they are unspecified)."""
+        if self.shares is None:
+            return {}
+        parts = self._splits.get(amount)
+        if parts is None:  # most awards repeat an amount (a fixed sum, a cap reached): split each once
+            if len(self._splits) >= _SPLITS_KEPT:
+                self._splits.clear()
+            parts = self._splits[amount] = self._splitter(amount)
+        return dict(parts)
+
+    @cached_property
+    def _splitter(self) -> Splitter:
+        assert self.shares is not None
+        return Splitter(self.shares)
+
+
+_SPLITS_KEPT = 1024     # amounts whose split a rule remembers
 
 
 @dataclass(frozen=True)
@@ -214,15 +251,12 @@ class Rulebook:
         loaded = self.files.get(city)
         return loaded.rules if loaded else ()
 
-    def rules_that_could_reward(self, city: str, record: Any) -> list[CompiledRule]:
-        """The rules of ``city`` whose ``rewards`` do not exclude ``record``, in file order."""
-        return self._index(city).candidates(record)
-
     def uses_derived_facts(self, city: str) -> bool:
         """Whether a rule of ``city`` reads a fact derived from the records (``enterprise.recognitions``)."""
-        return self._index(city).uses_derived
+        return self.index(city).uses_derived
 
-    def _index(self, city: str) -> RuleIndex:
+    def index(self, city: str) -> RuleIndex:
+        """The rules of ``city`` indexed for populations (see ``RuleIndex``)."""
         index = self._indexes.get(city)
         if index is None:  # built once per city; a race only builds the same index twice
             index = self._indexes[city] = RuleIndex(self.rules_for(city))
@@ -236,34 +270,52 @@ class Rulebook:
 class RuleIndex:
     """Rules by record kind and by the value of their first other ``rewards`` field (title, type...).
 
-    Lets a population skip the rules that could never reward a record; the rules left are judged in
-    full, so the index changes no verdict.
+    Lets a population skip the rules that could never reward a record. Each rule is kept with its
+    conditions compiled (``compile_holds``) without the tests the index has already settled (the
+    kind and the keyed field), so the index changes no verdict.
     """
 
     def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
-        self._order = {rule.id: n for n, rule in enumerate(rules)}
+        self.order = {rule.id: n for n, rule in enumerate(rules)}     # file order
         trees = [t for r in rules for t in (r.tree, *r.tier_trees, *r.instalment_trees)]
         self.uses_derived = any(leaf.fact in DERIVED_FACTS for tree in trees for leaf in leaves(tree))
-        self._by_kind: dict[str, tuple[list[CompiledRule], dict[str, dict[Any, list[CompiledRule]]]]] = {}
+        self._by_kind: dict[str, tuple[list[_Entry], dict[str, dict[Any, list[_Entry]]]]] = {}
         for rule in rules:
             unkeyed, keyed = self._by_kind.setdefault(str(rule.rule.rewards["kind"]), ([], {}))
             key = next((t for t in rule.selectors if t.fact != "record.kind"), None)
+            settled = [t for t in rule.selectors if t.fact == "record.kind" or t is key]
+            entry = (rule, compile_holds(All(tuple(c for c in rule.tree.children if c not in settled))))
             if key is None:
-                unkeyed.append(rule)
+                unkeyed.append(entry)
                 continue
             values = key.value if key.op is Op.ONE_OF else (key.value,)
             for value in values:  # type: ignore[union-attr]
-                keyed.setdefault(key.fact.partition(".")[2], {}).setdefault(value, []).append(rule)
+                keyed.setdefault(key.fact.partition(".")[2], {}).setdefault(value, []).append(entry)
+        # Kinds whose rules all key on one field: one lookup decides (the usual case).
+        self._single_key = {kind: next(iter(keyed.items())) for kind, (unkeyed, keyed) in self._by_kind.items()
+                            if not unkeyed and len(keyed) == 1}
 
-    def candidates(self, record: Any) -> list[CompiledRule]:
+    def rules_that_hold(self, profile: Any, record: Any, extra: dict[str, Any]) -> list[CompiledRule]:
+        """The rules whose conditions are all true for ``record`` (``extra``: derived facts), in file order."""
+        return [rule for rule, holds in self.entries(record) if holds(profile, record, extra)]
+
+    def entries(self, record: Any) -> list[_Entry]:
+        """The rules that could reward ``record``, in file order, each with the rest of its conditions."""
+        single = self._single_key.get(record.kind)
+        if single is not None:
+            return single[1].get(getattr(record, single[0], None), _NONE)
         entry = self._by_kind.get(record.kind)
         if entry is None:
-            return []
+            return _NONE
         unkeyed, keyed = entry
         found = list(unkeyed)
         for name, by_value in keyed.items():
             found += by_value.get(getattr(record, name, None), ())
-        return sorted(found, key=lambda r: self._order[r.id]) if len(keyed) + bool(unkeyed) > 1 else found
+        return sorted(found, key=lambda e: self.order[e[0].id]) if len(keyed) + bool(unkeyed) > 1 else found
+
+
+_Entry = tuple[CompiledRule, Holds]   # a rule, and the rest of its conditions
+_NONE: list[_Entry] = []
 
 
 def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None = None) -> Rulebook:
