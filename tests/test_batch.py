@@ -115,6 +115,19 @@ def test_two_workers_write_what_one_writes(population: dict[str, Any], book: Rul
         assert (tmp_path / name).read_bytes() == (Path(one.output_dir) / name).read_bytes(), name
 
 
+def test_rows_reach_workers_unchanged() -> None:
+    from incentives._tabular import Row
+    from incentives.batch import _pack, _unpack
+
+    rows = [Row(1, 2, ["91131024MA0CTX8K46", "", "香河县", "a;b"], "91131024MA0CTX8K46"),
+            Row(3, 4, ["x\x1fy", "", "z"], "X", "a problem"),       # a cell holding the separator
+            Row(5, 5, ["code", None, 3.0, dt.datetime(2026, 1, 1)]),   # typed cells, as xlsx gives them
+            Row(6, 6, {"enterprise": {}, "records": []}), Row(7, 7, []), Row(8, 8, [""])]
+    for row in rows:
+        assert _unpack(_pack(row)) == row
+    assert isinstance(_pack(rows[0])[2], str) and isinstance(_pack(rows[1])[2], list)
+
+
 def test_records_out_of_order_are_indexed_and_orphans_reported(population: dict[str, Any], book: Rulebook,
                                                                tmp_path: Path) -> None:
     (enterprises, records), ordered = population["runs"]["csv"]

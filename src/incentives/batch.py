@@ -285,10 +285,33 @@ def _init_worker(assessor: _Assessor, rules: str, digest: str) -> None:
     _worker = assessor
 
 
-def _work(chunk: list[tuple[Row, list[Row]]]) -> _ChunkResult:
+def _work(packed: list[tuple[_Packed, list[_Packed]]]) -> _ChunkResult:
     if not isinstance(_worker, _Assessor):
         raise _worker or IncentivesError("worker not initialised")
-    return _worker.run(chunk)
+    return _worker.run([(_unpack(row), [_unpack(r) for r in records]) for row, records in packed])
+
+
+# A row as sent to a worker: text cells joined by the unit separator, so a chunk pickles and unpickles
+# as a few strings per row rather than an object per cell (which cost a worker as much as assessing).
+_Packed = tuple[int, int, Any, str, Any]
+_SEP = "\x1f"
+
+
+def _pack(row: Row) -> _Packed:
+    cells = row.cells
+    if isinstance(cells, list) and cells:
+        try:
+            joined = _SEP.join(cells)
+        except TypeError:  # typed cells (xlsx, Parquet) go as they are
+            joined = None
+        if joined is not None and joined.count(_SEP) == len(cells) - 1:  # no cell holds the separator
+            cells = joined
+    return row.number, row.line, cells, row.code, row.problem
+
+
+def _unpack(packed: _Packed) -> Row:
+    number, line, cells, code, problem = packed
+    return Row(number, line, cells.split(_SEP) if isinstance(cells, str) else cells, code, problem)
 
 
 def _rules_path(rulebook: Rulebook | str | Path) -> str:
@@ -320,7 +343,7 @@ def _results(assessor: _Assessor, chunks: Iterator[list[tuple[Row, list[Row]]]],
                                             initargs=(bare, rules, assessor.book.hash)) as pool:
         pending: collections.deque[Any] = collections.deque()
         for chunk in chunks:
-            pending.append(pool.apply_async(_work, (chunk,)))
+            pending.append(pool.apply_async(_work, ([(_pack(row), list(map(_pack, recs))) for row, recs in chunk],)))
             if len(pending) >= 2 * workers:
                 yield pending.popleft().get()
         while pending:
