@@ -332,22 +332,38 @@ def _chunks(items: Iterator[tuple[Row, list[Row]]], size: int) -> Iterator[list[
 
 def _results(assessor: _Assessor, chunks: Iterator[list[tuple[Row, list[Row]]]], workers: int,
              rules: str) -> Iterator[_ChunkResult]:
-    """Chunk results in input order; at most two chunks per worker are in flight, so memory stays flat."""
+    """Chunk results in input order, from ``workers`` processes of which the main one is the first.
+
+    The main process reads, joins and writes; it hands a chunk to the other workers while fewer than
+    four each are in flight, and otherwise assesses the chunk itself rather than wait. So on two
+    cores the main process and one worker share the work with no core idle or overcommitted, and
+    a bounded number of chunks is held: memory stays flat.
+    """
     if workers <= 1:
         yield from map(assessor.run, chunks)
         return
     bare = copy.copy(assessor)
     bare.book = None  # type: ignore[assignment]  # each worker loads its own
     bare.reform_book = None
-    with multiprocessing.get_context().Pool(workers, initializer=_init_worker,
+    helpers = workers - 1
+    with multiprocessing.get_context().Pool(helpers, initializer=_init_worker,
                                             initargs=(bare, rules, assessor.book.hash)) as pool:
-        pending: collections.deque[Any] = collections.deque()
+        pending: collections.deque[Any] = collections.deque()   # AsyncResults and results, in input order
         for chunk in chunks:
-            pending.append(pool.apply_async(_work, ([(_pack(row), list(map(_pack, recs))) for row, recs in chunk],)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
+            if sum(not isinstance(p, _ChunkResult) for p in pending) < 4 * helpers:
+                pending.append(pool.apply_async(_work, ([(_pack(row), list(map(_pack, recs)))
+                                                         for row, recs in chunk],)))
+            else:
+                pending.append(assessor.run(chunk))
+            while pending and (isinstance(pending[0], _ChunkResult) or pending[0].ready()
+                               or len(pending) > 4 * workers):
+                yield _got(pending.popleft())
         while pending:
-            yield pending.popleft().get()
+            yield _got(pending.popleft())
+
+
+def _got(pending: Any) -> _ChunkResult:
+    return pending if isinstance(pending, _ChunkResult) else pending.get()
 
 
 # ------------------------------------------------------------------------------------ the run
@@ -574,7 +590,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--rules", default="rules", help="rule directory or file (default: rules)")
     p.add_argument("--as-of", type=parse_date, default=None, help="YYYY-MM-DD (default: today)")
     p.add_argument("--chunk-size", type=positive, default=1000, help="enterprises per chunk (default: 1000)")
-    p.add_argument("--workers", type=positive, default=1, help="processes assessing chunks (default: 1)")
+    p.add_argument("--workers", type=positive, default=1,
+                   help="processes assessing chunks, the main one included (default: 1)")
     p.add_argument("--format", choices=sorted(set(FORMATS.values())), default=None,
                    help="format of the awards file (default: the input's)")
     p.add_argument("--reform", default=None, help="reform file: also assess under the reformed rules and compare")

@@ -82,8 +82,9 @@ def award_rows(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, *, en
                terms_checked: bool = False) -> list[AwardRow]:
     """The awards of ``assess(..., explain=False)`` as rows, built without Pydantic objects.
 
-    For registers of many enterprises: the same rules, amounts and payer shares (a property test
-    proves it); pass ``terms_checked=True`` when the facts were already checked against the vocabulary.
+    For registers of many enterprises: the same rules, amounts and payer shares as the explained
+    assessment (``tests/test_population.py`` proves it on random rule files and registers); pass
+    ``terms_checked=True`` when the facts were already checked against the vocabulary.
     """
     if not terms_checked:
         enterprise.check_terms(rulebook.vocabulary)
