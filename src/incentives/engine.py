@@ -36,7 +36,7 @@ class _Candidate:
     record: Any
     amount: Decimal | None      # the determined amount, or the ceiling of an up_to award
     basis: str | None
-    facts: Facts
+    facts: Facts | None         # None when nothing reads them again (a fixed amount, no instalments)
     checks: list[Check] = field(default_factory=list)
     lost_to: str | None = None  # why it was not paid after combination
 
@@ -177,14 +177,15 @@ def _judge_quietly(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, m
     for record in enterprise.records:
         if record.date > as_of:
             continue
-        if matches is None:
-            rules = index.rules_that_hold(profile, record, derived)
-        else:
-            rules = [rule for rule, _ in index.entries(record) if (rule.id, record.id) in matches]
-        for rule in rules:
-            facts = Facts(profile, record, derived)
+        for rule, holds in index.entries(record):
+            if not (holds(profile, record, derived) if matches is None else (rule.id, record.id) in matches):
+                continue
             amount = rule.rule.amount
-            priced = amount.constant or price(amount, facts, rule.tier_trees, _pricer(rulebook), basis=basis)
+            priced: Price | None = amount.constant
+            facts = None  # only a priced amount or an instalment reads facts again
+            if priced is None or rule.instalment_trees:
+                facts = Facts(profile, record, derived)
+                priced = priced or price(amount, facts, rule.tier_trees, _pricer(rulebook), basis=basis)
             if isinstance(priced, Priced):
                 candidates.append(_Candidate(rule, record, priced.amount, priced.basis, facts))
 
@@ -309,6 +310,7 @@ def _instalments(c: _Candidate) -> list[InstalmentDue]:
     amounts = split(c.amount, shares) if c.amount is not None else {}
     out = []
     for n, (part, tree) in enumerate(zip(parts, c.rule.instalment_trees)):
+        assert c.facts is not None  # kept for every rule with instalments
         truth = evaluate(tree, c.facts) if tree.children else Truth.TRUE
         status: Literal["payable", "pending", "undetermined"] = (
             "payable" if truth is Truth.TRUE else "pending" if truth is Truth.FALSE else "undetermined")
