@@ -112,8 +112,9 @@ def throughput(book: Any, n: int) -> float:
 
 
 def batch(book_path: Path, sizes: list[int], workers: int) -> None:
-    print(f"## incentives batch end to end (CSV in and out, {workers} worker(s)); peak memory of the run")
-    print(f"{'enterprises':>12} {'seconds':>9} {'per minute':>12} {'peak RSS MiB':>13} {'memory ratio':>13}")
+    print(f"## incentives batch end to end (CSV in and out); {workers} worker(s) against one; peak memory of the run")
+    print(f"{'enterprises':>12} {'workers':>8} {'seconds':>9} {'per minute':>12} {'× 1 worker':>11} "
+          f"{'peak RSS MiB':>13} {'memory ratio':>13}")
     first_rss = None
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -122,20 +123,29 @@ def batch(book_path: Path, sizes: list[int], workers: int) -> None:
                             "--seed", "7", "-o", str(register), "--format", "csv"], check=True, cwd=ROOT,
                            stdout=subprocess.DEVNULL)
             enterprises = next(register.glob("*enterprises*.csv"))
-            script = ("import resource, sys, json, datetime as dt\n"
-                      "from incentives.batch import run_batch\n"
-                      f"s = run_batch({str(enterprises)!r}, {str(Path(tmp) / 'out')!r}, {str(book_path)!r}, "
-                      f"dt.date(2026, 6, 30), workers={workers}, progress=False)\n"
-                      "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-                      " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-                      "print(json.dumps({'peak_kib': peak}))\n")
-            start = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, capture_output=True, text=True)
-            seconds = time.perf_counter() - start
-            rss = json.loads(proc.stdout.strip().splitlines()[-1])["peak_kib"] / 1024
-            first_rss = first_rss or rss
-            print(f"{n:12,} {seconds:9.1f} {n / seconds * 60:12,.0f} {rss:13.0f} {rss / first_rss:12.2f}×")
+            one = None
+            for count in sorted({1, workers}):
+                seconds, rss = batch_run(enterprises, Path(tmp) / "out", book_path, count)
+                one = one or seconds
+                first_rss = first_rss or rss
+                print(f"{n:12,} {count:8} {seconds:9.1f} {n / seconds * 60:12,.0f} {one / seconds:10.2f}× "
+                      f"{rss:13.0f} {rss / first_rss:12.2f}×")
     print()
+
+
+def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB, the largest process) of one ``run_batch`` in a fresh interpreter."""
+    script = ("import resource, sys, json, datetime as dt\n"
+              "from incentives.batch import run_batch\n"
+              f"s = run_batch({str(enterprises)!r}, {str(out)!r}, {str(book_path)!r}, "
+              f"dt.date(2026, 6, 30), workers={workers}, progress=False)\n"
+              "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+              " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+              "print(json.dumps({'peak_kib': peak}))\n")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])["peak_kib"] / 1024
 
 
 def main() -> int:
