@@ -96,6 +96,36 @@ def test_bad_reform_file_is_located(tmp_path: Path) -> None:
         load_reform(path)
 
 
+def test_compare_totals_are_those_of_the_full_assessments(book, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from incentives.facts import Enterprise
+    from incentives.synth import synthesize
+
+    new = apply_reform(book, reform("title: t\nchanges:\n  - {rule: lf.digital_pilot, set: {amount.cap: 30万元}}\n"
+                                    "  - {rule: cz.trademark.well_known, set: {payers: {city: 100%}}}\n",
+                                    tmp_path))
+    ents = [Enterprise.model_validate(i) for city in ("langfang", "cangzhou")
+            for i in synthesize(city, 300, seed=11, rulebook=book, as_of=AS_OF)]
+    report = compare(ents, book, new, AS_OF)  # from award rows
+    for attr, rulebook in (("baseline", book), ("reform", new)):
+        results = [assess(e, rulebook, AS_OF) for e in ents]
+        by_payer: dict[str, Decimal] = {}
+        by_county: dict[str, Decimal] = {}
+        by_rule: dict[str, Decimal] = {}
+        for r in results:
+            for payer, amount in r.total_by_payer.items():
+                by_payer[payer] = by_payer.get(payer, D(0)) + amount
+            key = f"{r.enterprise.city}/{r.enterprise.county or '-'}"
+            by_county[key] = by_county.get(key, D(0)) + r.total
+            for a in r.awards:
+                if a.status == "fixed" and a.amount is not None:
+                    by_rule[a.rule_id] = by_rule.get(a.rule_id, D(0)) + a.amount
+        assert getattr(report.total, attr) == sum((r.total for r in results), D(0))
+        assert {k: getattr(t, attr) for k, t in report.by_payer.items() if getattr(t, attr)} == by_payer
+        assert {k: getattr(t, attr) for k, t in report.by_county.items()} == by_county
+        assert {k: getattr(t, attr) for k, t in report.by_rule.items() if k in by_rule} == by_rule
+    assert report.by_payer["unspecified"].change < 0 < report.by_rule["lf.digital_pilot"].change
+
+
 def test_batch_with_a_reform_matches_compare(book, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import csv
     import json

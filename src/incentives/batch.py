@@ -34,10 +34,9 @@ from pydantic import ValidationError
 from incentives import _yaml
 from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Row, Source, Table, award_columns,
                                  parse_row, payer_columns, require, text_value)
-from incentives.engine import AwardRow, assess, award_rows
+from incentives.engine import AwardRow, award_rows
 from incentives.errors import IncentivesError, Location
 from incentives.facts import Enterprise, Profile, facts_error
-from incentives.outcomes import Award
 from incentives.reform import Reform, ReformReport, apply_reform, load_reform
 from incentives.rulebook import Rulebook, load_rulebook
 
@@ -78,7 +77,7 @@ class _Tally:
         bucket.amount += amount
         bucket.amount_max += amount_max
 
-    def award(self, profile: Profile, award: Award | AwardRow) -> None:
+    def award(self, profile: Profile, award: AwardRow) -> None:
         fixed = award.status == "fixed"
         amount = award.amount if fixed and award.amount is not None else ZERO
         top = award.amount_max if award.amount_max is not None else ZERO
@@ -166,11 +165,9 @@ class _Assessor:
                 counts["bad_enterprises"] += 1
                 continue
             try:
-                if self.reform_book is None:
-                    awards: list[Any] = award_rows(enterprise, self.book, self.as_of, terms_checked=True)
-                else:
-                    assessment = assess(enterprise, self.book, self.as_of, explain=False)
-                    awards = list(assessment.awards)
+                awards = award_rows(enterprise, self.book, self.as_of, terms_checked=True)
+                reformed = None if self.reform_book is None else \
+                    award_rows(enterprise, self.reform_book, self.as_of, terms_checked=True)
             except IncentivesError as e:
                 result.errors.append(self._error(self.tables[0].label if self.tables[0] else self.path, row, None,
                                                  enterprise.profile.credit_code, e.field, f"{e} (assessment failed)"))
@@ -185,8 +182,8 @@ class _Assessor:
             for award in awards:
                 result.awards.append(self._award_row(profile, award))
                 result.tally.award(profile, award)
-            if result.reform is not None and self.reform_book is not None:
-                result.reform.add(assessment, assess(enterprise, self.reform_book, self.as_of, explain=False))
+            if result.reform is not None and reformed is not None:
+                result.reform.add(profile, awards, reformed)
         counts["errors"] += len(result.errors)
         result.errors = [tuple(map(text_value, e)) for e in result.errors]
         return result
@@ -237,7 +234,7 @@ class _Assessor:
                reason: str) -> tuple[Any, ...]:
         return (source, row.number, record.number if record else None, code, field_name, reason)
 
-    def _award_row(self, p: Profile, a: Award | AwardRow) -> tuple[Any, ...]:
+    def _award_row(self, p: Profile, a: AwardRow) -> tuple[Any, ...]:
         rule = self.book.by_id[a.rule_id]
         row = (p.credit_code, p.name, p.city, p.county, a.rule_id, rule.rule.title.zh, a.status, a.amount,
                a.amount_max, *(a.payers.get(payer) for payer in self.payers), a.payers_unspecified, a.record_id,

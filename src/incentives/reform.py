@@ -24,15 +24,16 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from incentives import _yaml
-from incentives.engine import assess
+from incentives.engine import AwardRow, award_rows
 from incentives.errors import Location, RulebookError
-from incentives.facts import Enterprise
-from incentives.outcomes import Assessment
+from incentives.facts import Enterprise, Profile
+from incentives.money import to_fen
+from incentives.outcomes import Award
 from incentives.rulebook import LoadedFile, Rulebook, inspect_rule_file
 
 ZERO = Decimal(0)
@@ -147,22 +148,29 @@ class ReformReport:
     gained: int = 0     # enterprises counted by merge, whose rows went elsewhere
     lost: int = 0
 
-    def add(self, base: Assessment, new: Assessment) -> None:
+    def add(self, profile: Profile, base: Sequence[Award | AwardRow], new: Sequence[Award | AwardRow]) -> None:
+        """One enterprise's awards under the baseline and under the reform (``award_rows`` or ``assess``)."""
         self.enterprises += 1
-        self.total.baseline += base.total
-        self.total.reform += new.total
-        for attr, result in (("baseline", base), ("reform", new)):
-            for payer, amount in result.total_by_payer.items():
-                _bump(self.by_payer, payer, attr, amount)
-            _bump(self.by_county, f"{result.enterprise.city}/{result.enterprise.county or '-'}", attr, result.total)
-            for award in result.awards:
-                if award.status == "fixed" and award.amount is not None:
-                    _bump(self.by_rule, award.rule_id, attr, award.amount)
-        change = new.total - base.total
+        county = f"{profile.city}/{profile.county or '-'}"
+        totals = []
+        for attr, awards in (("baseline", base), ("reform", new)):
+            total = ZERO
+            for award in awards:
+                if award.status != "fixed" or award.amount is None:
+                    continue
+                total += award.amount
+                _bump(self.by_rule, award.rule_id, attr, award.amount)
+                if award.payers_unspecified:
+                    _bump(self.by_payer, "unspecified", attr, award.amount)
+                for payer, share in award.payers.items():
+                    _bump(self.by_payer, payer, attr, share)
+            total = to_fen(total)  # as Assessment.total gives it
+            _bump(self.by_county, county, attr, total)
+            setattr(self.total, attr, getattr(self.total, attr) + total)
+            totals.append(total)
+        change = totals[1] - totals[0]
         if change:
-            row = (base.enterprise.credit_code, base.enterprise.name, change)
-            (self.gains if change > 0 else self.losses).append(row)
-
+            (self.gains if change > 0 else self.losses).append((profile.credit_code, profile.name, change))
 
     def merge(self, other: ReformReport) -> None:
         """Add another report's totals (for chunks assessed apart); its enterprise rows are not kept."""
@@ -199,7 +207,7 @@ def compare(enterprises: Iterable[Enterprise], baseline: Rulebook, reformed: Rul
     """Assess each enterprise under both rulebooks; totals per payer, county and rule, and who gains or loses."""
     report = ReformReport()
     for enterprise in enterprises:
-        report.add(assess(enterprise, baseline, as_of, explain=False), assess(enterprise, reformed, as_of, explain=False))
+        report.add(enterprise.profile, award_rows(enterprise, baseline, as_of), award_rows(enterprise, reformed, as_of))
     report.gains.sort(key=lambda r: -r[2])
     report.losses.sort(key=lambda r: r[2])
     return report
