@@ -84,3 +84,28 @@ def test_split_always_sums_exactly_and_each_part_is_within_a_fen(amount: Decimal
     for payer, part in parts.items():
         assert abs(part - amount * shares[payer]) < Decimal("0.01")
         assert part == part.quantize(Decimal("0.01"))
+
+
+@given(fen_amounts, percents)
+def test_split_is_the_exact_largest_remainder(amount: Decimal, weights: list[int]) -> None:
+    from fractions import Fraction
+
+    total = sum(weights)
+    shares = {f"p{i}": Decimal(w) / Decimal(total) for i, w in enumerate(weights)}
+    shares["p0"] += Decimal(1) - sum(shares.values())
+    cents = int(amount * 100)
+    exact = [Fraction(cents) * Fraction(s) for s in shares.values()]   # rationals: no rounding anywhere
+    floors = [int(x) for x in exact]
+    for i in sorted(range(len(exact)), key=lambda i: (floors[i] - exact[i], i))[:cents - sum(floors)]:
+        floors[i] += 1
+    assert split(amount, shares) == {p: Decimal(f) / 100 for p, f in zip(shares, floors)}
+
+
+def test_a_rule_given_other_shares_splits_by_its_own(book) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    rule = book.by_id["lf.leader.municipal"]
+    assert rule.split(Decimal("150000.00")) == {"city": Decimal("75000.00"), "county": Decimal("75000.00")}
+    alone = replace(rule, shares={"city": Decimal(1)})
+    assert alone.split(Decimal("150000.00")) == {"city": Decimal("150000.00")}
+    assert rule.split(Decimal("150000.00"))["county"] == Decimal("75000.00")

@@ -181,7 +181,7 @@ class CompiledRule:
     group_base: str | None = None   # in an ``additional`` group, the rule the others add to
     tier_trees: tuple[All, ...] = ()
     instalment_trees: tuple[All, ...] = ()
-    _splits: dict[Decimal, dict[str, Decimal]] = field(default_factory=dict, repr=False, compare=False)
+    _splits: dict[Decimal, dict[str, Decimal]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def id(self) -> str:
