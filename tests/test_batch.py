@@ -115,6 +115,23 @@ def test_two_workers_write_what_one_writes(population: dict[str, Any], book: Rul
         assert (tmp_path / name).read_bytes() == (Path(one.output_dir) / name).read_bytes(), name
 
 
+def test_workers_refuse_rules_changed_on_disk(population: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+
+    from incentives import IncentivesError, load_rulebook
+
+    from conftest import RULES
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    book = load_rulebook(rules)
+    langfang = rules / "langfang.yaml"
+    langfang.write_text(langfang.read_text("utf-8") + "# edited after loading\n", "utf-8")
+    inputs, _ = population["runs"]["csv"]
+    with pytest.raises(IncentivesError, match="not those the batch started with"):
+        run_batch(inputs[0], tmp_path / "out", book, AS_OF, chunk_size=100, workers=2)
+
+
 def test_rows_reach_workers_unchanged() -> None:
     from incentives._tabular import Row
     from incentives.batch import _pack, _unpack
