@@ -276,7 +276,7 @@ class RuleIndex:
     """
 
     def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
-        self.order = {rule.id: n for n, rule in enumerate(rules)}     # file order
+        self._order = {rule.id: n for n, rule in enumerate(rules)}
         trees = [t for r in rules for t in (r.tree, *r.tier_trees, *r.instalment_trees)]
         self.uses_derived = any(leaf.fact in DERIVED_FACTS for tree in trees for leaf in leaves(tree))
         self._by_kind: dict[str, tuple[list[_Entry], dict[str, dict[Any, list[_Entry]]]]] = {}
@@ -311,7 +311,7 @@ class RuleIndex:
         found = list(unkeyed)
         for name, by_value in keyed.items():
             found += by_value.get(getattr(record, name, None), ())
-        return sorted(found, key=lambda e: self.order[e[0].id]) if len(keyed) + bool(unkeyed) > 1 else found
+        return sorted(found, key=lambda e: self._order[e[0].id]) if len(keyed) + bool(unkeyed) > 1 else found
 
 
 _Entry = tuple[CompiledRule, Holds]   # a rule, and the rest of its conditions
