@@ -39,10 +39,39 @@ def enterprise(records: list[dict[str, Any]], **profile: Any) -> Enterprise:
     return Enterprise.model_validate({"enterprise": base, "records": records})
 
 
-def record(kind: str, **fields: Any) -> dict[str, Any]:
-    fields.setdefault("id", f"{kind}-1")
-    fields.setdefault("date", dt.date(2026, 1, 15))
-    return {"kind": kind, **fields}
+class Records:
+    """Builds record dicts for tests, dated ``day`` unless a test says otherwise."""
+
+    def __init__(self, day: dt.date) -> None:
+        self.day = day
+
+    def __call__(self, kind: str, **fields: Any) -> dict[str, Any]:
+        fields.setdefault("id", f"{kind}-1")
+        fields.setdefault("date", self.day)
+        return {"kind": kind, **fields}
+
+    def recognition(self, title: str, level: str | None = None, **fields: Any) -> dict[str, Any]:
+        return self("recognition", title=title, level=level, **fields)
+
+    def project(self, type_: str, **fields: Any) -> dict[str, Any]:
+        return self("project", type=type_, **fields)
+
+
+record = Records(dt.date(2026, 1, 15))
+
+
+def assert_not_eligible(result: Any, rule_id: str, reason: str) -> None:
+    """``rule_id`` pays nothing, and one of its reasons contains ``reason``."""
+    assert result.award(rule_id) is None
+    assert any(reason in r for r in outcome(result, rule_id).reasons), outcome(result, rule_id).reasons
+
+
+def assert_every_rule_listed(rulebook: Rulebook, city: str, count: int, *tables: list[Any]) -> None:
+    """``city`` has ``count`` rules, and each table (rows starting with a rule id) lists every one of them."""
+    ids = {r.id for r in rulebook.rules_for(city)}
+    assert len(ids) == count
+    for table in tables:
+        assert {row[0] for row in table} == ids
 
 
 @functools.cache

@@ -9,6 +9,7 @@ with cluster service support) are tested together.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from incentives import Enterprise, assess, load_enterprise
+from incentives import assess, load_enterprise
 
+from conftest import (Records, assert_every_rule_listed, assert_not_eligible, enterprise, outcome,
+                      shared_rulebook)
 from conftest import credit_code as valid_code
-from conftest import outcome, shared_rulebook
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -38,29 +40,10 @@ def rulebook():  # type: ignore[no-untyped-def]
     return shared_rulebook()
 
 
-def credit_code(first17: str = "91130981MA0D7K3P2") -> str:
-    return valid_code(first17)
-
-
-def firm(records: list[dict[str, Any]], **profile: Any) -> Enterprise:
-    base: dict[str, Any] = {"name": "沧州某制造有限公司", "credit_code": credit_code(), "city": "cangzhou",
-                            "county": "泊头市", "clusters": ["泊头铸造"], "size": "medium"}
-    base.update(profile)
-    return Enterprise.model_validate({"enterprise": base, "records": records})
-
-
-def rec(kind: str, **fields: Any) -> dict[str, Any]:
-    fields.setdefault("id", f"{kind}-1")
-    fields.setdefault("date", DAY)
-    return {"kind": kind, **fields}
-
-
-def recognition(title: str, level: str | None = None, **kw: Any) -> dict[str, Any]:
-    return rec("recognition", title=title, level=level, **kw)
-
-
-def project(type_: str, **kw: Any) -> dict[str, Any]:
-    return rec("project", type=type_, **kw)
+firm = functools.partial(enterprise, name="沧州某制造有限公司", credit_code=valid_code("91130981MA0D7K3P2"),
+                         city="cangzhou", county="泊头市", clusters=["泊头铸造"], size="medium")
+rec = Records(DAY)
+recognition, project = rec.recognition, rec.project
 
 
 def run(rulebook, records: list[dict[str, Any]], as_of: dt.date = AS_OF, **profile: Any):  # type: ignore[no-untyped-def]
@@ -251,16 +234,11 @@ NOT_ELIGIBLE: list[tuple[str, list[dict[str, Any]], dict[str, Any], str]] = [
 
 @pytest.mark.parametrize("rule_id, records, profile, reason", NOT_ELIGIBLE, ids=[row[0] for row in NOT_ELIGIBLE])
 def test_not_eligible(rulebook, rule_id, records, profile, reason) -> None:  # type: ignore[no-untyped-def]
-    result = run(rulebook, records, **profile)
-    assert result.award(rule_id) is None
-    assert any(reason in r for r in outcome(result, rule_id).reasons), outcome(result, rule_id).reasons
+    assert_not_eligible(run(rulebook, records, **profile), rule_id, reason)
 
 
 def test_every_rule_is_covered(rulebook) -> None:  # type: ignore[no-untyped-def]
-    ids = {r.id for r in rulebook.rules_for("cangzhou")}
-    assert len(ids) == 25
-    assert {row[0] for row in ELIGIBLE} == ids
-    assert {row[0] for row in NOT_ELIGIBLE} == ids
+    assert_every_rule_listed(rulebook, "cangzhou", 25, ELIGIBLE, NOT_ELIGIBLE)
 
 
 # --------------------------------------------------------------------------- document and quotes
@@ -568,7 +546,7 @@ def test_cangzhou_rules_never_apply_to_a_langfang_enterprise(rulebook) -> None: 
                recognition("industrial_design_center", "provincial", id="d"),
                project("informatisation", investment="100万元", id="i"), rec("trademark", type="well_known", id="w")]
     result = run(rulebook, records, city="langfang", county="香河县", clusters=["香河智慧家居"],
-                 credit_code=credit_code("91131024MA0CTX8K4"))
+                 credit_code=valid_code("91131024MA0CTX8K4"))
     touched = {a.rule_id for a in result.awards} | {o.rule_id for o in result.not_eligible + result.undetermined}
     assert not any(rule_id.startswith("cz.") for rule_id in touched)
     assert touched and all(rule_id.startswith("lf.") for rule_id in touched)

@@ -90,9 +90,7 @@ def award_rows(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, *, en
         enterprise.check_terms(rulebook.vocabulary)
     if not enterprise.records:  # most of a register: nothing a rule could reward
         return []
-    candidates: list[_Candidate] = []
-    matches = _durable_matches(rulebook, enterprise) if engine == "durable" else None
-    _judge_quietly(enterprise, rulebook, as_of, matches, candidates, basis=False)
+    candidates = _judge(enterprise, rulebook, as_of, engine, None, None, basis=False)
     if not candidates:
         return []
     _combine(candidates)
@@ -100,12 +98,13 @@ def award_rows(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, *, en
 
 
 def _judge(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engine: Engine,
-           not_eligible: list[RuleOutcome] | None, undetermined: list[RuleOutcome] | None) -> list[_Candidate]:
+           not_eligible: list[RuleOutcome] | None, undetermined: list[RuleOutcome] | None,
+           basis: bool = True) -> list[_Candidate]:
     """Every eligible (rule, record) pair, priced; outcomes of the others go to the lists when given."""
     matches = _durable_matches(rulebook, enterprise) if engine == "durable" else None
     candidates: list[_Candidate] = []
     if not_eligible is None or undetermined is None:
-        _judge_quietly(enterprise, rulebook, as_of, matches, candidates)
+        _judge_quietly(enterprise, rulebook, as_of, matches, candidates, basis)
         return candidates
     price_of = _pricer(rulebook)
     derived = derived_facts(enterprise) if rulebook.uses_derived_facts(enterprise.profile.city) else {}

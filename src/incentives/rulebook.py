@@ -295,10 +295,6 @@ class RuleIndex:
         self._single_key = {kind: next(iter(keyed.items())) for kind, (unkeyed, keyed) in self._by_kind.items()
                             if not unkeyed and len(keyed) == 1}
 
-    def rules_that_hold(self, profile: Any, record: Any, extra: dict[str, Any]) -> list[CompiledRule]:
-        """The rules whose conditions are all true for ``record`` (``extra``: derived facts), in file order."""
-        return [rule for rule, holds in self.entries(record) if holds(profile, record, extra)]
-
     def entries(self, record: Any) -> list[_Entry]:
         """The rules that could reward ``record``, in file order, each with the rest of its conditions."""
         single = self._single_key.get(record.kind)
