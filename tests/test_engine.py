@@ -88,6 +88,25 @@ def test_additional_pays_only_on_top_of_its_base(tmp_path: Path) -> None:
     assert both.total == D("3000000.00")
 
 
+
+def test_many_rules_on_one_record_pay_the_first_highest_without_comparing_candidates(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from incentives.engine import _Candidate, award_rows
+
+    amounts = [f"{1 + i % 7}万元" for i in range(120)]  # seven amounts repeated: ties everywhere
+    book = book_of(tmp_path, "rules:\n" + "".join(rule(f"x.r{i:03}", "a", a) for i, a in enumerate(amounts)))
+
+    def refuse(self: object, other: object) -> bool:  # comparing candidates (and their Pydantic records) is quadratic
+        raise AssertionError("candidates compared")
+
+    monkeypatch.setattr(_Candidate, "__eq__", refuse)
+    result = assess(enterprise(LEADER), book, AS_OF)
+    assert [(a.rule_id, a.amount) for a in result.awards] == [("x.r006", D("70000.00"))]
+    [conflict] = result.conflicts
+    assert conflict.paid_rule_id == "x.r006" and len(conflict.rule_ids) == 120
+    assert [(r.rule_id, r.amount) for r in award_rows(enterprise(LEADER), book, AS_OF)] == [("x.r006", D("70000.00"))]
+
+
 def test_once_per_year(tmp_path: Path) -> None:
     book = book_of(tmp_path, "rules:\n" + rule("x.one", "a", "1万元") + "    limit: once_per_year\n")
     records = [record("recognition", title="cluster_leader", level="provincial", id=f"r{i}", date=day)

@@ -226,7 +226,7 @@ def _settle(record_id: str, same: list[_Candidate]) -> list[Conflict]:
     groups = {c.rule.rule.group for c in same}
     if len(groups) == 1 and None not in groups and same[0].rule.group and same[0].rule.group.combine != "highest":
         return []
-    best = max(same, key=lambda c: (c.amount or ZERO, -same.index(c)))
+    best = max(same, key=lambda c: c.amount or ZERO)  # the first of the highest: candidates are never compared
     for c in same:
         if c is not best:
             c.lost_to = f"record {record_id} is already rewarded by {best.rule.id}; only the highest is paid"
