@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from incentives import Enterprise, Rulebook, SourceError, assess
+from incentives._tabular import RECORD_COLUMNS
 from incentives.batch import BatchSummary, register, run_batch
 from incentives.synth import synthesize, write_register
 
@@ -226,7 +227,8 @@ def test_csv_errors_point_at_line_and_column(book: Rulebook, tmp_path: Path) -> 
     run_batch(tmp_path / "enterprises.csv", tmp_path / "out", book, AS_OF)
     reasons = [e["reason"] for e in read_csv(tmp_path / "out" / "errors.csv")]
     assert reasons[0].startswith(f"{tmp_path / 'enterprises.csv'}:3:1: enterprise.credit_code: check digit")
-    assert reasons[1].startswith(f"{tmp_path / 'records.csv'}:5:15: records.1.investment:")  # investment: column 15
+    column = RECORD_COLUMNS.index("investment") + 1
+    assert reasons[1].startswith(f"{tmp_path / 'records.csv'}:5:{column}: records.1.investment:")
     assert reasons[2].startswith(f"{tmp_path / 'records.csv'}:6:3: records.0:")              # kind: column 3
 
 

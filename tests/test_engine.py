@@ -12,7 +12,7 @@ import pytest
 
 from incentives import assess, load_rulebook
 
-from conftest import RULES, enterprise, record
+from conftest import RULES, enterprise, outcome, record
 
 D = Decimal
 AS_OF = dt.date(2026, 6, 30)
@@ -173,3 +173,40 @@ def test_a_base_outside_its_group_is_an_error(tmp_path: Path) -> None:
             + rule("x.more", "a", "200万元", "g", level="national"))
     with pytest.raises(RulebookError, match="base 'x.nope' is not a rule of group 'g'"):
         book_of(tmp_path, body)
+
+
+def test_once_per_achievement_pays_one_achievement_recorded_twice_once(tmp_path: Path) -> None:
+    body = ("rules:\n" + rule("x.one", "a", "30万元") + "    limit: {once_per: achievement}\n"
+            + rule("x.two", "a", "50万元", level="national").replace("cluster_leader", "little_giant")
+            + "    limit: once_per_achievement\n")
+    book = book_of(tmp_path, body)
+    again = [record("recognition", title="cluster_leader", level="provincial", id="r2", date=dt.date(2026, 2, 1)),
+             record("recognition", title="little_giant", level="national", id="g", date=dt.date(2025, 8, 1))]
+    result = assess(enterprise(LEADER + again), book, AS_OF)
+    assert [(a.rule_id, a.record_id, a.amount) for a in result.awards] == [
+        ("x.one", "r", D("300000.00")), ("x.two", "g", D("500000.00"))]
+    assert outcome(result, "x.one", "r2").reasons == ["once per achievement: already awarded for record r"]
+    assert result.total == D("800000.00")
+
+
+def test_once_per_record_still_pays_each_record_of_one_achievement(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "rules:\n" + rule("x.one", "a", "30万元") + "    limit: {once_per: record}\n")
+    again = [record("recognition", title="cluster_leader", level="provincial", id="r2", date=dt.date(2026, 2, 1))]
+    assert assess(enterprise(LEADER + again), book, AS_OF).total == D("600000.00")
+
+
+def test_once_per_enterprise_and_its_mapping_form_agree(tmp_path: Path) -> None:
+    other = [record("recognition", title="cluster_leader", level="provincial", id="r2", date=dt.date(2026, 2, 1))]
+    totals = []
+    for limit in ("once_per_enterprise", "{once_per: enterprise}"):
+        book = book_of(tmp_path, "rules:\n" + rule("x.one", "a", "30万元") + f"    limit: {limit}\n")
+        totals.append(assess(enterprise(LEADER + other), book, AS_OF).total)
+    assert totals == [D("300000.00")] * 2
+
+
+@pytest.mark.parametrize("limit", ["{once_per: ever}", "{once_per: achievement, years: 3}", "once_per_decade"])
+def test_a_limit_the_engine_cannot_read_is_located(tmp_path: Path, limit: str) -> None:
+    from incentives import RulebookError
+    with pytest.raises(RulebookError) as info:
+        book_of(tmp_path, "rules:\n" + rule("x.one", "a", "30万元") + f"    limit: {limit}\n")
+    assert ":12:5: schema: rules[0].limit: " in str(info.value.problems[0])

@@ -148,3 +148,27 @@ def test_unknown_term_in_a_fact_file_is_located(tmp_path: Path) -> None:
     with pytest.raises(VocabularyError, match=r"facts.yaml:10:5: records\.0\.type: unknown project.type "
                                               r"'digital_pilot'; did you mean 'digital_transformation_pilot'\?"):
         load_enterprise(path, load_vocabulary(RULES / "vocabulary.yaml"))
+
+
+def test_an_achievement_is_its_kind_and_identity_fields() -> None:
+    ent = enterprise([
+        record.recognition("little_giant", "national", id="a", date=dt.date(2024, 5, 1)),
+        record.recognition("little_giant", "national", id="b", date=dt.date(2025, 5, 1), review_passed=True),
+        record.recognition("little_giant", "provincial", id="c"),
+        record.recognition("high_tech", None, id="d"),
+        record("trademark", type="well_known", registration_number="123456", id="t1"),
+        record("trademark", type="well_known", registration_number=" 123456 ", id="t2", fee="1万元"),
+        record("trademark", type="well_known", id="t3"),
+        record("standard", level="national", role="lead", number="GB/T 39116-2020", id="s1"),
+        record("standard", level="national", role="participate", number="GB/T 39116-2020", id="s2"),
+        record("bond", amount="100万元", id="b1"),
+    ])
+    got = {r.id: r.achievement for r in ent.records}
+    assert got["a"] == got["b"] == ("recognition", "little_giant", "national")
+    assert got["c"] == ("recognition", "little_giant", "provincial")
+    assert got["d"] == ("recognition", "d")          # an identity field left empty: the record is its own
+    assert got["t1"] == got["t2"] == ("trademark", "well_known", "123456")
+    assert got["t3"] == ("trademark", "t3")
+    assert got["s1"] == got["s2"] == ("standard", "national", "GB/T 39116-2020")
+    assert got["b1"] == ("bond", "b1")               # a kind without identity fields: its record id
+    assert len({hash(a) for a in got.values()}) == 7

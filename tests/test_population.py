@@ -112,7 +112,7 @@ amount = st.one_of(
 )
 rule_spec = st.one_of(paying, conditioned).flatmap(lambda conditions: st.fixed_dictionaries({
     "conditions": st.just(conditions), "amount": amount if conditions[0]["kind"] == "project" else unread,
-    "limit": pick("once_per_record", "once_per_enterprise", "once_per_year"),
+    "limit": pick("once_per_record", "once_per_achievement", "once_per_enterprise", "once_per_year"),
     "enterprise_cap": st.one_of(st.none(), money), "group": pick(None, "g.high", "g.all"),
     "instalments": st.booleans(),
     "payers": pick({"city": "100%"}, {"city": "50%", "county": "50%"}, {"city": "1/3"}, "unspecified"),

@@ -208,14 +208,18 @@ def _combine(candidates: list[_Candidate]) -> list[Conflict]:
 
 
 def _apply_limits(candidates: list[_Candidate]) -> None:
+    """``once_per_*`` limits: of the records one scope holds, the earliest is paid (``candidates`` are
+    in record order); the scope of ``once_per_achievement`` is the record's achievement identity."""
     paid: dict[tuple[str, Any], str] = {}
     for c in candidates:
         limit = c.rule.rule.limit
         if limit == "once_per_record":
             continue
-        key = (c.rule.id, None if limit == "once_per_enterprise" else c.record.date.year)
+        key = (c.rule.id, None if limit == "once_per_enterprise" else
+               c.record.achievement if limit == "once_per_achievement" else c.record.date.year)
         if key in paid:
-            scope = "once per enterprise" if limit == "once_per_enterprise" else f"once per year ({key[1]})"
+            scope = ("once per enterprise" if limit == "once_per_enterprise" else
+                     "once per achievement" if limit == "once_per_achievement" else f"once per year ({key[1]})")
             c.lost_to = f"{scope}: already awarded for record {paid[key]}"
         else:
             paid[key] = c.record.id

@@ -12,7 +12,7 @@ import operator
 import typing
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -97,9 +97,25 @@ class _Record(_Frozen):
     date: dt.date
     note: str | None = None
 
+    # The fields that identify one achievement (one title at one level, one registered trademark...);
+    # a kind without any is identified by its record id.
+    achievement_fields: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def achievement(self) -> tuple[Any, ...]:
+        """``(kind, *identity values)``: equal for two records of one achievement (a title recorded
+        twice). A kind without identity fields, or a record leaving one of them empty, is its own
+        achievement: ``(kind, record id)``; the engine never guesses that two records are one."""
+        values = tuple(getattr(self, name) for name in ("kind", *self.achievement_fields))
+        if len(values) == 1 or None in values:
+            return (values[0], self.id)
+        return values
+
 
 class Recognition(_Record):
     """A title granted: 专精特新, 小巨人, 领跑者, 共享工厂, 工业互联网平台..."""
+
+    achievement_fields = ("title", "level")
 
     kind: Literal["recognition"]
     title: str
@@ -116,15 +132,21 @@ class QualityAward(_Record):
 
 
 class Trademark(_Record):
+    achievement_fields = ("type", "registration_number")
+
     kind: Literal["trademark"]
     type: str
     fee: Money | None = None            # registration fee paid
+    registration_number: str | None = None  # 注册号
 
 
 class Standard(_Record):
+    achievement_fields = ("level", "number")
+
     kind: Literal["standard"]
     level: str
     role: str                           # lead / participate
+    number: str | None = None           # 标准编号, e.g. GB/T 39116-2020
 
 
 class Project(_Record):

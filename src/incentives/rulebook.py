@@ -72,7 +72,27 @@ class Citation(_Strict):
     quote: str = Field(min_length=1)
 
 
-Limit = Literal["once_per_record", "once_per_enterprise", "once_per_year"]
+ONCE_PER = ("record", "achievement", "enterprise", "year")
+
+
+def _limit(value: Any) -> Any:
+    """``{once_per: achievement}`` as written, into the one-word form ``once_per_achievement``."""
+    if not isinstance(value, dict):
+        return value
+    if set(value) != {"once_per"} or value["once_per"] not in ONCE_PER:
+        raise ValueError(f"write a limit as {{once_per: {'|'.join(ONCE_PER)}}} (or once_per_record, ...)")
+    return f"once_per_{value['once_per']}"
+
+
+class _OncePer(BaseModel):  # only describes the written form for the JSON Schema
+    model_config = ConfigDict(extra="forbid")
+    once_per: Literal["record", "achievement", "enterprise", "year"]
+
+
+Limit = Annotated[Literal["once_per_record", "once_per_achievement", "once_per_enterprise", "once_per_year"],
+                  BeforeValidator(_limit, json_schema_input_type=Union[
+                      Literal["once_per_record", "once_per_achievement", "once_per_enterprise", "once_per_year"],
+                      _OncePer])]
 
 
 def _payers(value: Any) -> Any:
