@@ -5,6 +5,7 @@
     ├── FactsError                  an enterprise fact file breaks the facts schema
     ├── VocabularyError             a term is not in the controlled vocabulary
     ├── RulebookError               a rule file breaks the rule-file format or its references
+    │   ├── ExpressionError         an expression does not read or its types do not fit (at the token)
     │   └── LintWarning             a likely mistake that does not stop the file loading
     ├── MoneyError                  an amount of money or a share cannot be read exactly
     └── EngineError                 a matcher failed while assessing (wraps durable_rules errors)
@@ -100,6 +101,18 @@ class RulebookError(IncentivesError):
 
 class LintWarning(RulebookError):
     """A likely mistake in a rule file that does not stop it loading (lint reports it, exit 0)."""
+
+
+class ExpressionError(RulebookError):
+    """An expression does not read, or adds, compares or returns values of the wrong dimension.
+
+    ``offset`` is the 0-based position of the offending token in the expression's text; once the
+    text's place in a file is known the location points at that token.
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None, **kw: object) -> None:
+        self.offset = offset
+        super().__init__(message, **kw)  # type: ignore[arg-type]
 
 
 class MoneyError(IncentivesError):
