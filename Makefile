@@ -5,12 +5,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean postgres
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,batch]'
+	$(BIN)/pip install --quiet -e '.[test,batch,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,7 +23,15 @@ demo: $(STAMP)
 		--workers 2 --reform examples/reforms/langfang-pilot-cap.yaml
 	$(BIN)/incentives chart out/demo/results/summary.json -o out/demo/charts
 
-test: $(STAMP)
+# The ledger's tests start a throwaway PostgreSQL server: install Debian's package where it is missing.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    flock /tmp/apt.lock sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql'; \
+	  else echo "initdb not found and not root: the PostgreSQL ledger tests will be skipped"; fi; \
+	fi
+
+test: $(STAMP) postgres
 	$(BIN)/incentives lint rules/*.yaml
 	$(BIN)/python -m mypy src/incentives
 	$(BIN)/ruff check src tests benchmarks conftest.py

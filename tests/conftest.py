@@ -83,3 +83,94 @@ def shared_rulebook() -> Rulebook:
 @pytest.fixture(scope="session")
 def book() -> Rulebook:
     return shared_rulebook()
+
+
+# ------------------------------------------------------------------ a throwaway PostgreSQL server
+def _initdb() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1] if found else None
+
+
+class PostgresServer:
+    """A PostgreSQL server of its own in a temporary folder, on a free port of 127.0.0.1, with its
+    socket in that folder; run as the ``postgres`` system user when the tests run as root."""
+
+    def __init__(self, root: Path) -> None:
+        import os
+        import shutil
+        import socket
+        import subprocess
+
+        initdb = _initdb() or (Path(shutil.which("initdb")) if shutil.which("initdb") else None)
+        if initdb is None:
+            raise RuntimeError("initdb not found (make test installs Debian's postgresql package)")
+        self.bin = initdb.parent
+        self.root = root
+        self.data = root / "data"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            import pwd
+            try:
+                pw = pwd.getpwnam("postgres")
+            except KeyError as e:
+                raise RuntimeError("running as root and no postgres system user") from e
+            os.chown(root, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        run = functools.partial(subprocess.run, check=True, capture_output=True, text=True)
+        run([*self.as_user, str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+             "-E", "UTF8", "--locale=C.UTF-8"])
+        run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "-l",
+             str(root / "log"), "-o", f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1 "
+             "-c fsync=off -c max_connections=50", "start"])
+        self.count = 0
+
+    def url(self, db: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+
+    def new_database(self) -> str:
+        import psycopg
+        self.count += 1
+        name = f"ledger_{self.count}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def stop(self) -> None:
+        import subprocess
+        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+                       capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Any:
+    """The session's PostgreSQL server; skipped only where it truly cannot start, never under CI."""
+    import os
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="incentives-pg-"))
+    root.chmod(0o755)
+    try:
+        import psycopg  # noqa: F401
+        server = PostgresServer(root)
+    except Exception as e:  # noqa: BLE001 - any failure to start is reported the same way
+        detail = getattr(e, "stderr", "") or ""
+        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL must start under CI: {e} {detail}")
+        pytest.skip(f"PostgreSQL cannot start here: {e} {detail}")
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: Any, tmp_path: Path) -> str:
+    """A fresh, empty ledger database of each kind."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.db")
+    server = request.getfixturevalue("postgres")
+    return str(server.new_database())

@@ -302,6 +302,8 @@ def _award(c: _Candidate) -> Award:
         description=spec.unquantified or spec.non_monetary, rule_location=str(rule.location),
         notes=list(rule.rule.notes), checks=[_check_result(k) for k in c.checks],
         instalments=_instalments(c), clawback=[k.condition for k in rule.rule.clawback],
+        payment_deadline=rule.rule.payment_deadline.due(c.record.date) if rule.rule.payment_deadline else None,
+        materials=list(rule.rule.materials), department=rule.rule.department, contact=rule.rule.contact,
     )
 
 

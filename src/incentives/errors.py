@@ -8,7 +8,9 @@
     │   ├── ExpressionError         an expression does not read or its types do not fit (at the token)
     │   └── LintWarning             a likely mistake that does not stop the file loading
     ├── MoneyError                  an amount of money or a share cannot be read exactly
-    └── EngineError                 a matcher failed while assessing (wraps durable_rules errors)
+    ├── EngineError                 a matcher failed while assessing (wraps durable_rules errors)
+    └── LedgerError                 an event the ledger cannot apply, or a database it cannot use
+        └── PaymentRefused          a payment beyond what is payable (nothing is written; retry later)
 
 Each error carries where it happened (``path``, ``line``, ``column``, ``field``) so that messages
 read ``file:line:col: message``. Low-level failures are chained with ``raise ... from e``.
@@ -121,3 +123,12 @@ class MoneyError(IncentivesError):
 
 class EngineError(IncentivesError):
     """A matcher failed while assessing an enterprise."""
+
+
+class LedgerError(IncentivesError):
+    """An event the ledger cannot apply (bad, or in conflict with one already applied), or a database
+    the ledger cannot open or migrate."""
+
+
+class PaymentRefused(LedgerError):
+    """A payment for more than is payable on an entitlement now; nothing was written."""

@@ -66,6 +66,10 @@ class Award(_Out):
     checks: list[CheckResult] = Field(default_factory=list, description="every condition, and what was found")
     instalments: list[InstalmentDue] = Field(default_factory=list)
     clawback: list[str] = Field(default_factory=list, description="conditions under which the award is returned")
+    payment_deadline: dt.date | None = Field(default=None, description="兑现时限: last day to pay, where the text states one")
+    materials: list[str] = Field(default_factory=list, description="申报材料, where the text lists them")
+    department: str | None = Field(default=None, description="受理部门, where the text names it")
+    contact: str | None = Field(default=None, description="contact (咨询电话), where the text gives one")
 
 
 class RuleOutcome(_Out):

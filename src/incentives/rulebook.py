@@ -138,6 +138,24 @@ class Clawback(_Strict):
     quote: str | None = None
 
 
+class PaymentDeadline(_Strict):
+    """兑现时限: ``days`` after the record's date, or a fixed ``date``, as the text states (``quote``)."""
+
+    days: int | None = Field(default=None, gt=0)
+    date: dt.date | None = None
+    quote: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> PaymentDeadline:
+        if (self.days is None) == (self.date is None):
+            raise ValueError("a payment_deadline has exactly one of days or date")
+        return self
+
+    def due(self, record_date: dt.date) -> dt.date:
+        """The last day an entitlement from a record of ``record_date`` can be paid."""
+        return self.date if self.date is not None else record_date + dt.timedelta(days=self.days or 0)
+
+
 class Rule(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
     title: Text
@@ -155,6 +173,11 @@ class Rule(_Strict):
     clawback: list[Clawback] = Field(default_factory=list)
     group: str | None = None
     notes: list[str] = Field(default_factory=list)
+    # Administrative facts a platform needs; only where the text states them (never invented).
+    payment_deadline: PaymentDeadline | None = None   # 兑现时限
+    materials: list[str] = Field(default_factory=list)  # 申报材料
+    department: str | None = None                     # 受理部门
+    contact: str | None = None                        # 咨询电话 or other contact
 
 
 class Group(_Strict):

@@ -1,0 +1,178 @@
+"""The ledger on both databases: the two failures of paying "whatever is new", states, journal, books."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from incentives import Rulebook
+from incentives.errors import LedgerError, Location, PaymentRefused
+from incentives.ledger import Ledger, open_ledger, parse_event
+
+from conftest import credit_code
+
+LF = credit_code("91131024MA0CTX8K4")
+CZ = credit_code("91130900MA0CTX8K4")
+D = dt.date
+
+
+def profile(code: str, city: str, county: str) -> dict[str, Any]:
+    return {"name": "测试企业", "credit_code": code, "city": city, "county": county, "clusters": ["香河智慧家居"],
+            "size": "small"}
+
+
+def added(eid: str, code: str, at: dt.date, record: dict[str, Any], city: str = "langfang",
+          county: str = "香河县") -> Any:
+    return parse_event({"id": eid, "type": "record_added", "at": at.isoformat(), "credit_code": code,
+                        "enterprise": profile(code, city, county), "record": record})
+
+
+def paid(eid: str, code: str, at: dt.date, rule_id: str, unit: list[Any], payer: str, amount: str) -> Any:
+    return parse_event({"id": eid, "type": "payment_confirmed", "at": at.isoformat(), "credit_code": code,
+                        "rule_id": rule_id, "unit": unit, "payer": payer, "amount": amount})
+
+
+def pay_all(ledger: Ledger, code: str, at: dt.date, tag: str) -> None:
+    """What a platform does: pay everything payable now, each payment its own event."""
+    for ent in ledger.entitlements(code):
+        for payer, amount in ent.payable.items():
+            ledger.apply(paid(f"pay-{tag}-{ent.rule_id}-{ent.unit}-{payer}", code, at, ent.rule_id, list(ent.unit),
+                              payer, str(amount)))
+
+
+def total_paid(ledger: Ledger, code: str) -> Decimal:
+    return sum((ledger.balances(code).get((f"paid:{code}", p), Decimal(0)) for p in ("city", "county", "unspecified")),
+               Decimal(0))
+
+
+@pytest.fixture
+def ledger(ledger_url: str, book: Rulebook) -> Any:
+    led = open_ledger(ledger_url, book)
+    yield led
+    led.close()
+
+
+def leader(rid: str, day: dt.date) -> dict[str, Any]:
+    return {"id": rid, "kind": "recognition", "date": day.isoformat(), "title": "cluster_leader", "level": "provincial"}
+
+
+def test_a_backdated_leader_record_does_not_pay_the_one_time_award_twice(ledger: Ledger) -> None:
+    ledger.apply(added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1))))
+    [ent] = ledger.entitlements(LF)
+    assert (ent.rule_id, ent.unit, ent.state) == ("lf.leader.provincial", ("enterprise",), "owed")
+    assert ent.owed == {"city": Decimal("150000.00"), "county": Decimal("150000.00")}
+    pay_all(ledger, LF, D(2026, 4, 1), "1")
+    assert ledger.entitlements(LF)[0].state == "paid"
+    # an earlier-dated record of the same title arrives: the assessment re-points the award to B
+    entries = ledger.apply(added("b", LF, D(2026, 5, 1), leader("B", D(2025, 12, 1))))
+    [ent] = ledger.entitlements(LF)
+    assert ent.record_id == "B" and ent.state == "paid" and ent.payable == {}
+    assert [e.owed for e in entries] == [{}]           # re-pointed, nothing more owed
+    pay_all(ledger, LF, D(2026, 6, 1), "2")
+    assert total_paid(ledger, LF) == Decimal("300000.00")
+
+
+def mark(rid: str, day: dt.date, fee: str) -> dict[str, Any]:
+    return {"id": rid, "kind": "trademark", "date": day.isoformat(), "type": "madrid", "fee": fee}
+
+
+def test_a_backdated_trademark_never_pays_past_the_total_cap(ledger: Ledger) -> None:
+    ledger.apply(added("m1", CZ, D(2023, 3, 1), mark("T1", D(2023, 3, 1), "333334"), "cangzhou", "泊头市"))
+    pay_all(ledger, CZ, D(2023, 3, 10), "1")
+    ledger.apply(added("m2", CZ, D(2023, 5, 1), mark("T2", D(2023, 2, 1), "333334"), "cangzhou", "泊头市"))
+    pay_all(ledger, CZ, D(2023, 5, 10), "2")
+    assert total_paid(ledger, CZ) == Decimal("200000.00")
+    # the third registration is backdated before both: the cap is spent on it first
+    ledger.apply(added("m3", CZ, D(2023, 7, 1), mark("T3", D(2023, 1, 1), "400000"), "cangzhou", "泊头市"))
+    pay_all(ledger, CZ, D(2023, 7, 10), "3")
+    by_unit = {e.unit[1]: e for e in ledger.entitlements(CZ)}
+    assert by_unit["T3"].owed == {"unspecified": Decimal("120000.00")}
+    assert by_unit["T2"].owed == {"unspecified": Decimal("80000.00")}
+    assert by_unit["T1"].owed == {"unspecified": Decimal("0.00")}
+    assert total_paid(ledger, CZ) == Decimal("200000.00")           # not 32万
+    assert all(e.claim == 0 for e in by_unit.values())              # T1's money now counts for T3
+    assert by_unit["T1"].state == "cancelled" and by_unit["T3"].state == "paid"
+
+
+def test_a_withdrawn_record_after_payment_becomes_a_clawback_claim(ledger: Ledger) -> None:
+    ledger.apply(added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1))))
+    pay_all(ledger, LF, D(2026, 4, 1), "1")
+    entries = ledger.apply(parse_event({"id": "w", "type": "record_withdrawn", "at": "2026-05-01",
+                                        "credit_code": LF, "record_id": "A"}))
+    [ent] = ledger.entitlements(LF)
+    assert ent.state == "clawed_back" and ent.claim == Decimal("300000.00")
+    assert "clawback claim" in entries[0].reason
+    assert ledger.balances(LF)[(f"clawback:{LF}", "city")] == Decimal("-150000.00")
+
+
+def test_payment_beyond_payable_is_refused_and_nothing_written(ledger: Ledger) -> None:
+    ledger.apply(added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1))))
+    with pytest.raises(PaymentRefused, match="exceeds the 150000.00 payable"):
+        ledger.apply(paid("p", LF, D(2026, 4, 1), "lf.leader.provincial", ["enterprise"], "city", "150000.01"))
+    ledger.apply(paid("p", LF, D(2026, 4, 1), "lf.leader.provincial", ["enterprise"], "city", "150000"))
+    with pytest.raises(PaymentRefused):  # a second payment of the same share, under another id
+        ledger.apply(paid("p2", LF, D(2026, 4, 2), "lf.leader.provincial", ["enterprise"], "city", "1"))
+
+
+def test_same_event_twice_is_a_no_op_and_a_changed_body_is_refused(ledger: Ledger) -> None:
+    event = added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1)))
+    assert ledger.apply(event)
+    before = (ledger.journal(), ledger.balances())
+    assert ledger.apply(event) == []
+    assert (ledger.journal(), ledger.balances()) == before
+    with pytest.raises(LedgerError, match="applied before with another body"):
+        ledger.apply(added("a", LF, D(2026, 3, 2), leader("A", D(2026, 3, 1))))
+
+
+def test_states_follow_notice_consent_and_refusal(ledger: Ledger) -> None:
+    ledger.apply(added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1))))
+    ledger.apply(added("b", LF, D(2026, 3, 1), {"id": "M", "kind": "recognition", "date": "2026-03-01",
+                                                  "title": "cluster_leader", "level": "municipal"}))
+    base = {"at": "2026-03-02", "credit_code": LF, "unit": ["enterprise"]}
+    ledger.apply(parse_event({"id": "n", "type": "notified", "rule_id": "lf.leader.provincial", **base}))
+    assert ledger.entitlements(LF)[1].state == "notified"
+    ledger.apply(parse_event({"id": "c", "type": "confirmed", "rule_id": "lf.leader.provincial", **base}))
+    ledger.apply(parse_event({"id": "d", "type": "declined", "rule_id": "lf.leader.municipal", **base}))
+    states = {e.rule_id: e.state for e in ledger.entitlements(LF)}
+    assert states == {"lf.leader.provincial": "confirmed", "lf.leader.municipal": "declined"}
+    declined = next(e for e in ledger.entitlements(LF) if e.rule_id == "lf.leader.municipal")
+    assert declined.payable == {} and declined.owed == {"city": Decimal("0.00"), "county": Decimal("0.00")}
+    entry = ledger.journal(LF)[-1]
+    assert (entry.from_state, entry.to_state, entry.event_id) == ("owed", "declined", "d")
+    assert entry.owed == {"city": Decimal("-75000.00"), "county": Decimal("-75000.00")}
+    assert entry.clause == "廊政办规〔2025〕5号 三、1" and entry.rulebook_hash.startswith("sha256:")
+
+
+def test_journal_and_postings_are_append_only(ledger: Ledger) -> None:
+    ledger.apply(added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1))))
+    store = ledger.store
+    for table in ("journal", "postings", "events"):
+        with pytest.raises(store.errors, match="append-only"):
+            store.execute(f"DELETE FROM {table}")
+        store.rollback()
+
+
+def test_migrations_are_recorded_and_a_newer_database_is_refused(ledger_url: str, book: Rulebook) -> None:
+    led = open_ledger(ledger_url, book)
+    assert [r[0] for r in led.store.all("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    led.store.execute("INSERT INTO schema_version VALUES (99, 'from the future', 'x')")
+    led.close()
+    with pytest.raises(LedgerError, match="schema version 99, newer than this library's 2"):
+        open_ledger(ledger_url, book)
+
+
+def test_a_record_of_an_unknown_enterprise_needs_its_profile(ledger: Ledger) -> None:
+    event = parse_event({"id": "x", "type": "record_added", "at": "2026-01-01", "credit_code": LF,
+                         "record": leader("A", D(2026, 1, 1))})
+    with pytest.raises(LedgerError, match="must carry its profile"):
+        ledger.apply(event)
+
+
+def test_bad_events_are_located() -> None:
+    with pytest.raises(LedgerError, match=r"ev.jsonl:3:1: amount: Input should be greater than 0"):
+        parse_event({"id": "p", "type": "payment_confirmed", "at": "2026-01-01", "credit_code": LF,
+                     "rule_id": "r.x", "unit": ["enterprise"], "payer": "city", "amount": "0"},
+                    location=Location("ev.jsonl", 3, 1))
