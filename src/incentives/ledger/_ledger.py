@@ -44,18 +44,18 @@ def yuan(amount: int) -> Decimal:
 
 def unit_of(rule: Any, record: Any) -> Unit:
     """What a rule pays once for: the enterprise or the year where its limit says so, else the
-    record's achievement (the facts schema's identity of a record; its id where a kind has none)."""
+    record's achievement (the facts' identity of a record, ``(kind, record id)`` where a kind or
+    record names none): the same achievement reported again is the same entitlement."""
     limit = rule.rule.limit
     if limit == "once_per_enterprise":
         return ("enterprise",)
     if limit == "once_per_year":
         return ("year", record.date.year)
-    achievement = getattr(record, "achievement", None)
-    return tuple(achievement) if achievement is not None else (record.kind, record.id)
+    return tuple(record.achievement)
 
 
 def unit_text(unit: Iterable[Any]) -> str:
-    return json.dumps(list(unit), ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(list(unit), ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True)
