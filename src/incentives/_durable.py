@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterable, Sequence, cast
 
 from durable import engine as durable  # type: ignore[import-untyped]
 
-from incentives.conditions import All, Facts, Node, Op, Test, Truth, evaluate, leaves
+from incentives.conditions import All, Any_, Facts, Node, Op, Test, Truth, evaluate, leaves
 from incentives.errors import EngineError
 from incentives.facts import Enterprise, Profile, Record, derived_facts
 from incentives.rulebook import CompiledRule
@@ -116,8 +116,11 @@ class _Attribute:
 
     @property
     def per_record(self) -> bool:
-        facts = [leaf.fact for leaf in leaves(self.node)] if self.node is not None else [self.fact]
-        return any(not f.startswith("enterprise.") for f in facts)
+        if self.node is None:
+            return not self.fact.startswith("enterprise.")
+        # A comparison or a count reads the rewarded record (its year, its date): per record.
+        return any(not isinstance(leaf, Test) or not leaf.fact.startswith("enterprise.")
+                   for leaf in leaves(self.node))
 
     def read(self, facts: Facts, digits: int) -> int | str | None:
         if self.node is not None:
@@ -188,7 +191,7 @@ def _form(test: Test) -> str | None:
 def _money_digits(rules: Sequence[CompiledRule]) -> int:
     """Decimal places of the unit money travels in: the fen, or finer if a rule amount needs it."""
     places = [-int(leaf.value.as_tuple().exponent) for rule in rules for leaf in leaves(rule.tree)
-              if isinstance(leaf.value, Decimal) and leaf.value.is_finite()]
+              if isinstance(leaf, Test) and isinstance(leaf.value, Decimal) and leaf.value.is_finite()]
     return max([2, *places])
 
 
@@ -264,7 +267,7 @@ class _Compiler:
     def _heaviest(self, tree: Node, native: set[int]) -> Node | None:
         """The sub-condition whose expression is biggest, not yet evaluated natively."""
         candidates: list[tuple[int, int, Node]] = []
-        stack = list(tree.children) if not isinstance(tree, Test) else []
+        stack = list(tree.children) if isinstance(tree, (All, Any_)) else []
         while stack:
             node = stack.pop()
             if id(node) in native:
@@ -272,7 +275,7 @@ class _Compiler:
             expr = self.node(node, native)
             if _groups(expr) or _weight(expr) > 1:
                 candidates.append((_groups(expr), _weight(expr), node))
-            if not isinstance(node, Test):
+            if isinstance(node, (All, Any_)):
                 stack.extend(node.children)
         return max(candidates, key=lambda c: c[:2])[2] if candidates else None
 
@@ -281,6 +284,8 @@ class _Compiler:
             return {self._native(node): 1}
         if isinstance(node, Test):
             return self.test(node)
+        if not isinstance(node, (All, Any_)):  # a comparison of expressions or a count: judged natively
+            return {self._native(node): 1}
         parts = [self.node(child, native) for child in node.children]
         if isinstance(node, All):
             return _join("$and", parts) if parts else _ALWAYS
@@ -395,13 +400,15 @@ class DurableMatcher:
         """The names of the durable rulesets this matcher registered."""
         return tuple(rs.name for rs in self._rulesets)
 
-    def match(self, enterprise: Enterprise, records: Iterable[Record] | None = None) -> set[tuple[str, str]]:
+    def match(self, enterprise: Enterprise, records: Iterable[Record] | None = None,
+              extra: dict[str, Any] | None = None) -> set[tuple[str, str]]:
         """``(rule_id, record_id)`` for every record of ``enterprise`` (or of ``records``) a rule matches.
 
-        Raises ``EngineError`` if durable_rules fails; no session is left behind either way.
+        ``extra`` are the facts beyond the profile and the record (``Rulebook.extra_facts``); by
+        default those derived from the records, without the whole enterprise. Raises ``EngineError`` if durable_rules fails; no session is left behind either way.
         """
         chosen = list(enterprise.records if records is None else records)
-        facts = self._facts(enterprise.profile, chosen, derived_facts(enterprise))
+        facts = self._facts(enterprise.profile, chosen, derived_facts(enterprise) if extra is None else extra)
         with _LOCK:
             host = _host()
             sid = str(next(_SESSIONS))

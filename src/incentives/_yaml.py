@@ -27,6 +27,14 @@ class Document:
     data: Any
     path: str
     positions: dict[Key, tuple[int, int]] = field(default_factory=dict)
+    quoted: set[Key] = field(default_factory=set)      # scalars written in quotes
+
+    def inside(self, key: Key, offset: int) -> Location:
+        """The place of character ``offset`` of the (one-line) scalar at ``key``, past its quote."""
+        at = self.locate(key)
+        if at.column is None or key not in self.positions:
+            return at
+        return Location(at.path, at.line, at.column + offset + (1 if key in self.quoted else 0))
 
     def locate(self, key: Key) -> Location:
         """The location of ``key``, or of its nearest ancestor that has one."""
@@ -111,6 +119,8 @@ def _build(loader: _Loader, node: yaml.Node, key: Key, doc: Document) -> Any:
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, (*key, i), doc) for i, item in enumerate(node.value)]
+    if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+        doc.quoted.add(key)
     return loader.construct_object(node, deep=True)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from incentives.conditions import All, Facts, Truth, evaluate
+from incentives.conditions import All, Condition, Facts, Truth, evaluate
 from incentives.money import Factor, Money, Rate, to_fen
 
 FORMS = ("fixed", "rate", "matching", "up_to", "brackets", "multiplier", "unquantified", "non_monetary")
@@ -37,7 +37,7 @@ class Tier(_Strict):
     fixed: Money | None = None
     rate: Rate | None = None
     cap: Money | None = None
-    when: list[dict[str, Any]] = Field(default_factory=list)
+    when: list[Condition] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_amount(self) -> Tier:
@@ -187,7 +187,7 @@ def _bracket(brackets: Brackets, facts: Facts, trees: tuple[All, ...]) -> Price:
         checks: list[Any] = []
         truth = evaluate(tree, facts, checks)
         if truth is Truth.UNKNOWN:
-            missing |= {c.test.fact for c in checks if c.truth is Truth.UNKNOWN}
+            missing |= {m for c in checks if c.truth is Truth.UNKNOWN for m in c.missing}
             continue
         if truth is Truth.FALSE:
             continue

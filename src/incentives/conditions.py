@@ -1,9 +1,17 @@
 """The typed condition tree every rule compiles into, and its three-valued native evaluation.
 
-A rule's ``rewards``, ``when`` and window compile once into ``All``/``Any`` nodes over ``Test``
-leaves. A leaf compares one fact (``record.investment``, ``enterprise.clusters``) with a typed value.
-Evaluating gives ``TRUE``, ``FALSE`` or ``UNKNOWN`` (the fact is absent: absent is never zero), and
-a ``Check`` per leaf saying what was found against what was required.
+A rule's ``rewards``, ``when`` and window compile once into ``All``/``Any`` nodes over leaves:
+``Test`` compares one fact (``record.investment``, ``enterprise.clusters``) with a typed value;
+``Compare`` compares two expressions (``revenue[year - 1] ≥ 2000万元``, see ``expressions``);
+``Count`` counts the enterprise's other records of a kind that meet a ``where`` tree (``some``,
+``none``, ``count … at_least/at_most``). Evaluating gives ``TRUE``, ``FALSE`` or ``UNKNOWN`` (a
+fact is absent: absent is never zero), and a ``Check`` per leaf saying what was found against
+what was required.
+
+``Compare`` and ``Count`` read the whole enterprise through ``Whole``, supplied among the extra
+facts under the key ``WHOLE``. ``Count … at_most`` and ``none`` are not monotone (a missing fact
+can turn them either way), so populations compile both ``compile_holds`` (definitely true) and
+``compile_fails`` (definitely false).
 """
 
 from __future__ import annotations
@@ -11,9 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, ClassVar, Union
+from typing import Any, Callable, ClassVar, Mapping, Union
+
+from incentives import expressions as ex
 
 Value = Union[str, bool, Decimal, dt.date, tuple[str, ...]]
 
@@ -89,7 +99,8 @@ class Test:
         # Resolved once, since evaluation is the engine's hot path.
         scope, _, name = self.fact.partition(".")
         object.__setattr__(self, "_on_record", scope == "record")
-        object.__setattr__(self, "_name", name)
+        # ``rewarded.<field>`` (inside a count's ``where``) is supplied among the extra facts.
+        object.__setattr__(self, "_name", "" if scope == "rewarded" else name)
         object.__setattr__(self, "_compare", _COMPARE[self.op])
 
     def evaluate(self, facts: Facts) -> Truth:
@@ -135,20 +146,203 @@ class Any_(_Junction):
     _otherwise = Truth.FALSE
 
 
-Node = Union[Test, All, Any_]
+# A condition as a rule file writes it: ``{fact: {op: value}}``, ``{any|all|some|none|count: …}`` or
+# a comparison of expressions (``"revenue[year - 1] ≥ 2000万元"``).
+Condition = Union[dict[str, Any], str]
+
+WHOLE = "@whole"          # the key of ``Whole`` among the extra facts
+REWARDED = "@rewarded"    # the key of the rewarded record while a count judges another record
+
+
+@dataclass(frozen=True)
+class Whole:
+    """The whole enterprise as conditions over it see it: its records (closed world: a record not
+    given did not happen), the assessment date, its yearly figures and the derived facts."""
+
+    records: tuple[Any, ...]
+    as_of: dt.date
+    figure: Callable[[str, int], Any] | None = None
+    derived: Mapping[str, ex.Derived] = field(default_factory=dict)
+
+
+def _whole(facts: Facts) -> Whole | None:
+    return facts._extra.get(WHOLE) if facts._extra else None
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``left op right`` over two expressions: yearly figures, derived facts, arithmetic.
+
+    A comparison over a value that cannot exist (a ratio over a zero revenue) fails, with the reason.
+    """
+
+    comparison: ex.Comparison
+    origin: str = "when"
+
+    @property
+    def fact(self) -> str:
+        return ex.show(self.comparison.left)
+
+    def evaluate(self, facts: Facts) -> Truth:
+        return self.judge(facts)[0]
+
+    def judge(self, facts: Facts, steps: list[ex.Step] | None = None) -> tuple[Truth, Any, tuple[str, ...]]:
+        """The verdict, the value found (or the reason it cannot exist) and the facts missing."""
+        whole = _whole(facts)
+        rewarded = facts._extra.get(REWARDED, facts.record) if facts._extra else facts.record
+        env = ex.Env(facts.profile, rewarded, facts.record, figure=whole.figure if whole else None,
+                     derived=whole.derived if whole else None)
+        left = ex.evaluate(self.comparison.left, env, steps)
+        right = ex.evaluate(self.comparison.right, env, steps)
+        bad = ex._combine([left, right])
+        if isinstance(bad, ex.Unknown):
+            return Truth.UNKNOWN, None, bad.missing
+        if isinstance(bad, ex.Undefined):
+            return Truth.FALSE, bad.reason, ()
+        assert isinstance(left, Decimal) and isinstance(right, Decimal)
+        holds = ex.compare(self.comparison.op, left, right)
+        return (Truth.TRUE if holds else Truth.FALSE), left, ()
+
+    def describe(self) -> str:
+        return ex.show(self.comparison)
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many of the enterprise's other records of ``kind`` meet ``where``, against bounds.
+
+    ``some`` is ``at_least: 1``, ``none`` is ``at_most: 0``. Only records dated on or before
+    ``as_of`` count, and never the rewarded record itself; ``before_rewarded`` keeps only records
+    dated before the rewarded one, ``within_years`` only those dated within that many years before
+    the rewarded record (with ``before_rewarded``) or ``as_of``. Inside ``where``, ``record.`` is
+    the record counted and ``rewarded.`` the record being judged.
+    """
+
+    kind: str
+    where: All
+    at_least: int | None = None
+    at_most: int | None = None
+    before_rewarded: bool = False
+    within_years: int | None = None
+    origin: str = "when"
+    written: str = field(default="count", compare=False)
+
+    def __post_init__(self) -> None:
+        rewarded = tuple(dict.fromkeys(leaf.fact for leaf in leaves(self.where)
+                                       if isinstance(leaf, Test) and leaf.fact.startswith("rewarded.")))
+        object.__setattr__(self, "_rewarded", rewarded)
+        object.__setattr__(self, "_holds", compile_holds(self.where))
+        object.__setattr__(self, "_fails", compile_fails(self.where))
+
+    @property
+    def fact(self) -> str:
+        return f"{self.written} {self.kind}"
+
+    def evaluate(self, facts: Facts) -> Truth:
+        return self.judge(facts)[0]
+
+    def judge(self, facts: Facts) -> tuple[Truth, Any, tuple[str, ...]]:
+        """The verdict, the records found (``"r1, r2 (+1 unknown)"``) and the facts missing."""
+        whole = _whole(facts)
+        rewarded = facts.record
+        if whole is None:
+            return Truth.UNKNOWN, None, (f"records of kind {self.kind}",)
+        extra = dict(facts._extra or ())
+        extra[REWARDED] = rewarded
+        for name in self._rewarded:  # type: ignore[attr-defined]
+            extra[name] = getattr(rewarded, name.partition(".")[2], None)
+        last = whole.as_of
+        anchor = rewarded.date if self.before_rewarded and rewarded is not None else whole.as_of
+        first = _years_before(anchor, self.within_years) if self.within_years is not None else None
+        found: list[str] = []
+        unsure: list[Any] = []
+        for record in whole.records:
+            if record.kind != self.kind or record is rewarded or record.date > last \
+                    or (self.before_rewarded and (rewarded is None or record.date >= rewarded.date)) \
+                    or (first is not None and record.date < first) \
+                    or (rewarded is not None and record.id == rewarded.id):
+                continue
+            if self._holds(facts.profile, record, extra):  # type: ignore[attr-defined]
+                found.append(record.id)
+            elif not self._fails(facts.profile, record, extra):  # type: ignore[attr-defined]
+                unsure.append(record)
+        low, high = len(found), len(found) + len(unsure)
+        truth = Truth.TRUE
+        if self.at_least is not None:
+            truth = Truth.TRUE if low >= self.at_least else Truth.FALSE if high < self.at_least else Truth.UNKNOWN
+        if self.at_most is not None and truth is not Truth.FALSE:
+            upper = Truth.TRUE if high <= self.at_most else Truth.FALSE if low > self.at_most else Truth.UNKNOWN
+            truth = upper if truth is Truth.TRUE or upper is Truth.FALSE else Truth.UNKNOWN
+        actual = f"{low}" + (f" ({', '.join(found)})" if found else "") + \
+            (f", {len(unsure)} undetermined" if unsure else "")
+        missing: tuple[str, ...] = ()
+        if truth is Truth.UNKNOWN:
+            names: list[str] = []
+            for record in unsure:
+                checks: list[Check] = []
+                evaluate(self.where, Facts(facts.profile, record, extra), checks)
+                names += [f"{record.id}: {m}" for c in checks if c.truth is Truth.UNKNOWN for m in c.missing]
+            missing = tuple(dict.fromkeys(names))
+        return truth, actual, missing
+
+    def describe(self) -> str:
+        bounds = " and ".join(f"{op} {n}" for op, n in (("at_least", self.at_least), ("at_most", self.at_most))
+                              if n is not None)
+        return f"{self.fact} where {_describe_tree(self.where)}: {bounds}"
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _describe_tree(node: Node) -> str:
+    if isinstance(node, (All, Any_)):
+        joined = (" and " if isinstance(node, All) else " or ").join(map(_describe_tree, node.children))
+        return f"({joined})" if len(node.children) > 1 else joined or "any"
+    return node.describe()
+
+
+Leaf = Union[Test, Compare, Count]
+Node = Union[Test, Compare, Count, All, Any_]
 
 
 @dataclass(frozen=True)
 class Check:
-    """The verdict on one leaf: what was required, what was found."""
+    """The verdict on one leaf: what was required, what was found, which facts are missing."""
 
-    test: Test
+    test: Leaf
     truth: Truth
     actual: Any
+    missing: tuple[str, ...] = ()
+
+    @property
+    def fact(self) -> str:
+        return self.test.fact
+
+    @property
+    def op(self) -> str:
+        if isinstance(self.test, Test):
+            return self.test.op.value
+        if isinstance(self.test, Compare):
+            return self.test.comparison.op
+        return " and ".join(op for op, n in (("at_least", self.test.at_least), ("at_most", self.test.at_most))
+                            if n is not None)
+
+    @property
+    def required(self) -> str:
+        if isinstance(self.test, Test):
+            return show(self.test.value)
+        if isinstance(self.test, Compare):
+            return ex.show(self.test.comparison.right)
+        bounds = " and ".join(str(n) for n in (self.test.at_least, self.test.at_most) if n is not None)
+        return f"{bounds} where {_describe_tree(self.test.where)}"
 
     def describe(self) -> str:
         if self.truth is Truth.UNKNOWN:
-            return f"{self.test.fact} is missing (required: {self.test.describe()})"
+            return f"{', '.join(self.missing)} missing (required: {self.test.describe()})"
         verdict = "holds" if self.truth is Truth.TRUE else "fails"
         return f"{self.test.describe()} {verdict}: actual {show(self.actual)}"
 
@@ -176,7 +370,10 @@ class Facts:
         if self._extra and name in self._extra:
             return self._extra[name]
         scope, _, field = name.partition(".")
-        source = self.record if scope == "record" else self.profile
+        if scope == "rewarded":
+            source = self._extra.get(REWARDED) if self._extra else None
+        else:
+            source = self.record if scope == "record" else self.profile
         value = getattr(source, field, None)
         return tuple(value) if isinstance(value, list) else value
 
@@ -191,7 +388,11 @@ def evaluate(node: Node, facts: Facts, checks: list[Check] | None = None) -> Tru
         return node.evaluate(facts)
     if isinstance(node, Test):
         truth = node.evaluate(facts)
-        checks.append(Check(node, truth, facts.get(node.fact)))
+        checks.append(Check(node, truth, facts.get(node.fact), (node.fact,) if truth is Truth.UNKNOWN else ()))
+        return truth
+    if isinstance(node, (Compare, Count)):
+        truth, actual, missing = node.judge(facts)
+        checks.append(Check(node, truth, actual, missing))
         return truth
     seen = [evaluate(child, facts, checks) for child in node.children]
     if node._decides in seen:
@@ -210,6 +411,12 @@ def compile_holds(node: Node) -> Holds:
     when every child is true and ``Any`` when some child is, so falsity and unknowns need not be told
     apart. The leaves of a junction become one loop over their comparisons rather than a call each.
     """
+    if isinstance(node, (Compare, Count)):
+        leaf = node
+
+        def judged(profile: Any, record: Any, extra: Any) -> bool:
+            return leaf.evaluate(Facts(profile, record, extra)) is Truth.TRUE
+        return judged
     if isinstance(node, Test):
         node = All((node,))
     leaves_here = tuple((t._on_record, t._name, t.fact, t._compare, t.value)  # type: ignore[attr-defined]
@@ -243,8 +450,36 @@ def compile_holds(node: Node) -> Holds:
     return some
 
 
-def leaves(node: Node) -> list[Test]:
-    """Every ``Test`` in the tree, in order."""
+def compile_fails(node: Node) -> Holds:
+    """A predicate true exactly where ``evaluate(node, Facts(profile, record, extra))`` is ``FALSE``.
+
+    ``compile_holds`` alone cannot tell false from unknown, which a count needs: ``none`` and
+    ``at_most`` hold only when every other record definitely fails the ``where`` tree.
+    """
     if isinstance(node, Test):
+        on_record, name, fact, compare, value = (node._on_record, node._name, node.fact,  # type: ignore[attr-defined]
+                                                 node._compare, node.value)  # type: ignore[attr-defined]
+
+        def fails(profile: Any, record: Any, extra: Any) -> bool:
+            actual = getattr(record if on_record else profile, name, None)
+            if actual is None and extra:
+                actual = extra.get(fact)
+            return actual is not None and not compare(actual, value)
+        return fails
+    if isinstance(node, (Compare, Count)):
+        leaf = node
+
+        def judged(profile: Any, record: Any, extra: Any) -> bool:
+            return leaf.evaluate(Facts(profile, record, extra)) is Truth.FALSE
+        return judged
+    children = tuple(compile_fails(c) for c in node.children)
+    if isinstance(node, All):
+        return lambda profile, record, extra: any(f(profile, record, extra) for f in children)
+    return lambda profile, record, extra: all(f(profile, record, extra) for f in children)
+
+
+def leaves(node: Node) -> list[Leaf]:
+    """Every leaf of the tree (``Test``, ``Compare``, ``Count``), in order; not inside a count."""
+    if isinstance(node, (Test, Compare, Count)):
         return [node]
     return [leaf for child in node.children for leaf in leaves(child)]

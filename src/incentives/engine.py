@@ -18,7 +18,7 @@ from typing import Any, Literal, NamedTuple
 from incentives.amounts import Missing, NoAmount, Price, PriceOf, Priced, price
 from incentives.conditions import Check, Facts, Truth, evaluate, show
 from incentives.errors import EngineError
-from incentives.facts import Enterprise, derived_facts
+from incentives.facts import Enterprise
 from incentives.outcomes import (Assessment, Award, CheckResult, Citation, Conflict, EnterpriseRef,
                                  InstalmentDue, RuleOutcome)
 from incentives.money import split, to_fen
@@ -101,13 +101,13 @@ def _judge(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engine: E
            not_eligible: list[RuleOutcome] | None, undetermined: list[RuleOutcome] | None,
            basis: bool = True) -> list[_Candidate]:
     """Every eligible (rule, record) pair, priced; outcomes of the others go to the lists when given."""
-    matches = _durable_matches(rulebook, enterprise) if engine == "durable" else None
+    matches = _durable_matches(rulebook, enterprise, as_of) if engine == "durable" else None
     candidates: list[_Candidate] = []
     if not_eligible is None or undetermined is None:
         _judge_quietly(enterprise, rulebook, as_of, matches, candidates, basis)
         return candidates
     price_of = _pricer(rulebook)
-    derived = derived_facts(enterprise) if rulebook.uses_derived_facts(enterprise.profile.city) else {}
+    derived = rulebook.extra_facts(enterprise, as_of)
     for rule in rulebook.rules_for(enterprise.profile.city):
         _judge_rule(rule, enterprise, derived, as_of, matches, price_of, candidates, not_eligible, undetermined)
     return candidates
@@ -147,7 +147,7 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, A
             reasons = [c.describe() for c in checks if c.truth is Truth.FALSE]
             not_eligible.append(_outcome(rule, record.id, reasons, [], checks))
         elif truth is Truth.UNKNOWN:
-            missing = {c.test.fact for c in checks if c.truth is Truth.UNKNOWN}
+            missing = {m for c in checks if c.truth is Truth.UNKNOWN for m in c.missing}
             base = rule.rule.amount.base_fact
             if base and facts.get(base) is None:
                 missing.add(base)  # name every fact needed, not just the first
@@ -172,7 +172,7 @@ def _judge_quietly(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, m
     """
     profile = enterprise.profile
     index = rulebook.index(profile.city)
-    derived = derived_facts(enterprise) if index.uses_derived else {}
+    derived = rulebook.extra_facts(enterprise, as_of)
     for record in enterprise.records:
         if record.date > as_of:
             continue
@@ -336,10 +336,11 @@ def _outcome(rule: CompiledRule, record_id: str | None, reasons: list[str], miss
 
 
 def _check_result(check: Check) -> CheckResult:
-    required = show(check.test.value)
     actual = None if check.actual is None else show(check.actual)
+    if check.truth is Truth.UNKNOWN and check.missing != (check.fact,):
+        actual = "missing: " + ", ".join(check.missing)   # the concrete facts a comparison or count lacks
     result = {Truth.TRUE: "holds", Truth.FALSE: "fails", Truth.UNKNOWN: "missing"}[check.truth]
-    return CheckResult(fact=check.test.fact, op=check.test.op.value, required=required, actual=actual,
+    return CheckResult(fact=check.fact, op=check.op, required=check.required, actual=actual,
                        result=result, origin=check.test.origin)  # type: ignore[arg-type]
 
 
@@ -371,7 +372,7 @@ def _assessment(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engi
 _matcher_lock = threading.Lock()
 
 
-def _durable_matches(rulebook: Rulebook, enterprise: Enterprise) -> set[tuple[str, str]]:
+def _durable_matches(rulebook: Rulebook, enterprise: Enterprise, as_of: dt.date) -> set[tuple[str, str]]:
     """The pairs durable_rules matches, from one matcher per city holding every rule of the city."""
     from incentives._durable import DurableMatcher  # compiled C extension: load only when asked for
 
@@ -380,4 +381,4 @@ def _durable_matches(rulebook: Rulebook, enterprise: Enterprise) -> set[tuple[st
         matcher = rulebook.matchers.get(city)
         if matcher is None:
             matcher = rulebook.matchers[city] = DurableMatcher(rulebook.rules_for(city))
-    return matcher.match(enterprise)
+    return matcher.match(enterprise, extra=rulebook.extra_facts(enterprise, as_of))

@@ -19,9 +19,11 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from incentives import _yaml
-from incentives.conditions import All, Any_, Holds, Node, Op, Test, Value, compile_holds, leaves
-from incentives.errors import IncentivesError, Location, MoneyError, RulebookError, VocabularyError
-from incentives.facts import DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, Profile, field_kind
+from incentives.conditions import (WHOLE, Condition, All, Any_, Compare, Count, Holds, Node, Op, Test, Value, Whole,
+                                   compile_holds, leaves)
+from incentives.expressions import MONEY, NUMBER, Derived, Dim, Ref, check, parse_comparison
+from incentives.errors import ExpressionError, IncentivesError, Location, MoneyError, RulebookError, VocabularyError
+from incentives.facts import DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, Enterprise, Profile, derived_facts, field_kind
 from incentives.amounts import Amount
 from incentives.money import Money, Rate, Splitter, parse_money, parse_rate, parse_ratio
 from incentives.vocabulary import Vocabulary, load_vocabulary
@@ -128,7 +130,7 @@ class Instalment(_Strict):
 
     share: Rate
     due: str
-    when: list[dict[str, Any]] = Field(default_factory=list)
+    when: list[Condition] = Field(default_factory=list)
 
 
 class Clawback(_Strict):
@@ -162,7 +164,7 @@ class Rule(_Strict):
     cite: Citation
     departments: list[str] = Field(default_factory=list)
     rewards: dict[str, str | bool | list[str]]
-    when: list[dict[str, Any]] = Field(default_factory=list)
+    when: list[Condition] = Field(default_factory=list)
     window: Window | None = None
     amount: Amount
     payers: Payers
@@ -288,6 +290,7 @@ class Rulebook:
     hash: str
     by_id: dict[str, CompiledRule] = field(default_factory=dict)
     matchers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # durable, per city
+    derived: dict[str, Derived] = field(default_factory=dict)     # derived facts, by name
     _indexes: dict[str, RuleIndex] = field(default_factory=dict, repr=False, compare=False)
 
     def rules_for(self, city: str) -> tuple[CompiledRule, ...]:
@@ -297,6 +300,14 @@ class Rulebook:
     def uses_derived_facts(self, city: str) -> bool:
         """Whether a rule of ``city`` reads a fact derived from the records (``enterprise.recognitions``)."""
         return self.index(city).uses_derived
+
+    def extra_facts(self, enterprise: Enterprise, as_of: dt.date) -> dict[str, Any]:
+        """The facts beyond profile and record that the rules of the enterprise's city read: those
+        derived from its records, and the whole enterprise for comparisons and counts."""
+        index = self.index(enterprise.profile.city)
+        if not (index.uses_derived or index.uses_whole):
+            return {}
+        return extra_facts(enterprise, as_of, self.derived, whole=index.uses_whole)
 
     def index(self, city: str) -> RuleIndex:
         """The rules of ``city`` indexed for populations (see ``RuleIndex``)."""
@@ -322,6 +333,7 @@ class RuleIndex:
         self._order = {rule.id: n for n, rule in enumerate(rules)}
         trees = [t for r in rules for t in (r.tree, *r.tier_trees, *r.instalment_trees)]
         self.uses_derived = any(leaf.fact in DERIVED_FACTS for tree in trees for leaf in leaves(tree))
+        self.uses_whole = any(isinstance(leaf, (Compare, Count)) for tree in trees for leaf in leaves(tree))
         self._by_kind: dict[str, tuple[list[_Entry], dict[str, dict[Any, list[_Entry]]]]] = {}
         for rule in rules:
             unkeyed, keyed = self._by_kind.setdefault(str(rule.rule.rewards["kind"]), ([], {}))
@@ -354,6 +366,16 @@ class RuleIndex:
 
 
 _Entry = tuple[CompiledRule, Holds]   # a rule, and the rest of its conditions
+
+
+def extra_facts(enterprise: Enterprise, as_of: dt.date, derived: dict[str, Derived] | None = None, *,
+                whole: bool = True) -> dict[str, Any]:
+    """The facts derived from ``enterprise``'s records and, with ``whole``, the whole enterprise
+    (``conditions.Whole``: its records, ``as_of``, its yearly figures and the derived facts)."""
+    extra = derived_facts(enterprise)
+    if whole:
+        extra[WHOLE] = Whole(tuple(enterprise.records), as_of, getattr(enterprise, "figure", None), derived or {})
+    return extra
 _NONE: list[_Entry] = []
 
 
@@ -457,7 +479,10 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
     """Check references and compile each rule; ``index`` maps model.rules to their place in the file."""
     def problem(key: tuple[Any, ...], message: str, code: str, exc: type[IncentivesError] = RulebookError,
                 **extra: Any) -> None:
-        problems.append(exc(message, location=doc.locate(key), field=_dotted(key), code=code, **extra))
+        location = doc.locate(key)
+        if extra.get("offset") is not None and location.column is not None:  # a token inside the scalar
+            location = doc.inside(key, extra["offset"])
+        problems.append(exc(message, location=location, field=_dotted(key), code=code, **extra))
 
     compiled: list[CompiledRule] = []
     seen: dict[str, int] = {}
@@ -556,11 +581,11 @@ def _check_multipliers(model: RuleFile, index: list[int], problem: Any) -> None:
             target = rules[target].amount.of_rule
 
 
-def _compile_list(kind: Any, items: list[dict[str, Any]], key: tuple[Any, ...], vocab: Vocabulary,
-                  problem: Any) -> All:
+def _compile_list(kind: Any, items: list[Condition], key: tuple[Any, ...], vocab: Vocabulary,
+                  problem: Any, rewarded: str | None = None) -> All:
     if not isinstance(kind, str) or kind not in RECORD_MODELS:
         return All(())
-    nodes = [_compile_item(kind, item, (*key, i), vocab, problem) for i, item in enumerate(items)]
+    nodes = [_compile_item(kind, item, (*key, i), vocab, problem, rewarded or kind) for i, item in enumerate(items)]
     return All(tuple(n for n in nodes if n is not None))
 
 
@@ -598,16 +623,24 @@ def _compile_tree(rule: Rule, window: Window, key: tuple[Any, ...], vocab: Vocab
     return All(tuple(nodes))
 
 
-def _compile_item(kind: str, item: dict[str, Any], key: tuple[Any, ...], vocab: Vocabulary, problem: Any) -> Node | None:
-    if len(item) != 1:
-        problem(key, "each condition is one 'fact: {op: value}', or 'any:'/'all:' with a list", "condition")
+def _compile_item(kind: str, item: Condition, key: tuple[Any, ...], vocab: Vocabulary, problem: Any,
+                  rewarded: str | None = None) -> Node | None:
+    rewarded = rewarded or kind
+    if isinstance(item, str):
+        return _compile_comparison(kind, rewarded, item, key, problem)
+    if not isinstance(item, dict) or len(item) != 1:
+        problem(key, "each condition is one 'fact: {op: value}', a comparison such as "
+                "\"revenue[year - 1] ≥ 2000万元\", 'some:'/'none:'/'count:' over records, "
+                "or 'any:'/'all:' with a list", "condition")
         return None
     (name, spec), = item.items()
+    if name in _COUNTS:
+        return _compile_count(name, spec, (*key, name), vocab, problem, rewarded)
     if name in ("any", "all"):
         if not isinstance(spec, list) or not spec:
             problem((*key, name), f"'{name}' takes a non-empty list of conditions", "condition")
             return None
-        children = [_compile_item(kind, sub, (*key, name, j), vocab, problem) for j, sub in enumerate(spec)]
+        children = [_compile_item(kind, sub, (*key, name, j), vocab, problem, rewarded) for j, sub in enumerate(spec)]
         if any(c is None for c in children):
             return None
         return (Any_ if name == "any" else All)(tuple(c for c in children if c is not None))
@@ -622,8 +655,87 @@ def _compile_item(kind: str, item: dict[str, Any], key: tuple[Any, ...], vocab: 
         problem((*key, name, op_name), f"unknown comparison {op_name!r}; use one of: "
                 f"{', '.join(o.value for o in Op)}", "unknown-op")
         return None
-    typed = _typed_value(kind, name, op, raw, (*key, name, op_name), vocab, problem)
+    typed = _typed_value(kind, name, op, raw, (*key, name, op_name), vocab, problem, rewarded)
     return None if typed is None else Test(name, op, typed)
+
+
+_COUNTS = ("some", "none", "count")
+_COUNT_KEYS = {"kind", "where", "before", "within_years", "at_least", "at_most"}
+
+
+def _compile_count(name: str, spec: Any, key: tuple[Any, ...], vocab: Vocabulary, problem: Any,
+                   rewarded: str) -> Count | None:
+    """``some``/``none``/``count`` over the enterprise's other records of a kind (see ``Count``)."""
+    if not isinstance(spec, dict):
+        problem(key, f"write '{name}: {{kind: …, where: [...]}}'", "condition")
+        return None
+    ok = True
+    allowed = _COUNT_KEYS if name == "count" else _COUNT_KEYS - {"at_least", "at_most"}
+    for extra in sorted(set(spec) - allowed, key=str):
+        problem((*key, extra), f"unknown key {extra!r} in '{name}'; keys: kind, where, before, within_years"
+                + (", at_least, at_most" if name == "count" else ""), "condition")
+        ok = False
+    kind = spec.get("kind")
+    if not isinstance(kind, str) or kind not in RECORD_MODELS:
+        problem((*key, "kind"), f"{name}.kind must be one of {', '.join(RECORD_MODELS)}; got {kind!r}", "unknown-kind")
+        return None
+    where = spec.get("where", [])
+    if not isinstance(where, list):
+        problem((*key, "where"), "'where' takes a list of conditions", "condition")
+        return None
+    before = spec.get("before", "as_of")
+    if before not in ("rewarded", "as_of"):
+        problem((*key, "before"), "'before' is rewarded (records dated before the rewarded one) or as_of", "condition")
+        ok = False
+    within = spec.get("within_years")
+    if within is not None and (not isinstance(within, int) or isinstance(within, bool) or within < 1):
+        problem((*key, "within_years"), "'within_years' is a whole number of years, at least 1", "condition")
+        ok = False
+    bounds = {"some": (1, None), "none": (None, 0)}.get(name) or (spec.get("at_least"), spec.get("at_most"))
+    if name == "count":
+        if bounds == (None, None):
+            problem(key, "'count' needs at_least or at_most (a whole number)", "condition")
+            ok = False
+        for op, n in zip(("at_least", "at_most"), bounds):
+            if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
+                problem((*key, op), f"'{op}' is a whole number of records", "condition")
+                ok = False
+    tree = _compile_list(kind, where, (*key, "where"), vocab, problem, rewarded)
+    if not ok or len(tree.children) != len(where):
+        return None
+    return Count(kind, tree, bounds[0], bounds[1], before == "rewarded", within, written=name)
+
+
+def _compile_comparison(kind: str, rewarded: str, text: str, key: tuple[Any, ...], problem: Any) -> Compare | None:
+    """A comparison of two expressions, typed against the facts it reads."""
+    try:
+        comparison = parse_comparison(text)
+        check(comparison, lambda ref: _expression_type(kind, rewarded, ref))
+    except ExpressionError as e:
+        problem(key, e.message, "expression", ExpressionError, offset=e.offset)
+        return None
+    return Compare(comparison)
+
+
+# The yearly figures of the glossary and their dimensions, until the facts schema declares them.
+_YEARLY: dict[str, Dim] = {"revenue": MONEY, "rd_spend": MONEY, "tax_paid": MONEY, "industrial_output": MONEY,
+                           "employees": NUMBER}
+
+
+def _expression_type(kind: str, rewarded: str, ref: Ref) -> Dim | str | None:
+    """The dimension of a reference in an expression (a string for a fact that is not a number)."""
+    if not ref.scope or (ref.scope == "enterprise" and ref.index is not None):
+        return _YEARLY.get(ref.name)
+    model_kind = kind if ref.scope == "record" else rewarded
+    if ref.scope == "enterprise":
+        fields = dict(Profile.model_fields)
+    else:
+        fields = dict(RECORD_MODELS[model_kind].model_fields)
+    if ref.name not in fields:
+        return None
+    ftype = "rate" if f"{model_kind}.{ref.name}" in RATE_FIELDS and ref.scope != "enterprise" else \
+        field_kind(fields[ref.name].annotation)
+    return {"money": MONEY, "rate": NUMBER}.get(ftype, ftype)
 
 
 _ORDERED = {Op.AT_LEAST, Op.MORE_THAN, Op.AT_MOST, Op.LESS_THAN}
@@ -632,8 +744,10 @@ _LISTED = {Op.INCLUDES, Op.INCLUDES_ANY, Op.NOT_EMPTY}
 
 
 def _typed_value(kind: str, fact: str, op: Op, raw: Any, key: tuple[Any, ...], vocab: Vocabulary,
-                 problem: Any) -> Value | None:
+                 problem: Any, rewarded: str | None = None) -> Value | None:
     """The condition's value in the fact's own type, or ``None`` after recording a problem."""
+    if fact.startswith("rewarded.") and rewarded:  # the record being judged, seen from a count's where
+        kind, fact = rewarded, "record." + fact.partition(".")[2]
     ftype = _fact_type(kind, fact, key, problem)
     if ftype is None:
         return None
