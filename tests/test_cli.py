@@ -35,7 +35,7 @@ def test_evaluate_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert award["payers"] == {"city": "61728.40", "county": "61728.39"}
     assert award["citation"] == {"document": "lf-2025-5", "document_number": "廊政办规〔2025〕5号",
                                  "document_title": "廊坊市推进特色产业集群高质量发展三年行动方案(2025—2027年)",
-                                 "clause": "三、3", "quote": award["citation"]["quote"]}
+                                 "document_kind": "normative", "clause": "三、3", "quote": award["citation"]["quote"]}
     assert data["total"] == "123456.79"
     assert all({"rule_id", "reasons"} <= set(o) for o in data["not_eligible"])
 
@@ -81,7 +81,7 @@ def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
                        "--rule", "lf.digital_pilot", "--as-of", "2026-06-30", "--lang", "en")
     assert code == 0
     assert "[pilot] undetermined: enterprise.clusters, record.investment" in out
-    assert "enterprise.clusters" in out and "missing" in out and "langfang.yaml:87:5" in out
+    assert "enterprise.clusters" in out and "missing" in out and "langfang.yaml:89:5" in out
 
 
 def test_explain_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:

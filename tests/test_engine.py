@@ -22,36 +22,65 @@ city: langfang
 documents:
   a: {title: 甲方案, number: 甲〔2025〕1号, issuer: 甲, issued: 2025-01-01, effective: {from: 2025-01-01, to: null}}
   b: {title: 乙报道, issuer: 乙, issued: 2025-01-01, effective: {from: 2025-01-01, to: null}, kind: report}
+  c: {title: 丙办法, number: 丙〔2025〕2号, issuer: 丙, issued: 2025-01-01, effective: {from: 2025-01-01, to: null},
+      kind: notice}
 """
 
 
-def rule(rid: str, doc: str, amount: str, group: str | None = None, level: str = "provincial") -> str:
-    text = (f"  - id: {rid}\n    title: {{zh: {rid}, en: {rid}}}\n    cite: {{document: {doc}, clause: 一, quote: 奖励}}\n"
+def rule(rid: str, doc: str, amount: str, group: str | None = None, level: str = "provincial",
+         clause: str = "一") -> str:
+    text = (f"  - id: {rid}\n    title: {{zh: {rid}, en: {rid}}}\n    cite: {{document: {doc}, clause: {clause}, quote: 奖励}}\n"
             f"    rewards: {{kind: recognition, title: cluster_leader, level: {level}}}\n"
             f"    amount: {{fixed: {amount}}}\n    payers: {{city: 100%}}\n")
     return text + (f"    group: {group}\n" if group else "")
 
 
-def book_of(tmp_path: Path, body: str):  # type: ignore[no-untyped-def]
+def book_of(tmp_path: Path, body: str, header: str = HEADER):  # type: ignore[no-untyped-def]
     (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
-    (tmp_path / "langfang.yaml").write_text(HEADER + body, "utf-8")
+    (tmp_path / "langfang.yaml").write_text(header + body, "utf-8")
     return load_rulebook(tmp_path)
 
 
 LEADER = [record("recognition", title="cluster_leader", level="provincial", id="r", date=dt.date(2025, 6, 1))]
 
 
-def test_sources_that_disagree_pay_the_highest_once_and_show_the_conflict(tmp_path: Path) -> None:
+def test_official_sources_that_disagree_pay_the_highest_once_and_show_the_conflict(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "groups:\n  g: {title: 同一成就, combine: highest}\nrules:\n"
+                   + rule("x.plan", "a", "200万元", "g") + rule("x.notice", "c", "1000万元", "g"))
+    result = assess(enterprise(LEADER), book, AS_OF)
+    assert [(a.rule_id, a.amount) for a in result.awards] == [("x.notice", D("10000000.00"))]
+    [conflict] = result.conflicts
+    assert (conflict.record_id, conflict.rule_ids, conflict.paid_rule_id) == ("r", ["x.plan", "x.notice"], "x.notice")
+    assert conflict.amounts == [D("2000000.00"), D("10000000.00")] and conflict.documents == ["a", "c"]
+    assert "disagree" in conflict.reason and conflict.reported == []
+    lost = next(o for o in result.not_eligible if o.rule_id == "x.plan")
+    assert lost.reasons == ["record r is already rewarded by x.notice; only the highest is paid"]
+
+
+def test_a_report_never_settles_money_it_is_shown_beside_the_official_amount(tmp_path: Path) -> None:
     book = book_of(tmp_path, "groups:\n  g: {title: 同一成就, combine: highest}\nrules:\n"
                    + rule("x.plan", "a", "200万元", "g") + rule("x.report", "b", "1000万元", "g"))
     result = assess(enterprise(LEADER), book, AS_OF)
-    assert [(a.rule_id, a.amount) for a in result.awards] == [("x.report", D("10000000.00"))]
+    assert [(a.rule_id, a.amount) for a in result.awards] == [("x.plan", D("2000000.00"))]
+    assert [(r.rule_id, r.amount, r.citation.document_kind) for r in result.awards[0].reported] == [
+        ("x.report", D("10000000.00"), "report")]
+    assert result.total == result.total_max == D("2000000.00")
+    assert result.total_reported_max == D("10000000.00")
     [conflict] = result.conflicts
-    assert (conflict.record_id, conflict.rule_ids, conflict.paid_rule_id) == ("r", ["x.plan", "x.report"], "x.report")
-    assert conflict.amounts == [D("2000000.00"), D("10000000.00")] and conflict.documents == ["a", "b"]
-    assert "disagree" in conflict.reason
-    lost = next(o for o in result.not_eligible if o.rule_id == "x.plan")
-    assert lost.reasons == ["record r is already rewarded by x.report; only the highest is paid"]
+    assert (conflict.rule_ids, conflict.paid_rule_id, conflict.reported) == (["x.plan", "x.report"], "x.plan", ["x.report"])
+    assert conflict.amounts == [D("2000000.00"), D("10000000.00")]
+    assert result.reported == [] and not any(o.rule_id == "x.report" for o in result.not_eligible)
+
+
+def test_a_report_alone_is_listed_as_reported_and_in_no_total(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "rules:\n" + rule("x.report", "b", "1000万元"))
+    result = assess(enterprise(LEADER), book, AS_OF)
+    assert result.awards == [] and result.total == result.total_max == D("0.00")
+    assert [(a.rule_id, a.amount, a.citation.document_kind) for a in result.reported] == [
+        ("x.report", D("10000000.00"), "report")]
+    assert result.total_reported_max == D("10000000.00")
+    from incentives import award_rows
+    assert award_rows(enterprise(LEADER), book, AS_OF) == []
 
 
 def test_same_amount_from_two_sources_is_paid_once(tmp_path: Path) -> None:
@@ -60,6 +89,34 @@ def test_same_amount_from_two_sources_is_paid_once(tmp_path: Path) -> None:
     result = assess(enterprise(LEADER), book, AS_OF)
     assert result.total == D("500000.00") and len(result.awards) == 1
     assert result.conflicts[0].documents == ["a", "b"] and "disagree" not in result.conflicts[0].reason
+    assert result.total_reported_max == D("500000.00")
+
+
+def test_a_newer_official_text_supersedes_a_clause_from_its_effective_date(tmp_path: Path) -> None:
+    header = HEADER.replace("      kind: notice}", "      kind: notice, supersedes: [{document: a, clauses: [一]}]}")
+    header = header.replace("丙, issued: 2025-01-01, effective: {from: 2025-01-01", "丙, issued: 2025-07-01, "
+                            "effective: {from: 2025-07-01")
+    book = book_of(tmp_path, "rules:\n" + rule("x.old", "a", "200万元") + rule("x.kept", "a", "5万元", clause="二",
+                                                                             level="national")
+                   + rule("x.new", "c", "300万元"), header)
+    assert book.by_id["x.old"].window.end == dt.date(2025, 6, 30)
+    assert book.by_id["x.kept"].window.end is None
+    before = assess(enterprise(LEADER), book, AS_OF)                         # 2025-06-01: the old clause
+    assert [(a.rule_id, a.amount) for a in before.awards] == [("x.old", D("2000000.00"))]
+    later = [record("recognition", title="cluster_leader", level="provincial", id="r", date=dt.date(2025, 7, 1))]
+    after = assess(enterprise(later), book, AS_OF)                           # 2025-07-01: the new text
+    assert [(a.rule_id, a.amount) for a in after.awards] == [("x.new", D("3000000.00"))]
+    assert "record.date on_or_before 2025-06-30 fails: actual 2025-07-01" in next(
+        o for o in after.not_eligible if o.rule_id == "x.old").reasons
+
+
+def test_only_an_official_text_can_supersede(tmp_path: Path) -> None:
+    from incentives.errors import RulebookError
+
+    header = HEADER.replace("effective: {from: 2025-01-01, to: null}, kind: report}",
+                            "effective: {from: 2025-01-01, to: null}, kind: report, supersedes: [{document: a}]}")
+    with pytest.raises(RulebookError, match=r"langfang\.yaml:\d+:\d+: .*a report cannot replace an official text"):
+        book_of(tmp_path, "rules:\n" + rule("x.old", "a", "200万元"), header)
 
 
 def test_ungrouped_rules_on_one_record_never_pay_twice(tmp_path: Path) -> None:

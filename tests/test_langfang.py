@@ -9,7 +9,7 @@ import pytest
 
 from incentives import assess
 
-from conftest import enterprise, record
+from conftest import RULES, enterprise, record
 
 AS_OF = dt.date(2026, 6, 30)
 ISSUED = dt.date(2025, 9, 12)
@@ -38,7 +38,9 @@ def test_item_1_cluster_leader(book, level: str, rule_id: str, amount: str, quot
     assert award.citation.clause == "三、1"
     assert award.citation.quote == quote
     assert award.departments == ["市工信局", "市财政局"]
-    assert award.rule_location.endswith("langfang.yaml:22:5" if level == "provincial" else "langfang.yaml:43:5")
+    lines = (RULES / "langfang.yaml").read_text("utf-8").splitlines()
+    line = lines.index(f"  - id: {rule_id}") + 1
+    assert award.rule_location.endswith(f"langfang.yaml:{line}:5")
     assert result.total == D(amount)
 
 

@@ -36,6 +36,7 @@ EXAMPLES = ROOT / "examples" / "enterprises"
 PLAN_ID, REPORT_ID = "sjz-2021-69", "sjz-leader-report"
 NUMBER = "〔2021〕—69"
 ISSUED = dt.date(2021, 9, 15)
+REPORT_FROM = dt.date(2022, 9, 1)    # the earliest day the report's page can be dated to
 END = dt.date(2025, 12, 31)
 DAY = dt.date(2023, 3, 15)            # a day inside both documents' windows
 AS_OF = dt.date(2026, 6, 30)
@@ -215,13 +216,13 @@ ELIGIBLE: list[tuple[str, str, list[dict[str, Any]], dict[str, Any], str, str | 
      "non_monetary", None, None, {}, True, PLAN_ID, "三、（四）12", Q_EIA_EXEMPT),
     ("sjz.positive_list", "full", [recognition("standard_leader")], {},
      "non_monetary", None, None, {}, True, PLAN_ID, "三、（四）13", Q_POSITIVE),
-    ("sjz.report.quality.china_award", "full", [rec("quality_award", award="china_quality_award")], {},
+    ("sjz.report.quality.china_award", REPORT_ID, [rec("quality_award", award="china_quality_award")], {},
      "fixed", "10000000.00", "10000000.00", {}, True, REPORT_ID, "特色品牌行动·加强质量管理", Q_R_CQA),
-    ("sjz.report.quality.china_nomination", "full", [rec("quality_award", award="china_quality_award_nomination")], {},
+    ("sjz.report.quality.china_nomination", REPORT_ID, [rec("quality_award", award="china_quality_award_nomination")], {},
      "fixed", "5000000.00", "5000000.00", {}, True, REPORT_ID, "特色品牌行动·加强质量管理", Q_R_CQA),
     ("sjz.report.trademark.well_known", REPORT_ID, [rec("trademark", type="well_known")], {},
      "fixed", "500000.00", "500000.00", {}, True, REPORT_ID, "特色品牌行动·打造特色品牌", Q_R_WELL_KNOWN),
-    ("sjz.report.equipment_subsidy", "full", [project("tech_retrofit", equipment_purchase="1000万元")], {},
+    ("sjz.report.equipment_subsidy", REPORT_ID, [project("tech_retrofit", equipment_purchase="1000万元")], {},
      "unquantified", None, None, {}, True, REPORT_ID, "科技赋能行动·提升技术装备水平", Q_R_EQUIPMENT),
 ]
 
@@ -232,6 +233,11 @@ def test_eligible(books, rule_id, book, records, profile, status, amount, amount
                   document, clause, quote) -> None:
     result = run(books[book], records, **profile)
     award = result.award(rule_id)
+    if document == REPORT_ID:   # a press report never settles money: its awards are listed as reported only
+        assert award is None and result.total == result.total_max == 0
+        award = next((a for a in result.reported if a.rule_id == rule_id), None)
+        assert award is not None and award.citation.document_kind == "report"
+        assert result.total_reported_max == (D(amount_max) if amount_max else 0)
     assert award is not None, [(o.rule_id, o.reasons, o.missing) for o in result.not_eligible + result.undetermined]
     assert award.status == status
     assert (None if award.amount is None else str(award.amount)) == amount
@@ -268,10 +274,11 @@ NOT_ELIGIBLE: list[tuple[str, list[dict[str, Any]], dict[str, Any], str]] = [
      "actual [new_generation_it]"),
     ("sjz.price_index_platform", [project("price_index_platform", date=dt.date(2026, 1, 1))], {},
      "record.date on_or_before 2025-12-31 fails: actual 2026-01-01"),
-    ("sjz.quality.china_award", [rec("quality_award", award="china_quality_award")], {},
-     "record quality_award-1 is already rewarded by sjz.report.quality.china_award; only the highest is paid"),
-    ("sjz.quality.china_nomination", [rec("quality_award", award="china_quality_award_nomination")], {},
-     "record quality_award-1 is already rewarded by sjz.report.quality.china_nomination; only the highest is paid"),
+    ("sjz.quality.china_award", [rec("quality_award", award="china_quality_award", date=ISSUED - dt.timedelta(days=1))],
+     {}, "record.date on_or_after 2021-09-15 fails: actual 2021-09-14"),
+    ("sjz.quality.china_nomination", [rec("quality_award", award="china_quality_award_nomination",
+                                          date=END + dt.timedelta(days=1))], {},
+     "record.date on_or_before 2025-12-31 fails: actual 2026-01-01"),
     ("sjz.quality.hebei_organisation", [rec("quality_award", award="hebei_quality_award", category="individual")], {},
      "no record with record.kind is quality_award, record.award is hebei_quality_award, record.category is organisation"),
     ("sjz.trademark.well_known", [rec("trademark", type="well_known", date=dt.date(2021, 9, 1))], {},
@@ -311,8 +318,8 @@ NOT_ELIGIBLE: list[tuple[str, list[dict[str, Any]], dict[str, Any], str]] = [
      "record.date on_or_before 2025-12-31 fails: actual 2026-02-01"),
     ("sjz.report.quality.china_nomination", [rec("quality_award", award="china_quality_award")], {},
      "no record with record.kind is quality_award, record.award is china_quality_award_nomination"),
-    ("sjz.report.trademark.well_known", [rec("trademark", type="well_known")], {},
-     "record trademark-1 is already rewarded by sjz.trademark.well_known; only the highest is paid"),
+    ("sjz.report.trademark.well_known", [rec("trademark", type="well_known", date=dt.date(2022, 8, 31))], {},
+     "record.date on_or_after 2022-09-01 fails: actual 2022-08-31"),
     ("sjz.report.equipment_subsidy", [project("tech_retrofit", equipment_purchase="1000万元")], {"clusters": []},
      "enterprise.clusters not_empty true fails: actual []"),
 ]
@@ -331,7 +338,8 @@ def test_every_rule_is_covered(rulebook) -> None:  # type: ignore[no-untyped-def
 def test_plan_document(rulebook) -> None:  # type: ignore[no-untyped-def]
     doc = rulebook.files["shijiazhuang"].model.documents[PLAN_ID]
     assert doc.number == NUMBER
-    assert doc.kind == "policy"
+    assert doc.kind == "notice" and doc.official
+    assert doc.date_evidence and "2021年9月15日" in doc.date_evidence
     assert doc.issuer == "石家庄市人民政府办公室"
     assert doc.title == "石家庄市人民政府办公室关于印发《石家庄市县域特色产业提质升级工作方案（2021—2025年）》的通知"
     assert doc.issued == ISSUED
@@ -344,13 +352,18 @@ def test_plan_document(rulebook) -> None:  # type: ignore[no-untyped-def]
 
 def test_report_document(rulebook) -> None:  # type: ignore[no-untyped-def]
     doc = rulebook.files["shijiazhuang"].model.documents[REPORT_ID]
-    assert doc.kind == "report"
+    assert doc.kind == "report" and not doc.official
     assert doc.number is None and doc.issued is None
     assert "《县域特色产业集群“领跑者”企业培育行动实施方案》" in doc.title
-    assert (doc.effective.start, doc.effective.end) == (ISSUED, END)
-    assert any(n.startswith("INTERPRETATION") for n in doc.notes)
+    # The page dates itself: "今年1至8月份" (statistics published in September at the earliest) and
+    # "在党的二十大召开之前" (the congress opened 2022-10-16); not 2021-09-15.
+    assert doc.published is not None
+    assert (doc.published.start, doc.published.end) == (dt.date(2022, 9, 1), dt.date(2022, 10, 15))
+    assert (doc.effective.start, doc.effective.end) == (REPORT_FROM, END)
+    assert doc.date_evidence and "今年1至8月份" in doc.date_evidence and "二十大" in doc.date_evidence
     text = REPORT.read_text(encoding="utf-8")
     assert "到2025年，上市企业达到8至10家" in text
+    assert "今年1至8月份" in text and "在党的二十大召开之前" in text
     assert not re.search(r"20\d\d年\d{1,2}月\d{1,2}日", text)        # the report prints no date
 
 
@@ -425,11 +438,44 @@ def test_records_after_as_of_have_not_happened(rulebook) -> None:  # type: ignor
     assert "after as_of 2024-06-30" in outcome(result, "sjz.little_giant").reasons[0]
 
 
-def test_report_window_is_the_interpreted_one(rulebook) -> None:  # type: ignore[no-untyped-def]
-    before = run(rulebook, [rec("quality_award", award="china_quality_award", date=ISSUED - dt.timedelta(days=1))])
-    assert before.awards == [] and before.conflicts == []
-    first = run(rulebook, [rec("quality_award", award="china_quality_award", date=ISSUED)])
-    assert paid(first) == [("sjz.report.quality.china_award", "10000000.00")]
+def test_report_window_is_the_one_its_page_supports(rulebook) -> None:  # type: ignore[no-untyped-def]
+    # Defect 5: the report's rules had the invented window 2021-09-15 onward. The page says
+    # "今年1至8月份" and "在党的二十大召开之前": 2022. Nothing of the report is shown for 2021.
+    for rule_id in ("sjz.report.trademark.well_known", "sjz.report.equipment_subsidy",
+                    "sjz.report.quality.china_award", "sjz.report.quality.china_nomination"):
+        assert rulebook.by_id[rule_id].window.start == REPORT_FROM, rule_id
+    before = run(rulebook, [rec("trademark", type="well_known", date=REPORT_FROM - dt.timedelta(days=1))])
+    assert paid(before) == [("sjz.trademark.well_known", "500000.00")] and before.awards[0].reported == []
+    assert before.conflicts == []
+    on = run(rulebook, [rec("trademark", type="well_known", date=REPORT_FROM)])
+    assert [(r.rule_id, str(r.amount)) for r in on.awards[0].reported] == [("sjz.report.trademark.well_known", "500000.00")]
+    equipment = run(rulebook, [project("tech_retrofit", equipment_purchase="1000万元", date=dt.date(2022, 3, 1))])
+    assert equipment.reported == [] and equipment.awards == []
+
+
+# 三、（二）4 of 〔2021〕—69: "对首次获得中国质量奖、提名奖的企业分别奖励 200 万元、100 万元"; the 河北日报 report:
+# "对首次获得“中国质量奖”“中国质量奖提名奖”的单位，分别给予1000万元、500万元的一次性奖励。"
+def test_a_first_china_quality_award_of_2021_is_paid_200_wan_settled(rulebook) -> None:  # type: ignore[no-untyped-def]
+    # Defect 1: a win of 2021-10-01 was paid a settled 1000万 under a plan that did not yet exist.
+    result = run(rulebook, [rec("quality_award", award="china_quality_award", id="cqa", date=dt.date(2021, 10, 1))])
+    assert paid(result) == [("sjz.quality.china_award", "2000000.00")]
+    assert result.awards[0].reported == [] and result.conflicts == [] and result.reported == []
+    assert result.total == result.total_max == result.total_reported_max == D("2000000.00")
+
+
+def test_a_win_after_the_reports_date_shows_both_and_settles_the_official_amount(rulebook) -> None:  # type: ignore[no-untyped-def]
+    result = run(rulebook, [rec("quality_award", award="china_quality_award", id="cqa", date=dt.date(2023, 5, 1))])
+    assert paid(result) == [("sjz.quality.china_award", "2000000.00")]
+    [alternative] = result.awards[0].reported
+    assert (alternative.rule_id, alternative.amount) == ("sjz.report.quality.china_award", D("10000000.00"))
+    assert alternative.citation.document == REPORT_ID and alternative.citation.document_kind == "report"
+    assert result.total == D("2000000.00") and result.total_by_payer == {"unspecified": D("2000000.00")}
+    assert result.total_reported_max == D("10000000.00")
+    [conflict] = result.conflicts
+    assert conflict.rule_ids == ["sjz.quality.china_award", "sjz.report.quality.china_award"]
+    assert conflict.amounts == [D("2000000.00"), D("10000000.00")]
+    assert conflict.paid_rule_id == "sjz.quality.china_award" and conflict.reported == ["sjz.report.quality.china_award"]
+    assert conflict.documents == [PLAN_ID, REPORT_ID] and "not an official text" in conflict.reason
 
 
 # --------------------------------------------------------------------------- caps: under, at, over
@@ -541,32 +587,18 @@ def test_attracted_investment_needs_a_cluster_and_the_investment(rulebook) -> No
 
 
 # --------------------------------------------------------------------------- China Quality Award: conflict, paid once
-def test_china_quality_award_conflict_is_reported_and_paid_once(rulebook) -> None:  # type: ignore[no-untyped-def]
-    result = run(rulebook, [rec("quality_award", award="china_quality_award", id="cqa")])
-    assert paid(result) == [("sjz.report.quality.china_award", "10000000.00")]
-    assert result.total == D("10000000.00") and result.total_by_payer == {"unspecified": D("10000000.00")}
-    [conflict] = result.conflicts
-    assert conflict.record_id == "cqa"
-    assert conflict.rule_ids == ["sjz.quality.china_award", "sjz.report.quality.china_award"]
-    assert conflict.amounts == [D("2000000.00"), D("10000000.00")]
-    assert conflict.paid_rule_id == "sjz.report.quality.china_award"
-    assert conflict.documents == [PLAN_ID, REPORT_ID]
-    assert "sjz.china_quality_award" in conflict.reason and "disagree on the amount" in conflict.reason
-    lost = outcome(result, "sjz.quality.china_award", "cqa")
-    assert lost.reasons == ["record cqa is already rewarded by sjz.report.quality.china_award; only the highest is paid"]
-
-
-def test_china_quality_award_nomination_conflict(rulebook) -> None:  # type: ignore[no-untyped-def]
+def test_china_quality_award_nomination_shows_the_report(rulebook) -> None:  # type: ignore[no-untyped-def]
     result = run(rulebook, [rec("quality_award", award="china_quality_award_nomination", id="nom")])
-    assert paid(result) == [("sjz.report.quality.china_nomination", "5000000.00")]
+    assert paid(result) == [("sjz.quality.china_nomination", "1000000.00")]
     [conflict] = result.conflicts
     assert conflict.amounts == [D("1000000.00"), D("5000000.00")] and conflict.documents == [PLAN_ID, REPORT_ID]
+    assert result.total == D("1000000.00") and result.total_reported_max == D("5000000.00")
 
 
 def test_china_quality_award_groups_say_why(rulebook) -> None:  # type: ignore[no-untyped-def]
     groups = rulebook.files["shijiazhuang"].model.groups
     for name in ("sjz.china_quality_award", "sjz.china_quality_award_nomination"):
-        assert groups[name].combine == "highest" and "CONFLICT" in (groups[name].note or "")
+        assert groups[name].combine == "highest" and "reported" in (groups[name].note or "")
     assert "1000万元" in (groups["sjz.china_quality_award"].note or "")
 
 
@@ -574,19 +606,19 @@ def test_china_quality_award_is_first_time_only(rulebook) -> None:  # type: igno
     records = [rec("quality_award", award="china_quality_award", id="q1", date=dt.date(2022, 5, 1)),
                rec("quality_award", award="china_quality_award", id="q2", date=dt.date(2025, 5, 1))]
     result = run(rulebook, records)
-    assert [(a.rule_id, a.record_id) for a in result.awards] == [("sjz.report.quality.china_award", "q1")]
-    assert outcome(result, "sjz.report.quality.china_award", "q2").reasons == [
+    assert [(a.rule_id, a.record_id) for a in result.awards] == [("sjz.quality.china_award", "q1")]
+    assert outcome(result, "sjz.quality.china_award", "q2").reasons == [
         "once per enterprise: already awarded for record q1"]
-    assert result.total == D("10000000.00")
+    assert result.total == D("2000000.00")
 
 
 def test_nomination_then_prize_pays_each(rulebook) -> None:  # type: ignore[no-untyped-def]
     records = [rec("quality_award", award="china_quality_award_nomination", id="n", date=dt.date(2022, 5, 1)),
                rec("quality_award", award="china_quality_award", id="p", date=dt.date(2024, 5, 1))]
     result = run(rulebook, records)
-    assert paid(result) == [("sjz.report.quality.china_nomination", "5000000.00"),
-                            ("sjz.report.quality.china_award", "10000000.00")]
-    assert len(result.conflicts) == 2 and result.total == D("15000000.00")
+    assert paid(result) == [("sjz.quality.china_nomination", "1000000.00"), ("sjz.quality.china_award", "2000000.00")]
+    assert len(result.conflicts) == 1 and result.total == D("3000000.00")      # the nomination of 2022-05 predates the report
+    assert result.total_reported_max == D("11000000.00")
 
 
 def test_plan_alone_pays_its_own_amounts(books) -> None:  # type: ignore[no-untyped-def]
@@ -622,17 +654,18 @@ def test_well_known_trademark_is_paid_once(rulebook) -> None:  # type: ignore[no
     assert conflict.rule_ids == ["sjz.trademark.well_known", "sjz.report.trademark.well_known"]
     assert conflict.amounts == [D("500000.00"), D("500000.00")]
     assert conflict.paid_rule_id == "sjz.trademark.well_known" and conflict.documents == [PLAN_ID, REPORT_ID]
-    assert "disagree" not in conflict.reason
+    assert "disagree" not in conflict.reason and conflict.reported == ["sjz.report.trademark.well_known"]
 
 
 def test_well_known_trademark_is_one_time(rulebook) -> None:  # type: ignore[no-untyped-def]
-    records = [rec("trademark", type="well_known", id="w1", date=dt.date(2022, 3, 1)),
+    records = [rec("trademark", type="well_known", id="w1", date=dt.date(2022, 10, 1)),
                rec("trademark", type="well_known", id="w2", date=dt.date(2024, 3, 1))]
     result = run(rulebook, records)
     assert paid(result) == [("sjz.trademark.well_known", "500000.00")]
     assert outcome(result, "sjz.trademark.well_known", "w2").reasons == ["once per enterprise: already awarded for record w1"]
     assert outcome(result, "sjz.report.trademark.well_known", "w2").reasons == [
         "once per enterprise: already awarded for record w1"]
+    assert [r.rule_id for r in result.awards[0].reported] == ["sjz.report.trademark.well_known"]
 
 
 def test_geographical_indication_trademark_or_product_once(rulebook) -> None:  # type: ignore[no-untyped-def]
@@ -781,8 +814,9 @@ def test_positive_list_cluster_unknown_is_undetermined(rulebook) -> None:  # typ
 # --------------------------------------------------------------------------- unquantified and non-monetary
 def test_equipment_subsidy_is_unquantified_outside_traditional_industries(rulebook) -> None:  # type: ignore[no-untyped-def]
     result = run(rulebook, [project("tech_retrofit", equipment_purchase="1000万元", id="t")])
-    award = result.award("sjz.report.equipment_subsidy")
-    assert award is not None and award.status == "unquantified"
+    assert result.award("sjz.report.equipment_subsidy") is None and result.awards == []
+    award = next(a for a in result.reported if a.rule_id == "sjz.report.equipment_subsidy")
+    assert award.status == "unquantified"
     assert award.amount is None and award.amount_max is None and "先投后补" in (award.description or "")
     assert result.total == 0 and result.total_max == 0 and result.total_by_payer == {}
     assert result.conflicts == []
@@ -794,6 +828,7 @@ def test_traditional_cluster_retrofit_pays_the_plan_and_shows_the_report(ruleboo
     [conflict] = result.conflicts
     assert conflict.rule_ids == ["sjz.tech_retrofit", "sjz.report.equipment_subsidy"]
     assert conflict.amounts == [D("1500000.00"), None] and conflict.paid_rule_id == "sjz.tech_retrofit"
+    assert conflict.reported == ["sjz.report.equipment_subsidy"] and result.reported == []
 
 
 def test_traditional_enterprise_outside_clusters_gets_the_plan_subsidy_only(rulebook) -> None:  # type: ignore[no-untyped-def]
@@ -873,9 +908,9 @@ EXPECTED_EXAMPLES = {
     "shijiazhuang-luquan-electronics.yaml": (
         [("sjz.little_giant", "1000000.00"), ("sjz.positive_list", None), ("sjz.trademark.well_known", "500000.00"),
          ("sjz.bond", "360000.00"), ("sjz.standard.national", "200000.00"),
-         ("sjz.report.quality.china_nomination", "5000000.00"), ("sjz.specialized_sme.review", "300000.00"),
+         ("sjz.quality.china_nomination", "1000000.00"), ("sjz.specialized_sme.review", "300000.00"),
          ("sjz.listing", None)],
-        "7360000.00", {"unspecified": "6860000.00", "city": "500000.00"}, 2),
+        "3360000.00", {"unspecified": "2860000.00", "city": "500000.00"}, 2),
     "shijiazhuang-shenze-textiles.yaml": (
         [("sjz.tech_innovation_demo.provincial", "150000.00"), ("sjz.positive_list", None),
          ("sjz.tech_retrofit", None), ("sjz.zero_land_retrofit", None), ("sjz.trademark.madrid", "100000.00"),

@@ -20,7 +20,7 @@ from incentives.conditions import Check, Facts, Truth, evaluate, show
 from incentives.errors import EngineError
 from incentives.facts import Enterprise
 from incentives.outcomes import (Assessment, Award, CheckResult, Citation, Conflict, EnterpriseRef,
-                                 InstalmentDue, RuleOutcome)
+                                 InstalmentDue, ReportedAmount, RuleOutcome)
 from incentives.money import split, to_fen
 from incentives.rulebook import CompiledRule, Rulebook
 
@@ -39,6 +39,7 @@ class _Candidate:
     facts: Facts | None         # None when nothing reads them again (a fixed amount, no instalments)
     checks: list[Check] = field(default_factory=list)
     lost_to: str | None = None  # why it was not paid after combination
+    beside: _Candidate | None = None   # a reported candidate: the official award it is shown beside
 
 
 def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = None, *,
@@ -58,12 +59,20 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     candidates = _judge(enterprise, rulebook, as_of, engine, not_eligible if explain else None,
                         undetermined if explain else None)
     conflicts = _combine(candidates)
-    awards = [_award(c) for c in candidates if c.lost_to is None]
+    reported = [c for c in candidates if c.lost_to is None and c.rule.reported]
+    awards = [_award(c, [r for r in reported if r.beside is c]) for c in candidates
+              if c.lost_to is None and not c.rule.reported]
     if explain:
         not_eligible += [_lost(c) for c in candidates if c.lost_to is not None]
     warnings = [] if enterprise.profile.city in rulebook.files else [
         f"no rule file for city {enterprise.profile.city!r}"]
-    return _assessment(enterprise, rulebook, as_of, engine, awards, not_eligible, undetermined, conflicts, warnings)
+    result = _assessment(enterprise, rulebook, as_of, engine, awards, not_eligible, undetermined, conflicts, warnings)
+    if not reported:
+        return result
+    extra = sum((max(ZERO, (r.amount or ZERO) - ((r.beside.amount or ZERO) if r.beside else ZERO))
+                 for r in reported), ZERO)
+    return result.model_copy(update={"reported": [_award(r, []) for r in reported if r.beside is None],
+                                     "total_reported_max": to_fen(result.total_max + extra)})
 
 
 class AwardRow(NamedTuple):
@@ -94,7 +103,7 @@ def award_rows(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, *, en
     if not candidates:
         return []
     _combine(candidates)
-    return [_row(c) for c in candidates if c.lost_to is None]
+    return [_row(c) for c in candidates if c.lost_to is None and not c.rule.reported]
 
 
 def _judge(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engine: Engine,
@@ -226,7 +235,28 @@ def _apply_limits(candidates: list[_Candidate]) -> None:
 
 
 def _settle(record_id: str, same: list[_Candidate]) -> list[Conflict]:
-    """Several rules reward one record: pay all only where one group says ``all``/``additional``."""
+    """Several rules reward one record: official texts settle, reported amounts are shown beside them."""
+    settled = [c for c in same if not c.rule.reported]
+    reported = [c for c in same if c.rule.reported]
+    conflicts = _settle_official(record_id, settled) if len(settled) > 1 else []
+    if not settled or not reported:
+        return conflicts
+    paying = [c for c in settled if c.lost_to is None]
+    best = max(paying, key=lambda c: (c.amount or ZERO, -paying.index(c)))
+    for r in reported:
+        r.beside = best
+    shown = [best, *reported]
+    documents = sorted({c.rule.rule.cite.document for c in shown})
+    kinds = sorted({c.rule.document.kind for c in reported})
+    reason = (f"{'/'.join(kinds)} {', '.join(sorted({c.rule.rule.cite.document for c in reported}))} is not an "
+              f"official text: its amount is shown, the official text's is paid")
+    return conflicts + [Conflict(record_id=record_id, rule_ids=[c.rule.id for c in shown],
+                                 amounts=[c.amount for c in shown], paid_rule_id=best.rule.id, documents=documents,
+                                 reason=reason, reported=[c.rule.id for c in reported])]
+
+
+def _settle_official(record_id: str, same: list[_Candidate]) -> list[Conflict]:
+    """Several official rules reward one record: pay all only where one group says ``all``/``additional``."""
     groups = {c.rule.rule.group for c in same}
     if len(groups) == 1 and None not in groups and same[0].rule.group and same[0].rule.group.combine != "highest":
         return []
@@ -251,10 +281,10 @@ def _settle(record_id: str, same: list[_Candidate]) -> list[Conflict]:
 
 def _apply_additional(candidates: list[_Candidate]) -> None:
     """In an ``additional`` group, the others pay only on top of the group's base rule."""
-    adding = [c for c in candidates if c.lost_to is None and c.rule.adds_to]
+    adding = [c for c in candidates if c.lost_to is None and c.rule.adds_to and not c.rule.reported]
     if not adding:
         return
-    paying = {c.rule.id for c in candidates if c.lost_to is None}
+    paying = {c.rule.id for c in candidates if c.lost_to is None and not c.rule.reported}
     for c in adding:
         if c.rule.adds_to not in paying:
             c.lost_to = f"additional to {c.rule.adds_to}, which does not pay"
@@ -264,7 +294,7 @@ def _apply_caps(candidates: list[_Candidate]) -> None:
     """Per-enterprise caps of a rule (``enterprise_cap``) and of a group (``cap``), earliest records first."""
     spent: dict[str, Decimal] = {}
     for c in candidates:
-        if c.lost_to is not None or c.amount is None or not c.rule.caps:
+        if c.lost_to is not None or c.amount is None or not c.rule.caps or c.rule.reported:
             continue
         year = c.record.date.year
         caps = [(name + (f" ({year})" if per_year else ""), cap) for name, cap, per_year in c.rule.caps]
@@ -289,7 +319,7 @@ def _row(c: _Candidate) -> AwardRow:
                     rule.shares is None)
 
 
-def _award(c: _Candidate) -> Award:
+def _award(c: _Candidate, reported: list[_Candidate]) -> Award:
     rule = c.rule
     spec = rule.rule.amount
     payers = rule.split(c.amount) if c.amount is not None else {}
@@ -304,6 +334,9 @@ def _award(c: _Candidate) -> Award:
         instalments=_instalments(c), clawback=[k.condition for k in rule.rule.clawback],
         payment_deadline=rule.rule.payment_deadline.due(c.record.date) if rule.rule.payment_deadline else None,
         materials=list(rule.rule.materials), department=rule.rule.department, contact=rule.rule.contact,
+        reported=[ReportedAmount(rule_id=r.rule.id, status=r.rule.rule.amount.status,
+                                 amount=r.amount if r.rule.rule.amount.status == "fixed" else None,
+                                 amount_max=r.amount, citation=_citation(r.rule)) for r in reported],
     )
 
 
@@ -325,7 +358,8 @@ def _instalments(c: _Candidate) -> list[InstalmentDue]:
 
 def _citation(rule: CompiledRule) -> Citation:
     return Citation(document=rule.rule.cite.document, document_number=rule.document.number,
-                    document_title=rule.document.title, clause=rule.rule.cite.clause, quote=rule.rule.cite.quote)
+                    document_title=rule.document.title, document_kind=rule.document.kind,
+                    clause=rule.rule.cite.clause, quote=rule.rule.cite.quote)
 
 
 def _outcome(rule: CompiledRule, record_id: str | None, reasons: list[str], missing: list[str],
@@ -366,7 +400,7 @@ def _assessment(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engi
         enterprise=EnterpriseRef(name=p.name, credit_code=p.credit_code, city=p.city, county=p.county),
         as_of=as_of, rulebook_hash=rulebook.hash, engine=engine, awards=awards, not_eligible=not_eligible,
         undetermined=undetermined, total=total, total_max=total_max, total_by_payer=by_payer,
-        conflicts=conflicts, warnings=warnings)
+        conflicts=conflicts, warnings=warnings, total_reported_max=total_max)
 
 
 _matcher_lock = threading.Lock()

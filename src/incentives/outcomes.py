@@ -23,8 +23,22 @@ class Citation(_Out):
     document: str
     document_number: str | None
     document_title: str
+    document_kind: Literal["normative", "notice", "report", "interpretation"] = "normative"
     clause: str
     quote: str
+
+
+class ReportedAmount(_Out):
+    """An amount a non-official source (a press report, an interpretation) gives for the same record.
+
+    Shown beside the official award and never paid: the official text settles the amount.
+    """
+
+    rule_id: str
+    status: AwardStatus
+    amount: Decimal | None
+    amount_max: Decimal | None
+    citation: Citation
 
 
 class CheckResult(_Out):
@@ -70,6 +84,8 @@ class Award(_Out):
     materials: list[str] = Field(default_factory=list, description="申报材料, where the text lists them")
     department: str | None = Field(default=None, description="受理部门, where the text names it")
     contact: str | None = Field(default=None, description="contact (咨询电话), where the text gives one")
+    reported: list[ReportedAmount] = Field(
+        default_factory=list, description="amounts non-official sources give for the same record: shown, never paid")
 
 
 class RuleOutcome(_Out):
@@ -93,6 +109,8 @@ class Conflict(_Out):
     paid_rule_id: str
     documents: list[str]
     reason: str
+    reported: list[str] = Field(default_factory=list,
+                                description="rules of non-official sources among rule_ids: shown, never paid")
 
 
 class EnterpriseRef(_Out):
@@ -117,6 +135,12 @@ class Assessment(_Out):
     total_by_payer: dict[str, Decimal]
     conflicts: list[Conflict]
     warnings: list[str] = Field(default_factory=list)
+    reported: list[Award] = Field(
+        default_factory=list, description="awards only a non-official source gives (no official rule pays the "
+        "record): shown, never paid, in no total but total_reported_max")
+    total_reported_max: Decimal = Field(
+        default=Decimal("0.00"), description="total_max if every reported amount were confirmed by an official "
+        "text (the higher of the official and the reported amount for each record)")
 
     def award(self, rule_id: str) -> Award | None:
         """The first award of ``rule_id``, if any."""

@@ -56,16 +56,42 @@ class Window(_Strict):
         return self.start <= day and (self.end is None or day <= self.end)
 
 
+DocumentKind = Literal["normative", "notice", "report", "interpretation"]
+OFFICIAL_KINDS = frozenset({"normative", "notice"})
+_LEGACY_KINDS = {"policy": "normative", "framework": "notice"}   # names used by earlier rule files
+
+
+class Supersession(_Strict):
+    """An older official text of the same file that this one replaces from its own effective date."""
+
+    document: str
+    clauses: list[str] | None = None    # the clauses replaced (None: the whole document)
+
+
 class SourceDocument(_Strict):
+    """A source text and what it is: only official texts (normative, notice) settle money.
+
+    A press report (新闻报道) or an interpretation (政策解读) is not the text itself: the amounts of its
+    rules are shown as reported alternatives and never paid, until an official text is added.
+    """
+
     title: str
     number: str | None = None
     issuer: str
     issued: dt.date | None = None      # None where the text prints no date (e.g. a press report)
+    published: Window | None = None    # where no date is printed: the days the text can be dated to
+    date_evidence: str | None = None   # where the date is read, i.e. how it was verified
     effective: Window
-    kind: Literal["policy", "report", "framework"] = "policy"
+    kind: Annotated[DocumentKind, BeforeValidator(lambda v: _LEGACY_KINDS.get(v, v))] = "normative"
+    supersedes: list[Supersession] = Field(default_factory=list)
     source: str | None = None           # path of the full text, relative to the rule file
     clauses: list[str] | None = None    # the clauses that may be cited; coverage lists those not yet reviewed
     notes: list[str] = Field(default_factory=list)
+
+    @property
+    def official(self) -> bool:
+        """Whether money of this document settles (a normative text or an official notice)."""
+        return self.kind in OFFICIAL_KINDS
 
 
 class Citation(_Strict):
@@ -231,6 +257,11 @@ class CompiledRule:
     @property
     def id(self) -> str:
         return self.rule.id
+
+    @property
+    def reported(self) -> bool:
+        """Whether this rule's money comes from a non-official source: shown, never settled."""
+        return not self.document.official
 
     @cached_property
     def selectors(self) -> tuple[Test, ...]:
@@ -486,6 +517,7 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
 
     compiled: list[CompiledRule] = []
     seen: dict[str, int] = {}
+    replaced = _supersessions(model, problem)
     for n, rule in enumerate(model.rules):
         i = index[n]
         key: tuple[Any, ...] = ("rules", i)
@@ -506,6 +538,10 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
             problem((*key, "window"), f"window {rule.window.start}..{rule.window.end} lies outside the "
                     f"document's effective window {document.effective.start}..{document.effective.end}",
                     "window-outside-document")
+        cutoff = replaced.get((rule.cite.document, rule.cite.clause)) or replaced.get((rule.cite.document, None))
+        if cutoff is not None and (window.end is None or cutoff < window.end):
+            # a newer official text replaces this clause from its effective date (never validated empty)
+            window = Window.model_construct(start=window.start, end=cutoff)
         shares = None
         if rule.payers != "unspecified":
             shares = dict(rule.payers)
@@ -548,6 +584,29 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
         else:
             _check_clause(model.documents[item.document], item.clause, ("not_encoded", j, "clause"), problem)
     return compiled
+
+
+def _supersessions(model: RuleFile, problem: Any) -> dict[tuple[str, str | None], dt.date]:
+    """(document, clause or None for all) → the last day it applies, as newer official texts say."""
+    out: dict[tuple[str, str | None], dt.date] = {}
+    for doc_id, document in model.documents.items():
+        for n, item in enumerate(document.supersedes):
+            key = ("documents", doc_id, "supersedes", n)
+            older = model.documents.get(item.document)
+            if not document.official:
+                problem(key, f"a {document.kind} cannot replace an official text; only a normative text or "
+                        "notice can", "supersedes")
+                continue
+            if older is None or item.document == doc_id:
+                problem((*key, "document"), f"unknown document {item.document!r}; documents: "
+                        f"{', '.join(d for d in model.documents if d != doc_id)}", "unknown-document")
+                continue
+            last = document.effective.start - dt.timedelta(days=1)
+            for m, clause in enumerate(item.clauses or [None]):
+                if clause is not None:
+                    _check_clause(older, clause, (*key, "clauses", m), problem)
+                out[(item.document, clause)] = min(last, out.get((item.document, clause), last))
+    return out
 
 
 def _check_clause(document: SourceDocument, clause: str, key: tuple[Any, ...], problem: Any) -> None:
