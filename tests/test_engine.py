@@ -266,4 +266,5 @@ def test_a_limit_the_engine_cannot_read_is_located(tmp_path: Path, limit: str) -
     from incentives import RulebookError
     with pytest.raises(RulebookError) as info:
         book_of(tmp_path, "rules:\n" + rule("x.one", "a", "30万元") + f"    limit: {limit}\n")
-    assert ":12:5: schema: rules[0].limit: " in str(info.value.problems[0])
+    line = (HEADER + "rules:\n" + rule("x.one", "a", "30万元")).count("\n") + 1
+    assert f":{line}:5: schema: rules[0].limit: " in str(info.value.problems[0])
