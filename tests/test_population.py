@@ -109,9 +109,21 @@ amount = st.one_of(
     st.tuples(pick("10%", "30%", "1%"), st.one_of(st.none(), money)).map(
         lambda t: {"rate": t[0], "of": "record.investment", **({"cap": t[1]} if t[1] else {})}),
     st.tuples(pick("50%", "100%"), money).map(lambda t: {"matching": t[0], "of": "record.investment", "cap": t[1]}),
+    # the forms over expressions, with caps that are facts and bases that are expressions
+    st.tuples(pick("10%", "50%"), st.one_of(st.none(), st.just("record.equipment_purchase"))).map(lambda t: {
+        "rate": t[0], "of": "min(record.investment, 2 × record.equipment_purchase)",
+        **({"at_most": t[1]} if t[1] else {})}),
+    st.sampled_from([{"formula": "record.investment - record.equipment_purchase", "cap": "50万元"},
+                     {"per_unit": {"rate": "100元/月", "times": ["record.investment ÷ 100万元", "12个月"]}},
+                     {"marginal": {"of": "record.investment", "bands": [
+                         {"up_to": "100万元", "rate": "10%"}, {"up_to": "500万元", "rate": "5%"}, {"rate": "2%"}]},
+                      "at_most": "record.equipment_purchase"},
+                     {"by_year": {"years": {1: {"fixed": "10万元"}, "2-3": {"rate": "5%", "of": "record.investment"}}}}]),
 )
 rule_spec = st.one_of(paying, conditioned).flatmap(lambda conditions: st.fixed_dictionaries({
-    "conditions": st.just(conditions), "amount": amount if conditions[0]["kind"] == "project" else unread,
+    "conditions": st.just(conditions),
+    "amount": amount if conditions[0]["kind"] == "project" else st.one_of(unread, st.just(
+        {"by_year": {"from": "achievement", "years": {1: {"fixed": "5万元"}, "2": {"fixed": "3万元"}}}})),
     "limit": pick("once_per_record", "once_per_achievement", "once_per_enterprise", "once_per_year"),
     "enterprise_cap": st.one_of(st.none(), money), "group": pick(None, "g.high", "g.all"),
     "instalments": st.booleans(),

@@ -27,14 +27,14 @@ class Document:
     data: Any
     path: str
     positions: dict[Key, tuple[int, int]] = field(default_factory=dict)
-    quoted: set[Key] = field(default_factory=set)      # scalars written in quotes
+    texts: dict[Key, tuple[int, int]] = field(default_factory=dict)   # where each scalar's text starts
 
     def inside(self, key: Key, offset: int) -> Location:
-        """The place of character ``offset`` of the (one-line) scalar at ``key``, past its quote."""
-        at = self.locate(key)
-        if at.column is None or key not in self.positions:
-            return at
-        return Location(at.path, at.line, at.column + offset + (1 if key in self.quoted else 0))
+        """The place of character ``offset`` of the (one-line) scalar at ``key``, past any quote."""
+        if key not in self.texts:
+            return self.locate(key)
+        line, column = self.texts[key]
+        return Location(self.path, line, column + offset)
 
     def locate(self, key: Key) -> Location:
         """The location of ``key``, or of its nearest ancestor that has one."""
@@ -119,8 +119,9 @@ def _build(loader: _Loader, node: yaml.Node, key: Key, doc: Document) -> Any:
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, (*key, i), doc) for i, item in enumerate(node.value)]
-    if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
-        doc.quoted.add(key)
+    if isinstance(node, yaml.ScalarNode) and node.style in (None, "'", '"'):
+        quoted = node.style is not None
+        doc.texts[key] = (node.start_mark.line + 1, node.start_mark.column + 1 + quoted)
     return loader.construct_object(node, deep=True)
 
 

@@ -4,21 +4,49 @@ Forms: ``fixed``; ``rate``/``matching`` of a money fact with an optional ``cap``
 makes the result a ceiling, 不超过); ``up_to`` a ceiling; ``brackets`` (tiers by a base, each with
 inclusive or exclusive bounds, its own amount and optional extra conditions); ``multiplier`` of
 another rule's amount with its own cap; ``unquantified``; ``non_monetary``.
+
+Forms over expressions (see ``expressions``), each typed to come out as money: ``formula`` (any
+expression, e.g. ``"200元/亩 × record.land_area"``); ``per_unit`` (a rate per unit times quantities:
+元/平方米/月 × area × months); ``marginal`` (progressive bands, 差额定率累进: each band's rate applies
+only to the part of the base inside it); ``by_year`` (an amount per year of support, counted from
+the achievement's earliest record: 第一年…第二至三年…, nothing after the last year listed). ``of``
+may be an expression (a price capped at 130% of a guidance price), and ``at_most`` caps the award
+by an expression (no larger than the rent actually paid); an unknown input makes the award
+undetermined, naming the fact.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from decimal import Decimal
 from typing import Any, Callable, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from incentives.conditions import All, Condition, Facts, Truth, evaluate
+from incentives import expressions as ex
+from incentives.conditions import WHOLE, All, Condition, Facts, Truth, Whole, evaluate
+from incentives.errors import ExpressionError
 from incentives.money import Factor, Money, Rate, to_fen
 
-FORMS = ("fixed", "rate", "matching", "up_to", "brackets", "multiplier", "unquantified", "non_monetary")
+FORMS = ("fixed", "rate", "matching", "up_to", "brackets", "multiplier", "unquantified", "non_monetary",
+         "formula", "per_unit", "marginal", "by_year")
+_PLAIN_FACT = re.compile(r"^(record|enterprise)\.[a-z_][a-z0-9_]*$")
+
+
+@lru_cache(maxsize=4096)
+def expression(text: str) -> ex.Expr:
+    """``text`` parsed once (rule files repeat the same expressions)."""
+    return ex.parse(text)
+
+
+def _parses(text: str) -> str:
+    try:
+        expression(text)
+    except ExpressionError as e:
+        raise ValueError(f"{e.message} (at character {(e.offset or 0) + 1} of {text!r})") from e
+    return text
 Status = Literal["fixed", "up_to", "unquantified", "non_monetary"]
 
 
@@ -66,6 +94,102 @@ class Brackets(_Strict):
     tiers: list[Tier] = Field(min_length=1)
 
 
+class PerUnit(_Strict):
+    """A rate per unit (``"30元/平方米/月"`` or a fact) times quantities (area, months...)."""
+
+    rate: str
+    times: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _read(self) -> PerUnit:
+        for text in (self.rate, *self.times):
+            _parses(text)
+        return self
+
+    @cached_property
+    def expr(self) -> ex.Expr:
+        node = expression(self.rate)
+        for text in self.times:
+            node = ex.Binary("×", node, expression(text))
+        return node
+
+
+class Band(_Strict):
+    """One band of a progressive scale: the rate on the part of the base up to ``up_to``."""
+
+    up_to: Money | None = None
+    rate: Rate
+
+
+class Marginal(_Strict):
+    """Progressive bands (差额定率累进): each rate applies only to the part of ``of`` inside its band."""
+
+    of: str
+    bands: list[Band] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Marginal:
+        _parses(self.of)
+        tops = [b.up_to for b in self.bands]
+        if any(t is None for t in tops[:-1]):
+            raise ValueError("only the last band may be open (no up_to)")
+        bounded = [t for t in tops if t is not None]
+        if any(b <= a for a, b in zip(bounded, bounded[1:])) or (bounded and bounded[0] <= 0):
+            raise ValueError("bands rise: each up_to is above the one before, and above zero")
+        return self
+
+    def total(self, base: Decimal) -> tuple[Decimal, list[str]]:
+        """The exact sum over the bands for ``base``, and each band's part as text."""
+        total, low, parts = Decimal(0), Decimal(0), []
+        for band in self.bands:
+            if base <= low:
+                break
+            high = base if band.up_to is None else min(base, band.up_to)
+            total += (high - low) * band.rate
+            parts.append(f"{_pct(band.rate)} × ({high} - {low})")
+            if band.up_to is None:
+                break
+            low = band.up_to
+        return total, parts
+
+
+_SPAN = re.compile(r"^\s*(\d+)\s*(?:[-–~至]\s*(\d+))?\s*$")
+
+
+class ByYear(_Strict):
+    """An amount per year of support: year 1 is the year of the achievement's earliest record
+    (``from: achievement``) or of the rewarded record itself (``from: record``)."""
+
+    start: Literal["achievement", "record"] = Field(default="achievement", alias="from")
+    years: dict[Union[int, str], Amount] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _spans(self) -> ByYear:
+        seen: set[int] = set()
+        for key, amount in self.years.items():
+            first, last = _span(key)
+            if seen & set(range(first, last + 1)):
+                raise ValueError(f"year {key!r} overlaps another entry")
+            seen |= set(range(first, last + 1))
+            if amount.form in ("by_year", "multiplier", "brackets"):
+                raise ValueError("a year's amount is fixed, rate, matching, up_to, formula, per_unit or marginal")
+        return self
+
+    @cached_property
+    def spans(self) -> tuple[tuple[int, int, Amount], ...]:
+        return tuple(sorted((*_span(k), a) for k, a in self.years.items()))
+
+    def last_year(self) -> int:
+        return max(last for _, last, _ in self.spans)
+
+
+def _span(key: int | str) -> tuple[int, int]:
+    match = _SPAN.match(str(key))
+    if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < int(match.group(1))):
+        raise ValueError(f"a year of support is written 1, 2 or 2-3, not {key!r}")
+    return int(match.group(1)), int(match.group(2) or match.group(1))
+
+
 class Amount(_Strict):
     """Exactly one form (see the module docstring); ``of`` names the money fact a rate applies to."""
 
@@ -81,6 +205,11 @@ class Amount(_Strict):
     of_rule: str | None = None
     unquantified: str | None = None
     non_monetary: str | None = None
+    formula: str | None = None
+    per_unit: PerUnit | None = None
+    marginal: Marginal | None = None
+    by_year: ByYear | None = None
+    at_most: str | None = None               # a cap that is an expression of facts: "record.rent_paid"
 
     @model_validator(mode="after")
     def _one_form(self) -> Amount:
@@ -94,8 +223,14 @@ class Amount(_Strict):
             raise ValueError("multiplier needs 'of_rule': the rule whose amount it multiplies")
         if form not in ("rate", "matching") and self.of:
             raise ValueError("'of' goes with rate or matching only")
-        if form not in ("rate", "matching", "multiplier") and self.cap is not None:
-            raise ValueError("'cap' goes with rate, matching or multiplier only")
+        if form not in ("rate", "matching", "multiplier", "formula", "per_unit", "marginal") and self.cap is not None:
+            raise ValueError("'cap' goes with rate, matching, multiplier, formula, per_unit or marginal only")
+        if self.at_most is not None and form in ("unquantified", "non_monetary", "by_year", "up_to", "multiplier",
+                                                 "brackets"):
+            raise ValueError("'at_most' caps a fixed amount or one computed from facts (put it on each year of by_year)")
+        for text in (self.formula, self.at_most, None if self.of is None or _PLAIN_FACT.match(self.of) else self.of):
+            if text is not None:
+                _parses(text)
         if form != "multiplier" and self.of_rule:
             raise ValueError("'of_rule' goes with multiplier only")
         if self.discretionary and form != "rate":
@@ -114,14 +249,39 @@ class Amount(_Strict):
 
     @cached_property
     def base_fact(self) -> str | None:
-        return self.of or (self.brackets.of if self.brackets else None)
+        """The money fact a rate or the brackets apply to, when it is one plain fact."""
+        base = self.of or (self.brackets.of if self.brackets else None)
+        return base if base is None or _PLAIN_FACT.match(base) else None
+
+    @cached_property
+    def expressions(self) -> tuple[tuple[tuple[str, ...], ex.Expr], ...]:
+        """Every expression of the amount, with the key it is written under (for typing and lint)."""
+        found: list[tuple[tuple[str, ...], ex.Expr]] = []
+        if self.of is not None and not _PLAIN_FACT.match(self.of):
+            found.append((("of",), expression(self.of)))
+        if self.formula is not None:
+            found.append((("formula",), expression(self.formula)))
+        if self.per_unit is not None:
+            found.append((("per_unit",), self.per_unit.expr))
+        if self.marginal is not None:
+            found.append((("marginal", "of"), expression(self.marginal.of)))
+        if self.at_most is not None:
+            found.append((("at_most",), expression(self.at_most)))
+        for key, amount in (self.by_year.years.items() if self.by_year else ()):
+            found += [(("by_year", "years", str(key), *k), e) for k, e in amount.expressions]
+        return tuple(found)
+
+    @cached_property
+    def reads_whole(self) -> bool:
+        """Whether pricing reads beyond the record (yearly figures, derived facts, other records)."""
+        return bool(self.expressions) or self.by_year is not None
 
     @cached_property
     def constant(self) -> Priced | None:
         """The price of a form that reads no fact (fixed, up_to, unquantified, non_monetary), else None."""
         if self.form in ("unquantified", "non_monetary"):
             return Priced(None)
-        if self.form in ("fixed", "up_to"):
+        if self.form in ("fixed", "up_to") and self.at_most is None:
             value = self.fixed if self.form == "fixed" else self.up_to
             assert value is not None
             return Priced(to_fen(value), None if self.form == "fixed" else f"up to {value}")
@@ -168,12 +328,109 @@ def price(amount: Amount, facts: Facts, tier_trees: tuple[All, ...] = (), price_
     if form == "brackets":
         assert amount.brackets is not None
         return _bracket(amount.brackets, facts, tier_trees)
+    if amount.reads_whole:
+        return _computed(amount, facts, basis)
     base = facts.get(amount.of or "")
     if base is None:
         return Missing((amount.of or "",))
     rate = amount.rate if form == "rate" else amount.matching
     assert rate is not None
     return _capped(base * rate, amount.cap, f"{_pct(rate)} × {amount.of} {base}" if basis else None)
+
+
+def _env(facts: Facts) -> ex.Env:
+    whole = _whole(facts)
+    return ex.Env(facts.profile, facts.record, figure=whole.figure if whole else None,
+                  derived=whole.derived if whole else None)
+
+
+def _whole(facts: Facts) -> Whole | None:
+    whole = facts.get(WHOLE)
+    return whole if isinstance(whole, Whole) else None
+
+
+def _value(text: str | ex.Expr, facts: Facts, steps: list[ex.Step] | None) -> Decimal | Missing | NoAmount:
+    node = expression(text) if isinstance(text, str) else text
+    value = ex.evaluate(node, _env(facts), steps)
+    if isinstance(value, ex.Unknown):
+        return Missing(value.missing)
+    if isinstance(value, ex.Undefined):
+        return NoAmount(value.reason)
+    return value
+
+
+def _inputs(steps: list[ex.Step]) -> str:
+    return "; ".join(f"{s.name} = {s.value} ({s.source})" for s in steps if s.value is not None)
+
+
+def _computed(amount: Amount, facts: Facts, basis: bool) -> Price:
+    """The forms over expressions, then the ``at_most`` cap: each input missing is named."""
+    steps: list[ex.Step] | None = [] if basis else None
+    form = amount.form
+    if form == "by_year":
+        assert amount.by_year is not None
+        return _by_year(amount.by_year, facts, basis)
+    if form in ("rate", "matching"):
+        node: ex.Expr = expression(amount.of or "")
+        rate = amount.rate if form == "rate" else amount.matching
+        assert rate is not None
+        node = ex.Binary("×", ex.Num(rate, text=_pct(rate)), node)
+    elif form == "per_unit":
+        assert amount.per_unit is not None
+        node = amount.per_unit.expr
+    elif form == "formula":
+        assert amount.formula is not None
+        node = expression(amount.formula)
+    elif form == "fixed":
+        assert amount.fixed is not None
+        node = ex.Num(amount.fixed, ex.MONEY)
+    else:
+        node = expression(amount.marginal.of if amount.marginal else "")
+    value = _value(node, facts, steps)
+    cap = _value(amount.at_most, facts, steps) if amount.at_most is not None else None
+    missing = tuple(m for v in (value, cap) if isinstance(v, Missing) for m in v.facts)
+    if missing:
+        return Missing(tuple(dict.fromkeys(missing)))
+    for v in (value, cap):
+        if isinstance(v, NoAmount):
+            return v
+    assert isinstance(value, Decimal)
+    text = ex.show(node)
+    if amount.marginal is not None:
+        base = value
+        value, parts = amount.marginal.total(base)
+        text = f"bands on {text} {base}: " + " + ".join(parts)
+    if value < 0:
+        return NoAmount(f"{text} comes to {to_fen(value)}, below zero")
+    limit = amount.cap
+    if isinstance(cap, Decimal):
+        limit = cap if limit is None else min(limit, cap)
+    described = None
+    if steps is not None:
+        described = f"{text} ({_inputs(steps)})" if _inputs(steps) else text
+        if isinstance(cap, Decimal):
+            described += f"; at most {amount.at_most} = {to_fen(cap)}"
+    return _capped(value, limit, described)
+
+
+def _by_year(spec: ByYear, facts: Facts, basis: bool) -> Price:
+    record = facts.record
+    first = record.date.year
+    whole = _whole(facts)
+    if spec.start == "achievement" and whole is not None:
+        same = [r.date.year for r in whole.records if r.kind == record.kind and r.date <= whole.as_of
+                and r.achievement == record.achievement]
+        first = min([first, *same])
+    year = record.date.year - first + 1
+    for low, high, amount in spec.spans:
+        if low <= year <= high:
+            inner = price(amount, facts, basis=basis)
+            if isinstance(inner, Priced) and basis:
+                label = f"year {year} of support (from {first})"
+                return Priced(inner.amount, f"{label}: {inner.basis}" if inner.basis else label)
+            return inner
+    return NoAmount(f"year {year} of support (from {first}) is not among the years supported "
+                    f"({', '.join(str(k) for k in spec.years)})")
 
 
 def _bracket(brackets: Brackets, facts: Facts, trees: tuple[All, ...]) -> Price:
@@ -209,3 +466,6 @@ def _capped(raw: Decimal, cap: Decimal | None, basis: str | None) -> Priced:
 
 def _pct(rate: Decimal) -> str:
     return f"{rate * 100:f}".rstrip("0").rstrip(".") + "%"
+
+
+ByYear.model_rebuild()

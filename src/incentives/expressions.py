@@ -71,7 +71,7 @@ class Dim:
 
     def unit_text(self) -> str:
         """As a unit is written after a number: ``元/平方米/月``; ``""`` for a plain number."""
-        up = [u for u, n in self.powers for _ in range(n) if n > 0]
+        up = sorted((u for u, n in self.powers for _ in range(n) if n > 0), key=lambda u: u != "yuan")
         down = [u for u, n in self.powers for _ in range(-n) if n < 0]
         if len(up) > 1:  # a product of units has no written form after a number
             return "·".join(UNIT_TEXT[u] for u in up) + "".join("/" + UNIT_TEXT[u] for u in down)

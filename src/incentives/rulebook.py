@@ -22,6 +22,7 @@ from incentives import _yaml
 from incentives.conditions import (WHOLE, Condition, All, Any_, Compare, Count, Holds, Node, Op, Test, Value, Whole,
                                    compile_holds, leaves)
 from incentives.expressions import MONEY, NUMBER, Derived, Dim, Ref, check, parse_comparison
+from incentives.expressions import show as ex_show
 from incentives.errors import ExpressionError, IncentivesError, Location, MoneyError, RulebookError, VocabularyError
 from incentives.facts import DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, Enterprise, Profile, derived_facts, field_kind
 from incentives.amounts import Amount
@@ -364,7 +365,8 @@ class RuleIndex:
         self._order = {rule.id: n for n, rule in enumerate(rules)}
         trees = [t for r in rules for t in (r.tree, *r.tier_trees, *r.instalment_trees)]
         self.uses_derived = any(leaf.fact in DERIVED_FACTS for tree in trees for leaf in leaves(tree))
-        self.uses_whole = any(isinstance(leaf, (Compare, Count)) for tree in trees for leaf in leaves(tree))
+        self.uses_whole = any(isinstance(leaf, (Compare, Count)) for tree in trees for leaf in leaves(tree)) \
+            or any(rule.rule.amount.reads_whole for rule in rules)
         self._by_kind: dict[str, tuple[list[_Entry], dict[str, dict[Any, list[_Entry]]]]] = {}
         for rule in rules:
             unkeyed, keyed = self._by_kind.setdefault(str(rule.rule.rewards["kind"]), ([], {}))
@@ -510,9 +512,7 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
     """Check references and compile each rule; ``index`` maps model.rules to their place in the file."""
     def problem(key: tuple[Any, ...], message: str, code: str, exc: type[IncentivesError] = RulebookError,
                 **extra: Any) -> None:
-        location = doc.locate(key)
-        if extra.get("offset") is not None and location.column is not None:  # a token inside the scalar
-            location = doc.inside(key, extra["offset"])
+        location = doc.locate(key) if extra.get("offset") is None else doc.inside(key, extra["offset"])
         problems.append(exc(message, location=location, field=_dotted(key), code=code, **extra))
 
     compiled: list[CompiledRule] = []
@@ -556,6 +556,8 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
         if base:
             where = ("amount", "of") if rule.amount.of else ("amount", "brackets", "of")
             _fact_type(kind, base, (*key, *where), problem, want="money")
+        if isinstance(kind, str) and kind in RECORD_MODELS:
+            _check_amount(rule.amount, kind, (*key, "amount"), problem)
         tiers = tuple(_compile_list(kind, t.when, (*key, "amount", "brackets", "tiers", n, "when"), vocab, problem)
                       for n, t in enumerate(rule.amount.brackets.tiers)) if rule.amount.brackets else ()
         parts = tuple(_compile_list(kind, p.when, (*key, "instalments", n, "when"), vocab, problem)
@@ -763,6 +765,20 @@ def _compile_count(name: str, spec: Any, key: tuple[Any, ...], vocab: Vocabulary
     if not ok or len(tree.children) != len(where):
         return None
     return Count(kind, tree, bounds[0], bounds[1], before == "rewarded", within, written=name)
+
+
+def _check_amount(amount: Amount, kind: str, key: tuple[Any, ...], problem: Any) -> None:
+    """Every expression of an amount reads known facts and comes out as money."""
+    for where, node in amount.expressions:
+        whole = where[-1] != "per_unit"          # a per-unit product is built from several scalars
+        try:
+            dim = check(node, lambda ref: _expression_type(kind, kind, ref))
+        except ExpressionError as e:
+            problem((*key, *where), e.message, "expression", ExpressionError, offset=e.offset if whole else None)
+            continue
+        if dim != MONEY:
+            problem((*key, *where), f"{ex_show(node)} is {dim}, not money: an amount must come out in 元",
+                    "expression", ExpressionError, offset=None)
 
 
 def _compile_comparison(kind: str, rewarded: str, text: str, key: tuple[Any, ...], problem: Any) -> Compare | None:

@@ -1,0 +1,182 @@
+"""The amount forms over expressions: per_unit, formula, marginal bands, by_year, caps that are facts.
+
+Each is typed (an amount must come out in 元, located to the token), exact to the fen, explained,
+and undetermined (naming the fact) when an input is missing. Properties: marginal bands equal a
+brute-force sum over every yuan band and never decrease; per-enterprise caps never pay more than
+the cap, and pay min(cap, Σ) when every award is determined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from incentives import assess, load_rulebook
+from incentives.amounts import Amount, Band, Marginal
+from incentives.errors import ExpressionError, RulebookError
+from incentives.rulebook import Rulebook
+
+from test_durable import DOCUMENT, VOCABULARY, enterprise, rule
+
+AS_OF = dt.date(2026, 12, 31)
+D = dt.date
+
+
+def book(tmp_path: Path, amounts: list[dict[str, Any]], kind: str = "project", **extra: Any) -> Rulebook:
+    rules = []
+    for i, amount in enumerate(amounts):
+        data = rule(f"t.r{i}", {"kind": kind})
+        data.update(amount=amount, **extra)
+        rules.append(data)
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"city": "testcity", "documents": {"d": DOCUMENT}, "rules": rules},
+                                   allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return load_rulebook(path, VOCABULARY)
+
+
+def project(rid: str = "p", **fields: Any) -> dict[str, Any]:
+    return {"kind": "project", "id": rid, "date": D(2026, 3, 1), "type": "tech_retrofit", **fields}
+
+
+def test_per_unit_rate_times_quantities(tmp_path: Path) -> None:
+    rules = book(tmp_path, [{"per_unit": {"rate": "15元/月", "times": ["record.investment ÷ 1万元", "6个月"]},
+                             "cap": "5万元"}])
+    (award,) = assess(enterprise([project(investment="12万元")]), rules, AS_OF).awards
+    assert award.amount == Decimal("1080.00")
+    assert award.basis == "15元/月 × (record.investment ÷ 1万元) × 6个月 (record.investment = 120000 (record p)) = 1080.00"
+
+
+def test_an_amount_must_come_out_as_money_located_at_the_token(tmp_path: Path) -> None:
+    with pytest.raises(RulebookError) as e:
+        book(tmp_path, [{"formula": "record.investment × 12个月"}, {"formula": "record.investment + 12个月"}])
+    first, second = e.value.problems
+    assert isinstance(first, ExpressionError) and "record.investment × 12个月 is 元·月, not money" in first.message
+    text = (tmp_path / "rules.yaml").read_text("utf-8").splitlines()
+    line = next(n for n, t in enumerate(text, 1) if "record.investment + 12个月" in t)
+    assert (second.location.line, second.location.column) == (line, text[line - 1].index("+") + 1)
+    assert second.message == "cannot add money and months"
+
+
+def test_a_base_capped_by_an_expression_and_an_award_capped_by_a_fact(tmp_path: Path) -> None:
+    rules = book(tmp_path, [{"rate": "50%", "of": "min(record.investment, 130% × record.equipment_purchase)",
+                             "at_most": "record.equipment_purchase"}])
+    (award,) = assess(enterprise([project(investment=1000, equipment_purchase=100)]), rules, AS_OF).awards
+    assert award.amount == Decimal("65.00")     # 50% × min(1000, 130) = 65 ≤ 100
+    (award,) = assess(enterprise([project(investment=1000, equipment_purchase=10)]), rules, AS_OF).awards
+    assert award.amount == Decimal("6.50")      # 50% × 13 = 6.5 ≤ 10
+    assert "at most record.equipment_purchase = 10.00" in (award.basis or "")
+    result = assess(enterprise([project(investment=1000)]), rules, AS_OF)
+    assert not result.awards and result.undetermined[0].missing == ["record.equipment_purchase"]
+
+
+def test_an_unknown_cap_makes_the_award_undetermined(tmp_path: Path) -> None:
+    rules = book(tmp_path, [{"formula": "record.investment × 10%", "at_most": "record.equipment_purchase"},
+                            {"fixed": "10万元", "at_most": "record.equipment_purchase"}])
+    result = assess(enterprise([project(investment=1000)]), rules, AS_OF)
+    assert [o.missing for o in result.undetermined] == [["record.equipment_purchase"]] * 2
+    result = assess(enterprise([project(investment=1000, equipment_purchase=30000)]), rules, AS_OF)
+    assert [a.amount for a in result.awards] == [Decimal("30000.00")]   # the highest of 100 and 30000
+
+
+def test_marginal_bands_known_answer(tmp_path: Path) -> None:
+    rules = book(tmp_path, [{"marginal": {"of": "record.investment", "bands": [
+        {"up_to": "100万元", "rate": "10%"}, {"up_to": "500万元", "rate": "8%"}, {"rate": "5%"}]}, "cap": "60万元"}])
+    (award,) = assess(enterprise([project(investment="600万元")]), rules, AS_OF).awards
+    assert award.amount == Decimal("470000.00")   # 10万 + 32万 + 5万
+    (award,) = assess(enterprise([project(investment="2000万元")]), rules, AS_OF).awards
+    assert award.amount == Decimal("600000.00")   # 10万 + 32万 + 75万, capped at 60万
+
+
+def test_bands_must_rise() -> None:
+    with pytest.raises(ValueError, match="bands rise"):
+        Marginal.model_validate({"of": "record.investment", "bands": [{"up_to": 10, "rate": "1%"},
+                                                                     {"up_to": 5, "rate": "1%"}]})
+    with pytest.raises(ValueError, match="only the last band may be open"):
+        Marginal.model_validate({"of": "record.investment", "bands": [{"rate": "1%"}, {"up_to": 5, "rate": "1%"}]})
+
+
+bands = st.lists(st.tuples(st.integers(1, 50), st.integers(0, 100)), min_size=1, max_size=5).map(
+    lambda parts: [Band(up_to=Decimal(sum(w for w, _ in parts[:i + 1])), rate=Decimal(r) / 100)
+                   for i, (_, r) in enumerate(parts)])
+
+
+@given(bands, st.booleans(), st.integers(0, 300), st.integers(0, 300))
+def test_marginal_bands_equal_a_brute_force_sum_and_never_decrease(scale: list[Band], open_top: bool,
+                                                                  a: int, b: int) -> None:
+    if open_top:
+        scale = [*scale, Band(rate=Decimal("0.03"))]
+    spec = Marginal(of="record.investment", bands=scale)
+
+    def brute(base: int) -> Decimal:   # yuan by yuan: the rate of the band each yuan falls in
+        total = Decimal(0)
+        for yuan in range(base):
+            band = next((x for x in scale if x.up_to is None or yuan < x.up_to), None)
+            total += band.rate if band else 0
+        return total
+    assert spec.total(Decimal(a))[0] == brute(a)
+    low, high = sorted((a, b))
+    assert spec.total(Decimal(low))[0] <= spec.total(Decimal(high))[0]
+
+
+def recognitions(*years: int) -> list[dict[str, Any]]:
+    return [{"kind": "recognition", "id": f"g{y}", "date": D(y, 5, 1), "title": "little_giant", "level": "national"}
+            for y in years]
+
+
+def test_by_year_counts_from_the_achievements_earliest_record(tmp_path: Path) -> None:
+    """The title was first recorded in 2024, before the policy: 2025 is already its second year."""
+    rules = book(tmp_path, [{"by_year": {"years": {1: {"fixed": "50万元"}, "2-3": {"fixed": "20万元"}}}}],
+                 kind="recognition")
+    result = assess(enterprise(recognitions(2024, 2025, 2026, 2027)), rules, D(2027, 12, 31))
+    assert [(a.record_id, a.amount) for a in result.awards] == [
+        ("g2025", Decimal("200000.00")), ("g2026", Decimal("200000.00"))]
+    (beyond,) = [o for o in result.not_eligible if o.record_id == "g2027"]
+    assert beyond.reasons == ["year 4 of support (from 2024) is not among the years supported (1, 2-3)"]
+    assert result.awards[0].basis == "year 2 of support (from 2024)"
+    (first,) = assess(enterprise(recognitions(2025)), rules, AS_OF).awards
+    assert first.amount == Decimal("500000.00")
+
+
+def test_capped_sums_across_records(tmp_path: Path) -> None:
+    rules = book(tmp_path, [{"rate": "10%", "of": "record.investment"}], enterprise_cap="100万元")
+    result = assess(enterprise([project(f"p{i}", investment="400万元") for i in range(4)]), rules, AS_OF)
+    assert [a.amount for a in result.awards] == [Decimal(400_000), Decimal(400_000), Decimal(200_000)]
+
+
+@given(st.lists(st.integers(0, 10**7), min_size=1, max_size=8), st.integers(1, 3 * 10**6),
+       st.lists(st.booleans(), min_size=8, max_size=8))
+def test_capped_sums_never_exceed_the_cap_and_equal_min_of_cap_and_sum(investments: list[int], cap: int,
+                                                                       unknown: list[bool]) -> None:
+    rules = _capped_book(cap)
+    records = [project(f"p{i}", **({} if unknown[i] else {"investment": x})) for i, x in enumerate(investments)]
+    result = assess(enterprise(records), rules, AS_OF)
+    paid = sum((a.amount for a in result.awards if a.amount is not None), Decimal(0))
+    assert paid <= cap
+    if not any(unknown[:len(investments)]):
+        assert paid == min(Decimal(cap), sum(Decimal(x) * Decimal("0.2") for x in investments).quantize(Decimal("0.01")))
+
+
+_BOOKS: dict[int, Rulebook] = {}
+
+
+def _capped_book(cap: int) -> Rulebook:
+    import tempfile
+    if cap not in _BOOKS:
+        _BOOKS[cap] = book(Path(tempfile.mkdtemp()), [{"rate": "20%", "of": "record.investment"}], enterprise_cap=cap)
+    return _BOOKS[cap]
+
+
+def test_amount_keys_are_checked() -> None:
+    with pytest.raises(ValueError, match="'at_most' caps a fixed amount or one computed from facts"):
+        Amount.model_validate({"up_to": 1, "at_most": "record.investment"})
+    with pytest.raises(ValueError, match="a year of support is written 1, 2 or 2-3"):
+        Amount.model_validate({"by_year": {"years": {"first": {"fixed": 1}}}})
+    with pytest.raises(ValueError, match="overlaps"):
+        Amount.model_validate({"by_year": {"years": {"1-2": {"fixed": 1}, 2: {"fixed": 1}}}})
