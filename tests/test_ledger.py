@@ -155,12 +155,23 @@ def test_journal_and_postings_are_append_only(ledger: Ledger) -> None:
         store.rollback()
 
 
-def test_migrations_are_recorded_and_a_newer_database_is_refused(ledger_url: str, book: Rulebook) -> None:
-    led = open_ledger(ledger_url, book)
-    assert [r[0] for r in led.store.all("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+def test_migrations_are_applied_at_open_and_a_newer_database_is_refused(ledger_url: str, book: Rulebook,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from incentives.ledger import store
+    full = store.MIGRATIONS[:]
+    monkeypatch.setattr(store, "MIGRATIONS", full[:2])       # a database made by an older release
+    open_ledger(ledger_url, book).close()
+    monkeypatch.setattr(store, "MIGRATIONS", full)
+    led = open_ledger(ledger_url, book)                         # upgraded when opened
+    assert [r[0] for r in led.store.all("SELECT version FROM schema_version ORDER BY version")] == \
+        [n for n, _, _ in full]
+    led.apply(added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1))))
+    led.apply(parse_event({"id": "d", "type": "declined", "at": "2026-03-02", "credit_code": LF,
+                           "rule_id": "lf.leader.provincial", "unit": ["enterprise"]}))
+    assert led.store.all("SELECT at FROM flags") == [("2026-03-02",)]
     led.store.execute("INSERT INTO schema_version VALUES (99, 'from the future', 'x')")
     led.close()
-    with pytest.raises(LedgerError, match="schema version 99, newer than this library's 2"):
+    with pytest.raises(LedgerError, match=f"schema version 99, newer than this library's {full[-1][0]}"):
         open_ledger(ledger_url, book)
 
 
@@ -176,3 +187,81 @@ def test_bad_events_are_located() -> None:
         parse_event({"id": "p", "type": "payment_confirmed", "at": "2026-01-01", "credit_code": LF,
                      "rule_id": "r.x", "unit": ["enterprise"], "payer": "city", "amount": "0"},
                     location=Location("ev.jsonl", 3, 1))
+
+
+def _race(url: str, name: str, barrier: Any, out: Any) -> None:
+    """One platform process: the same facts as the other, then it pays what it sees payable."""
+    from conftest import shared_rulebook
+    ledger = open_ledger(url, shared_rulebook())
+    accepted = Decimal(0)
+    refused = 0
+    for i in range(6):
+        barrier.wait()
+        ledger.apply(added(f"m{i}", CZ, D(2023, 3, 1), mark(f"T{i}", D(2023, 6 - i, 1), "100000"), "cangzhou", "泊头市"))
+        for ent in ledger.entitlements(CZ):
+            for payer, amount in ent.payable.items():
+                try:
+                    ledger.apply(paid(f"{name}-{i}-{ent.unit[1]}", CZ, D(2023, 3, 2), ent.rule_id, list(ent.unit),
+                                      payer, str(amount)))
+                    accepted += amount
+                except PaymentRefused:
+                    refused += 1
+    ledger.close()
+    out.put((name, str(accepted), refused))
+
+
+def test_two_processes_applying_and_paying_at_once_never_double_pay(ledger_url: str, book: Rulebook) -> None:
+    import multiprocessing
+    open_ledger(ledger_url, book).close()  # created and migrated before the race
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_race, args=(ledger_url, name, barrier, out)) for name in ("one", "two")]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    ledger = open_ledger(ledger_url, book)
+    accepted = sum(Decimal(a) for _, a, _ in results)
+    # six registrations of 3万 each (30% of a 10万 fee), all within the 20万 cap: 18万 owed, paid once
+    assert sum((sum(e.owed.values()) for e in ledger.entitlements(CZ)), Decimal(0)) == Decimal("180000.00")
+    assert total_paid(ledger, CZ) == accepted == Decimal("180000.00")
+    payments = [e for e in ledger.journal(CZ) if e.event_id.startswith(("one-", "two-"))]
+    assert sorted(e.unit[1] for e in payments) == [f"T{i}" for i in range(6)]   # one payment per registration
+    assert all(e.state == "paid" and e.paid == e.owed for e in ledger.entitlements(CZ))
+    assert len({e.event_id for e in ledger.journal(CZ) if e.event_id.startswith("m")}) == 6
+    ledger.close()
+
+
+def test_an_entitlement_expires_when_its_deadline_passes_unpaid(tmp_path: Any, ledger_url: str) -> None:
+    import shutil
+
+    from conftest import ROOT
+    from incentives import load_rulebook
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "sources", tmp_path / "sources")
+    path = tmp_path / "rules" / "langfang.yaml"
+    text = path.read_text("utf-8")
+    # a deadline no seed text states: only this test's copy of the rules has one
+    path.write_text(text.replace("    limit: once_per_enterprise            # 一次性\n",
+                                 "    limit: once_per_enterprise            # 一次性\n"
+                                 "    payment_deadline: {days: 30, quote: 30日内兑现}\n", 1), "utf-8")
+    ledger = open_ledger(ledger_url, load_rulebook(tmp_path / "rules"))
+    ledger.apply(added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1))))
+    [ent] = ledger.entitlements(LF)
+    assert ent.deadline == D(2026, 3, 31)
+    ledger.apply(paid("p", LF, D(2026, 3, 20), "lf.leader.provincial", ["enterprise"], "city", "150000"))
+    clock = parse_event({"id": "day-0401", "type": "clock", "at": "2026-04-01"})
+    entries = ledger.apply(clock)
+    [ent] = ledger.entitlements(LF)
+    assert ent.state == "expired" and ent.payable == {}
+    assert ent.owed == {"city": Decimal("150000.00"), "county": Decimal("0.00")}   # what was paid stays paid
+    assert "兑现时限 2026-03-31 passed" in entries[0].reason
+    with pytest.raises(PaymentRefused, match="after its 兑现时限 2026-03-31"):
+        ledger.apply(paid("q", LF, D(2026, 4, 2), "lf.leader.provincial", ["enterprise"], "county", "150000"))
+    # a payment made in time but reported late is still counted
+    ledger.apply(paid("r", LF, D(2026, 3, 30), "lf.leader.provincial", ["enterprise"], "county", "150000"))
+    [ent] = ledger.entitlements(LF)
+    assert ent.state == "paid" and sum(ent.paid.values()) == Decimal("300000.00")
+    ledger.close()

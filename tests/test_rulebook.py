@@ -170,3 +170,35 @@ def test_unknown_term_error_carries_the_suggestion(tmp_path: Path) -> None:
         load(tmp_path, GOOD.replace("title: cluster_leader", "title: cluster_leaders"))
     [error] = info.value.problems
     assert isinstance(error, VocabularyError) and error.suggestion == "cluster_leader"
+
+
+ADMIN = """\
+    payment_deadline: {days: 60, quote: 60个工作日内兑现}
+    materials: [申请表, 认定文件复印件]
+    department: 市工信局
+    contact: 0316-0000000
+"""
+
+
+def test_administrative_facts_load_and_reach_the_award(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from incentives import assess
+    from conftest import enterprise, record
+    loaded = load(tmp_path, GOOD + ADMIN)
+    rule = loaded.model.rules[0]
+    assert (rule.payment_deadline.due(dt.date(2025, 3, 1)), rule.materials, rule.department, rule.contact) == \
+        (dt.date(2025, 4, 30), ["申请表", "认定文件复印件"], "市工信局", "0316-0000000")
+    (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
+    book = load_rulebook(tmp_path)
+    firm = enterprise([record.recognition("cluster_leader", "provincial", date=dt.date(2025, 3, 1))], city="testcity")
+    award = assess(firm, book, dt.date(2025, 12, 31)).awards[0]
+    assert (award.payment_deadline, award.department, award.materials) == \
+        (dt.date(2025, 4, 30), "市工信局", ["申请表", "认定文件复印件"])
+
+
+def test_a_payment_deadline_has_days_or_a_date_never_both(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD + "    payment_deadline: {days: 60, date: 2025-06-30, quote: 限期兑现}\n")
+    assert found and "testcity.yaml:16:5: schema: rules[0].payment_deadline: a payment_deadline has exactly one" in found[0]
+    found = problems_of(tmp_path, GOOD + "    payment_deadline: {days: 0, quote: 限期兑现}\n")
+    assert "payment_deadline.days" in found[0] and "greater than 0" in found[0]

@@ -185,8 +185,10 @@ class Ledger:
             self._version("records", "credit_code = ? AND record_id = ?", (code, event.record_id), event, None,
                           ("credit_code", "record_id"))
         elif isinstance(event, ConsentEvent):
-            store.execute("INSERT INTO flags VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                          (code, event.rule_id, unit_text(event.unit), event.type, event.id))
+            store.execute("INSERT INTO flags (credit_code, rule_id, unit, flag, event_id, at) VALUES (?, ?, ?, ?, ?, ?) "
+                          "ON CONFLICT (credit_code, rule_id, unit, flag) DO UPDATE SET event_id = excluded.event_id, "
+                          "at = excluded.at WHERE (excluded.at, excluded.event_id) < (flags.at, flags.event_id)",
+                          (code, event.rule_id, unit_text(event.unit), event.type, event.id, event.at.isoformat()))
         payment = event if isinstance(event, PaymentEvent) else None
         return self._reassess(code, event, payment)
 
@@ -266,11 +268,12 @@ class Ledger:
             ent.rows[payer] = _Row(int(assessed), int(owed), int(paid))
         return ents
 
-    def _flags(self, code: str) -> dict[Key, set[str]]:
-        flags: dict[Key, set[str]] = defaultdict(set)
-        for rule_id, unit, flag in self.store.all("SELECT rule_id, unit, flag FROM flags WHERE credit_code = ?",
-                                                  (code,)):
-            flags[(rule_id, unit)].add(flag)
+    def _flags(self, code: str) -> dict[Key, dict[str, tuple[str, str]]]:
+        """Notices, confirmations and refusals of each entitlement, with the earliest event of each."""
+        flags: dict[Key, dict[str, tuple[str, str]]] = defaultdict(dict)
+        for rule_id, unit, flag, at, event_id in self.store.all(
+                "SELECT rule_id, unit, flag, at, event_id FROM flags WHERE credit_code = ?", (code,)):
+            flags[(rule_id, unit)][flag] = (at, event_id)
         return flags
 
     def _clock_value(self) -> dt.date | None:
@@ -299,31 +302,38 @@ class Ledger:
                                                                   before.deadline if before else None)
             for payer, amount in payers.items():
                 rows.setdefault(payer, _Row()).assessed = amount
-            assessed = sum(r.assessed for r in rows.values())
-            paid = sum(r.paid for r in rows.values())
-            f = flags.get(key, set())
-            expired = deadline is not None and clock is not None and clock > deadline and paid < assessed
-            stop = "declined" in f or expired
-            for row in rows.values():
-                row.owed = min(row.assessed, row.paid) if stop else row.assessed
             new[key] = _Ent(rows, None, record_id, deadline)
-            reasons[key] = ("declined by the enterprise" if "declined" in f else
-                            f"兑现时限 {deadline} passed" if expired else "")
         if payment is not None:
-            self._pay(code, new, payment)
+            self._pay(code, new, payment, flags.get((payment.rule_id, unit_text(payment.unit)), {}))
+        for key, ent in new.items():
+            f = flags.get(key, {})
+            assessed = sum(r.assessed for r in ent.rows.values())
+            paid = sum(r.paid for r in ent.rows.values())
+            expired = ent.deadline is not None and clock is not None and clock > ent.deadline and paid < assessed
+            for row in ent.rows.values():  # declined: nothing is owed; expired: what was paid in time
+                row.owed = 0 if "declined" in f else min(row.assessed, row.paid) if expired else row.assessed
+            reasons[key] = ("declined by the enterprise" if "declined" in f else
+                            f"兑现时限 {ent.deadline} passed" if expired else "")
         self._offset(new)
         return self._write(code, event, old, new, flags, reasons, place)
 
-    def _pay(self, code: str, new: dict[Key, _Ent], payment: PaymentEvent) -> None:
+    def _pay(self, code: str, new: dict[Key, _Ent], payment: PaymentEvent, flags: dict[str, tuple[str, str]]) -> None:
+        """Count a payment, or refuse it (nothing written) when it is more than is payable: what the
+        facts owe less what was paid, before the enterprise declined and within the 兑现时限 (judged
+        by the payment's own date, so that a late-arriving payment is judged as in date order)."""
         key = (payment.rule_id, unit_text(payment.unit))
         ent = new[key]
         row = ent.rows.get(payment.payer)
         amount = fen(payment.amount)
-        payable = 0 if row is None else row.owed - row.paid
+        what = f"payment of {yuan(amount)} by {payment.payer} on {payment.rule_id} {list(payment.unit)} for {code}"
+        declined = flags.get("declined")
+        if declined is not None and (payment.at.isoformat(), payment.id) > declined:
+            raise PaymentRefused(f"{what}: the enterprise declined it ({declined[1]})", field="amount")
+        if ent.deadline is not None and payment.at > ent.deadline:
+            raise PaymentRefused(f"{what}: dated after its 兑现时限 {ent.deadline}", field="at")
+        payable = 0 if row is None else row.assessed - row.paid
         if amount > payable:
-            raise PaymentRefused(f"payment of {yuan(amount)} by {payment.payer} on {payment.rule_id} "
-                                 f"{list(payment.unit)} for {code} exceeds the {yuan(max(payable, 0))} payable",
-                                 field="amount")
+            raise PaymentRefused(f"{what} exceeds the {yuan(max(payable, 0))} payable", field="amount")
         assert row is not None
         row.paid += amount
 
@@ -347,7 +357,8 @@ class Ledger:
                         source.paid -= moved
                         sink.paid += moved
 
-    def _write(self, code: str, event: Event, old: dict[Key, _Ent], new: dict[Key, _Ent], flags: dict[Key, set[str]],
+    def _write(self, code: str, event: Event, old: dict[Key, _Ent], new: dict[Key, _Ent],
+               flags: dict[Key, dict[str, tuple[str, str]]],
                reasons: dict[Key, str], place: tuple[str | None, str | None]) -> list[JournalEntry]:
         store = self.store
         entries: list[JournalEntry] = []
@@ -357,7 +368,7 @@ class Ledger:
         at = event.at.isoformat()
         for key in sorted(new):
             ent, before = new[key], old.get(key)
-            f = flags.get(key, set())
+            f = flags.get(key, {})
             owed = sum(r.owed for r in ent.rows.values())
             paid = sum(r.paid for r in ent.rows.values())
             ent.state = books.state(owed, paid, declined="declined" in f, expired="兑现时限" in reasons[key],
@@ -438,7 +449,7 @@ class Ledger:
         for (code, rule_id, unit), rows in grouped.items():
             first = rows[0]
             out.append(Entitlement(code, rule_id, tuple(json.loads(unit)), first[6],
-                                   {r[3]: yuan(int(r[4])) for r in rows if int(r[4]) or not int(r[5])},
+                                   {r[3]: yuan(int(r[4])) for r in rows},
                                    {r[3]: yuan(int(r[5])) for r in rows if int(r[5])}, first[7],
                                    dt.date.fromisoformat(first[8]) if first[8] else None))
         return out

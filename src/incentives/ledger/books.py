@@ -94,12 +94,12 @@ def state(owed: int, paid: int, *, declined: bool, expired: bool, confirmed: boo
     facts no longer support it and nothing was paid."""
     if paid > owed:
         return "clawed_back"
-    if owed > 0 and paid == owed:
-        return "paid"
-    if declined:
+    if declined:   # what was paid before stays paid; nothing more is owed
         return "declined"
     if expired:
         return "expired"
+    if owed > 0 and paid == owed:
+        return "paid"
     if owed == 0:
         return "cancelled"
     return "confirmed" if confirmed else "notified" if notified else "owed"

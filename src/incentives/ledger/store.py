@@ -59,6 +59,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX entitlements_by_deadline ON entitlements (deadline)",
     ]),
     (2, "journal, postings and events are append-only", ["{append_only}"]),
+    (3, "the date of the earliest notice, confirmation or refusal", ["ALTER TABLE flags ADD COLUMN at TEXT"]),
 ]
 
 _APPEND_ONLY = ("events", "journal", "postings")
