@@ -94,7 +94,11 @@ def test_reading_errors_point_at_the_token(text: str, offset: int, message: str)
 
 def test_a_condition_must_compare() -> None:
     with pytest.raises(ExpressionError, match="a condition compares two values"):
-        parse_comparison("revenue[year]")
+        parse_comparison("revenue[year] + 1元")
+    # a reference alone is a yes/no fact that must be true
+    assert show(parse_comparison("above_size[year - 1]")) == "above_size[year - 1] = true"
+    with pytest.raises(ExpressionError, match="cannot compare money with yes/no"):
+        check(parse_comparison("revenue[year]"), resolve)
 
 
 @pytest.mark.parametrize(("text", "dim"), [

@@ -390,7 +390,15 @@ def evaluate(node: Node, facts: Facts, checks: list[Check] | None = None) -> Tru
         truth = node.evaluate(facts)
         checks.append(Check(node, truth, facts.get(node.fact), (node.fact,) if truth is Truth.UNKNOWN else ()))
         return truth
-    if isinstance(node, (Compare, Count)):
+    if isinstance(node, Compare):  # the value found, and how: every input with its source
+        steps: list[ex.Step] = []
+        truth, actual, missing = node.judge(facts, steps)
+        inputs = "; ".join(f"{s.name} = {show(s.value)} ({s.source})" for s in steps if s.value is not None)
+        if inputs and truth is not Truth.UNKNOWN:
+            actual = f"{show(actual)} ({inputs})"
+        checks.append(Check(node, truth, actual, missing))
+        return truth
+    if isinstance(node, Count):
         truth, actual, missing = node.judge(facts)
         checks.append(Check(node, truth, actual, missing))
         return truth

@@ -45,7 +45,7 @@ _UNIT_WORDS: dict[str, tuple[str, Decimal]] = {
 # How each base unit prints, and the plain name of its dimension (for messages).
 UNIT_TEXT = {"yuan": "元", "m2": "平方米", "mu": "亩", "month": "月", "year": "年", "person": "人", "day": "天"}
 _UNIT_NAMES = {"yuan": "money", "m2": "area (平方米)", "mu": "area (亩)", "month": "months", "year": "years",
-               "person": "people", "day": "days"}
+               "person": "people", "day": "days", "bool": "yes/no"}
 _MULTIPLIERS = {"万": Decimal(10_000), "亿": Decimal(100_000_000)}
 _PERCENT = {"%": Decimal("0.01"), "‰": Decimal("0.001")}
 
@@ -88,6 +88,7 @@ class Dim:
 
 NUMBER = Dim()
 MONEY = Dim((("yuan", 1),))
+BOOL = Dim((("bool", 1),))      # true / false: compared, never computed with
 
 
 def unit(name: str) -> Dim:
@@ -327,6 +328,8 @@ class _Parser:
             return Call(token.text, tuple(args), at=token.at)
         if token.text == "year":
             return Year(at=token.at)
+        if token.text in ("true", "false"):
+            return Num(Decimal(token.text == "true"), BOOL, at=token.at, text=token.text)
         scope, _, name = token.text.rpartition(".")
         if scope not in ("", "record", "rewarded", "enterprise") or not name or "." in scope:
             raise ExpressionError(f"unknown fact {token.text!r}: write record.<field>, rewarded.<field>, "
@@ -346,6 +349,8 @@ def parse(text: str) -> Expr:
 def parse_comparison(text: str) -> Comparison:
     """``text`` as a comparison of two expressions, e.g. ``"revenue[year - 1] ≥ 2000万元"``."""
     node = _whole(text, comparison=True)
+    if isinstance(node, Ref):  # a yes/no derived fact on its own: "above_size[year - 1]"
+        return Comparison("=", node, Num(Decimal(1), BOOL, text="true"), at=len(text))
     if not isinstance(node, Comparison):
         raise ExpressionError("a condition compares two values, e.g. 'revenue[year - 1] ≥ 2000万元'", offset=0)
     return node
@@ -372,6 +377,8 @@ def show(node: Expr | Comparison) -> str:
     if isinstance(node, Comparison):
         return f"{show(node.left)} {node.op} {show(node.right)}"
     if isinstance(node, Num):
+        if node.dim == BOOL:
+            return "true" if node.value else "false"
         return node.text or number_text(node.value, node.dim)
     if isinstance(node, Year):
         return "year"
@@ -428,11 +435,15 @@ def check(node: Expr | Comparison, resolve: Resolve) -> Dim:
         return found
     if isinstance(node, Call):
         dims = [check(a, resolve) for a in node.args]
+        if BOOL in dims:
+            raise ExpressionError(f"{node.fn} of a yes/no fact", offset=node.at)
         for arg, d in zip(node.args[1:], dims[1:]):
             if d != dims[0]:
                 raise ExpressionError(f"{node.fn} of {dims[0]} and {d}", offset=_start(arg))
         return dims[0]
     left, right = check(node.left, resolve), check(node.right, resolve)
+    if BOOL in (left, right):
+        raise ExpressionError("a yes/no fact is compared (= true), not computed with", offset=node.at)
     if node.op in "+-":
         if left != right:
             verb = "add" if node.op == "+" else "subtract"
@@ -490,10 +501,12 @@ class Step:
 
 @dataclass(frozen=True)
 class Derived:
-    """A derived fact: ``name = expr``, declared once (in the facts schema), evaluated per year."""
+    """A derived fact: ``name = expr``, declared once (in the facts schema), evaluated per year.
+
+    A comparison makes a yes/no fact (``above_size = revenue[year] ≥ 2000万元``): true is 1."""
 
     name: str
-    expr: Expr
+    expr: Expr | Comparison
     dim: Dim
     text: str = ""
 
@@ -600,10 +613,16 @@ def _read(ref: Ref, env: Env, steps: list[Step] | None) -> Outcome:
 
 def _derive(derived: Derived, env: Env, steps: list[Step] | None) -> Outcome:
     inner: list[Step] | None = [] if steps is not None else None
-    value = evaluate(derived.expr, env, inner)
+    if isinstance(derived.expr, Comparison):
+        left, right = evaluate(derived.expr.left, env, inner), evaluate(derived.expr.right, env, inner)
+        value = _combine([left, right]) or Decimal(compare(derived.expr.op, left, right))  # type: ignore[arg-type]
+    else:
+        value = evaluate(derived.expr, env, inner)
     if steps is not None and inner is not None:
         steps.extend(inner)
-        shown = value if isinstance(value, Decimal) else None
+        shown: Any = value if isinstance(value, Decimal) else None
+        if shown is not None and derived.dim == BOOL:
+            shown = shown == 1
         steps.append(Step(f"{derived.name}[{env.year}]", shown,
                           f"derived: {derived.text or show(derived.expr)}"))
     return value

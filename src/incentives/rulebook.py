@@ -10,17 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Mapping, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from incentives import _yaml
 from incentives.conditions import (WHOLE, Condition, All, Any_, Compare, Count, Holds, Node, Op, Test, Value, Whole,
                                    compile_holds, leaves)
+from incentives.derived import compile_derived
 from incentives.expressions import MONEY, NUMBER, Derived, Dim, Ref, check, parse_comparison
 from incentives.expressions import show as ex_show
 from incentives.errors import ExpressionError, IncentivesError, Location, MoneyError, RulebookError, VocabularyError
@@ -412,11 +414,26 @@ def extra_facts(enterprise: Enterprise, as_of: dt.date, derived: dict[str, Deriv
 _NONE: list[_Entry] = []
 
 
-def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None = None) -> Rulebook:
+def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None = None,
+                  derived: Mapping[str, str] | None = None) -> Rulebook:
     """Load a directory of rule files (``*.yaml`` beside ``vocabulary.yaml``) or one rule file.
 
-    Raises ``RulebookError`` whose ``problems`` list every problem of the first bad file.
+    ``derived`` declares derived facts (``{"rd_ratio": "rd_spend[year] ÷ revenue[year]"}``, see
+    ``incentives.derived``) the rules may read. Raises ``RulebookError`` whose ``problems`` list
+    every problem of the first bad file.
     """
+    facts, problems = compile_derived(derived or {}, _YEARLY)
+    if problems:
+        raise RulebookError(_summary(list(problems)), problems=list(problems), location=problems[0].location)
+    token = _DERIVED.set(facts)
+    try:
+        book = _load_rulebook(Path(path), vocabulary)
+    finally:
+        _DERIVED.reset(token)
+    return replace(book, derived=facts) if facts else book
+
+
+def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None) -> Rulebook:
     path = Path(path)
     if not path.exists():
         raise RulebookError("no such rule file or directory", location=Location(str(path)))
@@ -797,8 +814,14 @@ _YEARLY: dict[str, Dim] = {"revenue": MONEY, "rd_spend": MONEY, "tax_paid": MONE
                            "employees": NUMBER}
 
 
+# The derived facts of the rulebook being loaded.
+_DERIVED: ContextVar[Mapping[str, Derived]] = ContextVar("derived", default={})
+
+
 def _expression_type(kind: str, rewarded: str, ref: Ref) -> Dim | str | None:
     """The dimension of a reference in an expression (a string for a fact that is not a number)."""
+    if not ref.scope and ref.name in _DERIVED.get():
+        return _DERIVED.get()[ref.name].dim
     if not ref.scope or (ref.scope == "enterprise" and ref.index is not None):
         return _YEARLY.get(ref.name)
     model_kind = kind if ref.scope == "record" else rewarded
