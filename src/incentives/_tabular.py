@@ -19,17 +19,15 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Iterator
 
 from incentives.errors import IncentivesError, Location, SourceError
-from incentives.facts import RATE_FIELDS, RECORD_MODELS, field_kind
+from incentives.facts import SCHEMA
 from incentives.rulebook import Rulebook
 
 ZERO = Decimal("0.00")
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet", ".xlsx": "xlsx"}
 
 # ------------------------------------------------------------------------------------ the layout
-ENTERPRISE_COLUMNS = ("credit_code", "name", "city", "county", "clusters", "industries", "size")
-RECORD_FIELDS = tuple(dict.fromkeys(  # every field of every record kind, in the order facts.py declares them
-    name for model in RECORD_MODELS.values() for name in model.model_fields
-    if name not in ("id", "kind", "date", "note")))
+ENTERPRISE_COLUMNS = ("credit_code", *(n for n in SCHEMA.profile_fields if n != "credit_code"))
+RECORD_FIELDS = SCHEMA.record_fields  # every field of every record kind, in the order rules/facts.yaml declares them
 RECORD_COLUMNS = ("credit_code", "record_id", "kind", "date", *RECORD_FIELDS)
 OPTIONAL_RECORD_COLUMNS = ("note",)
 REQUIRED_COLUMNS = {"enterprises": ("credit_code", "name", "city"),
@@ -39,9 +37,7 @@ ERROR_COLUMNS = ("source", "row", "record_row", "credit_code", "field", "reason"
 XLSX_MAX_ROWS = 1_048_575  # data rows under a header
 
 
-COLUMN_TYPES: dict[str, str] = {"clusters": "list", "industries": "list", "date": "date"} | {
-    name: ("rate" if f"{kind}.{name}" in RATE_FIELDS else field_kind(info.annotation))
-    for kind, model in RECORD_MODELS.items() for name, info in model.model_fields.items() if name in RECORD_FIELDS}
+COLUMN_TYPES: dict[str, str] = SCHEMA.column_types
 
 
 def payer_columns(rulebook: Rulebook) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """The ``incentives`` command: a thin layer over the public API.
 
-Any ``IncentivesError`` prints as one ``file:line:col: message`` line on stderr with exit code 2;
-no traceback ever reaches a user.
+Any ``IncentivesError`` prints as one ``file:line:col: message`` line per problem on stderr with exit
+code 2; no traceback ever reaches a user.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except IncentivesError as e:
-        print(f"incentives: {e}", file=sys.stderr)
+        for problem in getattr(e, "problems", None) or [e]:  # every problem of the file, one line each
+            print(f"incentives: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0

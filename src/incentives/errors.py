@@ -79,14 +79,22 @@ class SourceError(IncentivesError):
 
 
 class FactsError(IncentivesError):
-    """Enterprise facts do not fit the facts schema."""
+    """Enterprise facts do not fit the facts schema. ``problems`` holds every problem found in the
+    facts (this error is the first of them), so one run can report them all."""
+
+    def __init__(self, message: str, *, problems: list[IncentivesError] | None = None, **kw: object) -> None:
+        self.problems = problems or []
+        super().__init__(message, **kw)  # type: ignore[arg-type]
 
 
 class VocabularyError(IncentivesError):
-    """A term is not in the controlled vocabulary; ``suggestion`` names the closest known one."""
+    """A term is not in the controlled vocabulary; ``suggestion`` names the closest known one.
+    ``problems`` lists every unknown term of the file when there are several."""
 
-    def __init__(self, message: str, *, suggestion: str | None = None, **kw: object) -> None:
+    def __init__(self, message: str, *, suggestion: str | None = None,
+                 problems: list[IncentivesError] | None = None, **kw: object) -> None:
         self.suggestion = suggestion
+        self.problems = problems or []
         super().__init__(message, **kw)  # type: ignore[arg-type]
 
 
@@ -99,6 +107,10 @@ class RulebookError(IncentivesError):
     def __init__(self, message: str, *, problems: list[IncentivesError] | None = None, **kw: object) -> None:
         self.problems = problems or []
         super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class FactsSchemaError(RulebookError):
+    """The facts schema (``facts.yaml``) or a vocabulary list naming a field it lacks is wrong."""
 
 
 class LintWarning(RulebookError):

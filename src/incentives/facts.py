@@ -1,7 +1,9 @@
-"""Enterprise facts: a profile and dated records, as frozen Pydantic models.
+"""Enterprise facts: a profile, dated records and yearly figures, as frozen Pydantic models.
 
-A fact file (YAML or JSON) holds ``enterprise:`` (the profile) and ``records:`` (a list, each with a
-``kind``). Money becomes ``Decimal`` yuan; absent facts stay ``None`` and are never read as zero.
+A fact file (YAML or JSON) holds ``enterprise:`` (the profile), ``records:`` (a list, each with a
+``kind``) and optionally ``yearly:`` (``{2024: {revenue: 3000万元}}``). Which fields and kinds exist,
+and their types, is declared in ``rules/facts.yaml`` (``incentives.factschema``); the models here are
+built from it. Money becomes ``Decimal`` yuan; absent facts stay ``None`` and are never read as zero.
 """
 
 from __future__ import annotations
@@ -12,17 +14,14 @@ import operator
 import typing
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from incentives import _yaml
-from incentives.errors import FactsError, IncentivesError, Location
-from incentives.money import Money, Rate
+from incentives.errors import FactsError, IncentivesError, Location, VocabularyError
+from incentives.factschema import FactsSchema, load_facts_schema
 from incentives.vocabulary import Vocabulary
-
-# Fields holding a rate rather than money, so rules compare them with "3%" rather than "3万元".
-RATE_FIELDS = {"rd_investment.ratio"}
 
 _CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -73,33 +72,38 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
-class Profile(_Frozen):
+class ProfileBase(_Frozen):
     """Who the enterprise is. ``clusters``/``industries`` are ``None`` when unknown, ``[]`` when none."""
 
-    name: str = Field(min_length=1)
-    credit_code: str
-    city: str
-    county: str | None = None
-    clusters: list[str] | None = None
-    industries: list[str] | None = None
-    size: Literal["micro", "small", "medium", "large"] | None = None
-
-    _check_code = field_validator("credit_code")(classmethod(lambda cls, v: validate_credit_code(v)))
+    if TYPE_CHECKING:  # declared by the facts schema; named here for the type checker only
+        name: str
+        credit_code: str
+        city: str
+        county: str | None
+        clusters: list[str] | None
+        industries: list[str] | None
+        size: str | None
 
     @property
     def sme(self) -> bool | None:
         """Small or medium-sized (incl. micro), or ``None`` when the size is unknown."""
-        return None if self.size is None else self.size != "large"
+        size = getattr(self, "size", None)
+        return None if size is None else size != "large"
 
 
-class _Record(_Frozen):
+class RecordBase(_Frozen):
+    """What every record has; each kind's own fields come from the facts schema."""
+
     id: str = Field(min_length=1)
     date: dt.date
     note: str | None = None
 
-    # The fields that identify one achievement (one title at one level, one registered trademark...);
-    # a kind without any is identified by its record id.
+    # The fields that identify one achievement (one title at one level, one registered trademark...),
+    # from the schema's ``achievement:``; a kind without any is identified by its record id.
     achievement_fields: ClassVar[tuple[str, ...]] = ()
+
+    if TYPE_CHECKING:
+        kind: str
 
     @property
     def achievement(self) -> tuple[Any, ...]:
@@ -112,113 +116,20 @@ class _Record(_Frozen):
         return values
 
 
-class Recognition(_Record):
-    """A title granted: 专精特新, 小巨人, 领跑者, 共享工厂, 工业互联网平台..."""
-
-    achievement_fields = ("title", "level")
-
-    kind: Literal["recognition"]
-    title: str
-    level: str | None = None
-    scope: str | None = None            # e.g. industry / regional / cross_industry for platforms
-    first_time: bool | None = None      # 首次认定
-    review_passed: bool | None = None   # 复核通过
-
-
-class QualityAward(_Record):
-    kind: Literal["quality_award"]
-    award: str
-    category: str | None = None         # organisation / individual
-
-
-class Trademark(_Record):
-    achievement_fields = ("type", "registration_number")
-
-    kind: Literal["trademark"]
-    type: str
-    fee: Money | None = None            # registration fee paid
-    registration_number: str | None = None  # 注册号
-
-
-class Standard(_Record):
-    achievement_fields = ("level", "number")
-
-    kind: Literal["standard"]
-    level: str
-    role: str                           # lead / participate
-    number: str | None = None           # 标准编号, e.g. GB/T 39116-2020
-
-
-class Project(_Record):
-    kind: Literal["project"]
-    type: str
-    investment: Money | None = None             # 实际投资额
-    equipment_purchase: Money | None = None     # 设备购置额
-    completed: bool | None = None
-    investor_rank: str | None = None
-    investor_outside_city: bool | None = None
-
-
-class Listing(_Record):
-    kind: Literal["listing"]
-    milestone: str
-    market: str
-
-
-class Bond(_Record):
-    kind: Literal["bond"]
-    amount: Money
-
-
-class Statistics(_Record):
-    kind: Literal["statistics"]
-    status: str
-
-
-class Training(_Record):
-    kind: Literal["training"]
-    fees: Money
-
-
-class RdInvestment(_Record):
-    """R&D spending of a year (研发投入) and its share of revenue (研发投入占营业收入比例)."""
-
-    kind: Literal["rd_investment"]
-    amount: Money
-    ratio: Rate | None = None
-
-
-class AwardReceived(_Record):
-    """Money the enterprise received from another programme, which a city may match."""
-
-    kind: Literal["award_received"]
-    award: str
-    level: str | None = None
-    amount: Money
-
-
-Record = Annotated[
-    Union[Recognition, QualityAward, Trademark, Standard, Project, Listing, Bond, Statistics, Training,
-          RdInvestment, AwardReceived],
-    Field(discriminator="kind"),
-]
-RECORD_MODELS: dict[str, type[_Record]] = {
-    m.model_fields["kind"].annotation.__args__[0]: m  # type: ignore[union-attr]
-    for m in (Recognition, QualityAward, Trademark, Standard, Project, Listing, Bond, Statistics, Training,
-              RdInvestment, AwardReceived)
-}
-
-
-class Enterprise(_Frozen):
-    """One enterprise: its profile (``enterprise:`` in a file) and its records."""
+class EnterpriseBase(_Frozen):
+    """One enterprise: its profile (``enterprise:`` in a file), its records and its yearly figures."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    profile: Profile = Field(alias="enterprise")
-    records: list[Record] = Field(default_factory=list)
+    facts_schema: ClassVar[FactsSchema]
+
+    if TYPE_CHECKING:
+        profile: ProfileBase
+        records: list[RecordBase]
+        yearly: dict[int, Any]
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> Enterprise:
+    def _unique_ids(self) -> EnterpriseBase:
         seen: set[str] = set()
         for record in self.records:
             if record.id in seen:
@@ -226,27 +137,71 @@ class Enterprise(_Frozen):
             seen.add(record.id)
         return self
 
+    def figure(self, name: str, year: int) -> Any:
+        """The yearly figure ``name`` of ``year`` (``revenue`` of 2024), or ``None`` when unknown.
+
+        Raises ``FactsError`` for a name the facts schema does not declare."""
+        if name not in self.facts_schema.figures:
+            known = ", ".join(self.facts_schema.figures) or "none"
+            raise FactsError(f"no yearly figure {name!r} in the facts schema; figures: {known}",
+                             field=f"yearly.{name}")
+        figures = self.yearly.get(year)
+        return None if figures is None else getattr(figures, name)
+
     def check_terms(self, vocabulary: Vocabulary, doc: _yaml.Document | None = None) -> None:
         """Raise ``VocabularyError`` for the first title, level or type the vocabulary does not know,
         located in ``doc`` (the file the facts came from) when given."""
-        checks: list[tuple[tuple[str | int, ...], str, str]] = [
-            (("enterprise", "industries", n), "enterprise.industries", term)
-            for n, term in enumerate(self.profile.industries or [])]
-        if self.profile.size is not None:
-            checks.append((("enterprise", "size"), "enterprise.size", self.profile.size))
+        problems = self.term_problems(vocabulary, doc, first_only=True)
+        if problems:
+            raise problems[0]
+
+    def term_problems(self, vocabulary: Vocabulary, doc: _yaml.Document | None = None,
+                      first_only: bool = False) -> list[IncentivesError]:
+        """Every term the vocabulary does not know, located in ``doc`` when given."""
+        profile = self.profile
+        checks: list[tuple[tuple[str | int, ...], str, str]] = []
+        for name, field in vocabulary.checked_fields("enterprise"):
+            value = getattr(profile, name, None)
+            for n, term in enumerate(value) if isinstance(value, list) else ((None, value),):
+                if term is not None:
+                    checks.append((("enterprise", name) + (() if n is None else (n,)), field, term))
         for i, record in enumerate(self.records):
             for name, field in vocabulary.checked_fields(record.kind):
-                value = getattr(record, name)
+                value = getattr(record, name, None)
                 if value is not None:
                     checks.append((("records", i, name), field, value))
+        problems: list[IncentivesError] = []
         for key, field, term in checks:
             if not vocabulary.has(field, term):
                 try:
                     vocabulary.check(field, term)
-                except IncentivesError as e:
+                except VocabularyError as e:
                     e.location = doc.locate(key) if doc is not None else Location()
                     e.field = ".".join(map(str, key))   # records.0.title, as Pydantic names fields
-                    raise
+                    problems.append(e)
+                    if first_only:
+                        break
+        return problems
+
+
+SCHEMA = load_facts_schema()          # rules/facts.yaml, shipped with the package
+_models = SCHEMA.models
+RECORD_MODELS: dict[str, type[RecordBase]] = _models.records  # type: ignore[assignment]
+if TYPE_CHECKING:
+    Profile = ProfileBase
+    Enterprise = EnterpriseBase
+    Record = RecordBase
+    Recognition = Project = RecordBase
+else:
+    Profile = _models.profile
+    Enterprise = _models.enterprise
+    Record = RecordBase
+    globals().update({model.__name__: model for model in RECORD_MODELS.values()})   # Recognition, Project...
+    Figures = _models.yearly
+
+# Fields holding a rate rather than money, so rules compare them with "3%" rather than "3万元".
+RATE_FIELDS = {f"{kind}.{name}" for kind, decl in SCHEMA.kinds.items() for name, f in decl.fields.items()
+               if f.type == "rate"}
 
 
 # Facts about the enterprise that its records imply, usable in conditions like profile fields.
@@ -255,23 +210,62 @@ DERIVED_FACTS = {"enterprise.recognitions": "recognition.title"}   # fact → th
 
 def derived_facts(enterprise: Enterprise) -> dict[str, Any]:
     """``enterprise.recognitions``: the titles its recognition records show it holds (专精特新企业...)."""
-    titles = sorted({r.title for r in enterprise.records if isinstance(r, Recognition)})
+    titles = sorted({r.title for r in enterprise.records if r.kind == "recognition"})  # type: ignore[attr-defined]
     return {"enterprise.recognitions": tuple(titles)}
 
 
 def load_enterprise(source: str | Path | dict[str, Any], vocabulary: Vocabulary | None = None) -> Enterprise:
     """An ``Enterprise`` from a YAML/JSON file or a dict, terms checked against ``vocabulary`` if given.
 
-    Raises ``FactsError`` naming the file, line and field of the first problem.
+    Raises ``FactsError`` located at the first problem (file, line, field), with every problem of
+    the facts, those of format and of vocabulary together, in its ``problems``.
     """
     if isinstance(source, dict):
         doc = _yaml.Document(data=source, path="<dict>")
     else:
         doc = _yaml.load(source)
-    enterprise = enterprise_from_document(doc)
+    try:
+        enterprise = Enterprise.model_validate(doc.data)
+    except ValidationError as e:
+        error = facts_error(e, doc)
+        if vocabulary is not None:  # the terms too, except where the format already found a problem
+            seen = {p.field for p in error.problems}
+            error.problems += [p for p in raw_term_problems(doc, vocabulary) if p.field not in seen]
+        raise error from e
     if vocabulary is not None:
-        enterprise.check_terms(vocabulary, doc)
+        problems = enterprise.term_problems(vocabulary, doc)
+        if problems:
+            first = problems[0]
+            assert isinstance(first, VocabularyError)
+            if len(problems) > 1:
+                first.problems = problems  # every unknown term of the file, this one first
+            raise first
     return enterprise
+
+
+def raw_term_problems(doc: _yaml.Document, vocabulary: Vocabulary) -> list[IncentivesError]:
+    """Unknown terms in facts that do not fit the schema: read from the raw data, field by field."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    found: list[IncentivesError] = []
+    places: list[tuple[tuple[str | int, ...], str, Any]] = []
+    profile = data.get("enterprise")
+    if isinstance(profile, dict):
+        places += [(("enterprise", name), field, profile.get(name)) for name, field in vocabulary.checked_fields("enterprise")]
+    records = data.get("records")
+    for i, record in enumerate(records if isinstance(records, list) else []):
+        if isinstance(record, dict) and isinstance(record.get("kind"), str):
+            places += [(("records", i, name), field, record.get(name))
+                       for name, field in vocabulary.checked_fields(record["kind"])]
+    for key, field, value in places:
+        for n, term in enumerate(value) if isinstance(value, list) else ((None, value),):
+            if isinstance(term, str) and not vocabulary.has(field, term.strip()):
+                where = key if n is None else (*key, n)
+                try:
+                    vocabulary.check(field, term.strip())
+                except VocabularyError as e:
+                    e.location, e.field = doc.locate(where), ".".join(map(str, where))
+                    found.append(e)
+    return found
 
 
 def enterprise_from_document(doc: _yaml.Document) -> Enterprise:
@@ -282,14 +276,14 @@ def enterprise_from_document(doc: _yaml.Document) -> Enterprise:
 
 
 def facts_error(e: ValidationError, doc: _yaml.Document) -> FactsError:
-    """The first validation problem as a located ``FactsError`` (all problems listed in the message)."""
-    first = e.errors()[0]
-    key = _source_key(first["loc"])
-    field = ".".join(str(k) for k in key) or "<root>"
-    message = first["msg"].removeprefix("Value error, ")
-    if len(e.errors()) > 1:
-        message += f" (and {len(e.errors()) - 1} more problem(s))"
-    return FactsError(message, location=doc.locate(key), field=field)
+    """Every validation problem as a located ``FactsError`` in ``problems``; the error is the first."""
+    problems: list[IncentivesError] = []
+    for err in e.errors():
+        key = _source_key(err["loc"])
+        field = ".".join(str(k) for k in key) or "<root>"
+        problems.append(FactsError(err["msg"].removeprefix("Value error, "), location=doc.locate(key), field=field))
+    first = problems[0]
+    return FactsError(first.message, location=first.location, field=first.field, problems=problems)
 
 
 def _source_key(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
@@ -298,5 +292,5 @@ def _source_key(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     for part in loc:
         if isinstance(part, str) and key and isinstance(key[-1], int) and part in RECORD_MODELS:
             continue
-        key.append(part)
+        key.append(str(part) if key == ["yearly"] else part)  # a year is a mapping key, located as text
     return tuple(key)

@@ -14,7 +14,8 @@ from typing import Iterable
 from incentives import _yaml
 from incentives.conditions import Op, Test
 from incentives.errors import IncentivesError, LintWarning, RulebookError
-from incentives.rulebook import VOCABULARY_FILE, CompiledRule, LoadedFile, inspect_rule_file
+from incentives.factschema import FACTS_FILE, check_vocabulary_fields, inspect_facts_schema
+from incentives.rulebook import VOCABULARY_FILE, CompiledRule, LoadedFile, facts_schema_beside, inspect_rule_file
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
 _SPACE = re.compile(r"\s+")
@@ -33,11 +34,13 @@ def lint_files(paths: Iterable[str | Path], vocabulary: Vocabulary | None = None
     problems: list[IncentivesError] = []
     for path in paths:
         path = Path(path)
-        if path.name == VOCABULARY_FILE:
+        if path.name in (VOCABULARY_FILE, FACTS_FILE):
+            problems += check_schema_files(path)
             continue
         try:
             vocab = vocabulary or load_vocabulary(path.parent / VOCABULARY_FILE)
-            loaded, found = inspect_rule_file(path, vocab)
+            facts = facts_schema_beside(path.parent) if vocabulary is None else None
+            loaded, found = inspect_rule_file(path, vocab, facts=facts)
         except IncentivesError as e:
             problems.append(e)
             continue
@@ -45,6 +48,19 @@ def lint_files(paths: Iterable[str | Path], vocabulary: Vocabulary | None = None
         if loaded is not None:
             problems += check_quotes(loaded) + check_caps(loaded) + check_overlaps(loaded)
     return problems
+
+
+def check_schema_files(path: Path) -> list[IncentivesError]:
+    """Every problem of a facts schema file; or of a vocabulary: each list that names no term field of
+    the facts schema beside it (or of the bundled one where there is none)."""
+    if path.name == FACTS_FILE:
+        return inspect_facts_schema(path)[1]
+    try:
+        facts = facts_schema_beside(path.parent)
+        vocab = load_vocabulary(path)
+    except IncentivesError:
+        return []  # reported where the schema file or the rule files are linted
+    return check_vocabulary_fields(facts, vocab.terms, _yaml.load(path))
 
 
 def check_quotes(loaded: LoadedFile) -> list[IncentivesError]:

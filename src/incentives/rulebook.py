@@ -25,13 +25,24 @@ from incentives.conditions import (WHOLE, Condition, All, Any_, Compare, Count, 
 from incentives.derived import compile_derived
 from incentives.expressions import MONEY, NUMBER, Derived, Dim, Ref, check, parse_comparison
 from incentives.expressions import show as ex_show
-from incentives.errors import ExpressionError, IncentivesError, Location, MoneyError, RulebookError, VocabularyError
-from incentives.facts import DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, Enterprise, Profile, derived_facts, field_kind
+from incentives.errors import (ExpressionError, FactsSchemaError, IncentivesError, Location, MoneyError, RulebookError,
+                               VocabularyError)
+from incentives.facts import DERIVED_FACTS, SCHEMA, Enterprise, derived_facts
+from incentives.factschema import (FACTS_FILE, RECORD_BASE_FIELDS, FactsSchema, check_vocabulary_fields,
+                                  load_facts_schema)
 from incentives.amounts import Amount
 from incentives.money import Money, Rate, Splitter, parse_money, parse_rate, parse_ratio
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
 VOCABULARY_FILE = "vocabulary.yaml"
+
+# The facts schema the file being compiled is checked against (set while a file is inspected).
+_FACTS: ContextVar[FactsSchema] = ContextVar("facts", default=SCHEMA)
+
+
+def _kinds() -> dict[str, Any]:
+    """The record kinds of the facts schema in use: kind → its generated model."""
+    return _FACTS.get().models.records
 
 
 class _Strict(BaseModel):
@@ -323,6 +334,7 @@ class Rulebook:
     vocabulary: Vocabulary
     hash: str
     by_id: dict[str, CompiledRule] = field(default_factory=dict)
+    facts: FactsSchema = SCHEMA
     matchers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # durable, per city
     derived: dict[str, Derived] = field(default_factory=dict)     # derived facts, by name
     _indexes: dict[str, RuleIndex] = field(default_factory=dict, repr=False, compare=False)
@@ -437,41 +449,72 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None) -> Ru
     path = Path(path)
     if not path.exists():
         raise RulebookError("no such rule file or directory", location=Location(str(path)))
-    files = sorted(p for p in path.glob("*.yaml") if p.name != VOCABULARY_FILE) if path.is_dir() else [path]
+    files = sorted(p for p in path.glob("*.yaml") if p.name not in (VOCABULARY_FILE, FACTS_FILE)) \
+        if path.is_dir() else [path]
     vocab_path = Path(vocabulary) if isinstance(vocabulary, (str, Path)) else \
         (path if path.is_dir() else path.parent) / VOCABULARY_FILE
     vocab = vocabulary if isinstance(vocabulary, Vocabulary) else load_vocabulary(vocab_path)
+    facts = facts_schema_beside(vocab_path.parent) if vocabulary is None else SCHEMA
     digest = hashlib.sha256()
     if not isinstance(vocabulary, Vocabulary):
         digest.update(vocab_path.read_bytes())
+        check_vocabulary(vocab, facts)
+    digest.update(facts.hash.encode())
     loaded: dict[str, LoadedFile] = {}
     for file in files:
         text = _yaml.read_text(file)
         digest.update(file.name.encode() + b"\0" + text.encode())
-        result = load_rule_file(file, vocab, text=text)
+        result = load_rule_file(file, vocab, text=text, facts=facts)
         if result.model.city in loaded:
             raise RulebookError(f"city {result.model.city!r} already comes from {loaded[result.model.city].path}",
                                 location=Location(str(file)))
         loaded[result.model.city] = result
     by_id = {rule.id: rule for result in loaded.values() for rule in result.rules}
-    return Rulebook(files=loaded, vocabulary=vocab, hash="sha256:" + digest.hexdigest(), by_id=by_id)
+    return Rulebook(files=loaded, vocabulary=vocab, hash="sha256:" + digest.hexdigest(), by_id=by_id, facts=facts)
 
 
-def load_rule_file(path: str | Path, vocabulary: Vocabulary, text: str | None = None) -> LoadedFile:
+def facts_schema_beside(directory: Path) -> FactsSchema:
+    """``facts.yaml`` in ``directory`` (the vocabulary's), or the bundled schema where there is none."""
+    own = directory / FACTS_FILE
+    return load_facts_schema(own) if own.is_file() else SCHEMA
+
+
+def check_vocabulary(vocabulary: Vocabulary, facts: FactsSchema) -> None:
+    """Raise ``FactsSchemaError`` (every problem, located) if a vocabulary list names no term field."""
+    unknown = [name for name in vocabulary.terms if name != "payer" and name not in facts.term_fields]
+    if not unknown:
+        return
+    problems = check_vocabulary_fields(facts, vocabulary.terms, _yaml.load(vocabulary.path))
+    raise FactsSchemaError(problems[0].message, problems=problems, location=problems[0].location,
+                           field=problems[0].field)
+
+
+def load_rule_file(path: str | Path, vocabulary: Vocabulary, text: str | None = None,
+                   facts: FactsSchema | None = None) -> LoadedFile:
     """Validate and compile one rule file; every problem is collected before raising."""
-    loaded, problems = inspect_rule_file(path, vocabulary, text)
+    loaded, problems = inspect_rule_file(path, vocabulary, text, facts)
     if problems or loaded is None:
         raise RulebookError(_summary(problems), problems=problems, location=problems[0].location)
     return loaded
 
 
-def inspect_rule_file(path: str | Path, vocabulary: Vocabulary,
-                      text: str | None = None) -> tuple[LoadedFile | None, list[IncentivesError]]:
+def inspect_rule_file(path: str | Path, vocabulary: Vocabulary, text: str | None = None,
+                      facts: FactsSchema | None = None) -> tuple[LoadedFile | None, list[IncentivesError]]:
     """The file as far as it can be read, and every problem in it (for lint: never stops early).
 
     The ``LoadedFile`` is ``None`` only when the file does not fit the format at all; otherwise it
-    holds the rules that compiled, so further checks can run on it.
+    holds the rules that compiled, so further checks can run on it. Facts are typed by ``facts``
+    (default: the bundled schema).
     """
+    token = _FACTS.set(facts or SCHEMA)
+    try:
+        return _inspect(path, vocabulary, text)
+    finally:
+        _FACTS.reset(token)
+
+
+def _inspect(path: str | Path, vocabulary: Vocabulary,
+             text: str | None) -> tuple[LoadedFile | None, list[IncentivesError]]:
     doc = _yaml.parse(text if text is not None else _yaml.read_text(path), str(path))
     try:
         return _checked(RuleFile.model_validate(doc.data), doc, vocabulary, [], None)
@@ -573,7 +616,7 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
         if base:
             where = ("amount", "of") if rule.amount.of else ("amount", "brackets", "of")
             _fact_type(kind, base, (*key, *where), problem, want="money")
-        if isinstance(kind, str) and kind in RECORD_MODELS:
+        if isinstance(kind, str) and kind in _kinds():
             _check_amount(rule.amount, kind, (*key, "amount"), problem)
         tiers = tuple(_compile_list(kind, t.when, (*key, "amount", "brackets", "tiers", n, "when"), vocab, problem)
                       for n, t in enumerate(rule.amount.brackets.tiers)) if rule.amount.brackets else ()
@@ -661,7 +704,7 @@ def _check_multipliers(model: RuleFile, index: list[int], problem: Any) -> None:
 
 def _compile_list(kind: Any, items: list[Condition], key: tuple[Any, ...], vocab: Vocabulary,
                   problem: Any, rewarded: str | None = None) -> All:
-    if not isinstance(kind, str) or kind not in RECORD_MODELS:
+    if not isinstance(kind, str) or kind not in _kinds():
         return All(())
     nodes = [_compile_item(kind, item, (*key, i), vocab, problem, rewarded or kind) for i, item in enumerate(items)]
     return All(tuple(n for n in nodes if n is not None))
@@ -684,8 +727,8 @@ def _check_term(vocab: Vocabulary, field: str, term: str, key: tuple[Any, ...], 
 
 def _compile_tree(rule: Rule, window: Window, key: tuple[Any, ...], vocab: Vocabulary, problem: Any) -> All | None:
     kind = rule.rewards.get("kind")
-    if not isinstance(kind, str) or kind not in RECORD_MODELS:
-        problem((*key, "rewards", "kind"), f"rewards.kind must be one of {', '.join(RECORD_MODELS)}; got {kind!r}",
+    if not isinstance(kind, str) or kind not in _kinds():
+        problem((*key, "rewards", "kind"), f"rewards.kind must be one of {', '.join(_kinds())}; got {kind!r}",
                 "unknown-kind")
         return None
     nodes: list[Node] = []
@@ -754,8 +797,8 @@ def _compile_count(name: str, spec: Any, key: tuple[Any, ...], vocab: Vocabulary
                 + (", at_least, at_most" if name == "count" else ""), "condition")
         ok = False
     kind = spec.get("kind")
-    if not isinstance(kind, str) or kind not in RECORD_MODELS:
-        problem((*key, "kind"), f"{name}.kind must be one of {', '.join(RECORD_MODELS)}; got {kind!r}", "unknown-kind")
+    if not isinstance(kind, str) or kind not in _kinds():
+        problem((*key, "kind"), f"{name}.kind must be one of {', '.join(_kinds())}; got {kind!r}", "unknown-kind")
         return None
     where = spec.get("where", [])
     if not isinstance(where, list):
@@ -809,9 +852,6 @@ def _compile_comparison(kind: str, rewarded: str, text: str, key: tuple[Any, ...
     return Compare(comparison)
 
 
-# The yearly figures of the glossary and their dimensions, until the facts schema declares them.
-_YEARLY: dict[str, Dim] = {"revenue": MONEY, "rd_spend": MONEY, "tax_paid": MONEY, "industrial_output": MONEY,
-                           "employees": NUMBER}
 
 
 # The derived facts of the rulebook being loaded.
@@ -823,17 +863,13 @@ def _expression_type(kind: str, rewarded: str, ref: Ref) -> Dim | str | None:
     if not ref.scope and ref.name in _DERIVED.get():
         return _DERIVED.get()[ref.name].dim
     if not ref.scope or (ref.scope == "enterprise" and ref.index is not None):
-        return _YEARLY.get(ref.name)
+        figure = _FACTS.get().figures.get(ref.name)   # a yearly figure of the facts schema
+        return None if figure is None else MONEY if figure.type == "money" else NUMBER
     model_kind = kind if ref.scope == "record" else rewarded
-    if ref.scope == "enterprise":
-        fields = dict(Profile.model_fields)
-    else:
-        fields = dict(RECORD_MODELS[model_kind].model_fields)
-    if ref.name not in fields:
+    ftype = _FACTS.get().condition_type("enterprise" if ref.scope == "enterprise" else model_kind, ref.name)
+    if ftype is None:
         return None
-    ftype = "rate" if f"{model_kind}.{ref.name}" in RATE_FIELDS and ref.scope != "enterprise" else \
-        field_kind(fields[ref.name].annotation)
-    return {"money": MONEY, "rate": NUMBER}.get(ftype, ftype)
+    return {"money": MONEY, "rate": NUMBER, "number": NUMBER}.get(ftype, ftype)
 
 
 _ORDERED = {Op.AT_LEAST, Op.MORE_THAN, Op.AT_MOST, Op.LESS_THAN}
@@ -850,7 +886,8 @@ def _typed_value(kind: str, fact: str, op: Op, raw: Any, key: tuple[Any, ...], v
     if ftype is None:
         return None
     allowed = {"money": _ORDERED | {Op.IS, Op.IS_NOT}, "rate": _ORDERED, "date": _DATED | {Op.IS, Op.IS_NOT},
-               "list": _LISTED, "bool": {Op.IS, Op.IS_NOT}, "text": {Op.IS, Op.IS_NOT, Op.ONE_OF}}[ftype]
+               "list": _LISTED, "bool": {Op.IS, Op.IS_NOT}, "text": {Op.IS, Op.IS_NOT, Op.ONE_OF},
+               "number": _ORDERED | {Op.IS, Op.IS_NOT}}[ftype]
     if op not in allowed:
         problem(key, f"{fact} is {ftype}: use one of {', '.join(sorted(o.value for o in allowed))}", "op-type")
         return None
@@ -860,6 +897,10 @@ def _typed_value(kind: str, fact: str, op: Op, raw: Any, key: tuple[Any, ...], v
             return parse_money(raw)
         if ftype == "rate":
             return parse_rate(raw)
+        if ftype == "number":
+            if isinstance(raw, bool) or not isinstance(raw, (int, float, Decimal)):
+                raise ValueError(f"{raw!r} is not a number")
+            return Decimal(str(raw))
         if ftype == "date":
             if not isinstance(raw, dt.date):
                 raise ValueError(f"{raw!r} is not a date (write YYYY-MM-DD)")
@@ -889,10 +930,11 @@ def _vocab_field(kind: str, fact: str) -> str:
 
 def _fact_type(kind: Any, fact: str, key: tuple[Any, ...], problem: Any, want: str | None = None) -> str | None:
     scope, _, name = fact.partition(".")
-    if scope == "record" and isinstance(kind, str) and kind in RECORD_MODELS:
-        fields = RECORD_MODELS[kind].model_fields
+    facts = _FACTS.get()
+    if scope == "record" and isinstance(kind, str) and kind in facts.kinds:
+        fields = [*RECORD_BASE_FIELDS, "kind", *facts.kinds[kind].fields]
     elif scope == "enterprise":
-        fields = dict(Profile.model_fields)
+        fields = list(facts.profile_fields)
         if name == "sme":
             return _want("bool", want, fact, key, problem)
         if fact in DERIVED_FACTS:
@@ -906,7 +948,8 @@ def _fact_type(kind: Any, fact: str, key: tuple[Any, ...], problem: Any, want: s
         problem(key, f"{kind if scope == 'record' else 'enterprise'} has no fact {fact!r}; known: {choices}",
                 "unknown-fact")
         return None
-    ftype = "rate" if f"{kind}.{name}" in RATE_FIELDS else field_kind(fields[name].annotation)
+    ftype = facts.condition_type(kind if scope == "record" else "enterprise", name)
+    assert ftype is not None
     return _want(ftype, want, fact, key, problem)
 
 

@@ -184,6 +184,8 @@ def _value(rng: random.Random, vocab: Vocabulary, kind: str, name: str) -> Any:
         return _money(rng, name)
     if ftype == "rate":
         return f"{rng.uniform(0.005, 0.08):.4f}"
+    if ftype == "number":
+        return rng.randint(1, 500)
     terms = list(vocab.terms.get(f"{kind}.{name}", {}))
     return rng.choice(terms) if terms else None
 
