@@ -40,6 +40,11 @@ VOCABULARY_FILE = "vocabulary.yaml"
 _FACTS: ContextVar[FactsSchema] = ContextVar("facts", default=SCHEMA)
 
 
+def yearly_dims(facts: FactsSchema) -> dict[str, Dim]:
+    """The yearly figures of a facts schema and their dimensions (money, or a number)."""
+    return {name: MONEY if f.type == "money" else NUMBER for name, f in facts.figures.items()}
+
+
 def _kinds() -> dict[str, Any]:
     """The record kinds of the facts schema in use: kind → its generated model."""
     return _FACTS.get().models.records
@@ -434,7 +439,7 @@ def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None =
     ``incentives.derived``) the rules may read. Raises ``RulebookError`` whose ``problems`` list
     every problem of the first bad file.
     """
-    facts, problems = compile_derived(derived or {}, _YEARLY)
+    facts, problems = compile_derived(derived or {}, yearly_dims(SCHEMA))
     if problems:
         raise RulebookError(_summary(list(problems)), problems=list(problems), location=problems[0].location)
     token = _DERIVED.set(facts)
@@ -863,8 +868,7 @@ def _expression_type(kind: str, rewarded: str, ref: Ref) -> Dim | str | None:
     if not ref.scope and ref.name in _DERIVED.get():
         return _DERIVED.get()[ref.name].dim
     if not ref.scope or (ref.scope == "enterprise" and ref.index is not None):
-        figure = _FACTS.get().figures.get(ref.name)   # a yearly figure of the facts schema
-        return None if figure is None else MONEY if figure.type == "money" else NUMBER
+        return yearly_dims(_FACTS.get()).get(ref.name)   # a yearly figure of the facts schema
     model_kind = kind if ref.scope == "record" else rewarded
     ftype = _FACTS.get().condition_type("enterprise" if ref.scope == "enterprise" else model_kind, ref.name)
     if ftype is None:
