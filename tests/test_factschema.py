@@ -74,8 +74,10 @@ def test_every_problem_of_a_schema_file_is_located_in_one_run(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("edit, expected", [
-    (("version: 1\n", "version: 1\nderived:\n  rd_ratio: rd_spend / revenue\n"),
-     ":12:1: schema: derived: unknown key 'derived' (derived facts are not part of the schema yet)"),
+    (("version: 1\n", "version: 1\nderived:\n  rd_ratio: rd_spend[year] + employees[year]\n"),
+     ":13:28: cannot add money and number"),
+    (("version: 1\n", "version: 1\nderived:\n  a: b[year] + 1\n  b: a × 2\n"),
+     ":14:6: derived facts depend on each other: a → b → a"),
     (("    zh: 认定\n", "    zh: 认定\n    colour: red\n"), ":40:5: schema: records.recognition.colour: unknown key 'colour'"),
     (("    revenue: {type: money,", "    revenue: {type: date,"),
      ":29:15: field-type: enterprise.yearly.revenue.type: a yearly figure is one of money, number, rate, count, "

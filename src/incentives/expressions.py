@@ -66,7 +66,7 @@ class Dim:
         if not self.powers:
             return "number"
         if len(self.powers) == 1 and self.powers[0][1] == 1:
-            return _UNIT_NAMES[self.powers[0][0]]
+            return _UNIT_NAMES.get(self.powers[0][0], self.powers[0][0])
         return self.unit_text() or "number"
 
     def unit_text(self) -> str:
@@ -74,16 +74,20 @@ class Dim:
         up = sorted((u for u, n in self.powers for _ in range(n) if n > 0), key=lambda u: u != "yuan")
         down = [u for u, n in self.powers for _ in range(-n) if n < 0]
         if len(up) > 1:  # a product of units has no written form after a number
-            return "·".join(UNIT_TEXT[u] for u in up) + "".join("/" + UNIT_TEXT[u] for u in down)
+            return "·".join(map(_unit_text, up)) + "".join("/" + _unit_text(u) for u in down)
         if not up and down:
-            return "1/" + "/".join(UNIT_TEXT[u] for u in down)
-        return "".join(UNIT_TEXT[u] for u in up) + "".join("/" + UNIT_TEXT[u] for u in down)
+            return "1/" + "/".join(map(_unit_text, down))
+        return "".join(map(_unit_text, up)) + "".join("/" + _unit_text(u) for u in down)
 
     @property
     def writable(self) -> bool:
         """Whether a literal can carry this dimension (at most one unit above the line)."""
         return sum(n for _, n in self.powers if n > 0) <= 1 and (
             not self.powers or any(n > 0 for _, n in self.powers))
+
+
+def _unit_text(name: str) -> str:
+    return UNIT_TEXT.get(name, name)
 
 
 NUMBER = Dim()
@@ -94,6 +98,15 @@ BOOL = Dim((("bool", 1),))      # true / false: compared, never computed with
 def unit(name: str) -> Dim:
     """The dimension of a base unit: ``unit("yuan")``, ``unit("m2")``..."""
     return Dim(((name, 1),))
+
+
+def dimension(type_: str, unit_name: str | None = None) -> Dim:
+    """The dimension of a declared fact type: money is 元, a quantity its unit, any other number none."""
+    if type_ == "money":
+        return MONEY
+    if type_ == "quantity" and unit_name:
+        return unit(unit_name)
+    return NUMBER
 
 
 def parse_unit(text: str) -> Dim:

@@ -23,7 +23,9 @@ from typing import Annotated, Any, Literal, Mapping, Union
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from incentives import _yaml
+from incentives.derived import compile_derived
 from incentives.errors import FactsSchemaError, IncentivesError
+from incentives.expressions import Derived, dimension
 from incentives.money import Money, Rate
 
 FACTS_FILE = "facts.yaml"
@@ -78,6 +80,7 @@ class SchemaFile(_Decl):
     units: dict[str, UnitDecl] = Field(default_factory=dict)
     enterprise: EnterpriseDecl
     records: dict[str, KindDecl]
+    derived: dict[str, Any] = Field(default_factory=dict)     # name → expression (see incentives.derived)
 
 
 # The condition type of each field type: how rules compare it (see rulebook._typed_value).
@@ -93,6 +96,7 @@ class FactsSchema:
     decl: SchemaFile
     path: str
     hash: str
+    derived: dict[str, Derived] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -208,16 +212,18 @@ def inspect_facts_schema(path: str | Path, text: str | None = None) -> tuple[Fac
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 message = f"unknown key {str(key[-1])!r}"
-                if key == ("derived",):
-                    message += " (derived facts are not part of the schema yet)"
             elif err["type"] == "missing":
                 message = f"missing key {str(key[-1])!r}"
             problem(key, message, "schema")
         return None, problems
     _check(decl, problem)
+    figures = {name: dimension(d.type, d.unit) for name, d in decl.enterprise.yearly.items()}
+    derived, wrong = compile_derived(decl.derived, figures, doc)
+    problems += wrong
     if problems:
         return None, problems
-    return FactsSchema(decl=decl, path=str(path), hash="sha256:" + hashlib.sha256(text.encode()).hexdigest()), []
+    return FactsSchema(decl=decl, path=str(path), hash="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
+                       derived=derived), []
 
 
 def _check(decl: SchemaFile, problem: Any) -> None:

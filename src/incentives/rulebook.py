@@ -23,7 +23,7 @@ from incentives import _yaml
 from incentives.conditions import (WHOLE, Condition, All, Any_, Compare, Count, Holds, Node, Op, Test, Value, Whole,
                                    compile_holds, leaves)
 from incentives.derived import compile_derived
-from incentives.expressions import MONEY, NUMBER, Derived, Dim, Ref, check, parse_comparison
+from incentives.expressions import MONEY, NUMBER, Derived, Dim, Ref, check, dimension, parse_comparison
 from incentives.expressions import show as ex_show
 from incentives.errors import (ExpressionError, FactsSchemaError, IncentivesError, Location, MoneyError, RulebookError,
                                VocabularyError)
@@ -41,8 +41,8 @@ _FACTS: ContextVar[FactsSchema] = ContextVar("facts", default=SCHEMA)
 
 
 def yearly_dims(facts: FactsSchema) -> dict[str, Dim]:
-    """The yearly figures of a facts schema and their dimensions (money, or a number)."""
-    return {name: MONEY if f.type == "money" else NUMBER for name, f in facts.figures.items()}
+    """The yearly figures of a facts schema and their dimensions (money in 元, a quantity in its unit)."""
+    return {name: dimension(f.type, f.unit) for name, f in facts.figures.items()}
 
 
 def _kinds() -> dict[str, Any]:
@@ -439,18 +439,21 @@ def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None =
     ``incentives.derived``) the rules may read. Raises ``RulebookError`` whose ``problems`` list
     every problem of the first bad file.
     """
-    facts, problems = compile_derived(derived or {}, yearly_dims(SCHEMA))
+    return _load_rulebook(Path(path), vocabulary, derived or {})
+
+
+def _derived_facts(schema: FactsSchema, declared: Mapping[str, str]) -> dict[str, Derived]:
+    """The facts schema's derived facts and those ``declared`` beside them (which may replace them)."""
+    if not declared:
+        return dict(schema.derived)
+    facts, problems = compile_derived({**{n: d.text for n, d in schema.derived.items()}, **declared},
+                                      yearly_dims(schema))
     if problems:
         raise RulebookError(_summary(list(problems)), problems=list(problems), location=problems[0].location)
-    token = _DERIVED.set(facts)
-    try:
-        book = _load_rulebook(Path(path), vocabulary)
-    finally:
-        _DERIVED.reset(token)
-    return replace(book, derived=facts) if facts else book
+    return facts
 
 
-def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None) -> Rulebook:
+def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, declared: Mapping[str, str]) -> Rulebook:
     path = Path(path)
     if not path.exists():
         raise RulebookError("no such rule file or directory", location=Location(str(path)))
@@ -465,17 +468,24 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None) -> Ru
         digest.update(vocab_path.read_bytes())
         check_vocabulary(vocab, facts)
     digest.update(facts.hash.encode())
+    derived = _derived_facts(facts, declared)
+    digest.update(repr(sorted(declared.items())).encode())
     loaded: dict[str, LoadedFile] = {}
-    for file in files:
-        text = _yaml.read_text(file)
-        digest.update(file.name.encode() + b"\0" + text.encode())
-        result = load_rule_file(file, vocab, text=text, facts=facts)
-        if result.model.city in loaded:
-            raise RulebookError(f"city {result.model.city!r} already comes from {loaded[result.model.city].path}",
-                                location=Location(str(file)))
-        loaded[result.model.city] = result
+    token = _DERIVED.set(derived)
+    try:
+        for file in files:
+            text = _yaml.read_text(file)
+            digest.update(file.name.encode() + b"\0" + text.encode())
+            result = load_rule_file(file, vocab, text=text, facts=facts)
+            if result.model.city in loaded:
+                raise RulebookError(f"city {result.model.city!r} already comes from {loaded[result.model.city].path}",
+                                    location=Location(str(file)))
+            loaded[result.model.city] = result
+    finally:
+        _DERIVED.reset(token)
     by_id = {rule.id: rule for result in loaded.values() for rule in result.rules}
-    return Rulebook(files=loaded, vocabulary=vocab, hash="sha256:" + digest.hexdigest(), by_id=by_id, facts=facts)
+    return Rulebook(files=loaded, vocabulary=vocab, hash="sha256:" + digest.hexdigest(), by_id=by_id, facts=facts,
+                    derived=derived)
 
 
 def facts_schema_beside(directory: Path) -> FactsSchema:
@@ -870,6 +880,9 @@ def _expression_type(kind: str, rewarded: str, ref: Ref) -> Dim | str | None:
     if not ref.scope or (ref.scope == "enterprise" and ref.index is not None):
         return yearly_dims(_FACTS.get()).get(ref.name)   # a yearly figure of the facts schema
     model_kind = kind if ref.scope == "record" else rewarded
+    declared = _FACTS.get().field("enterprise" if ref.scope == "enterprise" else model_kind, ref.name)
+    if declared is not None and declared.type == "quantity":   # an area in 平方米, a length of time in 月
+        return dimension(declared.type, declared.unit)
     ftype = _FACTS.get().condition_type("enterprise" if ref.scope == "enterprise" else model_kind, ref.name)
     if ftype is None:
         return None
