@@ -114,3 +114,63 @@ def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "incentives.cli", "evaluate", str(missing), "--rules", str(RULES)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "nope.yaml" in proc.stderr
+
+
+def _cli(*argv: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "incentives", *argv], input=stdin, capture_output=True, text=True,
+                          cwd=cwd)
+
+
+def test_dash_reads_facts_from_standard_input() -> None:
+    text = (EXAMPLES / "wenan-pilot.yaml").read_text(encoding="utf-8")
+    piped = _cli("evaluate", "-", "--as-of", "2026-06-30", "--format", "json", stdin=text)
+    from_file = _cli("evaluate", str(EXAMPLES / "wenan-pilot.yaml"), "--as-of", "2026-06-30", "--format", "json")
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout) == json.loads(from_file.stdout)
+    assert json.loads(piped.stdout)["total"] == "123456.79"
+    bad = _cli("evaluate", "-", stdin="enterprise: {name: x, credit_code: 91131026MA0FHN2P7Y, city: langfang}\n")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("incentives: <stdin>:1:") and "enterprise.credit_code" in bad.stderr
+
+
+def test_dash_reads_rule_files_and_summaries_from_standard_input(tmp_path: Path) -> None:
+    rules = (RULES / "langfang.yaml").read_text(encoding="utf-8")
+    clean = _cli("lint", "-", stdin=rules, cwd=RULES)   # the source texts are found from the working directory
+    assert clean.returncode == 0 and clean.stdout.startswith("1 file(s) clean"), clean.stdout + clean.stderr
+    lint = _cli("lint", "-", stdin=rules.replace("市县两级各承担50%", "市县两级各承担60%"), cwd=RULES)
+    assert lint.returncode == 1 and "quote-not-in-source" in lint.stdout and lint.stdout.startswith("<stdin>:")
+    diff = _cli("diff", str(RULES / "langfang.yaml"), "-", stdin=rules.replace("30万元", "35万元", 1))
+    assert diff.returncode == 0 and "30万元" in diff.stdout and "35万元" in diff.stdout
+    chart = _cli("chart", "-", "-o", str(tmp_path), stdin="{}")
+    assert chart.returncode == 2 and "<stdin>: not a batch summary.json" in chart.stderr
+
+
+def test_explain_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "explain", str(EXAMPLES / "guan-missing-facts.yaml"), "--rules", str(RULES),
+                       "--rule", "lf.digital_pilot", "--as-of", "2026-06-30", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["rule_id"] == "lf.digital_pilot" and data["applies"] is True
+    assert data["citation"]["clause"] == "三、3" and data["citation"]["document_number"] == "廊政办规〔2025〕5号"
+    assert data["awards"] == [] and data["not_eligible"] == []
+    assert [m for o in data["undetermined"] for m in o["missing"]] == ["enterprise.clusters", "record.investment"]
+
+
+def test_version_names_the_rulebook_in_use(tmp_path: Path) -> None:
+    here = _cli("--version")
+    assert here.returncode == 0
+    first, rules, digest = here.stdout.splitlines()[:3]
+    from incentives import __version__, load_rulebook
+
+    assert first == f"incentives {__version__}" and rules.startswith("rules: rules ")
+    assert digest == f"rulebook: {load_rulebook(RULES).hash}"
+    info = _cli("info", "--rules", str(RULES))
+    assert info.stdout.splitlines()[1:3] == [f"rules: {RULES} (shipped with the package)", digest]
+
+
+def test_rule_tests_found_none_fails(tmp_path: Path) -> None:
+    (tmp_path / "rules" / "tests").mkdir(parents=True)
+    (tmp_path / "rules" / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text(encoding="utf-8"))
+    none = _cli("test", cwd=tmp_path)
+    assert none.returncode == 1 and "no rule tests found" in none.stderr
+    shipped = _cli("test", cwd=ROOT)
+    assert shipped.returncode == 0 and shipped.stdout.strip().endswith("passed, 0 failed")

@@ -15,11 +15,14 @@ from incentives.facts import Enterprise, Profile, load_enterprise, validate_cred
 from incentives.money import parse_money, parse_rate, split
 from incentives.outcomes import Assessment, Award, Citation, Conflict, RuleOutcome
 from incentives.rulebook import Rulebook, load_rulebook
+from incentives.shipped import default_rules, shipped_rules, version as _version
 from incentives.vocabulary import Vocabulary, load_vocabulary
+
+__version__ = _version()
 
 __all__ = [
     "Assessment", "Award", "AwardRow", "Citation", "Conflict", "EngineError", "Enterprise", "FactsError", "IncentivesError",
     "MoneyError", "Profile", "RuleOutcome", "Rulebook", "RulebookError", "SourceError", "Vocabulary",
-    "VocabularyError", "assess", "award_rows", "load_enterprise", "load_rulebook", "load_vocabulary", "parse_money",
-    "parse_rate", "split", "validate_credit_code",
+    "VocabularyError", "assess", "award_rows", "default_rules", "load_enterprise", "load_rulebook", "load_vocabulary", "parse_money",
+    "parse_rate", "shipped_rules", "split", "validate_credit_code",
 ]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import re
+import sys
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -47,16 +48,29 @@ class Document:
         return Location(self.path, *self.positions.get((), (1, 1)))
 
 
+STDIN = "-"    # a path of "-" reads standard input
+_stdin: list[str] = []
+
+
+def label(path: str | Path) -> str:
+    """How messages name ``path``: ``<stdin>`` for ``-``."""
+    return "<stdin>" if str(path) == STDIN else str(path)
+
+
 def read_text(path: str | Path) -> str:
     try:
+        if str(path) in (STDIN, label(STDIN)):   # read once: a command may read its file twice (lint checks quotes anew)
+            if not _stdin:
+                _stdin.append(sys.stdin.buffer.read().decode("utf-8"))
+            return _stdin[0]
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise SourceError(f"cannot read file: {e}", location=Location(str(path))) from e
+        raise SourceError(f"cannot read file: {e}", location=Location(label(path))) from e
 
 
 def load(path: str | Path) -> Document:
-    """Read and parse a YAML or JSON file safely."""
-    return parse(read_text(path), str(path))
+    """Read and parse a YAML or JSON file safely (``-``: standard input)."""
+    return parse(read_text(path), label(path))
 
 
 class _Loader(yaml.SafeLoader):

@@ -580,11 +580,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``incentives batch`` to the command line."""
     p = sub.add_parser("batch", help="assess a register of enterprises (CSV, JSONL, Parquet or xlsx)",
                        description="Assess every enterprise of a register; write awards, errors.csv and the summary.")
-    p.add_argument("input", help="enterprises table: .csv, .jsonl, .parquet or .xlsx")
+    p.add_argument("input", help="enterprises table: .csv, .jsonl, .parquet or .xlsx (- reads JSONL or CSV from "
+                   "standard input)")
     p.add_argument("-o", "--output", required=True, dest="output_dir", help="directory for the results")
     p.add_argument("--records", default=None, help="records table (default: the input's name with "
                    "'enterprises' replaced by 'records'; the records sheet for xlsx; inline for JSONL)")
-    p.add_argument("--rules", default="rules", help="rule directory or file (default: rules)")
+    p.add_argument("--rules", default=None, help="rule directory or file (default: rules/ here, else the shipped rules)")
     p.add_argument("--as-of", type=parse_date, default=None, help="YYYY-MM-DD (default: today)")
     p.add_argument("--chunk-size", type=positive, default=1000, help="enterprises per chunk (default: 1000)")
     p.add_argument("--workers", type=positive, default=1,
@@ -596,8 +597,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from incentives.shipped import default_rules
+
     reform = load_reform(args.reform)[0] if args.reform else None
-    s = run_batch(args.input, args.output_dir, args.rules, args.as_of, records=args.records,
+    if args.input == "-":
+        args.input = _spool_stdin(Path(args.output_dir))
+    s = run_batch(args.input, args.output_dir, args.rules or default_rules(), args.as_of, records=args.records,
                   chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform)
     print(f"{s.enterprises_read} enterprises read, {s.assessed} assessed, {s.with_awards} with awards, "
           f"{s.errors} error(s)" + (f" (see {Path(s.output_dir) / 'errors.csv'})" if s.errors else ""))
@@ -613,3 +618,13 @@ def _run(args: argparse.Namespace) -> int:
     print(f"results in {s.output_dir}")
     return 0
 
+
+def _spool_stdin(output_dir: Path) -> Path:
+    """Standard input saved as the register file a run reads (workers reread it): JSONL when it starts with
+    ``{``, CSV otherwise."""
+    data = sys.stdin.buffer.read()
+    fmt = "jsonl" if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / f"stdin-enterprises.{fmt}"
+    path.write_bytes(data)
+    return path

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from incentives import _yaml
 from incentives._tabular import require
 from incentives.errors import Location, SourceError
 
@@ -46,15 +47,14 @@ def cjk_font(text: str) -> str | None:
 
 
 def load_summary(path: str | Path) -> dict[str, Any]:
+    text = _yaml.read_text(path)   # "-" reads standard input
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise SourceError(f"cannot read file: {e}", location=Location(str(path))) from e
+        data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise SourceError(f"not valid JSON: {e.msg}", location=Location(str(path), e.lineno, e.colno)) from e
+        raise SourceError(f"not valid JSON: {e.msg}", location=Location(_yaml.label(path), e.lineno, e.colno)) from e
     if not isinstance(data, dict) or not all(k in data for k in ("by_county", "by_rule", "by_payer", "total")):
         raise SourceError("not a batch summary.json (no by_county, by_rule, by_payer or total)",
-                          location=Location(str(path)))
+                          location=Location(_yaml.label(path)))
     return data
 
 

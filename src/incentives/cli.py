@@ -1,7 +1,11 @@
 """The ``incentives`` command: a thin layer over the public API.
 
-Any ``IncentivesError`` prints as one ``file:line:col: message`` line per problem on stderr with exit
-code 2; no traceback ever reaches a user.
+Any ``IncentivesError`` prints as one ``file:line:col: message`` line per problem on stderr with exit code 2;
+no traceback ever reaches a user. Exit codes: 0 done (and clean), 1 the check ran and found
+problems (lint errors, failed rule tests, no rule tests found), 2 bad input or usage.
+
+Wherever a file is read, ``-`` reads standard input. Without ``--rules``, the working directory's
+``rules/`` is used when it holds a rulebook, else the rulebook shipped with the package.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import Sequence
 from incentives.engine import assess
 from incentives.errors import IncentivesError, LintWarning
 from incentives.facts import load_enterprise
-from incentives.rulebook import load_rulebook
+from incentives.rulebook import Rulebook, load_rulebook
+from incentives.shipped import default_rules, shipped_rules, version
 
+EXIT_PROBLEMS = 1
 EXIT_BAD_INPUT = 2
 
 
@@ -35,7 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="incentives", description="Enterprise incentive rules, cited and exact.")
+    parser = argparse.ArgumentParser(prog="incentives", description="Enterprise incentive rules, cited and exact.",
+                                     epilog="Exit codes: 0 done, 1 problems found (lint, rule tests), 2 bad input.")
+    parser.add_argument("--version", action=_Version, help="version, rulebook hash, cities and documents")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     ev = sub.add_parser("evaluate", help="every award an enterprise is owed")
@@ -47,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("explain", help="why one rule pays, does not, or cannot be decided")
     _facts_args(ex)
     ex.add_argument("--rule", required=True, help="rule id, e.g. lf.leader.provincial")
+    ex.add_argument("--format", choices=["text", "json"], default="text")
     ex.set_defaults(run=_explain)
 
     li = sub.add_parser("lint", help="check rule files: format, references, quotes, payers")
@@ -57,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     te = sub.add_parser("test", help="run YAML rule tests (default: rules/tests/*.yaml)")
     te.add_argument("files", nargs="*")
     te.add_argument("--rules", default=None, help="rule directory (default: the one each test file names)")
+    te.epilog = "Finding no test fails (exit 1): a wrong path must not pass."
     te.set_defaults(run=_test)
 
     di = sub.add_parser("diff", help="what changed between two versions of a rule file, rule by rule")
@@ -66,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     di.set_defaults(run=_diff)
 
     co = sub.add_parser("coverage", help="clauses of each source: encoded or not, and why")
-    co.add_argument("--rules", default="rules")
+    co.add_argument("--rules", default=None, help="rule directory (default: rules/ here, else the shipped rules)")
     co.set_defaults(run=_coverage)
 
     from incentives import batch, charts, synth  # heavy formats are imported only when a command runs
@@ -77,12 +87,16 @@ def _parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("schema", help="print the JSON Schema of facts, rules or assessments")
     sc.add_argument("which", choices=["facts", "rules", "assessment"])
     sc.set_defaults(run=_schema)
+
+    info = sub.add_parser("info", help="version, the rulebook in use, its hash, cities and documents")
+    info.add_argument("--rules", default=None, help="rule directory (default: rules/ here, else the shipped rules)")
+    info.set_defaults(run=_info)
     return parser
 
 
 def _facts_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("facts", help="enterprise fact file (YAML or JSON)")
-    p.add_argument("--rules", default="rules", help="rule directory or file (default: rules)")
+    p.add_argument("facts", help="enterprise fact file (YAML or JSON; - reads standard input)")
+    p.add_argument("--rules", default=None, help="rule directory or file (default: rules/ here, else the shipped rules)")
     p.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today)")
     p.add_argument("--lang", choices=["zh", "en"], default="zh")
 
@@ -94,8 +108,12 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from e
 
 
+def _rulebook(args: argparse.Namespace) -> Rulebook:
+    return load_rulebook(args.rules or default_rules())
+
+
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    book = load_rulebook(args.rules)
+    book = _rulebook(args)
     enterprise = load_enterprise(args.facts, book.vocabulary)
     return book, enterprise
 
@@ -113,10 +131,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from incentives.explain import explain
+    from incentives.explain import explain, explanation
 
     book, enterprise = _load(args)
-    print(explain(enterprise, book, args.rule, args.as_of, args.lang))
+    if args.format == "json":
+        print(explanation(enterprise, book, args.rule, args.as_of).model_dump_json(indent=2))
+    else:
+        print(explain(enterprise, book, args.rule, args.as_of, args.lang))
     return 0
 
 
@@ -124,7 +145,9 @@ def _lint(args: argparse.Namespace) -> int:
     from incentives.lint import lint_files
     from incentives.vocabulary import load_vocabulary
 
-    files = args.files or sorted(str(p) for p in Path("rules").glob("*.yaml"))
+    files = args.files or sorted(str(p) for p in default_rules().glob("*.yaml") if p.name != "vocabulary.yaml")
+    if args.vocabulary is None and "-" in files:  # standard input has no folder to find a vocabulary beside
+        args.vocabulary = str(default_rules() / "vocabulary.yaml")
     vocabulary = load_vocabulary(args.vocabulary) if args.vocabulary else None
     problems = lint_files(files, vocabulary)
     errors = [p for p in problems if not isinstance(p, LintWarning)]
@@ -141,7 +164,7 @@ def _lint(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from incentives.ruletests import run_file
 
-    files = args.files or sorted(str(p) for p in Path("rules/tests").glob("*.yaml"))
+    files = args.files or sorted(str(p) for p in (default_rules() / "tests").glob("*.yaml"))
     book = load_rulebook(args.rules) if args.rules else None
     passed = failed = 0
     for file in files:
@@ -153,14 +176,19 @@ def _test(args: argparse.Namespace) -> int:
             print(f"FAIL {result.location}: {result.case}")
             for failure in result.failures:
                 print(f"  {failure}")
+    if not passed + failed:
+        print(f"no rule tests found in {', '.join(files) or default_rules() / 'tests'}", file=sys.stderr)
+        return EXIT_PROBLEMS
     print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return EXIT_PROBLEMS if failed else 0
 
 
 def _diff(args: argparse.Namespace) -> int:
     from incentives.diff import diff_files
     from incentives.vocabulary import load_vocabulary
 
+    if args.vocabulary is None and "-" in (args.old, args.new):
+        args.vocabulary = str(default_rules() / "vocabulary.yaml")
     vocabulary = load_vocabulary(args.vocabulary) if args.vocabulary else None
     changes = diff_files(args.old, args.new, vocabulary)
     for change in changes:
@@ -172,7 +200,7 @@ def _diff(args: argparse.Namespace) -> int:
 def _coverage(args: argparse.Namespace) -> int:
     from incentives.coverage import coverage, to_markdown
 
-    print(to_markdown(coverage(load_rulebook(args.rules))), end="")
+    print(to_markdown(coverage(_rulebook(args))), end="")
     return 0
 
 
@@ -181,6 +209,40 @@ def _schema(args: argparse.Namespace) -> int:
 
     print(json.dumps(schema(args.which), ensure_ascii=False, indent=2))
     return 0
+
+
+def describe(book: Rulebook, where: Path) -> str:
+    """What ``info`` prints: version, where the rules come from, hash, cities and documents."""
+    origin = "shipped with the package" if where.resolve() == shipped_rules().resolve() else "local"
+    lines = [f"incentives {version()}", f"rules: {where} ({origin})", f"rulebook: {book.hash}",
+             "cities: " + ", ".join(f"{city} ({len(f.rules)} rules)" for city, f in book.files.items()),
+             "documents:"]
+    for loaded in book.files.values():
+        for doc_id, doc in loaded.model.documents.items():
+            window = f"{doc.effective.start}..{doc.effective.end or ''}"
+            lines.append(f"  {doc_id}  {doc.number or '-'}  {doc.title}  ({loaded.model.city}, {window})")
+    return "\n".join(lines)
+
+
+def _info(args: argparse.Namespace) -> int:
+    where = Path(args.rules) if args.rules else default_rules()
+    print(describe(load_rulebook(where), where))
+    return 0
+
+
+class _Version(argparse.Action):
+    """``--version``: the package version, then the rulebook that commands would use without ``--rules``."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        where = default_rules()
+        try:
+            print(describe(load_rulebook(where), where))
+        except IncentivesError as e:
+            print(f"incentives {version()}\nrules: {where}: {e}")
+        parser.exit(0)
 
 
 if __name__ == "__main__":

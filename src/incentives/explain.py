@@ -7,7 +7,9 @@ import datetime as dt
 from incentives.engine import assess
 from incentives.errors import RulebookError
 from incentives.facts import Enterprise
-from incentives.outcomes import CheckResult
+from pydantic import BaseModel, ConfigDict, Field
+
+from incentives.outcomes import Award, CheckResult, Citation, RuleOutcome
 from incentives.report import Lang, award_amount, payer_text, table
 from incentives.rulebook import Rulebook
 
@@ -21,29 +23,64 @@ _WORDS = {
 }
 
 
-def explain(enterprise: Enterprise, rulebook: Rulebook, rule_id: str, as_of: dt.date | None = None,
-            lang: Lang = "zh") -> str:
-    """Text explaining rule ``rule_id`` for ``enterprise``: the citation, then each record's verdict."""
+class Explanation(BaseModel):
+    """One rule for one enterprise, as data: the clause, and each record's verdict with its checks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule_id: str
+    title: str
+    title_en: str
+    citation: Citation
+    rule_location: str
+    notes: list[str]
+    applies: bool = Field(description="whether the rule is of the enterprise's city")
+    as_of: dt.date
+    rulebook_hash: str
+    awards: list[Award]
+    not_eligible: list[RuleOutcome]
+    undetermined: list[RuleOutcome]
+
+
+def explanation(enterprise: Enterprise, rulebook: Rulebook, rule_id: str,
+                as_of: dt.date | None = None) -> Explanation:
+    """Rule ``rule_id`` for ``enterprise``: its awards, and why not or what is missing for the rest."""
     rule = rulebook.by_id.get(rule_id)
     if rule is None:
         raise RulebookError(f"no rule {rule_id!r}; rules: {', '.join(sorted(rulebook.by_id))}", field="--rule")
-    w = _WORDS[lang]
     r = rule.rule
-    lines = [f"{r.id}: {r.title.zh if lang == 'zh' else r.title.en}",
-             f"{rule.document.number or rule.document.title} {r.cite.clause}",
-             f"{w['quote']}: {r.cite.quote}", f"{w['where']}: {rule.location}"]
-    lines += [f"{w['notes']}: {note}" for note in r.notes]
-    if rule.city != enterprise.profile.city:
-        lines.append(f"{w['not_eligible']}: rule is for {rule.city}, enterprise is in {enterprise.profile.city}")
-        return "\n".join(lines)
+    citation = Citation(document=r.cite.document, document_number=rule.document.number,
+                        document_title=rule.document.title, clause=r.cite.clause, quote=r.cite.quote)
     result = assess(enterprise, rulebook, as_of)
-    for award in (a for a in result.awards if a.rule_id == rule_id):
+    applies = rule.city == enterprise.profile.city
+    return Explanation(
+        rule_id=r.id, title=r.title.zh, title_en=r.title.en, citation=citation, rule_location=str(rule.location),
+        notes=list(r.notes), applies=applies, as_of=result.as_of, rulebook_hash=rulebook.hash,
+        awards=[a for a in result.awards if a.rule_id == rule_id],
+        not_eligible=[o for o in result.not_eligible if o.rule_id == rule_id],
+        undetermined=[o for o in result.undetermined if o.rule_id == rule_id])
+
+
+def explain(enterprise: Enterprise, rulebook: Rulebook, rule_id: str, as_of: dt.date | None = None,
+            lang: Lang = "zh") -> str:
+    """Text explaining rule ``rule_id`` for ``enterprise``: the citation, then each record's verdict."""
+    e = explanation(enterprise, rulebook, rule_id, as_of)
+    w = _WORDS[lang]
+    lines = [f"{e.rule_id}: {e.title if lang == 'zh' else e.title_en}",
+             f"{e.citation.document_number or e.citation.document_title} {e.citation.clause}",
+             f"{w['quote']}: {e.citation.quote}", f"{w['where']}: {e.rule_location}"]
+    lines += [f"{w['notes']}: {note}" for note in e.notes]
+    if not e.applies:
+        city = rulebook.by_id[rule_id].city
+        lines.append(f"{w['not_eligible']}: rule is for {city}, enterprise is in {enterprise.profile.city}")
+        return "\n".join(lines)
+    for award in e.awards:
         lines += ["", f"[{award.record_id}] {w['eligible']}: {award_amount(award, lang)} ({payer_text(award, lang)})"]
         if award.basis:
             lines.append(f"  {award.basis}")
         lines.append(_checks(award.checks, w))
-    for status, outcomes in (("not_eligible", result.not_eligible), ("undetermined", result.undetermined)):
-        for o in (o for o in outcomes if o.rule_id == rule_id):
+    for status, outcomes in (("not_eligible", e.not_eligible), ("undetermined", e.undetermined)):
+        for o in outcomes:
             why = "; ".join(o.reasons) or ", ".join(o.missing)
             lines += ["", f"[{o.record_id or '-'}] {w[status]}: {why}"]
             if o.checks:

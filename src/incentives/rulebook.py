@@ -530,7 +530,7 @@ def inspect_rule_file(path: str | Path, vocabulary: Vocabulary, text: str | None
 
 def _inspect(path: str | Path, vocabulary: Vocabulary,
              text: str | None) -> tuple[LoadedFile | None, list[IncentivesError]]:
-    doc = _yaml.parse(text if text is not None else _yaml.read_text(path), str(path))
+    doc = _yaml.parse(text if text is not None else _yaml.read_text(path), _yaml.label(path))
     try:
         return _checked(RuleFile.model_validate(doc.data), doc, vocabulary, [], None)
     except ValidationError as e:
