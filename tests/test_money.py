@@ -22,6 +22,7 @@ def test_parse_money_exact(text: object, yuan: str) -> None:
 @pytest.mark.parametrize("bad, match", [
     ("-5万元", "cannot read"), (-1, "negative"), ("三十万", "cannot read"), ("30 dollars", "cannot read"),
     (True, "number"), ("NaN", "cannot read"), (float("inf"), "finite"), ([1], "number"),
+    (4.1352590908430597e+164, "too large"), ("10000000000000000000000万元", "too large"),
 ])
 def test_parse_money_rejects(bad: object, match: str) -> None:
     with pytest.raises(MoneyError, match=match):

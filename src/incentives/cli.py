@@ -91,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="version, the rulebook in use, its hash, cities and documents")
     info.add_argument("--rules", default=None, help="rule directory (default: rules/ here, else the shipped rules)")
     info.set_defaults(run=_info)
+
+    from incentives import service  # only its arguments: FastAPI and uvicorn load when the server starts
+
+    service.register(sub)
     return parser
 
 

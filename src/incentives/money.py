@@ -47,6 +47,9 @@ def to_decimal(value: object, what: str = "amount") -> Decimal:
     return result
 
 
+_TOO_MUCH = Decimal(10) ** 26   # 26 digits of yuan and 2 of fen: the 28 digits of Decimal's exact arithmetic
+
+
 def parse_money(value: object) -> Decimal:
     """Yuan as Decimal from ``300000``, ``"300000.50"``, ``"30万元"``, ``"1.5亿元"``, ``"¥300,000.00"``.
 
@@ -64,6 +67,8 @@ def parse_money(value: object) -> Decimal:
         amount = to_decimal(value, "money")
     if amount < 0:
         raise MoneyError(f"money cannot be negative: {value!r}")
+    if amount >= _TOO_MUCH:
+        raise MoneyError(f"money {value!r} is too large (at most {_TOO_MUCH - 1} yuan)")
     return amount.quantize(Decimal(1)) if amount == amount.to_integral_value() else amount
 
 

@@ -1,0 +1,67 @@
+"""``incentives serve``: the HTTP API (``/v1/...``) and the 政策计算器 pages, on FastAPI and uvicorn.
+
+FastAPI gives the OpenAPI document and response models from the same Pydantic models as the library,
+so the HTTP contract is the JSON Schema of ``incentives schema``; uvicorn is the ASGI server it is
+most often run with. Both are optional: ``pip install 'incentives[serve]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from typing import Any
+
+
+def create_app(*args: Any, **kw: Any) -> Any:
+    """The ASGI app (see ``incentives.service.app.create_app``)."""
+    from incentives.service.app import create_app as create
+
+    return create(*args, **kw)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``incentives serve`` to the command line."""
+    p = sub.add_parser("serve", help="the HTTP API and the 政策计算器 pages",
+                       description="Serve /v1/assess, /v1/explain, /v1/batch, /v1/policies, /v1/rulebook, "
+                                   "/v1/health, the OpenAPI document at /openapi.json and the calculator at /. "
+                                   "SIGHUP reloads the rules; a rulebook that fails to load leaves the old one "
+                                   "serving.")
+    p.add_argument("--rules", default=None, help="rule directory (default: rules/ here, else the shipped rules)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default: 1 MiB)")
+    p.add_argument("--max-batch", type=int, default=1000, help="most lines of a /v1/batch body (default: 1000)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds a request may compute (default: 10)")
+    p.add_argument("--cors-origin", action="append", default=[], help="allow this origin (CORS is off by default)")
+    p.add_argument("--admin-token", default=os.environ.get("INCENTIVES_ADMIN_TOKEN"),
+                   help="enables POST /v1/admin/reload with this bearer token (default: $INCENTIVES_ADMIN_TOKEN)")
+    p.set_defaults(run=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    uvicorn = _require("uvicorn")
+    _require("fastapi")
+    from incentives.service.app import Limits, create_app as create
+
+    app = create(args.rules, limits=Limits(max_body=args.max_body, max_batch=args.max_batch, timeout=args.timeout),
+                 cors_origins=tuple(args.cors_origin), admin_token=args.admin_token)
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    host, port = sock.getsockname()[:2]
+    print(f"incentives serve: http://{host}:{port}/ rulebook {app.state.live.current.book.hash}", flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    from incentives.errors import IncentivesError
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise IncentivesError(f"incentives serve needs {module}: pip install 'incentives[serve]'") from e
