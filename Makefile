@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean postgres
+.PHONY: install demo test lint bench clean postgres browser serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,14 +31,32 @@ postgres:
 	  else echo "initdb not found and not root: the PostgreSQL ledger tests will be skipped"; fi; \
 	fi
 
-test: $(STAMP) postgres
+# The calculator's browser test drives Debian's chromium through its chromium-driver (browser downloads at
+# install time do not work on every machine); a CJK font lets the pages and screenshots show Chinese.
+CHROMIUM_PACKAGES := chromium chromium-driver fonts-noto-cjk
+
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+	    || ! fc-list 2>/dev/null | grep -qi 'noto sans cjk'; then \
+	  echo "installing $(CHROMIUM_PACKAGES)"; \
+	  flock /tmp/apt.lock sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $(CHROMIUM_PACKAGES)'; \
+	fi
+
+test: $(STAMP) postgres browser
 	$(BIN)/incentives lint rules/*.yaml
 	$(BIN)/python -m mypy src/incentives
 	$(BIN)/ruff check src tests benchmarks conftest.py
 	$(BIN)/python -m pytest
 
+# The HTTP API and the 政策计算器 pages on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it; kill -HUP reloads the rules).
+PORT ?= 8000
+serve: $(STAMP)
+	$(BIN)/incentives serve --port $(PORT)
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

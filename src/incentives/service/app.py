@@ -55,7 +55,7 @@ class Limits:
 
 
 def create_app(rules: str | Path | None = None, *, limits: Limits = Limits(), cors_origins: tuple[str, ...] = (),
-               admin_token: str | None = None) -> FastAPI:
+               admin_token: str | None = None, pages: bool = True) -> FastAPI:
     """The service over the rulebook at ``rules`` (default: ``rules/`` here, else the shipped one)."""
     live = LiveRulebook(rules if rules is not None else default_rules())
 
@@ -75,6 +75,10 @@ def create_app(rules: str | Path | None = None, *, limits: Limits = Limits(), co
     app.state.limits = limits
     _errors(app)
     _routes(app, live, limits, admin_token)
+    if pages:   # the 政策计算器, the policy library and the budget page
+        from incentives.service import web
+
+        web.mount(app, live)
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

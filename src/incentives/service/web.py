@@ -1,0 +1,318 @@
+"""The 政策计算器 pages: a calculator built from the facts JSON Schema, the policy library, the budget.
+
+Server-rendered (Jinja2) with one small script (``static/calculator.js``) that adds and removes record
+rows and sends the form as a fact file; nothing to build. Chinese first; ``?lang=en`` switches to
+English and every link keeps the choice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from incentives import IncentivesError, Rulebook, SourceError, __version__, assess, shipped_rules
+from incentives.errors import Location
+from incentives.report import label, money, percent
+from incentives.schemas import schema
+from incentives.service.live import LiveRulebook
+from incentives.service.policies import policies
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = shipped_rules().parent / "examples" / "enterprises"
+Lang = str
+
+WORDS: dict[str, dict[str, str]] = {
+    "zh": {"app": "惠企政策计算器", "calculator": "政策计算器", "library": "政策库", "budget": "资金测算",
+           "switch": "English", "profile": "企业信息", "records": "认定、项目与其他记录", "add": "添加记录",
+           "remove": "删除", "as_of": "评估日", "calculate": "计算", "upload": "或上传事实文件 (YAML/JSON)",
+           "upload_button": "上传并计算", "example": "示例企业", "show": "查看", "total": "确定金额合计",
+           "total_max": "含最高额合计", "awards": "可获奖励", "amount": "金额", "payers": "承担",
+           "clause": "条款", "quote": "政策原文", "not_eligible": "不符合的规则", "undetermined": "待补充事实的规则",
+           "reasons": "原因", "missing": "缺少的事实", "rule": "规则", "record": "记录", "none": "无",
+           "rulebook": "规则库", "document": "文件", "issuer": "发文单位", "effective": "有效期",
+           "departments": "受理部门", "deadlines": "兑现时限", "level": "层级", "city": "城市", "all": "全部",
+           "province_level": "省级", "city_level": "市级", "county_level": "县级", "filter": "筛选",
+           "budget_intro": "上传批量测算产生的 summary.json，按县、规则和承担方显示资金需求。",
+           "show_budget": "显示图表", "by_county": "按县", "by_rule": "按规则", "by_payer": "按承担方",
+           "determined": "确定金额", "ceiling": "最高额", "enterprises": "企业", "errors": "错误",
+           "back": "返回修改", "choose": "请选择", "unknown": "未知", "yes": "是", "no": "否",
+           "list_hint": "多项以逗号分隔", "more": "其他事实 (JSON)", "problem": "输入有误", "kind": "记录类型",
+           "administrative": "其他", "up_to": "最高", "basis": "计算"},
+    "en": {"app": "Enterprise incentive calculator", "calculator": "Calculator", "library": "Policy library",
+           "budget": "Budget", "switch": "中文", "profile": "Enterprise", "records": "Recognitions, projects and other records",
+           "add": "Add record", "remove": "Remove", "as_of": "As of", "calculate": "Calculate",
+           "upload": "or upload a fact file (YAML/JSON)", "upload_button": "Upload and calculate",
+           "example": "Example enterprises", "show": "Show", "total": "Total (determined)",
+           "total_max": "Total (with ceilings)", "awards": "Awards", "amount": "Amount", "payers": "Payers",
+           "clause": "Clause", "quote": "Policy text", "not_eligible": "Rules not met",
+           "undetermined": "Rules needing more facts", "reasons": "Why not", "missing": "Missing facts",
+           "rule": "Rule", "record": "Record", "none": "none", "rulebook": "Rulebook", "document": "Document",
+           "issuer": "Issuer", "effective": "In force", "departments": "Departments", "deadlines": "Time limits",
+           "level": "Level", "city": "City", "all": "all", "province_level": "province", "city_level": "city",
+           "county_level": "county", "filter": "Filter",
+           "budget_intro": "Upload the summary.json of a batch run to see the money needed by county, rule and payer.",
+           "show_budget": "Show charts", "by_county": "By county", "by_rule": "By rule", "by_payer": "By payer",
+           "determined": "determined", "ceiling": "ceiling", "enterprises": "enterprises", "errors": "errors",
+           "back": "Back to the form", "choose": "choose", "unknown": "unknown", "yes": "yes", "no": "no",
+           "list_hint": "separate several with commas", "more": "Further facts (JSON)", "problem": "Bad input",
+           "kind": "Kind of record", "administrative": "Other", "up_to": "up to", "basis": "Basis"},
+}
+
+# Chinese names of fact fields, for labels only: the fields themselves come from the facts JSON Schema,
+# and a field without a name here shows its schema title.
+FIELD_ZH = {"name": "企业名称", "credit_code": "统一社会信用代码", "city": "所在市", "county": "所在县(区)",
+            "clusters": "所属产业集群", "industries": "所属行业", "size": "企业规模", "id": "记录编号",
+            "date": "日期", "note": "备注", "title": "称号", "level": "级别", "scope": "范围",
+            "first_time": "首次认定", "review_passed": "复核通过", "award": "奖项", "category": "类别",
+            "type": "类型", "fee": "费用", "role": "角色", "investment": "实际投资额", "equipment_purchase": "设备购置额",
+            "completed": "已建成", "investor_rank": "投资方排名", "investor_outside_city": "市外投资方",
+            "milestone": "进程", "market": "市场", "amount": "金额", "status": "状态", "fees": "费用",
+            "ratio": "比例"}
+KIND_ZH = {"recognition": "认定称号", "quality_award": "质量奖", "trademark": "商标", "standard": "标准",
+           "project": "项目", "listing": "上市", "bond": "债券", "statistics": "统计", "training": "培训",
+           "rd_investment": "研发投入", "award_received": "已获奖励"}
+
+
+@dataclass
+class Field:
+    """One input of the form, read from the facts JSON Schema."""
+
+    name: str
+    label: str
+    input: str                      # text | date | select | bool | list | money | json
+    required: bool
+    options: list[tuple[str, str]] = field(default_factory=list)
+    hint: str = ""
+
+
+@dataclass
+class Kind:
+    name: str
+    label: str
+    fields: list[Field]
+
+
+def form_fields(facts_schema: dict[str, Any], book: Rulebook, lang: Lang) -> tuple[list[Field], list[Kind], list[Field]]:
+    """The profile's fields, each record kind's fields, and any other top-level facts, from the schema."""
+    defs = facts_schema.get("$defs", {})
+    cities = {"enterprise.city": {city: city for city, f in book.files.items() if f.rules}}   # the cities with rules
+
+    def deref(node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            node = defs[node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    def fields_of(obj: dict[str, Any], vocabulary_prefix: str, skip: set[str]) -> list[Field]:
+        required = set(obj.get("required", []))
+        out = []
+        for name, prop in obj.get("properties", {}).items():
+            if name in skip:
+                continue
+            terms = book.vocabulary.terms.get(f"{vocabulary_prefix}.{name}") or cities.get(f"{vocabulary_prefix}.{name}")
+            out.append(_field(name, deref(prop), name in required, terms, lang, deref))
+        return out
+
+    root = deref(facts_schema)
+    profile: list[Field] = []
+    kinds: list[Kind] = []
+    others: list[Field] = []
+    for name, prop in root.get("properties", {}).items():
+        node = deref(prop)
+        if node.get("type") == "object" or "properties" in node:
+            if not profile:
+                profile = fields_of(node, "enterprise", set())
+                continue
+        items = node.get("items")
+        variants = (items or {}).get("oneOf") or (items or {}).get("anyOf") if isinstance(items, dict) else None
+        if node.get("type") == "array" and variants:
+            for variant in variants:
+                record = deref(variant)
+                kind = record.get("properties", {}).get("kind", {}).get("const")
+                if kind:
+                    label = KIND_ZH.get(kind, kind) if lang == "zh" else record.get("title", kind)
+                    kinds.append(Kind(kind, label, fields_of(record, kind, {"kind"})))
+            continue
+        others.append(Field(name, _label(name, node, lang), "json", name in root.get("required", [])))
+    return profile, kinds, others
+
+
+def _field(name: str, prop: dict[str, Any], required: bool, terms: Any, lang: Lang, deref: Any) -> Field:
+    variants = [deref(v) for v in prop.get("anyOf", [prop])]
+    types = {v.get("type") for v in variants} - {"null"}
+    real = [v for v in variants if v.get("type") != "null"]
+    label = _label(name, prop, lang)
+    w = WORDS[lang]
+    if terms:
+        options = [(term, f"{zh} ({term})" if lang == "zh" else term) for term, zh in terms.items()]
+        if any(v.get("type") == "array" for v in real):
+            return Field(name, label, "list", required, options, w["list_hint"])
+        return Field(name, label, "select", required, options)
+    enum = next((v["enum"] for v in real if "enum" in v), None)
+    if enum:
+        return Field(name, label, "select", required, [(str(e), str(e)) for e in enum])
+    if types == {"boolean"}:
+        return Field(name, label, "bool", required)
+    if any(v.get("format") == "date" for v in real):
+        return Field(name, label, "date", required)
+    if types >= {"number", "string"} or types >= {"integer", "string"}:
+        return Field(name, label, "money", required, hint="300000 / 30万元")
+    if types == {"array"}:
+        return Field(name, label, "list", required, hint=w["list_hint"])
+    if types <= {"string", "integer", "number"}:
+        return Field(name, label, "text", required)
+    return Field(name, label, "json", required)
+
+
+def _label(name: str, node: dict[str, Any], lang: Lang) -> str:
+    if lang == "zh" and name in FIELD_ZH:
+        return FIELD_ZH[name]
+    return str(node.get("title") or name.replace("_", " "))
+
+
+def _lang(request: Request) -> Lang:
+    return "en" if request.query_params.get("lang") == "en" else "zh"
+
+
+def mount(app: FastAPI, live: LiveRulebook) -> None:
+    """Add the pages (``/``, ``/calculate``, ``/policies``, ``/budget``) and ``/static`` to ``app``."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals.update(money=money, percent=percent, label=label, version=__version__)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        lang = _lang(request)
+        loaded = live.current
+        request.state.rulebook_hash = loaded.book.hash
+        return templates.TemplateResponse(request, name, {"w": WORDS[lang], "lang": lang, "book": loaded.book,
+                                                          "suffix": "?lang=en" if lang == "en" else "", **context},
+                                          status_code=status)
+
+    def calculator(request: Request, problem: str | None = None, status: int = 200) -> Response:
+        lang = _lang(request)
+        profile, kinds, others = form_fields(schema("facts"), live.current.book, lang)
+        examples = sorted(p.stem for p in EXAMPLES.glob("*.yaml")) if EXAMPLES.is_dir() else []
+        return page(request, "calculator.html", status, profile=profile, kinds=kinds, others=others,
+                    examples=examples, today=dt.date.today().isoformat(), problem=problem)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home(request: Request) -> Response:
+        return calculator(request)
+
+    @app.post("/calculate", response_class=HTMLResponse, include_in_schema=False)
+    async def calculate(request: Request) -> Response:
+        form = await request.form()
+        as_of = _date(str(form.get("as_of") or "")) or dt.date.today()
+        upload = form.get("facts_file")
+        if upload is not None and not isinstance(upload, str) and upload.filename:
+            body, yaml_body = await upload.read(), True
+        else:
+            body, yaml_body = str(form.get("facts") or "").encode("utf-8"), False
+        from incentives.service.app import _enterprise
+
+        loaded = live.current
+        try:
+            result = await run_in_threadpool(
+                lambda: assess(_enterprise(body, loaded.book, yaml_body), loaded.book, as_of))
+        except IncentivesError as e:
+            return calculator(request, problem=str(e), status=422)
+        return page(request, "result.html", result=result)
+
+    @app.get("/example/{name}", response_class=HTMLResponse, include_in_schema=False)
+    async def example(request: Request, name: str, as_of: str = "") -> Response:
+        path = EXAMPLES / f"{name}.yaml"
+        if not name.replace("-", "").isalnum() or not path.is_file():
+            return calculator(request, problem=f"no example {name!r}", status=404)
+        from incentives.service.app import _enterprise
+
+        loaded = live.current
+        day = _date(as_of) or dt.date.today()
+        result = await run_in_threadpool(
+            lambda: assess(_enterprise(path.read_bytes(), loaded.book, True), loaded.book, day))
+        return page(request, "result.html", result=result)
+
+    @app.get("/policies", response_class=HTMLResponse, include_in_schema=False)
+    async def library(request: Request, city: str | None = None, level: str | None = None) -> Response:
+        book = live.current.book
+        listing = policies(book, city=city or None, level=level or None)
+        cities = sorted(book.files)
+        return page(request, "policies.html", listing=listing, cities=cities, city=city or "", level=level or "")
+
+    @app.get("/budget", response_class=HTMLResponse, include_in_schema=False)
+    async def budget_form(request: Request) -> Response:
+        return page(request, "budget.html", summary=None, charts=[], problem=None)
+
+    @app.post("/budget", response_class=HTMLResponse, include_in_schema=False)
+    async def budget(request: Request) -> Response:
+        form = await request.form()
+        upload = form.get("summary")
+        text = (await upload.read()).decode("utf-8", "replace") if upload is not None and not isinstance(upload, str) \
+            else str(upload or "")
+        try:
+            summary = _summary(text)
+        except IncentivesError as e:
+            return page(request, "budget.html", status=422, summary=None, charts=[], problem=str(e))
+        total = summary.get("total") or {}
+        return page(request, "budget.html", summary=summary, charts=budget_charts(summary, _lang(request)),
+                    problem=None, total=Decimal(str(total.get("amount", 0))),
+                    total_max=Decimal(str(total.get("amount_max", 0))))
+
+
+def _date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _summary(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SourceError(f"not valid JSON: {e.msg}", location=Location("summary.json", e.lineno, e.colno)) from e
+    if not isinstance(data, dict) or not all(k in data for k in ("by_county", "by_rule", "by_payer", "total")):
+        raise SourceError("not a batch summary.json (no by_county, by_rule, by_payer or total)",
+                          location=Location("summary.json"))
+    return data
+
+
+@dataclass
+class Bar:
+    label: str
+    amount: Decimal
+    amount_max: Decimal
+    awards: int
+    width: float            # of the determined amount, in % of the widest bar
+    width_max: float
+
+
+def budget_charts(summary: dict[str, Any], lang: Lang) -> list[tuple[str, list[Bar]]]:
+    """Bars of the determined amount and the ceiling, by county, rule and payer, widest first."""
+    w = WORDS[lang]
+    charts = []
+    for key, title in (("by_county", w["by_county"]), ("by_rule", w["by_rule"]), ("by_payer", w["by_payer"])):
+        entries = summary.get(key) or {}
+        rows = []
+        for name, entry in entries.items():
+            if key == "by_county":
+                label = f"{entry.get('city', '')} {entry.get('county', name)}".strip()
+            elif key == "by_rule":
+                label = f"{name} {entry.get('title' if lang == 'zh' else 'title_en', '')}".strip()
+            else:
+                label = name
+            rows.append((label, Decimal(str(entry.get("amount", 0))), Decimal(str(entry.get("amount_max", 0))),
+                         int(entry.get("awards", 0))))
+        rows.sort(key=lambda r: (-r[2], r[0]))
+        top = max((r[2] for r in rows), default=Decimal(0)) or Decimal(1)
+        charts.append((title, [Bar(label, a, m, n, float(a / top * 100), float(m / top * 100))
+                               for label, a, m, n in rows]))
+    return charts
