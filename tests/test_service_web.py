@@ -74,7 +74,7 @@ def test_the_budget_page_draws_a_batch_summary(client: httpx.Client, tmp_path: P
     register = tmp_path / "register"
     assert main(["synth", "--city", "langfang", "--n", "300", "--seed", "1", "--as-of", "2026-06-30",
                  "--rules", str(RULES), "-o", str(register)]) == 0
-    summary = run_batch(register / "enterprises.csv", tmp_path / "results", RULES, dt.date(2026, 6, 30))
+    summary = run_batch(register / "enterprises.csv", tmp_path / "results", RULES, dt.date(2026, 6, 30), progress=False)
     data = (tmp_path / "results" / "summary.json").read_bytes()
     page = client.post("/budget", files={"summary": ("summary.json", data, "application/json")})
     assert page.status_code == 200

@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--cors-origin", action="append", default=[], help="allow this origin (CORS is off by default)")
     p.add_argument("--admin-token", default=os.environ.get("INCENTIVES_ADMIN_TOKEN"),
                    help="enables POST /v1/admin/reload with this bearer token (default: $INCENTIVES_ADMIN_TOKEN)")
+    p.add_argument("--ledger", default=None, help="entitlement ledger (SQLite path or postgresql://…): adds the "
+                   "/v1/ledger routes")
     p.set_defaults(run=_serve)
 
 
@@ -45,7 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
     from incentives.service.app import Limits, create_app as create
 
     app = create(args.rules, limits=Limits(max_body=args.max_body, max_batch=args.max_batch, timeout=args.timeout),
-                 cors_origins=tuple(args.cors_origin), admin_token=args.admin_token)
+                 cors_origins=tuple(args.cors_origin), admin_token=args.admin_token, ledger=args.ledger)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))

@@ -55,7 +55,7 @@ class Limits:
 
 
 def create_app(rules: str | Path | None = None, *, limits: Limits = Limits(), cors_origins: tuple[str, ...] = (),
-               admin_token: str | None = None, pages: bool = True) -> FastAPI:
+               admin_token: str | None = None, pages: bool = True, ledger: str | None = None) -> FastAPI:
     """The service over the rulebook at ``rules`` (default: ``rules/`` here, else the shipped one)."""
     live = LiveRulebook(rules if rules is not None else default_rules())
 
@@ -74,7 +74,11 @@ def create_app(rules: str | Path | None = None, *, limits: Limits = Limits(), co
     app.state.live = live
     app.state.limits = limits
     _errors(app)
-    _routes(app, live, limits, admin_token)
+    compute = _routes(app, live, limits, admin_token)
+    if ledger:   # entitlements owed, confirmed and paid over time
+        from incentives.service import entitlements
+
+        entitlements.mount(app, live, ledger, compute)
     if pages:   # the 政策计算器, the policy library and the budget page
         from incentives.service import web
 
@@ -99,7 +103,8 @@ async def _reload_logged(live: LiveRulebook) -> None:
 
 
 # ------------------------------------------------------------------------------------------ routes
-def _routes(app: FastAPI, live: LiveRulebook, limits: Limits, admin_token: str | None) -> None:
+def _routes(app: FastAPI, live: LiveRulebook, limits: Limits,
+            admin_token: str | None) -> Callable[[Request, Callable[[Loaded], Any]], Awaitable[Any]]:
     async def compute(request: Request, fn: Callable[[Loaded], T]) -> T:
         loaded = live.current                 # read once: this request uses this rulebook to the end
         request.state.rulebook_hash = loaded.book.hash
@@ -175,6 +180,8 @@ def _routes(app: FastAPI, live: LiveRulebook, limits: Limits, admin_token: str |
             loaded = await run_in_threadpool(live.reload)
             request.state.rulebook_hash = loaded.book.hash
             return Reloaded(hash=loaded.book.hash, previous_hash=before, changed=loaded.book.hash != before)
+
+    return compute
 
 
 def _rulebook_info(loaded: Loaded, failure: str | None) -> RulebookInfo:

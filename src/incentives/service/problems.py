@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from incentives import FactsError, IncentivesError, RulebookError, SourceError, VocabularyError
+from incentives.errors import LedgerError, PaymentRefused
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -29,6 +30,8 @@ _KINDS: tuple[tuple[type[IncentivesError], str, str, int], ...] = (
     (VocabularyError, "vocabulary", "A term is not in the vocabulary", 422),
     (FactsError, "facts", "The facts do not fit the facts schema", 422),
     (RulebookError, "rulebook", "The rulebook refuses this", 422),
+    (PaymentRefused, "payment-refused", "More than is payable now", 409),
+    (LedgerError, "ledger", "The ledger cannot apply this", 422),
     (IncentivesError, "input", "Bad input", 422),
 )
 

@@ -1,0 +1,66 @@
+"""The ledger over HTTP (``incentives serve --ledger``): events in, entitlements, journal and report out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import credit_code
+from serving import running
+
+LF = credit_code("91131024MA0CTX8K4")
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    db = tmp_path_factory.mktemp("ledger") / "ledger.db"
+    with running("--ledger", str(db)) as server, server.client() as c:
+        yield c
+
+
+def event(**fields: object) -> str:
+    return json.dumps(fields, ensure_ascii=False)
+
+
+def test_events_make_entitlements_that_are_paid_and_refused_beyond_what_is_owed(client: httpx.Client) -> None:
+    profile = {"name": "测试企业", "credit_code": LF, "city": "langfang", "county": "香河县",
+               "clusters": ["香河智慧家居"], "size": "small"}
+    record = {"id": "A", "kind": "recognition", "date": "2026-03-01", "title": "cluster_leader", "level": "provincial"}
+    added = client.post("/v1/ledger/events", content=event(id="a", type="record_added", at="2026-03-01",
+                                                           credit_code=LF, enterprise=profile, record=record))
+    assert added.status_code == 200, added.text
+    assert added.json()["events"] == 1 and added.json()["journal"][0]["clause"] == "廊政办规〔2025〕5号 三、1"
+    assert added.headers["x-rulebook-hash"].startswith("sha256:")
+    [ent] = client.get("/v1/ledger/entitlements", params={"credit_code": LF}).json()
+    assert (ent["rule_id"], ent["unit"], ent["state"]) == ("lf.leader.provincial", ["enterprise"], "owed")
+    assert ent["owed"] == {"city": "150000.00", "county": "150000.00"} == ent["payable"]
+
+    payments = "\n".join(event(id=f"pay-{payer}", type="payment_confirmed", at="2026-04-01", credit_code=LF,
+                               rule_id="lf.leader.provincial", unit=["enterprise"], payer=payer, amount="150000.00")
+                         for payer in ("city", "county"))
+    paid = client.post("/v1/ledger/events", content=payments, headers={"content-type": "application/x-ndjson"})
+    assert paid.status_code == 200 and paid.json()["events"] == 2
+    [ent] = client.get("/v1/ledger/entitlements", params={"credit_code": LF}).json()
+    assert ent["state"] == "paid" and ent["payable"] == {}
+
+    too_much = client.post("/v1/ledger/events", content=event(
+        id="pay-again", type="payment_confirmed", at="2026-04-02", credit_code=LF, rule_id="lf.leader.provincial",
+        unit=["enterprise"], payer="city", amount="1.00"))
+    assert too_much.status_code == 409 and too_much.headers["content-type"] == "application/problem+json"
+    assert too_much.json()["type"] == "urn:incentives:problem:payment-refused"
+    journal = client.get("/v1/ledger/journal", params={"credit_code": LF}).json()
+    assert [j["event_id"] for j in journal] == ["a", "pay-city", "pay-county"]   # the refused one wrote nothing
+    report = {line["key"]: line for line in client.get("/v1/ledger/report", params={"by": "payer"}).json()}
+    assert report["city"]["paid"] == "150000.00" and report["county"]["committed"] == "150000.00"
+
+    bad = client.post("/v1/ledger/events", content='{"id": "x", "type": "clock"}\n')
+    assert bad.status_code == 422 and bad.json()["field"] == "at" and bad.json()["location"] == "<body>:1"
+
+
+def test_without_a_ledger_there_are_no_ledger_routes(tmp_path: Path) -> None:
+    with running() as server, server.client() as c:
+        assert c.get("/v1/ledger/entitlements").status_code == 404
