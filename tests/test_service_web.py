@@ -40,6 +40,11 @@ def test_the_form_has_a_field_for_every_fact_the_schema_names(client: httpx.Clie
         for name in kind["properties"]:
             assert name == "kind" or f'name="{name}"' in template.group(1), (tag, name)
     assert '<option value="cluster_leader">特色产业集群“领跑者”企业 (cluster_leader)</option>' in page
+    yearly = re.search(r'<template id="map-yearly">(.*?)</template>', page, re.S)
+    assert yearly, "yearly figures: one row per year"
+    for name, prop in facts["$defs"]["Figures"]["properties"].items():
+        assert f'name="{name}"' in yearly.group(1)
+    assert "营业收入" in yearly.group(1)      # the label is the schema's own description
 
 
 def test_an_uploaded_fact_file_is_assessed(client: httpx.Client) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -46,7 +47,7 @@ WORDS: dict[str, dict[str, str]] = {
            "show_budget": "显示图表", "by_county": "按县", "by_rule": "按规则", "by_payer": "按承担方",
            "determined": "确定金额", "ceiling": "最高额", "enterprises": "企业", "errors": "错误",
            "back": "返回修改", "choose": "请选择", "unknown": "未知", "yes": "是", "no": "否",
-           "list_hint": "多项以逗号分隔", "more": "其他事实 (JSON)", "problem": "输入有误", "kind": "记录类型",
+           "list_hint": "多项以逗号分隔", "more": "其他事实 (JSON)", "problem": "输入有误", "kind": "记录类型", "key": "年度", "add_key": "添加年度",
            "administrative": "其他", "up_to": "最高", "basis": "计算"},
     "en": {"app": "Enterprise incentive calculator", "calculator": "Calculator", "library": "Policy library",
            "budget": "Budget", "switch": "中文", "profile": "Enterprise", "records": "Recognitions, projects and other records",
@@ -65,19 +66,12 @@ WORDS: dict[str, dict[str, str]] = {
            "determined": "determined", "ceiling": "ceiling", "enterprises": "enterprises", "errors": "errors",
            "back": "Back to the form", "choose": "choose", "unknown": "unknown", "yes": "yes", "no": "no",
            "list_hint": "separate several with commas", "more": "Further facts (JSON)", "problem": "Bad input",
-           "kind": "Kind of record", "administrative": "Other", "up_to": "up to", "basis": "Basis"},
+           "kind": "Kind of record", "key": "Year", "add_key": "Add a year", "administrative": "Other", "up_to": "up to", "basis": "Basis"},
 }
 
-# Chinese names of fact fields, for labels only: the fields themselves come from the facts JSON Schema,
-# and a field without a name here shows its schema title.
-FIELD_ZH = {"name": "企业名称", "credit_code": "统一社会信用代码", "city": "所在市", "county": "所在县(区)",
-            "clusters": "所属产业集群", "industries": "所属行业", "size": "企业规模", "id": "记录编号",
-            "date": "日期", "note": "备注", "title": "称号", "level": "级别", "scope": "范围",
-            "first_time": "首次认定", "review_passed": "复核通过", "award": "奖项", "category": "类别",
-            "type": "类型", "fee": "费用", "role": "角色", "investment": "实际投资额", "equipment_purchase": "设备购置额",
-            "completed": "已建成", "investor_rank": "投资方排名", "investor_outside_city": "市外投资方",
-            "milestone": "进程", "market": "市场", "amount": "金额", "status": "状态", "fees": "费用",
-            "ratio": "比例"}
+# Labels only: the fields come from the facts JSON Schema, whose descriptions name each field in Chinese
+# and English; these name the few the schema leaves bare (every record's id, date and note) and the kinds.
+FIELD_ZH = {"id": "记录编号", "date": "日期", "note": "备注"}
 KIND_ZH = {"recognition": "认定称号", "quality_award": "质量奖", "trademark": "商标", "standard": "标准",
            "project": "项目", "listing": "上市", "bond": "债券", "statistics": "统计", "training": "培训",
            "rd_investment": "研发投入", "award_received": "已获奖励"}
@@ -102,8 +96,10 @@ class Kind:
     fields: list[Field]
 
 
-def form_fields(facts_schema: dict[str, Any], book: Rulebook, lang: Lang) -> tuple[list[Field], list[Kind], list[Field]]:
-    """The profile's fields, each record kind's fields, and any other top-level facts, from the schema."""
+def form_fields(facts_schema: dict[str, Any], book: Rulebook,
+                lang: Lang) -> tuple[list[Field], list[Kind], list[Kind], list[Field]]:
+    """From the schema: the profile's fields, each record kind's fields, the keyed maps (yearly figures:
+    one row per year) and any other top-level facts."""
     defs = facts_schema.get("$defs", {})
     cities = {"enterprise.city": {city: city for city, f in book.files.items() if f.rules}}   # the cities with rules
 
@@ -125,6 +121,7 @@ def form_fields(facts_schema: dict[str, Any], book: Rulebook, lang: Lang) -> tup
     root = deref(facts_schema)
     profile: list[Field] = []
     kinds: list[Kind] = []
+    maps: list[Kind] = []
     others: list[Field] = []
     for name, prop in root.get("properties", {}).items():
         node = deref(prop)
@@ -142,8 +139,12 @@ def form_fields(facts_schema: dict[str, Any], book: Rulebook, lang: Lang) -> tup
                     label = KIND_ZH.get(kind, kind) if lang == "zh" else record.get("title", kind)
                     kinds.append(Kind(kind, label, fields_of(record, kind, {"kind"})))
             continue
+        values = node.get("additionalProperties")
+        if isinstance(values, dict) and "properties" in deref(values):   # {key: {figure: value}}, e.g. yearly
+            maps.append(Kind(name, _label(name, node, lang), fields_of(deref(values), name, set())))
+            continue
         others.append(Field(name, _label(name, node, lang), "json", name in root.get("required", [])))
-    return profile, kinds, others
+    return profile, kinds, maps, others
 
 
 def _field(name: str, prop: dict[str, Any], required: bool, terms: Any, lang: Lang, deref: Any) -> Field:
@@ -173,7 +174,14 @@ def _field(name: str, prop: dict[str, Any], required: bool, terms: Any, lang: La
     return Field(name, label, "json", required)
 
 
+_BILINGUAL = re.compile(r"^([^\x00-\x7f][^ ]*)\s+(.+)$")   # "所在县（市、区） county or district"
+
+
 def _label(name: str, node: dict[str, Any], lang: Lang) -> str:
+    """The field's own name from the schema's description (Chinese, then English), else a known one."""
+    found = _BILINGUAL.match(str(node.get("description") or ""))
+    if found:
+        return found.group(1) if lang == "zh" else found.group(2)
     if lang == "zh" and name in FIELD_ZH:
         return FIELD_ZH[name]
     return str(node.get("title") or name.replace("_", " "))
@@ -199,9 +207,9 @@ def mount(app: FastAPI, live: LiveRulebook) -> None:
 
     def calculator(request: Request, problem: str | None = None, status: int = 200) -> Response:
         lang = _lang(request)
-        profile, kinds, others = form_fields(schema("facts"), live.current.book, lang)
+        profile, kinds, maps, others = form_fields(schema("facts"), live.current.book, lang)
         examples = sorted(p.stem for p in EXAMPLES.glob("*.yaml")) if EXAMPLES.is_dir() else []
-        return page(request, "calculator.html", status, profile=profile, kinds=kinds, others=others,
+        return page(request, "calculator.html", status, profile=profile, kinds=kinds, maps=maps, others=others,
                     examples=examples, today=dt.date.today().isoformat(), problem=problem)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -41,6 +41,15 @@
     addRecord(document.getElementById("new-kind").value);
   });
 
+  document.querySelectorAll(".add-key").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var template = document.getElementById("map-" + button.dataset.map);
+      var row = template.content.firstElementChild.cloneNode(true);
+      row.querySelector(".remove").addEventListener("click", function () { row.remove(); });
+      button.parentElement.querySelector(".map-rows").appendChild(row);
+    });
+  });
+
   document.getElementById("calculator").addEventListener("submit", function () {
     var facts = {enterprise: collect(document.getElementById("profile"), "enterprise."), records: []};
     rows.querySelectorAll(".record").forEach(function (row) {
@@ -48,7 +57,15 @@
       record.kind = row.dataset.kind;
       facts.records.push(record);
     });
-    document.querySelectorAll("#calculator > fieldset:not(#profile):not(#records) [data-type]").forEach(function (input) {
+    document.querySelectorAll("#calculator fieldset.map").forEach(function (map) {
+      var values = {};
+      map.querySelectorAll(".map-row").forEach(function (row) {
+        var key = row.querySelector(".map-key").value.trim();
+        if (key) { values[key] = collect(row, ""); }
+      });
+      if (Object.keys(values).length) { facts[map.dataset.map] = values; }
+    });
+    document.querySelectorAll("#calculator fieldset.other [data-type]").forEach(function (input) {
       var v = value(input);
       if (v !== undefined) { facts[input.name] = v; }
     });
