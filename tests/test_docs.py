@@ -431,3 +431,28 @@ def test_guides_quote_what_lint_says(what: str, old: str, new: str, message: str
     assert any(message in str(p) for p in problems), f"{what}: lint no longer says {message!r}: {problems}"
     for guide in GUIDES:
         assert message in guide.read_text("utf-8"), f"{guide.name} should quote lint's message for {what}"
+
+
+# ---------------------------------------------------------------- the illustrative province and county
+
+PROVINCE_COUNTY = DOCS / "examples" / "province-county"
+
+
+@pytest.mark.parametrize("name", ["province", "county"])
+def test_the_illustrative_province_and_county_lint_clean_and_pass_their_tests(name: str) -> None:
+    rule_file = PROVINCE_COUNTY / f"{name}.yaml"
+    problems = lint_files([rule_file], load_vocabulary(VOCABULARY))
+    assert not problems, "\n".join(map(str, problems))
+    results = run_file(PROVINCE_COUNTY / "tests" / f"{name}.yaml")
+    assert len(results) >= 4
+    failures = [f"{r.case}: {f}" for r in results for f in r.failures]
+    assert not failures, "\n".join(failures)
+
+
+def test_the_illustrative_set_uses_every_construct() -> None:
+    """Yearly figures, a derived ratio, a record condition, bands, by_year, a 1:1 split, a deferred half
+    tied to a fact, an aggregate cap across records, 首次 and a cap that is an expression of facts."""
+    text = "".join((PROVINCE_COUNTY / f"{n}.yaml").read_text("utf-8") for n in ("province", "county"))
+    for construct in ('"rd_ratio[year - 1]', "some:", "none:", "marginal:", "by_year:", 'ratio: "1:1"',
+                      "instalments:", "enterprise_cap:", "at_most:", '"rd_spend[year - 1]"'):
+        assert construct in text, construct

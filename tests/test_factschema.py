@@ -74,10 +74,10 @@ def test_every_problem_of_a_schema_file_is_located_in_one_run(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("edit, expected", [
-    (("version: 1\n", "version: 1\nderived:\n  rd_ratio: rd_spend[year] + employees[year]\n"),
-     ":13:28: cannot add money and number"),
-    (("version: 1\n", "version: 1\nderived:\n  a: b[year] + 1\n  b: a × 2\n"),
-     ":14:6: derived facts depend on each other: a → b → a"),
+    (('  rd_ratio: "rd_spend[year] ÷ revenue[year]"', '  rd_ratio: "rd_spend[year] + employees[year]"'),
+     ":LAST:29: cannot add money and number"),
+    (('  rd_ratio: "rd_spend[year] ÷ revenue[year]"', '  a: "b[year] + 1"\n  b: "a × 2"'),
+     ":NEXT:7: derived facts depend on each other: a → b → a"),
     (("    zh: 认定\n", "    zh: 认定\n    colour: red\n"), ":40:5: schema: records.recognition.colour: unknown key 'colour'"),
     (("    revenue: {type: money,", "    revenue: {type: date,"),
      ":29:15: field-type: enterprise.yearly.revenue.type: a yearly figure is one of money, number, rate, count, "
@@ -90,20 +90,23 @@ def test_every_problem_of_a_schema_file_is_located_in_one_run(tmp_path: Path) ->
 def test_a_key_that_does_nothing_or_a_wrong_option_is_one_located_error(tmp_path: Path, edit: tuple[str, str],
                                                                        expected: str) -> None:
     assert FACTS.count(edit[0]) == 1
+    last = FACTS[:FACTS.index(edit[0])].count("\n") + 1     # the line of the shipped derived facts
+    expected = expected.replace("LAST", str(last)).replace("NEXT", str(last + 1))
     [problem] = schema_problems(tmp_path, FACTS.replace(*edit))
     assert problem == f"{tmp_path / 'facts.yaml'}{expected}"
 
 
 def test_a_new_kind_and_field_is_a_yaml_edit(tmp_path: Path) -> None:
     shutil.copy(RULES / "vocabulary.yaml", tmp_path / "vocabulary.yaml")
-    (tmp_path / "facts.yaml").write_text(FACTS + """\
+    records_end = FACTS.index("\n# Facts computed")       # the new kind goes after the last one
+    (tmp_path / "facts.yaml").write_text(FACTS[:records_end] + """
   lease:
     zh: 租赁厂房
     fields:
       area: {type: quantity, unit: m2, required: true, zh: 面积}
       months: {type: count, zh: 租期（月）}
       monthly_rent: {type: money, zh: 月租金}
-""", "utf-8")
+""" + FACTS[records_end:], "utf-8")
     (tmp_path / "demo.yaml").write_text("""\
 city: demo
 documents:

@@ -867,16 +867,19 @@ def _compile_comparison(kind: str, rewarded: str, text: str, key: tuple[Any, ...
     return Compare(comparison)
 
 
+# The derived facts of the rulebook being loaded (default: those of the facts schema in use).
+_DERIVED: ContextVar[Mapping[str, Derived] | None] = ContextVar("derived", default=None)
 
 
-# The derived facts of the rulebook being loaded.
-_DERIVED: ContextVar[Mapping[str, Derived]] = ContextVar("derived", default={})
+def _derived_now() -> Mapping[str, Derived]:
+    found = _DERIVED.get()
+    return _FACTS.get().derived if found is None else found
 
 
 def _expression_type(kind: str, rewarded: str, ref: Ref) -> Dim | str | None:
     """The dimension of a reference in an expression (a string for a fact that is not a number)."""
-    if not ref.scope and ref.name in _DERIVED.get():
-        return _DERIVED.get()[ref.name].dim
+    if not ref.scope and ref.name in _derived_now():
+        return _derived_now()[ref.name].dim
     if not ref.scope or (ref.scope == "enterprise" and ref.index is not None):
         return yearly_dims(_FACTS.get()).get(ref.name)   # a yearly figure of the facts schema
     model_kind = kind if ref.scope == "record" else rewarded
