@@ -43,3 +43,32 @@ def test_a_listed_clause_nobody_reviewed_shows_up(tmp_path) -> None:  # type: ig
     rows = coverage(load_rulebook(tmp_path))[0].rows
     assert (rows[-1].clause, rows[-1].status) == ("四", "not_reviewed")
     assert "| 四 | not reviewed |" in to_markdown(coverage(load_rulebook(tmp_path)))
+
+
+def test_a_rate_of_100_percent_shows_as_100_percent_in_basis_explain_and_coverage(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from incentives import assess, load_rulebook
+    from incentives.explain import explain
+
+    from conftest import RULES, enterprise, record
+
+    (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
+    (tmp_path / "langfang.yaml").write_text("""\
+city: langfang
+documents:
+  a: {title: 甲方案, number: 甲〔2025〕1号, issuer: 甲, issued: 2025-01-01, effective: {from: 2025-01-01}}
+rules:
+  - id: x.training
+    title: {zh: 培训费全额补贴, en: Training fees in full}
+    cite: {document: a, clause: 一, quote: 培训费用给予全额补贴}
+    rewards: {kind: training}
+    amount: {rate: 100%, of: record.fees, cap: 5万元}
+    payers: {city: 100%}
+""", "utf-8")
+    book = load_rulebook(tmp_path)
+    ent = enterprise([record("training", fees="12345.67", id="t")])
+    [award] = assess(ent, book, dt.date(2026, 6, 30)).awards
+    assert award.basis == "100% × record.fees 12345.67 = 12345.67"
+    assert "100% × record.fees 12345.67 = 12345.67" in explain(ent, book, "x.training", dt.date(2026, 6, 30))
+    assert "| 100% of record.fees ≤ 5万元 |" in to_markdown(coverage(book))

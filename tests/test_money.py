@@ -110,3 +110,10 @@ def test_a_rule_given_other_shares_splits_by_its_own(book) -> None:  # type: ign
     alone = replace(rule, shares={"city": Decimal(1)})
     assert alone.split(Decimal("150000.00")) == {"city": Decimal("150000.00")}
     assert rule.split(Decimal("150000.00"))["county"] == Decimal("75000.00")
+
+
+@pytest.mark.parametrize("rate, shown", [("1", "100%"), ("0.1", "10%"), ("0.035", "3.5%"), ("0", "0%"),
+                                         ("0.5", "50%"), ("0.125", "12.5%"), ("1.50", "150%")])
+def test_percent_keeps_the_zeros_of_a_whole_percentage(rate: str, shown: str) -> None:
+    from incentives.money import percent
+    assert percent(Decimal(rate)) == shown

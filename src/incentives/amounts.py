@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from incentives import expressions as ex
 from incentives.conditions import WHOLE, All, Condition, Facts, Truth, Whole, evaluate
 from incentives.errors import ExpressionError
-from incentives.money import Factor, Money, Rate, to_fen
+from incentives.money import Factor, Money, Rate, percent, to_fen
 
 FORMS = ("fixed", "rate", "matching", "up_to", "brackets", "multiplier", "unquantified", "non_monetary",
          "formula", "per_unit", "marginal", "by_year")
@@ -465,7 +465,7 @@ def _capped(raw: Decimal, cap: Decimal | None, basis: str | None) -> Priced:
 
 
 def _pct(rate: Decimal) -> str:
-    return f"{rate * 100:f}".rstrip("0").rstrip(".") + "%"
+    return percent(rate)
 
 
 ByYear.model_rebuild()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from incentives.lint import normalise
+from incentives.money import percent
 from incentives.rulebook import LoadedFile, Rulebook
 
 
@@ -85,7 +86,7 @@ def _amount(amount: object) -> str:
         rate = amount.rate if form == "rate" else amount.matching
         assert rate is not None
         capped = f" ≤ {money(amount.cap)}" if amount.cap is not None else ""
-        return f"{'≤ ' if amount.discretionary else ''}{rate * 100:f}".rstrip("0").rstrip(".") + f"% of {amount.of}{capped}"
+        return f"{'≤ ' if amount.discretionary else ''}{percent(rate)} of {amount.of}{capped}"
     if form == "up_to":
         assert amount.up_to is not None
         return f"up to {money(amount.up_to)}"

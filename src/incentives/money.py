@@ -80,6 +80,14 @@ def parse_rate(value: object) -> Decimal:
     return rate
 
 
+def percent(rate: Decimal) -> str:
+    """A rate as a percentage without trailing zeros: ``0.1`` → ``10%``, ``1`` → ``100%``, ``0.035`` → ``3.5%``."""
+    text = f"{rate * 100:f}"
+    if "." in text:  # only a fraction loses its trailing zeros (100 stays 100)
+        text = text.rstrip("0").rstrip(".")
+    return text + "%"
+
+
 def parse_factor(value: object) -> Decimal:
     """A non-negative factor, which may exceed 1: ``"150%"``, ``"1.5"``, ``"1:1.5"``."""
     if isinstance(value, str) and (match := _PERCENT.match(value.strip())):
