@@ -268,3 +268,61 @@ def test_a_limit_the_engine_cannot_read_is_located(tmp_path: Path, limit: str) -
         book_of(tmp_path, "rules:\n" + rule("x.one", "a", "30万元") + f"    limit: {limit}\n")
     line = (HEADER + "rules:\n" + rule("x.one", "a", "30万元")).count("\n") + 1
     assert f":{line}:5: schema: rules[0].limit: " in str(info.value.problems[0])
+
+
+MULTIPLIED = HEADER + """\
+rules:
+  - id: x.giant
+    title: {zh: 高新技术企业小巨人奖励, en: High-tech little giants}
+    cite: {document: a, clause: 一, quote: 对认定为国家级专精特新小巨人的高新技术企业奖励40万元}
+    rewards: {kind: recognition, title: little_giant, level: national}
+    when:
+      - enterprise.recognitions: {includes: high_tech}
+    amount: {fixed: 40万元}
+    payers: {city: 100%}
+  - id: x.giant.leader
+    title: {zh: 领跑者小巨人上浮, en: Raised for cluster leaders}
+    cite: {document: a, clause: 二, quote: 同时为集群领跑者的按150%奖励}
+    rewards: {kind: recognition, title: little_giant, level: national}
+    when:
+      - enterprise.clusters: {not_empty: true}
+    amount: {multiplier: 150%, of_rule: x.giant}
+    payers: {city: 100%}
+"""
+
+
+@pytest.mark.parametrize("written, paid_without_high_tech", [
+    ("", []), ("    base_conditions: inherit\n", []),
+    ("    base_conditions: ignore\n", [("x.giant.leader", D("600000.00"))])])
+def test_a_multiplier_inherits_its_base_rules_conditions_unless_it_says_ignore(
+        tmp_path: Path, written: str, paid_without_high_tech: list[tuple[str, Decimal]]) -> None:
+    (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
+    (tmp_path / "langfang.yaml").write_text(MULTIPLIED + written, "utf-8")
+    book = load_rulebook(tmp_path)
+    giant = record("recognition", title="little_giant", level="national", id="g", date=dt.date(2025, 6, 1))
+    high_tech = record("recognition", title="high_tech", level="national", id="h", date=dt.date(2025, 1, 1))
+    alone = assess(enterprise([giant]), book, AS_OF)
+    assert [(a.rule_id, a.amount) for a in alone.awards] == paid_without_high_tech  # not 60万 without 高新
+    both = assess(enterprise([giant, high_tech]), book, AS_OF)
+    assert [(a.rule_id, a.amount) for a in both.awards] == [("x.giant.leader", D("600000.00"))]
+    if not written:
+        assert outcome(alone, "x.giant.leader", "g").reasons == [
+            "enterprise.recognitions includes high_tech fails: actual [little_giant]"]
+
+
+def test_lint_asks_a_multiplier_to_say_whether_its_base_conditions_apply(tmp_path: Path) -> None:
+    from incentives.lint import lint_files
+    (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
+    path = tmp_path / "langfang.yaml"
+    path.write_text(MULTIPLIED, "utf-8")
+    found = [str(p) for p in lint_files([path]) if p.code == "base-conditions-implicit"]
+    assert found == [f"{path}:22:32: base-conditions-implicit: rules[1].amount.of_rule: x.giant.leader multiplies "
+                     "x.giant, whose own conditions (1) then apply here too: write base_conditions: inherit to say "
+                     "so, or base_conditions: ignore if this rule stands on its own"]
+    path.write_text(MULTIPLIED + "    base_conditions: ignore\n", "utf-8")
+    assert not [p for p in lint_files([path]) if p.code == "base-conditions-implicit"]
+    path.write_text(MULTIPLIED.replace("    payers: {city: 100%}\n  - id: x.giant.leader",
+                                       "    payers: {city: 100%}\n    base_conditions: inherit\n  - id: x.giant.leader"),
+                    "utf-8")
+    assert [str(p).split(": ", 2)[2] for p in lint_files([path]) if p.code == "base-conditions"] == [
+        "rules[0].base_conditions: base_conditions goes with a multiplier (amount.of_rule) only"]

@@ -46,7 +46,7 @@ def lint_files(paths: Iterable[str | Path], vocabulary: Vocabulary | None = None
             continue
         problems += found
         if loaded is not None:
-            problems += check_quotes(loaded) + check_caps(loaded) + check_overlaps(loaded)
+            problems += check_quotes(loaded) + check_caps(loaded) + check_overlaps(loaded) + check_base_conditions(loaded)
     return problems
 
 
@@ -124,6 +124,23 @@ def check_caps(loaded: LoadedFile) -> list[IncentivesError]:
                 report(i, ("amount", "cap"), f"cap {amount.cap} never binds: {amount.of_rule} pays at most "
                        f"{ceiling}, × {amount.multiplier} = {ceiling * amount.multiplier}", "cap-never-binds",
                        warn=True)
+    return problems
+
+
+def check_base_conditions(loaded: LoadedFile) -> list[IncentivesError]:
+    """A multiplier whose base rule has conditions of its own and that does not say whether they apply."""
+    rules = {r.id: r for r in loaded.model.rules}
+    doc = _yaml.load(loaded.path) if any(r.amount.of_rule for r in rules.values()) else None
+    problems: list[IncentivesError] = []
+    for i, rule in enumerate(loaded.model.rules):
+        base = rules.get(rule.amount.of_rule or "")
+        if doc is None or base is None or rule.base_conditions is not None or not base.when:
+            continue
+        key: _yaml.Key = ("rules", i, "amount", "of_rule")
+        problems.append(LintWarning(
+            f"{rule.id} multiplies {base.id}, whose own conditions ({len(base.when)}) then apply here too: write "
+            "base_conditions: inherit to say so, or base_conditions: ignore if this rule stands on its own",
+            location=doc.locate(key), field=_field(key), code="base-conditions-implicit"))
     return problems
 
 

@@ -219,6 +219,9 @@ class Rule(_Strict):
     instalments: list[Instalment] = Field(default_factory=list)
     clawback: list[Clawback] = Field(default_factory=list)
     group: str | None = None
+    # A multiplier on another rule: whether that rule's conditions apply too (inherit, the default) or
+    # only this rule's own (ignore). Lint warns where the base has conditions and this is not written.
+    base_conditions: Literal["inherit", "ignore"] | None = None
     notes: list[str] = Field(default_factory=list)
     # Administrative facts a platform needs; only where the text states them (never invented).
     payment_deadline: PaymentDeadline | None = None   # 兑现时限
@@ -644,6 +647,7 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
                                          location=doc.locate(key), tree=tree, window=window,
                                          shares=shares, group=group, tier_trees=tiers, instalment_trees=parts))
     _check_multipliers(model, index, problem)
+    compiled = _inherit_base_conditions(compiled, model, index, problem)
     bases = {name: g.base for name, g in model.groups.items() if g.base}
     for rule in model.rules:
         if rule.group:
@@ -693,6 +697,38 @@ def _check_clause(document: SourceDocument, clause: str, key: tuple[Any, ...], p
     close = difflib.get_close_matches(clause, document.clauses, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else f"; clauses: {', '.join(document.clauses)}"
     problem(key, f"no clause {clause!r} in {document.number or document.title}{hint}", "unknown-clause")
+
+
+def _inherit_base_conditions(compiled: list[CompiledRule], model: RuleFile, index: list[int],
+                             problem: Any) -> list[CompiledRule]:
+    """A multiplier rule holds only where its base rule's ``when`` conditions hold too, unless it says
+    ``base_conditions: ignore``; a base's own inherited conditions pass on (x of y of z inherits z's)."""
+    by_id = {c.id: c for c in compiled}
+    place = {r.id: i for r, i in zip(model.rules, index)}
+    done: dict[str, CompiledRule] = {}
+
+    def resolve(rule: CompiledRule, seen: tuple[str, ...]) -> CompiledRule:
+        if rule.id in done:
+            return done[rule.id]
+        target, mode = rule.rule.amount.of_rule, rule.rule.base_conditions
+        result = rule
+        if mode is not None and target is None:
+            problem(("rules", place.get(rule.id, 0), "base_conditions"),
+                    "base_conditions goes with a multiplier (amount.of_rule) only", "base-conditions")
+        elif target in by_id and target not in seen and mode != "ignore":
+            base = resolve(by_id[target], (*seen, rule.id))
+            if base.rule.rewards.get("kind") != rule.rule.rewards.get("kind"):
+                problem(("rules", place.get(rule.id, 0), "amount", "of_rule"),
+                        f"{target} rewards another kind of record, so its conditions cannot apply here: "
+                        "write base_conditions: ignore", "base-conditions")
+            else:
+                inherited = tuple(n for n in base.tree.children if n not in rule.tree.children
+                                  and getattr(n, "origin", "when") not in ("rewards", "window"))
+                result = replace(rule, tree=All(rule.tree.children + inherited))
+        done[rule.id] = result
+        return result
+
+    return [resolve(c, ()) for c in compiled]
 
 
 def _check_multipliers(model: RuleFile, index: list[int], problem: Any) -> None:
