@@ -269,3 +269,13 @@ def test_a_record_kind_the_schema_lacks_is_one_located_line_and_exit_2(tmp_path:
     assert len(err) == 1 and err[0].startswith(f"incentives: {path}:3:5: records.0: Input tag 'lease' found using "
                                                "'kind' does not match any of the expected tags: 'recognition'")
     _ = enterprise, RulebookError
+
+
+@pytest.mark.parametrize("guide", ["authoring.zh.md", "authoring.en.md"])
+def test_the_guides_list_every_field_of_every_kind_the_schema_declares(guide: str) -> None:
+    text = (RULES.parent / "docs" / guide).read_text("utf-8")
+    for kind, decl in SCHEMA.kinds.items():
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{kind}`")), None)
+        assert row is not None, f"{guide}: no row for record kind {kind}"
+        missing = [name for name in decl.fields if f"`{name}`" not in row]
+        assert not missing, f"{guide}: the {kind} row lacks {missing}"
