@@ -202,3 +202,31 @@ def test_a_payment_deadline_has_days_or_a_date_never_both(tmp_path: Path) -> Non
     assert found and "testcity.yaml:16:5: schema: rules[0].payment_deadline: a payment_deadline has exactly one" in found[0]
     found = problems_of(tmp_path, GOOD + "    payment_deadline: {days: 0, quote: 限期兑现}\n")
     assert "payment_deadline.days" in found[0] and "greater than 0" in found[0]
+
+
+def test_a_rule_file_anywhere_names_its_vocabulary_and_facts_schema_or_uses_the_shipped_ones(tmp_path: Path) -> None:
+    import shutil
+    from incentives.cli import main
+    from incentives.factschema import load_facts_schema
+    alone = tmp_path / "anywhere" / "testcity.yaml"
+    alone.parent.mkdir()
+    alone.write_text(GOOD, encoding="utf-8")
+    book = load_rulebook(alone)                          # nothing beside it: the shipped vocabulary and schema
+    assert book.vocabulary.has("recognition.title", "cluster_leader") and book.facts.hash == load_facts_schema().hash
+    own = tmp_path / "own"
+    own.mkdir()
+    shutil.copy(RULES / "vocabulary.yaml", own / "vocab.yaml")
+    (own / "schema.yaml").write_text((RULES / "facts.yaml").read_text("utf-8").replace(
+        "      review_passed: {type: bool, zh: 复核通过, en: review passed}\n",
+        "      review_passed: {type: bool, zh: 复核通过, en: review passed}\n      batch: {type: count}\n"), "utf-8")
+    alone.write_text(GOOD.replace("city: testcity\n", "city: testcity\nvocabulary: ../own/vocab.yaml\n"
+                                  "facts: ../own/schema.yaml\n").replace(
+        "    amount: {fixed: 30万元}", "    when:\n      - record.batch: {at_least: 2}\n    amount: {fixed: 30万元}"),
+        encoding="utf-8")
+    book = load_rulebook(alone)
+    assert book.vocabulary.path == str((own / "vocab.yaml").resolve()) and "batch" in book.facts.kinds["recognition"].fields
+    assert main(["lint", "--rules", str(alone)]) == 0
+    alone.write_text(GOOD.replace("city: testcity\n", "city: testcity\nvocabulary: ../own/nope.yaml\n"), "utf-8")
+    with pytest.raises(RulebookError, match=r"testcity.yaml:2:1: unknown-file: vocabulary: no vocabulary file "
+                                            r"'../own/nope.yaml' beside this rule file"):
+        load_rulebook(alone)

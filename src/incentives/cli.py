@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     li = sub.add_parser("lint", help="check rule files: format, references, quotes, payers")
     li.add_argument("files", nargs="*", help="rule files (default: rules/*.yaml)")
     li.add_argument("--vocabulary", default=None, help="vocabulary file (default: vocabulary.yaml beside each file)")
+    li.add_argument("--rules", default=None, help="rule directory or file to lint (instead of FILES)")
     li.set_defaults(run=_lint)
 
     te = sub.add_parser("test", help="run YAML rule tests (default: rules/tests/*.yaml)")
@@ -149,7 +150,9 @@ def _lint(args: argparse.Namespace) -> int:
     from incentives.lint import lint_files
     from incentives.vocabulary import load_vocabulary
 
-    files = args.files or sorted(str(p) for p in default_rules().glob("*.yaml") if p.name != "vocabulary.yaml")
+    where = Path(args.rules) if args.rules else default_rules()
+    files = args.files or (sorted(str(p) for p in where.glob("*.yaml") if p.name != "vocabulary.yaml")
+                           if where.is_dir() else [str(where)])
     if args.vocabulary is None and "-" in files:  # standard input has no folder to find a vocabulary beside
         args.vocabulary = str(default_rules() / "vocabulary.yaml")
     vocabulary = load_vocabulary(args.vocabulary) if args.vocabulary else None

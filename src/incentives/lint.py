@@ -15,7 +15,8 @@ from incentives import _yaml
 from incentives.conditions import Op, Test
 from incentives.errors import IncentivesError, LintWarning, RulebookError
 from incentives.factschema import FACTS_FILE, check_vocabulary_fields, inspect_facts_schema
-from incentives.rulebook import VOCABULARY_FILE, CompiledRule, LoadedFile, facts_schema_beside, inspect_rule_file
+from incentives.rulebook import (VOCABULARY_FILE, CompiledRule, LoadedFile, companions, facts_schema_beside,
+                                 inspect_rule_file)
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
 _SPACE = re.compile(r"\s+")
@@ -38,8 +39,8 @@ def lint_files(paths: Iterable[str | Path], vocabulary: Vocabulary | None = None
             problems += check_schema_files(path)
             continue
         try:
-            vocab = vocabulary or load_vocabulary(path.parent / VOCABULARY_FILE)
-            facts = facts_schema_beside(path.parent) if vocabulary is None else None
+            vocab_path, facts = companions(path) if vocabulary is None else (Path(), None)
+            vocab = vocabulary or load_vocabulary(vocab_path)
             loaded, found = inspect_rule_file(path, vocab, facts=facts)
         except IncentivesError as e:
             problems.append(e)

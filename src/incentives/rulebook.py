@@ -253,6 +253,8 @@ class NotEncoded(_Strict):
 
 class RuleFile(_Strict):
     city: str = Field(pattern=r"^[a-z][a-z_]*$")
+    vocabulary: str | None = None   # the vocabulary this file uses, relative to it (default: beside it, else shipped)
+    facts: str | None = None        # the facts schema this file uses, relative to it (default: beside the vocabulary)
     documents: dict[str, SourceDocument]
     groups: dict[str, Group] = Field(default_factory=dict)
     rules: list[Rule]
@@ -462,10 +464,13 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
         raise RulebookError("no such rule file or directory", location=Location(str(path)))
     files = sorted(p for p in path.glob("*.yaml") if p.name not in (VOCABULARY_FILE, FACTS_FILE)) \
         if path.is_dir() else [path]
-    vocab_path = Path(vocabulary) if isinstance(vocabulary, (str, Path)) else \
-        (path if path.is_dir() else path.parent) / VOCABULARY_FILE
+    if vocabulary is None:
+        vocab_path, facts = companions(path)
+    else:
+        vocab_path = Path(vocabulary) if isinstance(vocabulary, (str, Path)) else \
+            (path if path.is_dir() else path.parent) / VOCABULARY_FILE
+        facts = SCHEMA
     vocab = vocabulary if isinstance(vocabulary, Vocabulary) else load_vocabulary(vocab_path)
-    facts = facts_schema_beside(vocab_path.parent) if vocabulary is None else SCHEMA
     digest = hashlib.sha256()
     if not isinstance(vocabulary, Vocabulary):
         digest.update(vocab_path.read_bytes())
@@ -480,6 +485,11 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
             text = _yaml.read_text(file)
             digest.update(file.name.encode() + b"\0" + text.encode())
             result = load_rule_file(file, vocab, text=text, facts=facts)
+            named = (result.model.vocabulary, result.model.facts)
+            if path.is_dir() and named != (None, None) and \
+                    (companions(file)[0].resolve(), companions(file)[1].hash) != (vocab_path.resolve(), facts.hash):
+                raise RulebookError("a rulebook's files share one vocabulary and facts schema: this file names "
+                                    "others; load it on its own", location=Location(str(file)))
             if result.model.city in loaded:
                 raise RulebookError(f"city {result.model.city!r} already comes from {loaded[result.model.city].path}",
                                     location=Location(str(file)))
@@ -489,6 +499,28 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
     by_id = {rule.id: rule for result in loaded.values() for rule in result.rules}
     return Rulebook(files=loaded, vocabulary=vocab, hash="sha256:" + digest.hexdigest(), by_id=by_id, facts=facts,
                     derived=derived)
+
+
+def companions(path: Path) -> tuple[Path, FactsSchema]:
+    """The vocabulary file and facts schema a rule file (or a directory of them) uses: those it names
+    (``vocabulary:``, ``facts:``, relative to the file), else those beside it, else the shipped ones."""
+    named: dict[str, Path] = {}
+    if path.is_file():
+        doc = _yaml.load(path)
+        for key in ("vocabulary", "facts"):
+            value = doc.data.get(key) if isinstance(doc.data, dict) else None
+            if isinstance(value, str):
+                named[key] = (path.parent / value).resolve()
+                if not named[key].is_file():
+                    raise RulebookError(f"no {key} file {value!r} beside this rule file ({named[key]})",
+                                        location=doc.locate((key,)), field=key, code="unknown-file")
+    folder = path if path.is_dir() else path.parent
+    vocab_path = named.get("vocabulary") or folder / VOCABULARY_FILE
+    if "vocabulary" not in named and not vocab_path.is_file():
+        from incentives.shipped import shipped_rules   # the shipped rulebook imports this module
+        vocab_path = shipped_rules() / VOCABULARY_FILE
+    facts = load_facts_schema(named["facts"]) if "facts" in named else facts_schema_beside(vocab_path.parent)
+    return vocab_path, facts
 
 
 def facts_schema_beside(directory: Path) -> FactsSchema:
