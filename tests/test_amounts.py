@@ -180,3 +180,92 @@ def test_amount_keys_are_checked() -> None:
         Amount.model_validate({"by_year": {"years": {"first": {"fixed": 1}}}})
     with pytest.raises(ValueError, match="overlaps"):
         Amount.model_validate({"by_year": {"years": {"1-2": {"fixed": 1}, 2: {"fixed": 1}}}})
+
+
+# --- a rent subsidy on a schema that declares leased premises (a YAML edit of the facts schema) ------
+
+PREMISES = """
+  premises:
+    zh: 租赁场地
+    fields:
+      leased_area: {type: quantity, unit: m2, required: true, zh: 租赁面积}
+      months: {type: quantity, unit: month, zh: 租赁月数}
+      rent_paid: {type: money, zh: 实际支付租金}
+"""
+RENT_RULES = """\
+city: demo
+documents:
+  d-1: {title: 示范文件, issuer: 示范区人民政府, effective: {from: 2026-01-01}}
+rules:
+  - id: demo.rent
+    title: {zh: 租金补贴, en: Rent subsidy}
+    cite: {document: d-1, clause: 一, quote: 第一年按每平方米每月30元补贴，第二至三年按每平方米每月15元补贴，不超过实际支付租金，每家企业累计不超过50万元}
+    rewards: {kind: premises}
+    amount:
+      by_year:
+        from: record
+        years:
+          1: {per_unit: {rate: 30元/平方米/月, times: [record.leased_area, record.months]}, at_most: record.rent_paid}
+          2-3: {per_unit: {rate: 15元/平方米/月, times: [record.leased_area, record.months]}, at_most: record.rent_paid}
+    enterprise_cap: 50万元
+    payers: {ratio: "1:1", to: [city, county]}
+"""
+
+
+def _rent_book(tmp_path: Path, rules: str = RENT_RULES) -> Rulebook:
+    from conftest import RULES
+    facts = (RULES / "facts.yaml").read_text("utf-8")
+    end = facts.index("\n# Facts computed")
+    facts = facts[:end] + PREMISES + facts[end:]
+    facts = facts.replace("  mu: {", "  month: {zh: 月, en: month}\n  mu: {", 1)
+    (tmp_path / "facts.yaml").write_text(facts, "utf-8")
+    (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
+    (tmp_path / "rent.yaml").write_text(rules, "utf-8")
+    return load_rulebook(tmp_path)
+
+
+def test_a_per_unit_rent_subsidy_over_several_sites_capped_by_rent_and_in_total(tmp_path: Path) -> None:
+    rules = _rent_book(tmp_path)
+    base = {"enterprise": {"name": "示范企业", "credit_code": "91131024MA0CTX8K46", "city": "demo"}}
+    sites = [{"id": "s1", "kind": "premises", "date": D(2026, 1, 1), "leased_area": "1000平方米", "months": "12月",
+              "rent_paid": "40万元"},                                  # 30 × 1000 × 12 = 36万, ≤ 40万 paid
+             {"id": "s2", "kind": "premises", "date": D(2026, 2, 1), "leased_area": 500, "months": 10,
+              "rent_paid": "10万元"},                                  # 30 × 500 × 10 = 15万, capped at 10万 paid
+             {"id": "s3", "kind": "premises", "date": D(2026, 3, 1), "leased_area": 400, "months": 12},
+             {"id": "s4", "kind": "premises", "date": D(2026, 4, 1), "leased_area": 300, "months": 12,
+              "rent_paid": "20万元"}]                                  # 10.8万, only 4万 left of the 50万 cap
+    ent = rules.facts.models.enterprise.model_validate({**base, "records": sites})
+    result = assess(ent, rules, AS_OF)
+    assert [(a.record_id, a.amount) for a in result.awards] == [
+        ("s1", Decimal("360000.00")), ("s2", Decimal("100000.00")), ("s4", Decimal("40000.00"))]
+    assert result.awards[0].payers == {"city": Decimal("180000.00"), "county": Decimal("180000.00")}
+    assert result.awards[0].basis == (
+        "year 1 of support (from 2026): 30元/平方米/月 × record.leased_area × record.months (record.leased_area = "
+        "1000 (record s1); record.months = 12 (record s1); record.rent_paid = 400000 (record s1)); "
+        "at most record.rent_paid = 400000.00 = 360000.00")
+    assert [(o.record_id, o.missing) for o in result.undetermined] == [("s3", ["record.rent_paid"])]
+    from incentives.engine import award_rows
+    assert [(r.record_id, r.amount) for r in award_rows(ent, rules, AS_OF)] == \
+        [(a.record_id, a.amount) for a in result.awards]
+
+
+def test_a_rate_per_month_times_an_area_alone_is_not_money(tmp_path: Path) -> None:
+    with pytest.raises(RulebookError, match="30元/平方米/月 × record.leased_area is 元/月, not money"):
+        _rent_book(tmp_path, RENT_RULES.replace(", record.months]", "]"))
+
+
+def test_a_sum_over_several_sites(tmp_path: Path) -> None:
+    """The area of every site leased, added: 1000 + 500 平方米, at most 1200 counted, 10元 each."""
+    amount = "formula: \"min(sum(premises.leased_area), 1200平方米) × 10元/平方米\"\n    limit: once_per_enterprise"
+    rules = _rent_book(tmp_path, RENT_RULES.split("    amount:")[0] + "    amount:\n      " + amount.replace(
+        "\n    limit", "\n    limit") + "\n    payers: {city: 100%}\n")
+    base = {"enterprise": {"name": "示范企业", "credit_code": "91131024MA0CTX8K46", "city": "demo"}}
+    sites = [{"id": "s1", "kind": "premises", "date": D(2026, 1, 1), "leased_area": 1000},
+             {"id": "s2", "kind": "premises", "date": D(2026, 2, 1), "leased_area": 500}]
+    ent = rules.facts.models.enterprise.model_validate({**base, "records": sites})
+    (award,) = assess(ent, rules, AS_OF).awards
+    assert award.amount == Decimal("12000.00")
+    assert "sum(premises.leased_area) = 1500 (records s1, s2)" in (award.basis or "")
+    with pytest.raises(RulebookError, match="sum of nothing.leased_area: unknown"):
+        _rent_book(tmp_path, RENT_RULES.split("    amount:")[0] + "    amount: {formula: \"sum(nothing.leased_area) × "
+                   "1元/平方米\"}\n    payers: {city: 100%}\n")

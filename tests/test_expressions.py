@@ -213,7 +213,8 @@ references = st.one_of(
 def _extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(
         st.builds(Binary, st.sampled_from(["+", "-", "×", "÷"]), children, children),
-        st.builds(Call, st.sampled_from(["min", "max"]), st.lists(children, min_size=2, max_size=3).map(tuple)))
+        st.builds(Call, st.sampled_from(["min", "max"]), st.lists(children, min_size=2, max_size=3).map(tuple)),
+        st.builds(lambda kind, name: Call("sum", (Ref(kind, name),)), st.sampled_from(["premises", "project"]), names))
 
 
 expressions = st.recursive(st.one_of(numbers, references, st.just(Year())), _extend, max_leaves=12)
@@ -250,3 +251,16 @@ def test_filling_in_facts_only_resolves_unknowns(node: Any, hidden: set[tuple[st
     value = evaluate(node, Env(PROFILE, rec, figure=lambda n, y: partial.get((n, y))))
     if not isinstance(value, Unknown):
         assert value == full_value
+
+
+def test_sum_adds_a_field_over_the_records_of_a_kind_up_to_as_of() -> None:
+    later = Project(kind="project", id="p9", date=dt.date(2027, 1, 1), type="tech_retrofit", investment=Decimal(9))
+    other = Project(kind="project", id="p2", date=dt.date(2024, 1, 1), type="tech_retrofit", investment=Decimal(5))
+    records = (RECORD, other, later)
+    e = Env(PROFILE, RECORD, records=records, as_of=dt.date(2026, 6, 30))
+    assert evaluate(parse("sum(project.investment)"), e) == Decimal(2_000_005)
+    assert evaluate(parse("sum(project.equipment_purchase)"), e) == Unknown(
+        ("project p1.equipment_purchase", "project p2.equipment_purchase"))
+    assert evaluate(parse("sum(training.fees)"), e) == 0       # no record of the kind: nothing to add
+    with pytest.raises(ExpressionError, match="sum adds one field"):
+        parse("sum(record.investment)")

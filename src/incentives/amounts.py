@@ -341,7 +341,8 @@ def price(amount: Amount, facts: Facts, tier_trees: tuple[All, ...] = (), price_
 def _env(facts: Facts) -> ex.Env:
     whole = _whole(facts)
     return ex.Env(facts.profile, facts.record, figure=whole.figure if whole else None,
-                  derived=whole.derived if whole else None)
+                  derived=whole.derived if whole else None, records=whole.records if whole else None,
+                  as_of=whole.as_of if whole else None)
 
 
 def _whole(facts: Facts) -> Whole | None:

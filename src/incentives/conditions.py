@@ -191,7 +191,8 @@ class Compare:
         whole = _whole(facts)
         rewarded = facts._extra.get(REWARDED, facts.record) if facts._extra else facts.record
         env = ex.Env(facts.profile, rewarded, facts.record, figure=whole.figure if whole else None,
-                     derived=whole.derived if whole else None)
+                     derived=whole.derived if whole else None, records=whole.records if whole else None,
+                     as_of=whole.as_of if whole else None)
         left = ex.evaluate(self.comparison.left, env, steps)
         right = ex.evaluate(self.comparison.right, env, steps)
         bad = ex._combine([left, right])

@@ -8,6 +8,7 @@ An expression reads like the policy: ``rd_spend[year] / revenue[year]``, ``200�
     sum        := product (("+" | "-" | "−") product)*
     product    := atom (("×" | "*" | "÷" | "/") atom)*
     atom       := number unit? | reference | ("min" | "max") "(" sum ("," sum)+ ")" | "(" sum ")"
+                | "sum" "(" kind "." field ")"
     reference  := (("record" | "rewarded" | "enterprise") ".")? name ("[" sum "]")? | "year"
 
 Full-width forms (``＋ － （ ） ， ［ ］ ＞ ＜ ＝ ％``) and full-width digits are read as their ASCII
@@ -19,7 +20,8 @@ dimension. Types are dimensions: ``+``, ``-``, ``min``, ``max`` and comparisons 
 References: ``record.f`` is the record in hand (the one counted inside a ``where:`` list, else the
 rewarded one), ``rewarded.f`` the record being judged, ``enterprise.f`` the profile; ``name[y]`` is
 the enterprise's yearly figure ``name`` of year ``y`` (or a derived fact of that year); ``year`` is
-the rewarded record's year. Evaluation is three-valued: a missing input makes the result
+the rewarded record's year; ``sum(premises.leased_area)`` adds a field over all the enterprise's
+records of a kind dated on or before ``as_of`` (the areas of several sites). Evaluation is three-valued: a missing input makes the result
 ``Unknown`` naming the concrete fact (``enterprise.revenue[2024]``), never zero; division by zero
 is ``Undefined`` with its reason.
 """
@@ -186,6 +188,7 @@ _FOLD = str.maketrans({"＋": "+", "－": "-", "−": "-", "*": "×", "/": "÷",
                        **{chr(0xFF10 + d): str(d) for d in range(10)}})
 _TWO_CHAR = {">=": "≥", "<=": "≤", "!=": "≠", "==": "="}
 _UNIT_CHARS = set("".join(_UNIT_WORDS)) | set(_MULTIPLIERS)
+_SCOPES = ("record", "rewarded", "enterprise")
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,15 @@ class _Parser:
         if token.kind != "name":
             raise ExpressionError(f"expected a number, a fact or '(', found {self._found()}", offset=token.at)
         self.i += 1
+        if token.text == "sum" and self.take("("):
+            arg = self.peek
+            kind, _, name = arg.text.partition(".")
+            if arg.kind != "name" or not kind or not name or "." in name or kind in _SCOPES:
+                raise ExpressionError("sum adds one field over the records of a kind: sum(kind.field)",
+                                      offset=arg.at)
+            self.i += 1
+            self.expect(")")
+            return Call("sum", (Ref(kind, name, at=arg.at),), at=token.at)
         if token.text in ("min", "max") and self.take("("):
             args = [self.sum()]
             while self.take(","):
@@ -446,6 +458,13 @@ def check(node: Expr | Comparison, resolve: Resolve) -> Dim:
         if not isinstance(found, Dim):
             raise ExpressionError(f"{node.written} is {found}: expressions compute with numbers", offset=node.at)
         return found
+    if isinstance(node, Call) and node.fn == "sum":
+        (ref,) = node.args
+        found = resolve(ref)  # type: ignore[arg-type]
+        if not isinstance(found, Dim):
+            what = "unknown" if found is None else f"{found}, not a number"
+            raise ExpressionError(f"sum of {show(ref)}: {what}", offset=ref.at)
+        return found
     if isinstance(node, Call):
         dims = [check(a, resolve) for a in node.args]
         if BOOL in dims:
@@ -528,11 +547,13 @@ class Env:
     """What an expression reads: the profile, the rewarded record, the record in hand, the yearly
     figures (``figure(name, year)``), the derived facts and the year (the rewarded record's)."""
 
-    __slots__ = ("profile", "rewarded", "record", "figure", "derived", "year")
+    __slots__ = ("profile", "rewarded", "record", "figure", "derived", "year", "records", "as_of")
 
     def __init__(self, profile: Any, rewarded: Any = None, record: Any = None, *,
                  figure: Callable[[str, int], Any] | None = None, derived: Mapping[str, Derived] | None = None,
-                 year: int | None = None) -> None:
+                 year: int | None = None, records: tuple[Any, ...] | None = None, as_of: Any = None) -> None:
+        self.records = records      # every record of the enterprise, for sum(); None when not supplied
+        self.as_of = as_of
         self.profile = profile
         self.rewarded = rewarded
         self.record = record if record is not None else rewarded
@@ -542,10 +563,12 @@ class Env:
 
     def counting(self, record: Any) -> Env:
         """The same environment with ``record.`` naming ``record`` (a record being counted)."""
-        return Env(self.profile, self.rewarded, record, figure=self.figure, derived=self.derived, year=self.year)
+        return Env(self.profile, self.rewarded, record, figure=self.figure, derived=self.derived, year=self.year,
+                   records=self.records, as_of=self.as_of)
 
     def at_year(self, year: int) -> Env:
-        return Env(self.profile, self.rewarded, self.record, figure=self.figure, derived=self.derived, year=year)
+        return Env(self.profile, self.rewarded, self.record, figure=self.figure, derived=self.derived, year=year,
+                   records=self.records, as_of=self.as_of)
 
 
 def evaluate(node: Expr, env: Env, steps: list[Step] | None = None) -> Outcome:
@@ -559,6 +582,8 @@ def evaluate(node: Expr, env: Env, steps: list[Step] | None = None) -> Outcome:
         return Unknown(("year",)) if env.year is None else Decimal(env.year)
     if isinstance(node, Ref):
         return _read(node, env, steps)
+    if isinstance(node, Call) and node.fn == "sum":
+        return _total(node.args[0], env, steps)  # type: ignore[arg-type]
     if isinstance(node, Call):
         values = [evaluate(a, env, steps) for a in node.args]
         bad = _combine(values)
@@ -622,6 +647,28 @@ def _read(ref: Ref, env: Env, steps: list[Step] | None) -> Outcome:
     if steps is not None:
         steps.append(Step(name, value, source))
     return Decimal(value)
+
+
+def _total(ref: Ref, env: Env, steps: list[Step] | None) -> Outcome:
+    """``sum(kind.field)``: the field added over the enterprise's records of the kind up to ``as_of``
+    (none: 0, records are a closed world); a record lacking the field makes the sum unknown."""
+    if env.records is None:
+        return Unknown((f"records of kind {ref.scope}",))
+    total, ids, missing = Decimal(0), [], []
+    for record in env.records:
+        if record.kind != ref.scope or (env.as_of is not None and record.date > env.as_of):
+            continue
+        value = getattr(record, ref.name, None)
+        if value is None:
+            missing.append(f"{ref.scope} {record.id}.{ref.name}")
+        else:
+            total += value
+            ids.append(record.id)
+    if missing:
+        return Unknown(tuple(missing))
+    if steps is not None:
+        steps.append(Step(f"sum({ref.scope}.{ref.name})", total, f"records {', '.join(ids) or 'none'}"))
+    return total
 
 
 def _derive(derived: Derived, env: Env, steps: list[Step] | None) -> Outcome:

@@ -950,7 +950,9 @@ def _expression_type(kind: str, rewarded: str, ref: Ref) -> Dim | str | None:
         return _derived_now()[ref.name].dim
     if not ref.scope or (ref.scope == "enterprise" and ref.index is not None):
         return yearly_dims(_FACTS.get()).get(ref.name)   # a yearly figure of the facts schema
-    model_kind = kind if ref.scope == "record" else rewarded
+    model_kind = kind if ref.scope == "record" else rewarded if ref.scope == "rewarded" else ref.scope
+    if ref.scope not in ("record", "rewarded", "enterprise") and ref.scope not in _kinds():
+        return None                                  # sum(kind.field) over a kind that does not exist
     declared = _FACTS.get().field("enterprise" if ref.scope == "enterprise" else model_kind, ref.name)
     if declared is not None and declared.type == "quantity":   # an area in 平方米, a length of time in 月
         return dimension(declared.type, declared.unit)
