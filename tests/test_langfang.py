@@ -127,6 +127,21 @@ def test_item_4_industrial_internet_platform(book, scope: str) -> None:  # type:
     assert award.citation.clause == "三、4"
 
 
+# Defect 4. 三、4: "对入选省级行业级、区域级、跨行业跨领域工业互联网平台的,给予建设单位一次性50万元奖励".
+# 一次性 is per selected platform (it was once per enterprise, undocumented), and the builder (建设单位)
+# need not be a cluster member: only the heading 支持集群建设工业互联网平台 spoke of clusters.
+def test_item_4_each_selected_platform_is_paid_and_the_builder_need_not_be_in_a_cluster(book) -> None:  # type: ignore[no-untyped-def]
+    platforms = [recognition("industrial_internet_platform", scope="industry", id="p1", date=dt.date(2026, 1, 5)),
+                 recognition("industrial_internet_platform", scope="regional", id="p2", date=dt.date(2026, 3, 5))]
+    result = assess(enterprise(platforms, clusters=[]), book, AS_OF)
+    assert [(a.rule_id, a.record_id, a.amount) for a in result.awards] == [
+        ("lf.industrial_internet_platform", "p1", D("500000.00")),
+        ("lf.industrial_internet_platform", "p2", D("500000.00"))]
+    assert result.total == D("1000000.00")
+    unknown = assess(enterprise(platforms[:1], clusters=None), book, AS_OF)
+    assert unknown.undetermined == [] and unknown.total == D("500000.00")
+
+
 def test_item_4_platform_without_scope_is_undetermined(book) -> None:  # type: ignore[no-untyped-def]
     result = assess(enterprise([recognition("industrial_internet_platform")]), book, AS_OF)
     assert [(o.rule_id, o.missing) for o in result.undetermined] == [

@@ -219,7 +219,8 @@ NOT_ELIGIBLE: list[tuple[str, list[dict[str, Any]], dict[str, Any], str]] = [
      [recognition("industrial_design_center", "provincial", date=dt.date(2020, 12, 1))], {},
      "record.date on_or_after 2022-08-10 fails: actual 2020-12-01"),
     ("cz.industrial_design.center_national", [recognition("industrial_design_center", "national")], {},
-     "additional to cz.industrial_design.center_provincial, which does not pay"),
+     "additional to cz.industrial_design.center_provincial: no record with record.kind is recognition, "
+     "record.title is industrial_design_center, record.level is provincial"),
     ("cz.listing.a_share.counselling", [rec("listing", market="overseas", milestone="counselling_filed")], {},
      "no record with record.kind is listing, record.market is a_share, record.milestone is counselling_filed"),
     ("cz.listing.a_share.accepted", [rec("listing", market="a_share", milestone="application_accepted",
@@ -460,16 +461,29 @@ def test_design_centre_national_alone_pays_nothing(rulebook) -> None:  # type: i
     result = run(rulebook, [recognition("industrial_design_center", "national", id="n")])
     assert result.awards == [] and result.total == 0
     assert outcome(result, "cz.industrial_design.center_national", "n").reasons == [
-        "additional to cz.industrial_design.center_provincial, which does not pay"]
+        "additional to cz.industrial_design.center_provincial: no record with record.kind is recognition, "
+        "record.title is industrial_design_center, record.level is provincial on or before 2023-03-15"]
 
 
+# Defect 2. 三、(六)3: "被认定为省级工业设计中心的,市级奖励100万元,认定为国家级工业设计中心的,再奖励200万元".
+# 再奖励 adds to the provincial recognition, which may predate the policy (2022-08-10): the 200万 is owed.
 def test_design_centre_national_after_a_provincial_centre_predating_the_policy(rulebook) -> None:  # type: ignore[no-untyped-def]
     records = [recognition("industrial_design_center", "provincial", id="p", date=dt.date(2021, 6, 1)),
                recognition("industrial_design_center", "national", id="n", date=dt.date(2023, 6, 1))]
     result = run(rulebook, records)
-    assert result.awards == []
-    assert outcome(result, "cz.industrial_design.center_national", "n").reasons == [
-        "additional to cz.industrial_design.center_provincial, which does not pay"]
+    assert [(a.rule_id, a.record_id, str(a.amount)) for a in result.awards] == [
+        ("cz.industrial_design.center_national", "n", "2000000.00")]
+    assert result.total == D("2000000.00")
+    assert "record.date on_or_after 2022-08-10 fails: actual 2021-06-01" in outcome(
+        result, "cz.industrial_design.center_provincial", "p").reasons
+    assert rulebook.files["cangzhou"].model.groups["cz.industrial_design_center"].base_needs == "achieved"
+
+
+def test_design_centre_provincial_after_the_national_one_founds_nothing(rulebook) -> None:  # type: ignore[no-untyped-def]
+    records = [recognition("industrial_design_center", "national", id="n", date=dt.date(2023, 6, 1)),
+               recognition("industrial_design_center", "provincial", id="p", date=dt.date(2024, 6, 1))]
+    result = run(rulebook, records)
+    assert [(a.rule_id, a.record_id) for a in result.awards] == [("cz.industrial_design.center_provincial", "p")]
 
 
 def test_lean_management_city_and_county_both_reward_the_recognition(rulebook) -> None:  # type: ignore[no-untyped-def]

@@ -668,12 +668,30 @@ def test_well_known_trademark_is_one_time(rulebook) -> None:  # type: ignore[no-
     assert [r.rule_id for r in result.awards[0].reported] == ["sjz.report.trademark.well_known"]
 
 
-def test_geographical_indication_trademark_or_product_once(rulebook) -> None:  # type: ignore[no-untyped-def]
+# Defect 3. 三、（二）5: "对新注册国家地理标志商标或新获得国家地理标志保护产品的，市政府给予一次性奖励 50 万元".
+# 一次性 is a lump sum per event: a second, different indication is paid too (it got nothing when capped per
+# enterprise); the same registration recorded twice is one achievement, paid once.
+def test_geographical_indication_is_paid_once_per_achievement_not_per_enterprise(rulebook) -> None:  # type: ignore[no-untyped-def]
+    records = [rec("trademark", type="geographical_indication_trademark", id="g1", date=dt.date(2022, 3, 1),
+                   registration_number="GI-1"),
+               rec("trademark", type="geographical_indication_trademark", id="g1-again", date=dt.date(2022, 4, 1),
+                   registration_number="GI-1"),
+               rec("trademark", type="geographical_indication_product", id="g3", date=dt.date(2023, 8, 1),
+                   registration_number="P-7")]
+    result = run(rulebook, records)
+    assert [(a.rule_id, a.record_id, str(a.amount)) for a in result.awards] == [
+        ("sjz.trademark.geographical_indication", "g1", "500000.00"),
+        ("sjz.trademark.geographical_indication", "g3", "500000.00")]
+    assert outcome(result, "sjz.trademark.geographical_indication", "g1-again").reasons == [
+        "once per achievement: already awarded for record g1"]
+    assert result.total_by_payer == {"city": D("1000000.00")}
+
+
+def test_geographical_indications_without_a_number_are_each_their_own(rulebook) -> None:  # type: ignore[no-untyped-def]
     records = [rec("trademark", type="geographical_indication_trademark", id="g1", date=dt.date(2022, 3, 1)),
                rec("trademark", type="geographical_indication_product", id="g2", date=dt.date(2022, 8, 1))]
     result = run(rulebook, records)
-    assert [(a.rule_id, a.record_id) for a in result.awards] == [("sjz.trademark.geographical_indication", "g1")]
-    assert result.total_by_payer == {"city": D("500000.00")}
+    assert [a.record_id for a in result.awards] == ["g1", "g2"] and result.total == D("1000000.00")
 
 
 def test_trademark_awards_together(rulebook) -> None:  # type: ignore[no-untyped-def]

@@ -58,7 +58,7 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     undetermined: list[RuleOutcome] = []
     candidates = _judge(enterprise, rulebook, as_of, engine, not_eligible if explain else None,
                         undetermined if explain else None)
-    conflicts = _combine(candidates)
+    conflicts = _combine(candidates, enterprise)
     reported = [c for c in candidates if c.lost_to is None and c.rule.reported]
     awards = [_award(c, [r for r in reported if r.beside is c]) for c in candidates
               if c.lost_to is None and not c.rule.reported]
@@ -102,7 +102,7 @@ def award_rows(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, *, en
     candidates = _judge(enterprise, rulebook, as_of, engine, None, None, basis=False)
     if not candidates:
         return []
-    _combine(candidates)
+    _combine(candidates, enterprise)
     return [_row(c) for c in candidates if c.lost_to is None and not c.rule.reported]
 
 
@@ -198,7 +198,7 @@ def _judge_quietly(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, m
                 candidates.append(_Candidate(rule, record, priced.amount, priced.basis, facts))
 
 
-def _combine(candidates: list[_Candidate]) -> list[Conflict]:
+def _combine(candidates: list[_Candidate], enterprise: Enterprise) -> list[Conflict]:
     """Apply limits and groups; mark losers with ``lost_to``; return the conflicts found."""
     conflicts: list[Conflict] = []
     if len(candidates) > 1:  # limits and conflicts need two candidates to bite
@@ -211,7 +211,7 @@ def _combine(candidates: list[_Candidate]) -> list[Conflict]:
         for record_id, same in by_record.items():
             if len(same) > 1:
                 conflicts += _settle(record_id, same)
-    _apply_additional(candidates)
+    _apply_additional(candidates, enterprise)
     _apply_caps(candidates)
     return conflicts
 
@@ -279,15 +279,24 @@ def _settle_official(record_id: str, same: list[_Candidate]) -> list[Conflict]:
                      paid_rule_id=best.rule.id, documents=documents, reason=reason)]
 
 
-def _apply_additional(candidates: list[_Candidate]) -> None:
-    """In an ``additional`` group, the others pay only on top of the group's base rule."""
+def _apply_additional(candidates: list[_Candidate], enterprise: Enterprise) -> None:
+    """In an ``additional`` group, the others pay on top of the group's base, as the group declares:
+    its award paid (``paid``), its achievement held at any date up to the added record's
+    (``achieved``: the base may lie outside the window), or nothing (``nothing``)."""
     adding = [c for c in candidates if c.lost_to is None and c.rule.adds_to and not c.rule.reported]
     if not adding:
         return
     paying = {c.rule.id for c in candidates if c.lost_to is None and not c.rule.reported}
     for c in adding:
-        if c.rule.adds_to not in paying:
+        needs = c.rule.group.base_needs if c.rule.group else "paid"
+        if needs == "paid" and c.rule.adds_to not in paying:
             c.lost_to = f"additional to {c.rule.adds_to}, which does not pay"
+        elif needs == "achieved" and not any(
+                r.date <= c.record.date and all(t.evaluate(Facts(enterprise.profile, r, {})) is Truth.TRUE
+                                                for t in c.rule.base_selectors) for r in enterprise.records):
+            wanted = ", ".join(t.describe() for t in c.rule.base_selectors)
+            c.lost_to = (f"additional to {c.rule.adds_to}: no record with {wanted} "
+                         f"on or before {c.record.date}")
 
 
 def _apply_caps(candidates: list[_Candidate]) -> None:

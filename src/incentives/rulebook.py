@@ -236,6 +236,10 @@ class Group(_Strict):
     title: str
     combine: Literal["highest", "all", "additional"]
     base: str | None = None                 # additional: the rule the others add to (default: the first)
+    # additional: what the others need of the base. ``paid``: its award is paid in the same assessment;
+    # ``achieved``: the enterprise holds a record the base rule rewards, at any date up to the added
+    # record's (the base may predate the window, its award need not have been paid); ``nothing``.
+    base_needs: Literal["paid", "achieved", "nothing"] = "paid"
     cap: Money | None = None                # at most this much per enterprise over the group's awards
     cap_per: Literal["window", "year"] = "window"
     note: str | None = None
@@ -274,6 +278,7 @@ class CompiledRule:
     shares: dict[str, Decimal] | None
     group: Group | None
     group_base: str | None = None   # in an ``additional`` group, the rule the others add to
+    base_selectors: tuple[Test, ...] = ()   # the base rule's ``rewards`` tests (for ``base_needs: achieved``)
     tier_trees: tuple[All, ...] = ()
     instalment_trees: tuple[All, ...] = ()
     _splits: dict[Decimal, dict[str, Decimal]] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -690,7 +695,13 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
             problem(("groups", name, "base"), f"base {g.base!r} is not a rule of group {name!r}", "unknown-rule")
         if g.base and g.combine != "additional":
             problem(("groups", name, "base"), "'base' goes with combine: additional only", "group")
-    compiled = [replace(c, group_base=bases.get(c.rule.group or "")) for c in compiled]
+        if g.base_needs != "paid" and g.combine != "additional":
+            problem(("groups", name, "base_needs"), "'base_needs' goes with combine: additional only", "group")
+    by_id = {c.id: c for c in compiled}
+    compiled = [replace(c, group_base=bases.get(c.rule.group or ""),
+                        base_selectors=by_id[bases[c.rule.group]].selectors
+                        if c.rule.group in bases and bases[c.rule.group] in by_id else ())
+                for c in compiled]
     for j, item in enumerate(model.not_encoded):
         if item.document not in model.documents:
             problem(("not_encoded", j, "document"), f"unknown document {item.document!r}", "unknown-document")
