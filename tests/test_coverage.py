@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from incentives.coverage import coverage, to_markdown
 
 from conftest import ROOT
@@ -27,9 +29,10 @@ def test_every_rule_appears_once(book) -> None:  # type: ignore[no-untyped-def]
 def test_langfang_rows(book) -> None:  # type: ignore[no-untyped-def]
     rows = next(d for d in coverage(book) if d.document_id == "lf-2025-5").rows
     assert [(r.clause, r.status) for r in rows] == [
+        ("二、5", "not_an_entitlement"), ("二、13", "not_an_entitlement"), ("二、14", "not_an_entitlement"),
         ("三、1", "encoded"), ("三、2", "encoded"), ("三、3", "encoded"), ("三、4", "encoded"),
         ("三、5", "not_an_entitlement"), ("三、6", "not_an_entitlement"), ("三、7", "not_an_entitlement")]
-    assert rows[2].detail == "10% of record.investment ≤ 20万元"
+    assert rows[5].detail == "10% of record.investment ≤ 20万元"
 
 
 def test_a_listed_clause_nobody_reviewed_shows_up(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -72,3 +75,43 @@ rules:
     assert award.basis == "100% × record.fees 12345.67 = 12345.67"
     assert "100% × record.fees 12345.67 = 12345.67" in explain(ent, book, "x.training", dt.date(2026, 6, 30))
     assert "| 100% of record.fees ≤ 5万元 |" in to_markdown(coverage(book))
+
+
+def test_all_five_documents_list_their_clauses_and_every_clause_is_reviewed(book) -> None:  # type: ignore[no-untyped-def]
+    docs = coverage(book)
+    assert sorted(d.document_id for d in docs) == [
+        "cz-2022-13", "hb-framework", "lf-2025-5", "sjz-2021-69", "sjz-leader-report"]
+    for d in docs:
+        assert d.listed, f"{d.document_id} lists no clauses"
+        assert {r.clause for r in d.rows} == set(d.listed), d.document_id      # each listed clause has a row
+        assert d.counts()["not_reviewed"] == 0, [r.clause for r in d.rows if r.status == "not_reviewed"]
+        assert d.dated and not d.dated.startswith("no date printed"), d.document_id
+    assert "0 not reviewed" in to_markdown(docs) and "| not reviewed |" not in to_markdown(docs)
+
+
+@pytest.mark.parametrize("document, clause, quote", [
+    ("sjz-2021-69", "二、（五）2", "为入园企业提供零风险、低成本、一站式、全方位服务"),
+    ("lf-2025-5", "二、5", "开展包联帮扶"),
+    ("lf-2025-5", "二、13", "开展工业节能诊断服务"),
+    ("lf-2025-5", "二、14", "开展质量诊断帮扶"),
+])
+def test_the_service_passages_are_covered_as_services(book, document: str, clause: str, quote: str) -> None:  # type: ignore[no-untyped-def]
+    d = next(d for d in coverage(book) if d.document_id == document)
+    [row] = [r for r in d.rows if r.clause == clause]
+    assert row.status == "not_an_entitlement" and row.position >= 0
+    model = book.files[d.city].model
+    assert any(n.clause == clause and quote in n.quote for n in model.not_encoded)
+
+
+def test_a_discretionary_grant_is_not_encodable_not_a_non_entitlement(book) -> None:  # type: ignore[no-untyped-def]
+    # 三、（三）11: "根据人才层次、科技成果水平、转化阶段等，符合条件的择优给予资金支持" — discretionary, no amount.
+    d = next(d for d in coverage(book) if d.document_id == "sjz-2021-69")
+    assert [r.status for r in d.rows if r.clause == "三、（三）11"] == ["not_encodable"]
+
+
+def test_each_document_says_what_it_is(book) -> None:  # type: ignore[no-untyped-def]
+    kinds = {d.document_id: d.kind for d in coverage(book)}
+    assert kinds == {"cz-2022-13": "normative", "hb-framework": "notice", "lf-2025-5": "normative",
+                     "sjz-2021-69": "notice", "sjz-leader-report": "report"}
+    text = to_markdown(coverage(book))
+    assert "report (not official: amounts shown, never paid) · published 2022-09-01..2022-10-15" in text

@@ -198,6 +198,7 @@ def test_langfang_rules_do_not_apply_to_other_cities(book) -> None:  # type: ign
     assert result.warnings == ["no rule file for city 'nowhere'"]
 
 
-def test_items_5_to_7_are_kept_as_not_entitlements(book) -> None:  # type: ignore[no-untyped-def]
+def test_items_5_to_7_and_the_services_are_kept_as_not_entitlements(book) -> None:  # type: ignore[no-untyped-def]
     kept = book.files["langfang"].model.not_encoded
-    assert [(n.clause, n.status) for n in kept] == [(f"三、{i}", "not_an_entitlement") for i in (5, 6, 7)]
+    assert [(n.clause, n.status) for n in kept] == [
+        (clause, "not_an_entitlement") for clause in ("三、5", "三、6", "三、7", "二、5", "二、13", "二、14")]

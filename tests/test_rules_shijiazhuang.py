@@ -399,7 +399,8 @@ def test_every_amount_is_written_in_its_quote(rulebook) -> None:  # type: ignore
 
 def test_not_encoded_clauses(rulebook) -> None:  # type: ignore[no-untyped-def]
     items = {(n.document, n.clause, n.status) for n in rulebook.files["shijiazhuang"].model.not_encoded}
-    assert (PLAN_ID, "三、（三）11", "not_an_entitlement") in items       # to a person
+    assert (PLAN_ID, "三、（三）11", "not_encodable") in items            # 择优给予资金支持: discretionary
+    assert (PLAN_ID, "二、（五）2", "not_an_entitlement") in items        # park services
     assert (PLAN_ID, "三、（四）12", "not_an_entitlement") in items       # 依法依规: nothing granted
     assert (PLAN_ID, "三、（二）4", "not_an_entitlement") in items        # the 个人奖 3 万元
     assert (REPORT_ID, "特色品牌行动·打造特色品牌", "not_an_entitlement") in items   # rewards to counties

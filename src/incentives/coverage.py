@@ -11,7 +11,7 @@ from pathlib import Path
 
 from incentives.lint import normalise
 from incentives.money import percent
-from incentives.rulebook import LoadedFile, Rulebook
+from incentives.rulebook import LoadedFile, Rulebook, SourceDocument
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,12 @@ class DocumentCoverage:
     number: str | None
     kind: str
     rows: tuple[ClauseRow, ...]
+    listed: tuple[str, ...] = ()        # the clauses the document declares (``clauses:``)
+    dated: str = ""                     # its issue date and how it was verified
+
+    def counts(self) -> dict[str, int]:
+        """Clauses by status (a clause with an encoded and an unencoded passage counts in both)."""
+        return {status: len({r.clause for r in self.rows if r.status == status}) for status in _STATUS}
 
 
 def coverage(rulebook: Rulebook) -> list[DocumentCoverage]:
@@ -41,8 +47,19 @@ def coverage(rulebook: Rulebook) -> list[DocumentCoverage]:
         for doc_id, document in loaded.model.documents.items():
             text = _source(loaded, document.source)
             out.append(DocumentCoverage(city=city, document_id=doc_id, title=document.title, number=document.number,
-                                        kind=document.kind, rows=tuple(_rows(loaded, doc_id, text))))
+                                        kind=document.kind, rows=tuple(_rows(loaded, doc_id, text)),
+                                        listed=tuple(document.clauses or ()), dated=_dated(document)))
     return out
+
+
+def _dated(document: SourceDocument) -> str:
+    if document.issued is not None:
+        when = f"issued {document.issued}"
+    elif document.published is not None:
+        when = f"published {document.published.start}..{document.published.end}"
+    else:
+        when = "no date printed"
+    return when + (f" ({document.date_evidence.strip()})" if document.date_evidence else "")
 
 
 def _source(loaded: LoadedFile, source: str | None) -> str:
@@ -109,8 +126,13 @@ def to_markdown(docs: list[DocumentCoverage]) -> str:
              "enterprise: the rules that encode it, or why none does.", ""]
     total = {k: 0 for k in _STATUS}
     for d in docs:
+        official = "official" if d.kind in ("normative", "notice") else "not official: amounts shown, never paid"
+        counts = d.counts()
         lines += [f"## {d.city}: {d.title}", "",
-                  f"{d.number or '(no document number printed)'} · `{d.document_id}` · {d.kind}", ""]
+                  f"{d.number or '(no document number printed)'} · `{d.document_id}` · {d.kind} ({official}) · "
+                  f"{d.dated}", "",
+                  f"Benefit clauses: {len(d.listed)} found (listed by the document) · "
+                  + " · ".join(f"{counts[k]} {_STATUS[k]}" for k in _STATUS), ""]
         if not d.rows:
             lines += ["No clause is recorded for this document.", ""]
             continue
