@@ -230,3 +230,15 @@ def test_a_rule_file_anywhere_names_its_vocabulary_and_facts_schema_or_uses_the_
     with pytest.raises(RulebookError, match=r"testcity.yaml:2:1: unknown-file: vocabulary: no vocabulary file "
                                             r"'../own/nope.yaml' beside this rule file"):
         load_rulebook(alone)
+
+
+def test_an_unknown_fact_is_reported_beside_a_format_error_of_the_same_rule(tmp_path: Path) -> None:
+    text = GOOD.replace("    amount: {fixed: 30万元}", "    when:\n      - record.colour: {is: red}\n"
+                        "      - record.first_time: {is: maybe}\n    amout: {fixed: 30万元}")
+    found = problems_of(tmp_path, text)
+    assert any(p.endswith("schema: rules[0].amout: unknown key 'amout'") for p in found)
+    assert any(p.endswith(":15:25: unknown-fact: rules[0].when[0].record.colour.is: recognition has no fact "
+                          "'record.colour'; known: record.id, record.date, record.kind, record.title, record.level, "
+                          "record.scope, record.first_time, record.review_passed") for p in found)
+    assert any(p.endswith(":16:29: value-type: rules[0].when[1].record.first_time.is: 'maybe' is not true or false")
+               for p in found)

@@ -579,10 +579,40 @@ def _inspect(path: str | Path, vocabulary: Vocabulary,
         if any(err["loc"][:1] != ("rules",) or len(err["loc"]) < 3 for err in errors):
             return None, problems  # an error outside the rules: nothing more can be checked
         bad = {err["loc"][1] for err in errors}
-    # Rules that fit the format are still checked, so one run reports every problem in the file.
+    # Rules that fit the format are still checked, so one run reports every problem in the file; of
+    # those that do not, the conditions that fit are checked too (an unknown fact beside a typo).
     keep = [i for i in range(len(doc.data["rules"])) if i not in bad]
     model = RuleFile.model_validate({**doc.data, "rules": [doc.data["rules"][i] for i in keep]})
-    return _checked(model, doc, vocabulary, problems, keep)
+    loaded, problems = _checked(model, doc, vocabulary, problems, keep)
+    failed = {tuple(err["loc"][:3]) for err in errors}
+    for i in sorted(b for b in bad if isinstance(b, int)):
+        _check_conditions_of_unfit_rule(doc, i, failed, vocabulary, problems)
+    return loaded, problems
+
+
+def _check_conditions_of_unfit_rule(doc: _yaml.Document, i: int, failed: set[tuple[Any, ...]], vocab: Vocabulary,
+                                    problems: list[IncentivesError]) -> None:
+    """The ``rewards`` and ``when`` of rule ``i``, which does not fit the format elsewhere, checked as
+    far as they can be (only where the format found nothing wrong in them)."""
+    raw = doc.data["rules"][i]
+    rewards = raw.get("rewards") if isinstance(raw, dict) else None
+    if not isinstance(rewards, dict) or ("rules", i, "rewards") in failed:
+        return
+    kind = rewards.get("kind")
+    if not isinstance(kind, str) or kind not in _kinds():
+        return  # reported once the rule fits the format
+
+    def problem(key: tuple[Any, ...], message: str, code: str, exc: type[IncentivesError] = RulebookError,
+                **extra: Any) -> None:
+        problems.append(exc(message, location=doc.locate(key), field=_dotted(key), code=code, **extra))
+
+    for name, value in rewards.items():
+        if name != "kind":
+            op = Op.ONE_OF if isinstance(value, list) else Op.IS
+            _typed_value(kind, f"record.{name}", op, value, ("rules", i, "rewards", name), vocab, problem)
+    when = raw.get("when")
+    if isinstance(when, list) and ("rules", i, "when") not in failed:
+        _compile_list(kind, when, ("rules", i, "when"), vocab, problem)
 
 
 def _checked(model: RuleFile, doc: _yaml.Document, vocabulary: Vocabulary, problems: list[IncentivesError],
