@@ -288,3 +288,24 @@ def test_the_curl_example_of_the_api_guide(server: Server, capsys: pytest.Captur
     assert json.loads(first.stdout) == expected
     second = subprocess.run(curls[1], shell=True, cwd=ROOT, capture_output=True, text=True, check=True)
     assert [d["id"] for d in json.loads(second.stdout)["documents"]] == ["lf-2025-5"]
+
+
+def test_policies_pass_on_the_administrative_facts_a_rule_gives(tmp_path: Path) -> None:
+    rules = _copy_rules(tmp_path)
+    langfang = rules / "langfang.yaml"
+    text = langfang.read_text("utf-8")
+    extra = ("    department: 受理部门（测试）\n    contact: 咨询方式（测试）\n    materials: [申请表（测试）]\n"
+             "    payment_deadline: {days: 60, quote: 对新认定的省级特色产业集群“领跑者”企业给予一次性30万元奖励}\n")
+    langfang.write_text(text.replace("    limit: once_per_enterprise            # 一次性\n",
+                                     "    limit: once_per_enterprise            # 一次性\n" + extra, 1), "utf-8")
+    with running(rules=rules) as server, server.client() as client:
+        documents = client.get("/v1/policies", params={"city": "langfang"}).json()["documents"]
+        leader = next(r for r in documents[0]["rules"] if r["id"] == "lf.leader.provincial")
+        assert leader["administrative"]["department"] == "受理部门（测试）"
+        assert leader["administrative"]["materials"] == ["申请表（测试）"]
+        assert leader["administrative"]["payment_deadline"]["days"] == 60
+        page = client.get("/policies", params={"city": "langfang"}).text
+        assert "受理部门（测试）" in page
+        award = client.post("/v1/assess", params={"as_of": AS_OF},
+                            content=facts_json(EXAMPLES / "xianghe-leader.yaml")).json()["awards"][0]
+        assert (award["department"], award["contact"]) == ("受理部门（测试）", "咨询方式（测试）")
