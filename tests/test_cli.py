@@ -174,3 +174,16 @@ def test_rule_tests_found_none_fails(tmp_path: Path) -> None:
     assert none.returncode == 1 and "no rule tests found" in none.stderr
     shipped = _cli("test", cwd=ROOT)
     assert shipped.returncode == 0 and shipped.stdout.strip().endswith("passed, 0 failed")
+
+
+def test_outside_a_checkout_commands_use_the_shipped_rules(tmp_path: Path) -> None:
+    from incentives import load_rulebook, shipped_rules
+
+    synth = _cli("synth", "--city", "langfang", "--n", "20", "--seed", "1", "-o", str(tmp_path / "reg"), cwd=tmp_path)
+    assert synth.returncode == 0, synth.stderr
+    batch = _cli("batch", str(tmp_path / "reg" / "enterprises.csv"), "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert batch.returncode == 0, batch.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))
+    assert summary["rulebook_hash"] == load_rulebook(shipped_rules()).hash
+    coverage = _cli("coverage", cwd=tmp_path)
+    assert coverage.returncode == 0 and "lf-2025-5" in coverage.stdout

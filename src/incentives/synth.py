@@ -34,6 +34,7 @@ from incentives.batch import parse_date, positive
 from incentives.errors import IncentivesError, Location, SourceError
 from incentives.facts import RECORD_MODELS, credit_code_check_digit
 from incentives.rulebook import CompiledRule, Rulebook, load_rulebook
+from incentives.shipped import default_rules
 from incentives.vocabulary import Vocabulary
 
 Facts = dict[str, Any]   # one enterprise in the facts format: {"enterprise": {...}, "records": [...]}
@@ -268,7 +269,7 @@ def synthesize(city: str, n: int, seed: int, rulebook: Rulebook | None = None,
     """
     if city != "all" and city not in COUNTIES:
         raise IncentivesError(f"no county table for city {city!r}: use one of {', '.join(CITIES)} or all")
-    book = rulebook or load_rulebook("rules")
+    book = rulebook or load_rulebook(default_rules())
     cities = CITIES if city == "all" else (city,)
     specs = {c: _specs(book.rules_for(c)) or _specs(book.rules) for c in cities}
     rng = random.Random(seed)
@@ -422,14 +423,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, dest="output_dir", help="directory to write the register to")
     p.add_argument("--format", choices=["csv", "jsonl", "parquet", "xlsx"], default="csv")
-    p.add_argument("--rules", default="rules", help="rule directory the records follow (default: rules)")
+    p.add_argument("--rules", default=None, help="rule directory the records follow (default: rules/ here, else the "
+                   "shipped rules)")
     p.add_argument("--as-of", type=parse_date, default=None,
                    help="the register's date: no record after it (YYYY-MM-DD)")
     p.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    items = synthesize(args.city, args.n, args.seed, load_rulebook(args.rules), args.as_of)
+    items = synthesize(args.city, args.n, args.seed, load_rulebook(args.rules or default_rules()), args.as_of)
     for path in write_register(items, args.output_dir, args.format):
         print(path)
     return 0
