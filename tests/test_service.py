@@ -301,11 +301,10 @@ def test_policies_pass_on_the_administrative_facts_a_rule_gives(tmp_path: Path) 
     with running(rules=rules) as server, server.client() as client:
         documents = client.get("/v1/policies", params={"city": "langfang"}).json()["documents"]
         leader = next(r for r in documents[0]["rules"] if r["id"] == "lf.leader.provincial")
-        assert leader["administrative"]["department"] == "受理部门（测试）"
-        assert leader["administrative"]["materials"] == ["申请表（测试）"]
-        assert leader["administrative"]["payment_deadline"]["days"] == 60
+        assert (leader["department"], leader["contact"]) == ("受理部门（测试）", "咨询方式（测试）")
+        assert leader["materials"] == ["申请表（测试）"] and leader["payment_deadline"]["days"] == 60
         page = client.get("/policies", params={"city": "langfang"}).text
-        assert "受理部门（测试）" in page
+        assert "受理部门: 受理部门（测试）" in page and "60 日: 对新认定" in page and "申请表（测试）" in page
         award = client.post("/v1/assess", params={"as_of": AS_OF},
                             content=facts_json(EXAMPLES / "xianghe-leader.yaml")).json()["awards"][0]
         assert (award["department"], award["contact"]) == ("受理部门（测试）", "咨询方式（测试）")

@@ -64,6 +64,11 @@ class RulePolicy(_Out):
     limit: Any = None
     enterprise_cap: Decimal | None = None
     rule_location: str
+    department: str | None = Field(default=None, description="受理部门, where the rule file names it")
+    payment_deadline: dict[str, Any] | None = Field(default=None, description="兑现时限: days after the record's "
+                                                    "date or a date, with the text's words")
+    materials: list[str] = Field(default_factory=list, description="申报材料")
+    contact: str | None = Field(default=None, description="咨询电话 or other contact")
     administrative: dict[str, Any] = Field(default_factory=dict,
                                            description="any further facts the rule file gives (time limits, "
                                                        "materials, contact)")

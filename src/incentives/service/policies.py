@@ -13,7 +13,8 @@ from incentives import Rulebook
 from incentives.service.models import DocumentPolicy, Policies, RulePolicy
 
 _LISTED = {"id", "title", "cite", "departments", "rewards", "when", "window", "amount", "payers", "limit",
-           "enterprise_cap", "cap_per", "instalments", "clawback", "group", "notes"}
+           "enterprise_cap", "cap_per", "instalments", "clawback", "group", "notes", "department", "payment_deadline",
+           "materials", "contact"}
 
 
 def policies(book: Rulebook, *, city: str | None = None, level: str | None = None) -> Policies:
@@ -68,5 +69,7 @@ def _rule(compiled: Any) -> RulePolicy:
         amount_form=str(getattr(rule.amount, "form", "")), amount=dumped.get("amount", {}), payers=payers,
         departments=list(rule.departments), deadlines=[i.due for i in rule.instalments],
         rewards=dumped.get("rewards", {}), limit=dumped.get("limit"), enterprise_cap=rule.enterprise_cap,
-        rule_location=str(compiled.location),
+        rule_location=str(compiled.location), department=dumped.get("department"),
+        payment_deadline=dumped.get("payment_deadline"), materials=dumped.get("materials", []),
+        contact=dumped.get("contact"),
         administrative={k: v for k, v in dumped.items() if k not in _LISTED})
