@@ -308,3 +308,26 @@ def test_policies_pass_on_the_administrative_facts_a_rule_gives(tmp_path: Path) 
         award = client.post("/v1/assess", params={"as_of": AS_OF},
                             content=facts_json(EXAMPLES / "xianghe-leader.yaml")).json()["awards"][0]
         assert (award["department"], award["contact"]) == ("受理部门（测试）", "咨询方式（测试）")
+
+
+def test_workers_share_the_port_and_each_reloads_on_sighup(tmp_path: Path) -> None:
+    rules = _copy_rules(tmp_path)
+    old = load_rulebook(rules).hash
+    langfang = rules / "langfang.yaml"
+    with running("--workers", "2", rules=rules) as server:
+        def hashes(n: int) -> set[str]:   # a new connection each time: the kernel hands it to either worker
+            return {httpx.get(server.url + "/v1/health").headers["x-rulebook-hash"] for _ in range(n)}
+
+        assert hashes(20) == {old}
+        langfang.write_text(langfang.read_text("utf-8").replace("amount: {fixed: 30万元}", "amount: {fixed: 35万元}"),
+                            "utf-8")
+        os.kill(server.process.pid, signal.SIGHUP)
+        new = load_rulebook(rules).hash
+        deadline = time.monotonic() + 30
+        while hashes(20) != {new}:
+            assert time.monotonic() < deadline, "every worker reloads"
+            time.sleep(0.1)
+        served = httpx.post(server.url + "/v1/assess", params={"as_of": AS_OF},
+                            content=facts_json(EXAMPLES / "xianghe-leader.yaml")).json()
+        assert served["total"] == "1400000.00"
+    assert server.process.returncode == 0

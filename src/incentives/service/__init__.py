@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--rules", default=None, help="rule directory (default: rules/ here, else the shipped rules)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--workers", type=int, default=1, help="processes serving (default: 1); each loads the rules "
+                   "once, before forking, and reloads them itself on SIGHUP")
     p.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default: 1 MiB)")
     p.add_argument("--max-batch", type=int, default=1000, help="most lines of a /v1/batch body (default: 1000)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds a request may compute (default: 10)")
@@ -52,10 +54,49 @@ def _serve(args: argparse.Namespace) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     host, port = sock.getsockname()[:2]
+    sock.listen(2048)
     print(f"incentives serve: http://{host}:{port}/ rulebook {app.state.live.current.book.hash}", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
-    return 0
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5, backlog=2048)
+    if args.workers == 1:
+        uvicorn.Server(config).run(sockets=[sock])
+        return 0
+    return _prefork(args.workers, lambda: uvicorn.Server(config).run(sockets=[sock]))
+
+
+def _prefork(workers: int, serve: Any) -> int:
+    """``workers`` processes forked after the rules are loaded, all accepting on the one socket. The parent
+    passes SIGHUP on (each worker reloads and swaps its own rulebook, or keeps it) and stops them on
+    SIGTERM or SIGINT."""
+    import signal
+
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:   # a worker: its own event loop and thread pool, made after the fork
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            serve()
+            os._exit(0)
+        children.append(pid)
+
+    def forward(signum: int, _: Any) -> None:
+        for child in children:
+            try:
+                os.kill(child, signum)
+            except ProcessLookupError:
+                pass
+
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, forward)
+    status = 0
+    for child in children:
+        while True:
+            try:
+                _, code = os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+        status = status or os.waitstatus_to_exitcode(code)
+    return 0 if status in (0, -signal.SIGTERM, -signal.SIGINT) else 1
 
 
 def _require(module: str) -> Any:
