@@ -264,4 +264,103 @@ def test_an_entitlement_expires_when_its_deadline_passes_unpaid(tmp_path: Any, l
     ledger.apply(paid("r", LF, D(2026, 3, 30), "lf.leader.provincial", ["enterprise"], "county", "150000"))
     [ent] = ledger.entitlements(LF)
     assert ent.state == "paid" and sum(ent.paid.values()) == Decimal("300000.00")
+    # the same events in bulk (one transaction, the clock read once) give the same ledger
+    bulk = open_ledger(str(tmp_path / "bulk.db"), ledger.book)
+    events = [e for e in ledger_events(ledger)]
+    done = bulk.apply_all(events)
+    assert [e.id for e, _ in done.refused] == ["q"] and done.changed == 4
+    assert bulk.entitlements() == ledger.entitlements()
+    assert [(j.id, j.to_state, j.owed, j.paid) for j in bulk.journal()] == \
+        [(j.id, j.to_state, j.owed, j.paid) for j in ledger.journal()]
+    bulk.close()
     ledger.close()
+
+
+def ledger_events(ledger: Ledger) -> list[Any]:
+    """The events a ledger recorded, in the order applied, plus the refused payment "q"."""
+    rows = ledger.store.all("SELECT body FROM events ORDER BY seq")
+    events = [parse_event(body) for (body,) in rows]
+    events.insert(3, paid("q", LF, D(2026, 4, 2), "lf.leader.provincial", ["enterprise"], "county", "150000"))
+    return events
+
+
+def test_bulk_apply_keeps_what_came_before_a_bad_event(ledger: Ledger) -> None:
+    good = added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1)))
+    bad = parse_event({"id": "b", "type": "record_added", "at": "2026-03-02", "credit_code": CZ,
+                       "record": mark("T1", D(2023, 3, 1), "1000")})          # no profile for a new enterprise
+    with pytest.raises(LedgerError, match="must carry its profile"):
+        ledger.apply_all([good, bad])
+    assert [e.rule_id for e in ledger.entitlements()] == ["lf.leader.provincial"]
+    assert ledger.store.all("SELECT id FROM events ORDER BY seq") == [("a",)]
+
+
+def test_cli_init_apply_show_report(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import RULES
+    from incentives.cli import main
+    db, events = str(tmp_path / "l.db"), tmp_path / "events.jsonl"
+    lines = [added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1))),
+             paid("p1", LF, D(2026, 4, 1), "lf.leader.provincial", ["enterprise"], "city", "150000"),
+             paid("p2", LF, D(2026, 4, 2), "lf.leader.provincial", ["enterprise"], "city", "1")]
+    events.write_text("\n".join(e.model_dump_json() for e in lines) + "\n", "utf-8")
+    assert main(["ledger", "init", db, "--rules", str(RULES)]) == 0
+    assert "ledger schema version 3 (sqlite)" in capsys.readouterr().out
+    assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2   # one payment refused
+    out, err = capsys.readouterr()
+    assert "3 events: 2 changed the ledger, 0 changed nothing" in out and "1 payment(s) refused" in out
+    assert "event p2: payment of 0.01 by city" not in err and "event p2: payment of 1.00 by city" in err
+    assert main(["ledger", "show", db, "--rules", str(RULES)]) == 0
+    assert "lf.leader.provincial ['enterprise']  owed  owed 300000.00  paid 150000.00  payable 150000.00" in \
+        capsys.readouterr().out
+    assert main(["ledger", "report", db, "--by", "payer", "--rules", str(RULES)]) == 0
+    report = capsys.readouterr().out.splitlines()
+    assert report[1].split() == ["city", "150000.00", "150000.00"]
+    assert report[-1].split() == ["total", "300000.00", "150000.00"]
+    assert main(["ledger", "report", db, "--by", "month", "--rules", str(RULES)]) == 0
+    assert [r.split() for r in capsys.readouterr().out.splitlines()[1:3]] == \
+        [["2026-03", "300000.00", "0.00"], ["2026-04", "0.00", "150000.00"]]
+    events.write_text('{"id": "x", "type": "record_added", "at": "2026-13-01"}\n', "utf-8")
+    assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2
+    assert f"{events}:1:1: at: Input should be a valid date" in capsys.readouterr().err
+
+
+def test_cli_applies_a_register_and_owes_what_batch_determines(tmp_path: Any, capsys: pytest.CaptureFixture[str],
+                                                               book: Rulebook) -> None:
+    from conftest import RULES
+    from incentives.batch import run_batch
+    from incentives.cli import main
+    from incentives.synth import synthesize, write_register
+    write_register(synthesize("all", 400, 7, book, D(2026, 6, 30)), tmp_path / "reg", "csv")
+    db = str(tmp_path / "l.db")
+    register = str(tmp_path / "reg" / "enterprises.csv")
+    assert main(["ledger", "apply", db, register, "--rules", str(RULES)]) == 0
+    assert main(["ledger", "apply", db, register, "--rules", str(RULES)]) == 0     # the same register again
+    assert " 0 changed the ledger" in capsys.readouterr().out.splitlines()[-1]
+    ledger = open_ledger(db, book)
+    owed = sum((v for e in ledger.entitlements() for v in e.owed.values()), Decimal(0))
+    summary = run_batch(register, tmp_path / "out", book, D(2026, 6, 30), progress=False)
+    assert owed == summary.total.amount and owed > 0
+    ledger.close()
+
+
+def test_the_ledger_guide_python_runs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import ROOT
+    from test_docs import blocks
+    for name in ("rules", "sources"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    monkeypatch.chdir(tmp_path)
+    code = blocks(ROOT / "docs" / "ledger.md", "python")
+    assert code
+    for block in code:
+        exec(compile(block.text, block.where, "exec"), {"__name__": "docs_ledger"})
+    assert (tmp_path / "ledger.db").is_file()
+
+
+def test_every_public_name_of_the_ledger_imports_and_is_documented() -> None:
+    import incentives.ledger as ledger_api
+    from conftest import ROOT
+    guide = (ROOT / "docs" / "ledger.md").read_text("utf-8")
+    for name in ledger_api.__all__:
+        assert getattr(ledger_api, name) is not None
+    undocumented = [n for n in ("open_ledger", "parse_event", "PaymentRefused", "apply", "entitlements", "journal",
+                                "balances", "report", "apply_all", "payable") if n not in guide]
+    assert not undocumented

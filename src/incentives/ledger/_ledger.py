@@ -18,7 +18,7 @@ from typing import Any, Iterable, Literal
 
 from pydantic import ValidationError
 
-from incentives.engine import award_rows
+from incentives.engine import Engine, award_rows
 from incentives.errors import IncentivesError, LedgerError, Location, PaymentRefused
 from incentives.facts import Enterprise
 from incentives.ledger import books
@@ -86,6 +86,16 @@ class Entitlement:
                     for p in set(self.paid) | set(self.owed)), Decimal(0))
 
 
+@dataclass
+class Applied:
+    """What ``apply_all`` did: events that changed the ledger, events that changed nothing (applied
+    before, or no difference), and payments refused with the reason."""
+
+    changed: int
+    unchanged: int
+    refused: list[tuple[Event, PaymentRefused]]
+
+
 @dataclass(frozen=True)
 class JournalEntry:
     """One transition of an entitlement, and why."""
@@ -126,9 +136,14 @@ class _Ent:
 class Ledger:
     """An entitlement ledger over a database (``open_ledger``); one object per process or thread."""
 
-    def __init__(self, store: Store, rulebook: Rulebook) -> None:
+    def __init__(self, store: Store, rulebook: Rulebook, engine: Engine = "native") -> None:
         self.store = store
         self.book = rulebook
+        self.engine: Engine = engine
+        # Within one transaction of apply_all on SQLite, which no other writer can interleave with:
+        # the clock and whether any flag exists are read once.
+        self._cache: dict[str, Any] = {}
+        self._bulk = False
 
     # ------------------------------------------------------------------ applying events
     def apply(self, event: Event) -> list[JournalEntry]:
@@ -158,10 +173,51 @@ class Ledger:
                 raise
         raise LedgerError(f"event {event.id}: could not be applied")  # pragma: no cover
 
-    def apply_all(self, events: Iterable[Event]) -> int:
-        """Apply events in the order given; return how many wrote something. Payments refused are
-        raised, as by ``apply``."""
-        return sum(1 for e in events if self.apply(e))
+    def apply_all(self, events: Iterable[Event], *, group: int = 500) -> Applied:
+        """Apply events in the order given, ``group`` to a transaction: for bulk loads by one writer,
+        such as replaying a register. A refused payment undoes only itself (a savepoint) and is
+        collected, not raised; any other error is raised after the events before it are applied."""
+        store = self.store
+        result = Applied(0, 0, [])
+        done: list[Event] = []
+        self._bulk = store.dialect.name == "sqlite"
+        store.begin()
+        try:
+            for event in events:
+                if isinstance(event, PaymentEvent):
+                    store.execute("SAVEPOINT payment")
+                    try:
+                        entries = self._apply(event, event_json(event))
+                    except PaymentRefused as e:
+                        store.execute("ROLLBACK TO SAVEPOINT payment")
+                        result.refused.append((event, e))
+                        continue
+                    finally:
+                        store.execute("RELEASE SAVEPOINT payment")
+                else:
+                    entries = self._apply(event, event_json(event))
+                if entries:
+                    result.changed += 1
+                else:
+                    result.unchanged += 1
+                done.append(event)
+                if len(done) >= group:
+                    store.commit()
+                    store.begin()
+                    self._cache.clear()
+                    done = []
+            store.commit()
+        except BaseException:
+            store.rollback()  # the failing event's writes go; the ones before it are applied again
+            self._cache.clear()
+            self._bulk = False
+            for event in done:
+                self.apply(event)
+            raise
+        finally:
+            self._cache.clear()
+            self._bulk = False
+        return result
 
     def _apply(self, event: Event, body: str) -> list[JournalEntry]:
         store = self.store
@@ -169,22 +225,25 @@ class Ledger:
         code = None if isinstance(event, ClockEvent) else event.credit_code
         if code is not None:
             store.lock_enterprise(code)
-        seen = store.one("SELECT body FROM events WHERE id = ?", (event.id,))
-        if seen is not None:
-            if seen[0] != body:
+        inserted = store.execute("INSERT INTO events (id, type, at, credit_code, body) VALUES (?, ?, ?, ?, ?) "
+                                 "ON CONFLICT (id) DO NOTHING",
+                                 (event.id, event.type, event.at.isoformat(), code, body)).rowcount
+        if inserted == 0:
+            seen = store.one("SELECT body FROM events WHERE id = ?", (event.id,))
+            if seen is not None and seen[0] != body:
                 raise LedgerError(f"event id {event.id!r} was applied before with another body", field="id")
             return []
-        store.execute("INSERT INTO events (id, type, at, credit_code, body) VALUES (?, ?, ?, ?, ?)",
-                      (event.id, event.type, event.at.isoformat(), code, body))
         if isinstance(event, ClockEvent):
+            self._cache.pop("clock", None)
             return self._clock(event)
         assert code is not None
         if isinstance(event, RecordEvent):
             self._record(event)
         elif isinstance(event, WithdrawEvent):
-            self._version("records", "credit_code = ? AND record_id = ?", (code, event.record_id), event, None,
+            self._version("records", (code, event.record_id), event, None,
                           ("credit_code", "record_id"))
         elif isinstance(event, ConsentEvent):
+            self._cache.pop("any flags", None)
             store.execute("INSERT INTO flags (credit_code, rule_id, unit, flag, event_id, at) VALUES (?, ?, ?, ?, ?, ?) "
                           "ON CONFLICT (credit_code, rule_id, unit, flag) DO UPDATE SET event_id = excluded.event_id, "
                           "at = excluded.at WHERE (excluded.at, excluded.event_id) < (flags.at, flags.event_id)",
@@ -199,38 +258,35 @@ class Ledger:
             if str(profile.get("credit_code", "")).strip().upper() != code:
                 raise LedgerError(f"enterprise.credit_code {profile.get('credit_code')!r} is not the event's "
                                   f"credit_code {code}", field="enterprise.credit_code")
-            self._version("enterprises", "credit_code = ?", (code,), event, json.dumps(profile, ensure_ascii=False),
+            self._version("enterprises", (code,), event, json.dumps(profile, ensure_ascii=False),
                           ("credit_code",), body_column="profile",
                           extra={"city": profile.get("city"), "county": profile.get("county")})
         record_id = str(event.record.get("id", ""))
         if not record_id:
             raise LedgerError("a record needs an id", field="record.id")
-        self._version("records", "credit_code = ? AND record_id = ?", (code, record_id), event,
+        self._version("records", (code, record_id), event,
                       json.dumps(event.record, ensure_ascii=False, default=str), ("credit_code", "record_id"))
 
-    def _version(self, table: str, where: str, key: tuple[Any, ...], event: Event, body: str | None,
+    def _version(self, table: str, key: tuple[Any, ...], event: Event, body: str | None,
                  key_columns: tuple[str, ...], body_column: str = "body", extra: dict[str, Any] | None = None) -> None:
         """Keep the latest version by ``(at, id)`` of a row: facts converge whatever order they came in."""
         version = f"{event.at.isoformat()}|{event.id}"
-        row = self.store.one(f"SELECT version FROM {table} WHERE {where}", key)
         extra = extra or {}
-        if row is None:
-            cols = (*key_columns, "version", body_column, *extra)
-            self.store.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                               (*key, version, body, *extra.values()))
-        elif row[0] < version:
-            sets = ", ".join(f"{c} = ?" for c in ("version", body_column, *extra))
-            self.store.execute(f"UPDATE {table} SET {sets} WHERE {where}", (version, body, *extra.values(), *key))
+        cols = (*key_columns, "version", body_column, *extra)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in ("version", body_column, *extra))
+        self.store.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                           f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {sets} "
+                           f"WHERE excluded.version > {table}.version", (*key, version, body, *extra.values()))
 
     # ------------------------------------------------------------------ re-assessment
     def _enterprise(self, code: str) -> Enterprise | None:
         row = self.store.one("SELECT profile FROM enterprises WHERE credit_code = ?", (code,))
         if row is None or row[0] is None:
             return None
-        records = [json.loads(b) for (b,) in self.store.all(
-            "SELECT body FROM records WHERE credit_code = ? AND body IS NOT NULL ORDER BY record_id", (code,))]
-        try:
-            enterprise = Enterprise.model_validate({"enterprise": json.loads(row[0]), "records": records})
+        records = ",".join(b for (b,) in self.store.all(
+            "SELECT body FROM records WHERE credit_code = ? AND body IS NOT NULL ORDER BY record_id", (code,)))
+        try:  # the stored JSON as it is, parsed and validated in one pass by pydantic-core
+            enterprise = Enterprise.model_validate_json(f'{{"enterprise":{row[0]},"records":[{records}]}}')
             enterprise.check_terms(self.book.vocabulary)
         except ValidationError as e:
             first = e.errors()[0]
@@ -244,7 +300,7 @@ class Ledger:
             return {}
         records = {r.id: r for r in enterprise.records}
         out: dict[Key, tuple[dict[str, int], str, dt.date | None]] = {}
-        for row in award_rows(enterprise, self.book, _FAR, terms_checked=True):
+        for row in award_rows(enterprise, self.book, _FAR, engine=self.engine, terms_checked=True):
             if row.status != "fixed" or row.amount is None:
                 continue  # up_to, unquantified, non-monetary: nothing determined to owe
             rule = self.book.by_id[row.rule_id]
@@ -271,14 +327,24 @@ class Ledger:
     def _flags(self, code: str) -> dict[Key, dict[str, tuple[str, str]]]:
         """Notices, confirmations and refusals of each entitlement, with the earliest event of each."""
         flags: dict[Key, dict[str, tuple[str, str]]] = defaultdict(dict)
+        if self._bulk:  # most ledgers being loaded in bulk have no flag at all: ask once
+            if "any flags" not in self._cache:
+                self._cache["any flags"] = self.store.one("SELECT 1 FROM flags LIMIT 1") is not None
+            if not self._cache["any flags"]:
+                return flags
         for rule_id, unit, flag, at, event_id in self.store.all(
                 "SELECT rule_id, unit, flag, at, event_id FROM flags WHERE credit_code = ?", (code,)):
             flags[(rule_id, unit)][flag] = (at, event_id)
         return flags
 
     def _clock_value(self) -> dt.date | None:
+        if "clock" in self._cache:
+            return self._cache["clock"]  # type: ignore[no-any-return]
         row = self.store.one("SELECT value FROM ledger_meta WHERE key = 'clock'")
-        return dt.date.fromisoformat(row[0]) if row else None
+        clock = dt.date.fromisoformat(row[0]) if row else None
+        if self._bulk:
+            self._cache["clock"] = clock
+        return clock
 
     def _reassess(self, code: str, event: Event, payment: PaymentEvent | None) -> list[JournalEntry]:
         enterprise = self._enterprise(code)
@@ -429,6 +495,7 @@ class Ledger:
         if clock is None or event.at > clock:
             store.execute("INSERT INTO ledger_meta (key, value) VALUES ('clock', ?) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (event.at.isoformat(),))
+            self._cache.pop("clock", None)
         due = [c for (c,) in store.all("SELECT DISTINCT credit_code FROM entitlements WHERE deadline IS NOT NULL "
                                        "AND deadline < ? AND paid < assessed AND state NOT IN ('expired', 'declined') "
                                        "ORDER BY credit_code", (event.at.isoformat(),))]
@@ -534,9 +601,11 @@ def _reason(event: Event, before: State | None, after: State, owed: dict[str, in
     return "; ".join(parts)
 
 
-def open_ledger(url: str | Path, rulebook: Rulebook) -> Ledger:
+def open_ledger(url: str | Path, rulebook: Rulebook, *, engine: Engine = "native") -> Ledger:
     """A ledger over ``url`` (a SQLite path, ``sqlite:///…`` or ``postgresql://…``), migrated to
-    the current schema."""
+    the current schema. ``engine="durable"`` decides which rules each re-assessment matches with
+    durable_rules instead of the native compiled predicates (the same entitlements; slower, see
+    docs/design.md)."""
     if not str(url):
         raise LedgerError("no database given", location=Location(""))
-    return Ledger(Store(url), rulebook)
+    return Ledger(Store(url), rulebook, engine)
