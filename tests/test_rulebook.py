@@ -230,3 +230,24 @@ def test_a_rule_file_anywhere_names_its_vocabulary_and_facts_schema_or_uses_the_
     with pytest.raises(RulebookError, match=r"testcity.yaml:2:1: unknown-file: vocabulary: no vocabulary file "
                                             r"'../own/nope.yaml' beside this rule file"):
         load_rulebook(alone)
+
+
+def test_the_hash_covers_a_vocabulary_passed_in_and_ignores_line_ends(tmp_path: Path) -> None:
+    import shutil
+
+    from incentives import Vocabulary
+
+    book = load_rulebook(RULES)
+    given = load_rulebook(RULES, book.vocabulary)
+    assert given.hash == book.hash  # the same terms, as an object: the same hash
+    fewer = Vocabulary({k: v for k, v in book.vocabulary.terms.items()} | {"payer": {"city": "市级财政",
+                                                                               "province": "省级财政",
+                                                                               "county": "县级财政",
+                                                                               "district": "区级财政"}})
+    assert load_rulebook(RULES, fewer).hash != book.hash  # other terms: another hash (they were not hashed)
+    crlf = tmp_path / "rules"
+    shutil.copytree(RULES, crlf, ignore=shutil.ignore_patterns("tests"))
+    vocab = crlf / "vocabulary.yaml"
+    vocab.write_bytes(vocab.read_bytes().replace(b"\n", b"\r\n"))
+    shutil.copytree(RULES.parent / "sources", tmp_path / "sources")
+    assert load_rulebook(crlf).hash == book.hash

@@ -11,6 +11,7 @@ import datetime as dt
 import difflib
 import hashlib
 from contextvars import ContextVar
+import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from decimal import Decimal
@@ -26,7 +27,7 @@ from incentives.derived import compile_derived
 from incentives.expressions import MONEY, NUMBER, Derived, Dim, Ref, check, dimension, parse_comparison
 from incentives.expressions import show as ex_show
 from incentives.errors import (ExpressionError, FactsSchemaError, IncentivesError, Location, MoneyError, RulebookError,
-                               VocabularyError)
+                               VocabularyError, expect)
 from incentives.facts import DERIVED_FACTS, SCHEMA, Enterprise, derived_facts
 from incentives.factschema import (FACTS_FILE, RECORD_BASE_FIELDS, FactsSchema, check_vocabulary_fields,
                                   load_facts_schema)
@@ -449,6 +450,9 @@ def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None =
     ``incentives.derived``) the rules may read. Raises ``RulebookError`` whose ``problems`` list
     every problem of the first bad file.
     """
+    expect(path, (str, Path), "path", "a rule directory or file")
+    if vocabulary is not None:
+        expect(vocabulary, (Vocabulary, str, Path), "vocabulary")
     return _load_rulebook(Path(path), vocabulary, derived or {})
 
 
@@ -477,8 +481,8 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
         facts = SCHEMA
     vocab = vocabulary if isinstance(vocabulary, Vocabulary) else load_vocabulary(vocab_path)
     digest = hashlib.sha256()
+    digest.update(vocabulary_digest(vocab))
     if not isinstance(vocabulary, Vocabulary):
-        digest.update(vocab_path.read_bytes())
         check_vocabulary(vocab, facts)
     digest.update(facts.hash.encode())
     derived = _derived_facts(facts, declared)
@@ -526,6 +530,13 @@ def companions(path: Path) -> tuple[Path, FactsSchema]:
         vocab_path = shipped_rules() / VOCABULARY_FILE
     facts = load_facts_schema(named["facts"]) if "facts" in named else facts_schema_beside(vocab_path.parent)
     return vocab_path, facts
+
+
+def vocabulary_digest(vocabulary: Vocabulary) -> bytes:
+    """The vocabulary's terms as canonical bytes for the rulebook hash: the same terms give the same
+    bytes whether they came from a file (LF or CRLF, any key order) or a ``Vocabulary`` built in code."""
+    return json.dumps({k: dict(v) for k, v in vocabulary.terms.items()}, sort_keys=True,
+                      ensure_ascii=False).encode() + b"\0"
 
 
 def facts_schema_beside(directory: Path) -> FactsSchema:
