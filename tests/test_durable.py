@@ -410,3 +410,30 @@ def test_sessions_that_matched_nothing_are_deleted_safely() -> None:
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+
+
+def test_memory_stays_flat_over_a_thousand_rulebooks() -> None:
+    # Each matcher registered its rulesets in the process's one host for ever: ~0.26 MB a rulebook.
+    import gc
+
+    from incentives import Rulebook, assess, load_rulebook
+    from incentives._durable import _LOCK, _host
+
+    from conftest import RULES, enterprise as firm, record
+
+    def resident_mb() -> float:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    book = load_rulebook(RULES)
+    leader = firm([record.recognition("cluster_leader", "provincial")])
+    paid = assess(leader, book, dt.date(2026, 6, 30), engine="durable").total
+    for n in range(1050):
+        if n == 50:
+            gc.collect()
+            before = resident_mb()
+        book = Rulebook(files=book.files, vocabulary=book.vocabulary, hash=book.hash, by_id=book.by_id)  # fresh matchers
+        assert assess(leader, book, dt.date(2026, 6, 30), engine="durable").total == paid
+    gc.collect()
+    assert resident_mb() - before < 25, "durable rulesets of dropped rulebooks are not freed"
+    with _LOCK:
+        assert len(_host()._ruleset_list) < 50   # the live rulebooks' rulesets, not 1,050 rulebooks'
