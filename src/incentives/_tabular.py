@@ -208,39 +208,43 @@ def csv_rows(table: Table) -> Iterator[Row]:
     quoted cell may not span lines; registers hold none). The credit code of a bad row is read as
     well as it can be, so that its records are set aside with it rather than paid without it.
     """
-    label, width = table.label, len(table.columns)
-    code = table.columns["credit_code"] - 1
     with open(table.path, "rb") as f:
         f.readline()
         for n, raw in enumerate(f, 1):
-            line = n + 1
-            raw = raw.rstrip(b"\r\n")
-            if not raw:
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                column = len(raw[:e.start].decode("utf-8", "replace")) + 1
-                cells = raw.decode("utf-8", "replace").split(",")
-                yield Row(n, line, cells, _loose_key(cells, code),
-                          f"{label}:{line}:{column}: not UTF-8 text: byte 0x{raw[e.start]:02x} cannot be decoded")
-                continue
-            if '"' in text:
-                try:
-                    cells = next(csv.reader([text], strict=True))
-                except csv.Error as e:
-                    cells = text.split(",")
-                    yield Row(n, line, cells, _loose_key(cells, code),
-                              f"{label}:{line}: not valid CSV ({e}): a quote must close on its own line and "
-                              "stand alone around a cell")
-                    continue
-            else:
-                cells = text.split(",")
-            if len(cells) != width:
-                yield Row(n, line, cells, _loose_key(cells, code),
-                          f"{label}:{line}: row has {len(cells)} values, the header names {width} columns")
-                continue
-            yield Row(n, line, cells, _key(cells[code]))
+            row = csv_row(table, n, raw)
+            if row is not None:
+                yield row
+
+
+def csv_row(table: Table, n: int, raw: bytes) -> Row | None:
+    """Data row ``n`` of a CSV table from its line's bytes (``None`` for a blank line); see ``csv_rows``."""
+    line = n + 1
+    raw = raw.rstrip(b"\r\n")
+    if not raw:
+        return None
+    label, width = table.label, len(table.columns)
+    code = table.columns["credit_code"] - 1
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        column = len(raw[:e.start].decode("utf-8", "replace")) + 1
+        cells = raw.decode("utf-8", "replace").split(",")
+        return Row(n, line, cells, _loose_key(cells, code),
+                   f"{label}:{line}:{column}: not UTF-8 text: byte 0x{raw[e.start]:02x} cannot be decoded")
+    if '"' in text:
+        try:
+            cells = next(csv.reader([text], strict=True))
+        except csv.Error as e:
+            cells = text.split(",")
+            return Row(n, line, cells, _loose_key(cells, code),
+                       f"{label}:{line}: not valid CSV ({e}): a quote must close on its own line and "
+                       "stand alone around a cell")
+    else:
+        cells = text.split(",")
+    if len(cells) != width:
+        return Row(n, line, cells, _loose_key(cells, code),
+                   f"{label}:{line}: row has {len(cells)} values, the header names {width} columns")
+    return Row(n, line, cells, _key(cells[code]))
 
 
 def _loose_key(cells: list[str], column: int) -> str:
