@@ -55,7 +55,7 @@ serve: $(STAMP)
 	$(BIN)/incentives serve --port $(PORT)
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/serve.py
 
 # Coverage-guided fuzzing of the loaders, the register reader and money, FUZZ_SECONDS per target
