@@ -34,7 +34,7 @@ def run(target: str, seconds: int, out: Path) -> tuple[int, int, float]:
     while (left := seconds - (time.monotonic() - started)) > 1:
         done = subprocess.run(
             [sys.executable, str(Path(__file__).with_name("targets.py")), target, f"-max_total_time={int(left)}",
-             "-timeout=5", "-rss_limit_mb=4096", f"-artifact_prefix={crashes_dir}/", str(corpus)],
+             "-timeout=5", "-rss_limit_mb=4096", "-max_len=8192", f"-artifact_prefix={crashes_dir}/", str(corpus)],
             capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
         found = re.findall(r"Done (\d+) runs", done.stderr) or re.findall(r"#(\d+)\s", done.stderr)[-1:]
         iterations += int(found[-1]) if found else 0
