@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 from incentives.errors import IncentivesError, Location, SourceError
 from incentives.facts import SCHEMA
@@ -210,27 +210,62 @@ def csv_rows(table: Table) -> Iterator[Row]:
     """
     with open(table.path, "rb") as f:
         f.readline()
-        for n, raw in enumerate(f, 1):
+        for n, raw in enumerate(_lines(f), 1):
             row = csv_row(table, n, raw)
             if row is not None:
                 yield row
 
 
-def csv_row(table: Table, n: int, raw: bytes) -> Row | None:
-    """Data row ``n`` of a CSV table from its line's bytes (``None`` for a blank line); see ``csv_rows``."""
+def _lines(f: IO[bytes]) -> Iterator[str | bytes]:
+    """The lines of a binary file from where it stands, without their ``\\n``: as text where the block of
+    about a megabyte they lie in is UTF-8 (nearly always: one decode per block), else as bytes, for
+    ``csv_row`` to decode each and locate the bad byte."""
+    rest = b""
+    while True:
+        block = f.read(1 << 20)
+        if not block:
+            if rest:
+                yield _decoded(rest)
+            return
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        rest = block[cut:]
+        if cut:
+            try:
+                yield from block[:cut - 1].decode("utf-8").split("\n")
+            except UnicodeDecodeError:
+                yield from map(_decoded, block[:cut - 1].split(b"\n"))
+
+
+def _decoded(raw: bytes) -> str | bytes:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def csv_row(table: Table, n: int, raw: str | bytes) -> Row | None:
+    """Data row ``n`` of a CSV table from its line (``None`` for a blank line); see ``csv_rows``.
+
+    ``raw`` is the line's text, or its bytes when they may not be UTF-8."""
     line = n + 1
-    raw = raw.rstrip(b"\r\n")
-    if not raw:
-        return None
     label, width = table.label, len(table.columns)
     code = table.columns["credit_code"] - 1
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        column = len(raw[:e.start].decode("utf-8", "replace")) + 1
-        cells = raw.decode("utf-8", "replace").split(",")
-        return Row(n, line, cells, _loose_key(cells, code),
-                   f"{label}:{line}:{column}: not UTF-8 text: byte 0x{raw[e.start]:02x} cannot be decoded")
+    if isinstance(raw, str):
+        text = raw.rstrip("\r\n")
+        if not text:
+            return None
+    else:
+        raw = raw.rstrip(b"\r\n")
+        if not raw:
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            column = len(raw[:e.start].decode("utf-8", "replace")) + 1
+            cells = raw.decode("utf-8", "replace").split(",")
+            return Row(n, line, cells, _loose_key(cells, code),
+                       f"{label}:{line}:{column}: not UTF-8 text: byte 0x{raw[e.start]:02x} cannot be decoded")
     if '"' in text:
         try:
             cells = next(csv.reader([text], strict=True))
@@ -322,8 +357,28 @@ def _codes(table: Table, book: Any = None) -> Iterator[str]:
         pf = require("pyarrow.parquet").ParquetFile(table.path)
         for batch in pf.iter_batches(batch_size=65536, columns=["credit_code"]):
             yield from map(_key, batch.column(0).to_pylist())
+    elif table.fmt == "csv":
+        yield from (code for _, code in _numbered_codes(table))
     else:
         yield from (r.code for r in _rows(table, book))
+
+
+def _numbered_codes(table: Table, book: Any = None) -> Iterator[tuple[int, str]]:
+    """(data row number, credit code) of each non-blank row, as ``_rows`` numbers and keys them; for a
+    CSV without building rows: a line without quotes and of the header's width is split as bytes."""
+    if table.fmt != "csv":
+        yield from ((r.number, r.code) for r in _rows(table, book))
+        return
+    column, commas = table.columns["credit_code"] - 1, len(table.columns) - 1
+    with open(table.path, "rb") as f:
+        f.readline()
+        for n, raw in enumerate(_lines(f), 1):
+            if isinstance(raw, str) and '"' not in raw and raw.count(",") == commas:
+                yield n, _key(raw.split(",", column + 1)[column])
+                continue
+            row = csv_row(table, n, raw)
+            if row is not None:
+                yield n, row.code
 
 
 class DuplicateCodes:
@@ -336,7 +391,7 @@ class DuplicateCodes:
     """
 
     def __init__(self, rows_hint: int) -> None:
-        self.bits = max(1 << 16, 1 << max(rows_hint * 10, 1).bit_length())
+        self.bits = max(1 << 16, 1 << max(rows_hint * 16, 1).bit_length())   # 16 to 32 bits a row
         self.filter = bytearray(self.bits >> 3)
         self.candidates: set[str] = set()
         self.rows: dict[str, list[int]] = {}
@@ -347,13 +402,12 @@ class DuplicateCodes:
         for code in codes:
             if code:
                 h = hash(code)
-                a, b, c = h & mask, (h >> 21) & mask, (h >> 42) & mask
-                if seen[a >> 3] >> (a & 7) & seen[b >> 3] >> (b & 7) & seen[c >> 3] >> (c & 7) & 1:
+                a, b = h & mask, (h >> 32) & mask
+                if seen[a >> 3] >> (a & 7) & seen[b >> 3] >> (b & 7) & 1:
                     add(code)
                 else:
                     seen[a >> 3] |= 1 << (a & 7)
                     seen[b >> 3] |= 1 << (b & 7)
-                    seen[c >> 3] |= 1 << (c & 7)
             yield code
 
     def settle(self, numbered: Iterator[tuple[int, str]]) -> None:
@@ -417,7 +471,7 @@ class Source:
         for _ in codes:  # the rest of the codes, for the duplicates
             pass
         self.join = "merge" if ordered else "index"
-        self.duplicates.settle((r.number, r.code) for r in _rows(self.table, self._book(enterprises)))
+        self.duplicates.settle(_numbered_codes(self.table, self._book(enterprises)))
 
     def _book(self, path: Path) -> Any:
         if path.suffix.lower() != ".xlsx" or not path.is_file():
