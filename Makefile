@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean postgres browser serve
+.PHONY: install demo test lint bench fuzz clean postgres browser serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,8 +55,15 @@ serve: $(STAMP)
 	$(BIN)/incentives serve --port $(PORT)
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/serve.py
+
+# Coverage-guided fuzzing of the loaders, the register reader and money, FUZZ_SECONDS per target
+# (atheris, installed here only: the tests fuzz the same targets with hypothesis).
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/pip install --quiet atheris
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python fuzz/run.py --out out/fuzz
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

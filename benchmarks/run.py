@@ -1,6 +1,7 @@
 """Speed and memory of incentives, each figure against a baseline measured in the same run.
 
     make bench                                   # all figures, populations of 10k, 100k and 1M
+    make bench BENCH_ARGS="--baseline ../main/src --sizes 100000"   # batch against another checkout
     .venv/bin/python benchmarks/run.py --sizes 10000,100000
 
 Baselines: a hand-written function computing the same Langfang awards directly (handwritten.py), and
@@ -137,11 +138,13 @@ def models(book: Any, n: int) -> None:
     print()
 
 
-def batch(book_path: Path, sizes: list[int], workers: int) -> None:
+def batch(book_path: Path, sizes: list[int], workers: int, baseline: Path | None = None) -> None:
     print(f"## incentives batch end to end (CSV in and out); {workers} worker(s) against one; peak memory of the "
           "largest process, against the smallest register's")
     print(f"{'enterprises':>12} {'workers':>8} {'seconds':>9} {'per minute':>12} {'× 1 worker':>11} "
           f"{'peak RSS MiB':>13} {'memory ratio':>13}")
+    if baseline is not None:
+        return batch_against(book_path, sizes, baseline)
     first_rss: dict[int, float] = {}      # per number of workers: the smallest population's peak
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -160,8 +163,33 @@ def batch(book_path: Path, sizes: list[int], workers: int) -> None:
     print()
 
 
-def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB, the largest process) of one ``run_batch`` in a fresh interpreter."""
+def batch_against(book_path: Path, sizes: list[int], baseline: Path) -> None:
+    """One worker, this checkout against another's ``src`` (``--baseline``), alternately, best of three each."""
+    print(f"(one worker; against {baseline}, run alternately in this run, best of 3 each: "
+          "× baseline above 1 means faster than the baseline)")
+    print(f"{'enterprises':>12} {'seconds':>9} {'baseline s':>11} {'per minute':>12} {'× baseline':>11} "
+          f"{'peak RSS MiB':>13} {'baseline MiB':>13}")
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            register = Path(tmp) / "register"
+            subprocess.run([sys.executable, "-m", "incentives.cli", "synth", "--city", "all", "--n", str(n),
+                            "--seed", "7", "-o", str(register), "--format", "csv"], check=True, cwd=ROOT,
+                           stdout=subprocess.DEVNULL)
+            enterprises = next(register.glob("*enterprises*.csv"))
+            mine, theirs = [], []
+            for _ in range(3):
+                mine.append(batch_run(enterprises, Path(tmp) / "out", book_path, 1))
+                theirs.append(batch_run(enterprises, Path(tmp) / "base", book_path, 1, baseline))
+            (seconds, rss), (base, base_rss) = min(mine), min(theirs)
+            print(f"{n:12,} {seconds:9.1f} {base:11.1f} {n / seconds * 60:12,.0f} {base / seconds:10.2f}× "
+                  f"{rss:13.0f} {base_rss:13.0f}")
+    print()
+
+
+def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int,
+              src: Path | None = None) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB, the largest process) of one ``run_batch`` in a fresh interpreter
+    (of the package in ``src`` when given, else this checkout's)."""
     script = ("import resource, sys, json, datetime as dt\n"
               "from incentives.batch import run_batch\n"
               f"s = run_batch({str(enterprises)!r}, {str(out)!r}, {str(book_path)!r}, "
@@ -170,7 +198,8 @@ def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int) -> tu
               " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
               "print(json.dumps({'peak_kib': peak}))\n")
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None
+    proc = subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     return seconds, json.loads(proc.stdout.strip().splitlines()[-1])["peak_kib"] / 1024
 
@@ -180,6 +209,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout's src/ (e.g. of main) to time batch against in the same run")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     book = load_rulebook(ROOT / "rules")
@@ -187,7 +218,7 @@ def main() -> int:
           f"{sys.version.split()[0]}\n")
     single(book)
     if not args.skip_batch:  # first: a process started later would inherit the high-water mark of ours
-        batch(ROOT / "rules", sizes, args.workers)
+        batch(ROOT / "rules", sizes, args.workers, args.baseline)
     models(book, min(sizes))
     for n in [n for n in sizes if n <= 100_000] or [min(sizes)]:  # in memory: a million would take 3 GB
         throughput(book, n)

@@ -125,6 +125,7 @@ def test_workers_refuse_rules_changed_on_disk(population: dict[str, Any], tmp_pa
 
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
+    shutil.copytree(RULES.parent / "sources", tmp_path / "sources")  # quotes are checked at load
     book = load_rulebook(rules)
     langfang = rules / "langfang.yaml"
     langfang.write_text(langfang.read_text("utf-8") + "# edited after loading\n", "utf-8")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import shutil
 from pathlib import Path
 
 import pytest
@@ -92,10 +93,11 @@ def test_explain_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:
 def test_lint_clean_and_dirty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "lint", str(RULES / "langfang.yaml"))
     assert code == 0 and "clean" in out
+    shutil.copytree(ROOT / "sources", tmp_path / "sources")  # source texts inside the rules tree
     (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
     text = (RULES / "langfang.yaml").read_text("utf-8")
     text = text.replace("给予一次性30万元奖励", "给予一次性300万元奖励").replace("county: 50%}      # (市", "county: 40%}      # (市")
-    (tmp_path / "langfang.yaml").write_text(text.replace("../sources/", str(ROOT / "sources") + "/"), "utf-8")
+    (tmp_path / "langfang.yaml").write_text(text.replace("../sources/", "sources/"), "utf-8")
     code, out, _ = run(capsys, "lint", str(tmp_path / "langfang.yaml"))
     assert code == 1
     lines = out.strip().splitlines()

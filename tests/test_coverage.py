@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from incentives.coverage import coverage, to_markdown
@@ -40,9 +42,10 @@ def test_a_listed_clause_nobody_reviewed_shows_up(tmp_path) -> None:  # type: ig
 
     from conftest import RULES
 
+    shutil.copytree(ROOT / "sources", tmp_path / "sources")  # source texts inside the rules tree
     (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
     text = (RULES / "langfang.yaml").read_text("utf-8").replace("三、6, 三、7]", "三、6, 三、7, 四]")
-    (tmp_path / "langfang.yaml").write_text(text.replace("../sources/", str(ROOT / "sources") + "/"), "utf-8")
+    (tmp_path / "langfang.yaml").write_text(text.replace("../sources/", "sources/"), "utf-8")
     rows = coverage(load_rulebook(tmp_path))[0].rows
     assert (rows[-1].clause, rows[-1].status) == ("四", "not_reviewed")
     assert "| 四 | not reviewed |" in to_markdown(coverage(load_rulebook(tmp_path)))

@@ -326,3 +326,22 @@ def test_lint_asks_a_multiplier_to_say_whether_its_base_conditions_apply(tmp_pat
                     "utf-8")
     assert [str(p).split(": ", 2)[2] for p in lint_files([path]) if p.code == "base-conditions"] == [
         "rules[0].base_conditions: base_conditions goes with a multiplier (amount.of_rule) only"]
+
+
+def test_public_functions_check_their_arguments(book) -> None:  # type: ignore[no-untyped-def]
+    from incentives import ArgumentError, IncentivesError, award_rows, load_enterprise
+
+    ent = enterprise([])
+    calls = [(lambda: assess({"enterprise": {}}, book), "enterprise: must be Enterprise, not dict"),  # AttributeError
+             (lambda: assess(ent, book, "2026-06-30"), "as_of: must be date, not str"),              # TypeError
+             (lambda: assess(ent, "rules"), "rulebook: must be Rulebook, not str"),
+             (lambda: assess(ent, book, engine="drools"), "engine must be 'native' or 'durable'"),  # type: ignore[arg-type]
+             (lambda: award_rows(ent, book, 20260630), "as_of: must be date, not int"),  # type: ignore[arg-type]
+             (lambda: load_enterprise([1]), "source: must be str or Path or dict, not list"),  # type: ignore[arg-type]
+             (lambda: load_enterprise({}, {"a": 1}), "vocabulary: must be Vocabulary"),  # type: ignore[arg-type]
+             (lambda: load_rulebook(3), "path: must be str or Path, not int")]  # type: ignore[arg-type]
+    for call, message in calls:
+        with pytest.raises(ArgumentError, match=message) as e:
+            call()
+        assert isinstance(e.value, IncentivesError) and isinstance(e.value, TypeError)
+    assert assess(ent, book, dt.datetime(2026, 6, 30, 12)).as_of == dt.date(2026, 6, 30)

@@ -117,3 +117,22 @@ def test_a_rule_given_other_shares_splits_by_its_own(book) -> None:  # type: ign
 def test_percent_keeps_the_zeros_of_a_whole_percentage(rate: str, shown: str) -> None:
     from incentives.money import percent
     assert percent(Decimal(rate)) == shown
+
+
+@pytest.mark.parametrize("bad", ["0777", "0x100", "1_000", "3,5万元", "30,00", "1,0000", ",300", "300,", "9" * 29,
+                                 "9" * 21 + "元", "1" + "0" * 13 + "亿元", 10**29, 1e300, "1" * 5000])
+def test_money_is_decimal_notation_within_bounds(bad: object) -> None:
+    with pytest.raises(MoneyError):
+        parse_money(bad)
+
+
+@pytest.mark.parametrize("text, yuan", [("300,000", "300000"), ("1,234,567.89", "1234567.89"), ("0.5万元", "5000"),
+                                        ("0", "0"), ("9" * 20, "9" * 20)])
+def test_comma_groups_of_three_are_read(text: str, yuan: str) -> None:
+    assert parse_money(text) == Decimal(yuan)
+
+
+@pytest.mark.parametrize("bad", ["1e999999%", "0." + "0" * 30 + "1:1", "9" * 300])
+def test_rates_out_of_bounds_are_money_errors(bad: str) -> None:
+    with pytest.raises(MoneyError):
+        parse_rate(bad)

@@ -242,3 +242,24 @@ def test_an_unknown_fact_is_reported_beside_a_format_error_of_the_same_rule(tmp_
                           "record.scope, record.first_time, record.review_passed") for p in found)
     assert any(p.endswith(":16:29: value-type: rules[0].when[1].record.first_time.is: 'maybe' is not true or false")
                for p in found)
+
+
+def test_the_hash_covers_a_vocabulary_passed_in_and_ignores_line_ends(tmp_path: Path) -> None:
+    import shutil
+
+    from incentives import Vocabulary
+
+    book = load_rulebook(RULES)
+    given = load_rulebook(RULES, book.vocabulary)
+    assert given.hash == book.hash  # the same terms, as an object: the same hash
+    fewer = Vocabulary({k: v for k, v in book.vocabulary.terms.items()} | {"payer": {"city": "市级财政",
+                                                                               "province": "省级财政",
+                                                                               "county": "县级财政",
+                                                                               "district": "区级财政"}})
+    assert load_rulebook(RULES, fewer).hash != book.hash  # other terms: another hash (they were not hashed)
+    crlf = tmp_path / "rules"
+    shutil.copytree(RULES, crlf, ignore=shutil.ignore_patterns("tests"))
+    vocab = crlf / "vocabulary.yaml"
+    vocab.write_bytes(vocab.read_bytes().replace(b"\n", b"\r\n"))
+    shutil.copytree(RULES.parent / "sources", tmp_path / "sources")
+    assert load_rulebook(crlf).hash == book.hash

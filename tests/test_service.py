@@ -182,6 +182,7 @@ def test_openapi_uses_the_library_json_schemas(client: httpx.Client) -> None:
 def _copy_rules(tmp_path: Path) -> Path:
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("tests"))
+    shutil.copytree(RULES.parent / "sources", tmp_path / "sources")  # quotes are checked against them at load
     return rules
 
 

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from incentives.engine import AwardRow, assess, award_rows
-from incentives.errors import (EngineError, FactsError, IncentivesError, MoneyError, RulebookError, SourceError,
+from incentives.errors import (ArgumentError, EngineError, FactsError, IncentivesError, MoneyError, RulebookError, SourceError,
                                VocabularyError)
 from incentives.facts import Enterprise, Profile, load_enterprise, validate_credit_code
 from incentives.money import parse_money, parse_rate, split
@@ -21,7 +21,7 @@ from incentives.vocabulary import Vocabulary, load_vocabulary
 __version__ = _version()
 
 __all__ = [
-    "Assessment", "Award", "AwardRow", "Citation", "Conflict", "EngineError", "Enterprise", "FactsError", "IncentivesError",
+    "ArgumentError", "Assessment", "Award", "AwardRow", "Citation", "Conflict", "EngineError", "Enterprise", "FactsError", "IncentivesError",
     "MoneyError", "Profile", "RuleOutcome", "Rulebook", "RulebookError", "SourceError", "Vocabulary",
     "VocabularyError", "assess", "award_rows", "default_rules", "load_enterprise", "load_rulebook", "load_vocabulary", "parse_money",
     "parse_rate", "shipped_rules", "split", "validate_credit_code",

@@ -33,7 +33,7 @@ OPTIONAL_RECORD_COLUMNS = ("note",)
 REQUIRED_COLUMNS = {"enterprises": ("credit_code", "name", "city"),
                     "records": ("credit_code", "record_id", "kind", "date")}
 LIST_SEPARATOR = ";"
-ERROR_COLUMNS = ("source", "row", "record_row", "credit_code", "field", "reason")
+ERROR_COLUMNS = ("source", "row", "record_row", "credit_code", "field", "reason", "rulebook_hash")
 XLSX_MAX_ROWS = 1_048_575  # data rows under a header
 
 
@@ -47,7 +47,8 @@ def payer_columns(rulebook: Rulebook) -> tuple[str, ...]:
 
 def award_columns(payers: Iterable[str]) -> tuple[str, ...]:
     return ("credit_code", "name", "city", "county", "rule_id", "title", "status", "amount", "amount_max",
-            *(f"payer_{p}" for p in payers), "payers_unspecified", "record_id", "document_number", "clause", "quote")
+            *(f"payer_{p}" for p in payers), "payers_unspecified", "record_id", "document_number", "clause", "quote",
+            "rulebook_hash")
 
 
 def records_path_for(enterprises: Path) -> Path:
@@ -150,8 +151,12 @@ def _open_table(path: Path, fmt: str, sheet: str, book: Any = None) -> Table:
     if not path.is_file():
         raise SourceError("no such file", location=Location(label))
     if fmt == "csv":
-        with _text(path) as f:
-            names = next(csv.reader(f), None)
+        with open(path, "rb") as f:
+            first = f.readline()
+        try:
+            names = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")], strict=True), None)
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise SourceError(f"the header cannot be read: {e}", location=Location(label, 1)) from e
     elif fmt == "parquet":
         names = require("pyarrow.parquet").ParquetFile(path).schema_arrow.names
     else:
@@ -166,27 +171,13 @@ def _open_table(path: Path, fmt: str, sheet: str, book: Any = None) -> Table:
     return Table(path, fmt, sheet, _header(sheet, list(names), label))
 
 
-def _text(path: Path) -> IO[str]:
-    try:
-        return open(path, newline="", encoding="utf-8-sig")
-    except OSError as e:
-        raise SourceError(f"cannot read file: {e}", location=Location(str(path))) from e
-
-
 def _rows(table: Table, book: Any = None) -> Iterator[Row]:
     """The data rows of a table, blank rows skipped (but counted)."""
     names = list(table.columns)
     code = table.columns["credit_code"] - 1
     try:
         if table.fmt == "csv":
-            with _text(table.path) as f:
-                reader = csv.reader(f)
-                next(reader)
-                line = reader.line_num + 1
-                for n, raw in enumerate(reader, 1):
-                    if raw:
-                        yield Row(n, line, raw, _key(raw[code]) if len(raw) > code else "")
-                    line = reader.line_num + 1
+            yield from csv_rows(table)
         elif table.fmt == "parquet":
             pf = require("pyarrow.parquet").ParquetFile(table.path)
             n = 0
@@ -208,8 +199,101 @@ def _rows(table: Table, book: Any = None) -> Iterator[Row]:
         raise SourceError(f"not valid CSV: {e}", location=Location(table.label)) from e
 
 
+def csv_rows(table: Table) -> Iterator[Row]:
+    """The data rows of a CSV table, one per line, each line on its own.
+
+    A line that is not UTF-8, whose quotes do not close on it, or whose width is not the header's is
+    a ``Row`` with its ``problem`` (file:line:col and the reason), and reading goes on at the next
+    line: one bad byte or a stray quote costs that row only, never the run or the rows after it (a
+    quoted cell may not span lines; registers hold none). The credit code of a bad row is read as
+    well as it can be, so that its records are set aside with it rather than paid without it.
+    """
+    with open(table.path, "rb") as f:
+        f.readline()
+        for n, raw in enumerate(_lines(f), 1):
+            row = csv_row(table, n, raw)
+            if row is not None:
+                yield row
+
+
+def _lines(f: IO[bytes]) -> Iterator[str | bytes]:
+    """The lines of a binary file from where it stands, without their ``\\n``: as text where the block of
+    about a megabyte they lie in is UTF-8 (nearly always: one decode per block), else as bytes, for
+    ``csv_row`` to decode each and locate the bad byte."""
+    rest = b""
+    while True:
+        block = f.read(1 << 20)
+        if not block:
+            if rest:
+                yield _decoded(rest)
+            return
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        rest = block[cut:]
+        if cut:
+            try:
+                yield from block[:cut - 1].decode("utf-8").split("\n")
+            except UnicodeDecodeError:
+                yield from map(_decoded, block[:cut - 1].split(b"\n"))
+
+
+def _decoded(raw: bytes) -> str | bytes:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def csv_row(table: Table, n: int, raw: str | bytes) -> Row | None:
+    """Data row ``n`` of a CSV table from its line (``None`` for a blank line); see ``csv_rows``.
+
+    ``raw`` is the line's text, or its bytes when they may not be UTF-8."""
+    line = n + 1
+    label, width = table.label, len(table.columns)
+    code = table.columns["credit_code"] - 1
+    if isinstance(raw, str):
+        text = raw.rstrip("\r\n")
+        if not text:
+            return None
+    else:
+        raw = raw.rstrip(b"\r\n")
+        if not raw:
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            column = len(raw[:e.start].decode("utf-8", "replace")) + 1
+            cells = raw.decode("utf-8", "replace").split(",")
+            return Row(n, line, cells, _loose_key(cells, code),
+                       f"{label}:{line}:{column}: not UTF-8 text: byte 0x{raw[e.start]:02x} cannot be decoded")
+    if '"' in text:
+        try:
+            cells = next(csv.reader([text], strict=True))
+        except csv.Error as e:
+            cells = text.split(",")
+            return Row(n, line, cells, _loose_key(cells, code),
+                       f"{label}:{line}: not valid CSV ({e}): a quote must close on its own line and "
+                       "stand alone around a cell")
+    else:
+        cells = text.split(",")
+    if len(cells) != width:
+        return Row(n, line, cells, _loose_key(cells, code),
+                   f"{label}:{line}: row has {len(cells)} values, the header names {width} columns")
+    return Row(n, line, cells, _key(cells[code]))
+
+
+def _loose_key(cells: list[str], column: int) -> str:
+    """A bad row's credit code, if the cell where it should be holds one (18 letters and digits)."""
+    if column >= len(cells):
+        return ""
+    key = _key(cells[column].strip('"'))
+    return key if len(key) == 18 and key.isalnum() and key.isascii() else ""
+
+
 def parse_row(table: Table, row: Row) -> tuple[dict[str, Any], str | None]:
     """A row's non-empty cells by column, and what is wrong with the row's shape, if anything."""
+    if row.problem:
+        return {}, row.problem
     values = {}
     for name, value in zip(table.columns, row.cells):
         if value is None or value == "":  # most cells of a records table: skip them cheaply
@@ -218,27 +302,49 @@ def parse_row(table: Table, row: Row) -> tuple[dict[str, Any], str | None]:
         if value is not _ABSENT:
             values[name] = value
     width = len(table.columns)
-    problem = None if len(row.cells) <= width else \
+    problem = None if len(row.cells) == width or table.fmt == "xlsx" and len(row.cells) < width else \
         f"{Location(table.label, row.line)}: row has {len(row.cells)} values, the header names {width} columns"
     return values, problem
 
 
-def _jsonl_rows(path: Path) -> Iterator[Row]:
-    """One enterprise per line in the facts format; numbers with a point become exact Decimals."""
-    with _text(path) as f:
-        for n, text in enumerate(f, 1):
-            if not text.strip():
+def _jsonl_rows(path: Path, parse: bool = True) -> Iterator[Row]:
+    """One enterprise per line in the facts format; numbers with a point become exact Decimals.
+
+    With ``parse=False`` only the row numbers and credit codes are found (for duplicates)."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            if not parse:
+                yield Row(n, n, {}, _jsonl_key(raw))
                 continue
             try:
+                text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
                 data = json.loads(text, parse_float=Decimal)
+            except UnicodeDecodeError as e:
+                yield Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}:{e.start + 1}: not UTF-8 text: byte "
+                                                              f"0x{raw[e.start]:02x} cannot be decoded")
+                continue
             except json.JSONDecodeError as e:
-                yield Row(n, n, {}, problem=f"{path}:{n}:{e.colno}: not valid JSON: {e.msg}")
+                yield Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}:{e.colno}: not valid JSON: {e.msg}")
+                continue
+            except (ValueError, RecursionError) as e:  # an integer of thousands of digits, nesting past the stack
+                yield Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}: not valid JSON: {str(e)[:80]}")
                 continue
             if not isinstance(data, dict):
                 yield Row(n, n, {}, problem=f"{path}:{n}: a line holds one object "
                                              "{\"enterprise\": …, \"records\": […]}")
                 continue
-            yield Row(n, n, data)
+            yield Row(n, n, data, _jsonl_key(raw))
+
+
+_JSONL_CODE = re.compile(rb'"credit_code"\s*:\s*"([^"]{0,40})"')
+
+
+def _jsonl_key(raw: bytes) -> str:
+    """A JSONL line's credit code, found without parsing it (for duplicates, and for lines that do not parse)."""
+    match = _JSONL_CODE.search(raw)
+    return _key(match.group(1).decode("utf-8", "replace")) if match else ""
 
 
 def _key(value: Any) -> str:
@@ -246,19 +352,83 @@ def _key(value: Any) -> str:
 
 
 def _codes(table: Table, book: Any = None) -> Iterator[str]:
-    """The credit-code column alone, read as cheaply as the format allows."""
-    column = table.columns["credit_code"] - 1
-    if table.fmt == "csv":
-        with _text(table.path) as f:
-            reader = csv.reader(f)
-            next(reader)
-            yield from (_key(row[column]) if len(row) > column else "" for row in reader if row)
-    elif table.fmt == "parquet":
+    """The credit-code column alone, read as cheaply as the format allows (the codes ``_rows`` gives)."""
+    if table.fmt == "parquet":
         pf = require("pyarrow.parquet").ParquetFile(table.path)
         for batch in pf.iter_batches(batch_size=65536, columns=["credit_code"]):
             yield from map(_key, batch.column(0).to_pylist())
+    elif table.fmt == "csv":
+        yield from (code for _, code in _numbered_codes(table))
     else:
         yield from (r.code for r in _rows(table, book))
+
+
+def _numbered_codes(table: Table, book: Any = None) -> Iterator[tuple[int, str]]:
+    """(data row number, credit code) of each non-blank row, as ``_rows`` numbers and keys them; for a
+    CSV without building rows: a line without quotes and of the header's width is split as bytes."""
+    if table.fmt != "csv":
+        yield from ((r.number, r.code) for r in _rows(table, book))
+        return
+    column, commas = table.columns["credit_code"] - 1, len(table.columns) - 1
+    with open(table.path, "rb") as f:
+        f.readline()
+        for n, raw in enumerate(_lines(f), 1):
+            if isinstance(raw, str) and '"' not in raw and raw.count(",") == commas:
+                yield n, _key(raw.split(",", column + 1)[column])
+                continue
+            row = csv_row(table, n, raw)
+            if row is not None:
+                yield n, row.code
+
+
+class DuplicateCodes:
+    """Credit codes that more than one enterprise row carries, found in two passes over the codes alone.
+
+    The first pass keeps a Bloom filter (a few bits per row, so memory stays small even for the
+    national register) and notes each code the filter has probably seen; the second counts those
+    candidates exactly and keeps the row numbers of the real duplicates. Every row of a duplicated
+    code is reported and none is assessed: whose records are whose cannot be told.
+    """
+
+    def __init__(self, rows_hint: int) -> None:
+        self.bits = max(1 << 16, 1 << max(rows_hint * 16, 1).bit_length())   # 16 to 32 bits a row
+        self.filter = bytearray(self.bits >> 3)
+        self.candidates: set[str] = set()
+        self.rows: dict[str, list[int]] = {}
+
+    def watch(self, codes: Iterator[str]) -> Iterator[str]:
+        """Pass the codes through, noting candidates (first pass)."""
+        mask, seen, add = self.bits - 1, self.filter, self.candidates.add
+        for code in codes:
+            if code:
+                h = hash(code)
+                a, b = h & mask, (h >> 32) & mask
+                if seen[a >> 3] >> (a & 7) & seen[b >> 3] >> (b & 7) & 1:
+                    add(code)
+                else:
+                    seen[a >> 3] |= 1 << (a & 7)
+                    seen[b >> 3] |= 1 << (b & 7)
+            yield code
+
+    def settle(self, numbered: Iterator[tuple[int, str]]) -> None:
+        """Count the candidates exactly (second pass, only when there are any)."""
+        self.filter = bytearray()
+        if not self.candidates:
+            return
+        found: dict[str, list[int]] = {}
+        for number, code in numbered:
+            if code in self.candidates:
+                found.setdefault(code, []).append(number)
+        self.rows = {code: rows for code, rows in found.items() if len(rows) > 1}
+        self.candidates = set()
+
+    def problem(self, label: str, row: Row) -> str | None:
+        rows = self.rows.get(row.code)
+        if rows is None:
+            return None
+        shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+        return (f"{label}:{row.line}: credit_code: {row.code} is on {len(rows)} rows ({shown}): none of them is "
+                "assessed, and their records are not given to either")
 
 
 def _grouped_in_order(enterprises: Iterator[str], records: Iterator[str]) -> bool:
@@ -287,13 +457,21 @@ class Source:
             if not enterprises.is_file():
                 raise SourceError("no such file", location=Location(str(enterprises)))
             self.table, self.records, self.join = None, None, "inline"
+            self.duplicates = DuplicateCodes(enterprises.stat().st_size // 200)
+            for _ in self.duplicates.watch(r.code for r in _jsonl_rows(enterprises, parse=False)):
+                pass
+            self.duplicates.settle((r.number, r.code) for r in _jsonl_rows(enterprises, parse=False))
             return
         rec_path = records or (enterprises if self.fmt == "xlsx" else records_path_for(enterprises))
         self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises))
         self.records = _open_table(rec_path, file_format(rec_path), "records", self._book(rec_path))
-        ordered = _grouped_in_order(_codes(self.table, self._book(enterprises)),
-                                    _codes(self.records, self._book(rec_path)))
+        self.duplicates = DuplicateCodes(enterprises.stat().st_size // 60)
+        codes = self.duplicates.watch(_codes(self.table, self._book(enterprises)))
+        ordered = _grouped_in_order(codes, _codes(self.records, self._book(rec_path)))
+        for _ in codes:  # the rest of the codes, for the duplicates
+            pass
         self.join = "merge" if ordered else "index"
+        self.duplicates.settle(_numbered_codes(self.table, self._book(enterprises)))
 
     def _book(self, path: Path) -> Any:
         if path.suffix.lower() != ".xlsx" or not path.is_file():
@@ -323,6 +501,14 @@ class Source:
         return (self.records.label, None, orphan.number, code, "credit_code", reason)
 
     def items(self) -> Iterator[tuple[Row, list[Row]]]:
+        """Each enterprise row with its record rows; a row whose credit code is duplicated carries the problem."""
+        label = self.table.label if self.table is not None else str(self.path)
+        for row, records in self._joined():
+            if not row.problem and self.duplicates.rows:
+                row.problem = self.duplicates.problem(label, row)
+            yield row, records
+
+    def _joined(self) -> Iterator[tuple[Row, list[Row]]]:
         if self.table is None:
             yield from ((row, []) for row in _jsonl_rows(self.path))
             return

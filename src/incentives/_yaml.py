@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import os
 import re
+import stat
 import sys
 
 import yaml
@@ -38,7 +40,10 @@ class Document:
         return Location(self.path, line, column + offset)
 
     def locate(self, key: Key) -> Location:
-        """The location of ``key``, or of its nearest ancestor that has one."""
+        """The location of ``key``, or of its nearest ancestor that has one; data that came from no
+        text (a dict) has no lines, so only its name is given and the error's field names the path."""
+        if not self.positions:
+            return Location(self.path)
         key = tuple(key)
         while key:
             if key in self.positions:
@@ -57,15 +62,53 @@ def label(path: str | Path) -> str:
     return "<stdin>" if str(path) == STDIN else str(path)
 
 
-def read_text(path: str | Path) -> str:
+# Limits that keep a hostile or broken file from exhausting memory or the stack: rule, fact and
+# vocabulary files are a few hundred kilobytes at most.
+MAX_BYTES = 8 * 1024 * 1024     # a document's size
+MAX_DEPTH = 100                 # nesting of mappings and sequences
+MAX_NODES = 250_000             # values built, aliases expanded (an alias bomb stops here)
+
+
+def read_text(path: str | Path, limit: int = MAX_BYTES) -> str:
+    """A regular file's text, UTF-8 (a byte-order mark dropped, line ends normalised), at most ``limit`` bytes.
+
+    Devices, FIFOs and directories are refused before they are opened, so nothing blocks or runs
+    without end; an encoding error is located at its line and column.
+    """
+    where = Location(label(path))
+    if str(path) in (STDIN, label(STDIN)):   # read once: a command may read its file twice (lint checks quotes anew)
+        if not _stdin:
+            data = sys.stdin.buffer.read(limit + 1)
+            if len(data) > limit:
+                raise SourceError(f"standard input is more than the {limit:,} bytes allowed", location=where)
+            _stdin.append(decode(data, label(path)))
+        return _stdin[0]
     try:
-        if str(path) in (STDIN, label(STDIN)):   # read once: a command may read its file twice (lint checks quotes anew)
-            if not _stdin:
-                _stdin.append(sys.stdin.buffer.read().decode("utf-8"))
-            return _stdin[0]
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SourceError(f"cannot read file: {e}", location=Location(label(path))) from e
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError("not a regular file (a device, FIFO or directory is never read)", location=where)
+        if info.st_size > limit:
+            raise SourceError(f"file is {info.st_size:,} bytes, more than the {limit:,} allowed", location=where)
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise SourceError(f"cannot read file: {e.strerror or e}", location=where) from e
+    if len(data) > limit:
+        raise SourceError(f"file is more than the {limit:,} bytes allowed", location=where)
+    return decode(data, label(path))
+
+
+def decode(data: bytes, path: str) -> str:
+    """UTF-8 bytes as text with universal line ends, or a ``SourceError`` at the first bad byte's line and column."""
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        start = e.start
+        line = data.count(b"\n", 0, start) + 1
+        column = len(data[data.rfind(b"\n", 0, start) + 1:start].decode("utf-8", "replace")) + 1
+        raise SourceError(f"not UTF-8 text: byte 0x{data[start]:02x} cannot be decoded",
+                          location=Location(path, line, column)) from e
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def load(path: str | Path) -> Document:
@@ -74,7 +117,26 @@ def load(path: str | Path) -> Document:
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe loading without YAML 1.1's base-60 numbers, which read the ratio 1:1 as 61."""
+    """Safe loading without YAML 1.1's base-60 numbers, which read the ratio 1:1 as 61, and without
+    octal, hexadecimal, binary or underscored numbers (``0777`` would be 511 yuan): those stay text,
+    which money then refuses. Nesting is limited while composing, merged mappings in size."""
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def flatten_mapping(self, node: Any) -> None:
+        super().flatten_mapping(node)
+        if len(node.value) > MAX_NODES // 10:
+            raise yaml.constructor.ConstructorError(None, None, "merged mappings grow too large", node.start_mark)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -82,37 +144,71 @@ _Loader.yaml_implicit_resolvers = {
             if not (tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in regexp.pattern)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(
-    r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"), list("-+0123456789"))
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
-    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(   # JSON's exponents too: 1e5, 2.5E-3
+    r"^(?:[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)|[-+]?(?:0|[1-9][0-9]*)\.[0-9]*"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
 
 
 def parse(text: str, path: str = "<string>") -> Document:
-    """Parse YAML text safely into plain data with positions."""
-    loader = _Loader(text)
+    """Parse YAML (or JSON) text safely into plain data with positions.
+
+    Every failure, whatever its cause (syntax, a control character, a date that does not exist, an
+    integer of thousands of digits, nesting or aliases past the limits), is a ``SourceError`` located
+    at its line and column.
+    """
+    if len(text) > MAX_BYTES:
+        raise SourceError(f"document is more than the {MAX_BYTES:,} characters allowed", location=Location(path))
+    text = _json_tabs(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         root = loader.get_single_node()
         doc = Document(data=None, path=path)
         if root is not None:
-            doc.data = _build(loader, root, (), doc)
+            doc.data = _build(loader, root, (), doc, [0])
         return doc
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
         raise SourceError(f"not valid YAML: {e.problem or e.context}", location=where) from e
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        column = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        raise SourceError(f"not valid YAML: character U+{e.character:04X} is not allowed (a control character)",
+                          location=Location(path, line, column)) from e
     except yaml.YAMLError as e:
         raise SourceError(f"not valid YAML: {e}", location=Location(path)) from e
+    except RecursionError as e:  # a cycle or depth the limits above did not catch
+        raise SourceError("not valid YAML: nested too deeply", location=Location(path)) from e
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def _json_tabs(text: str) -> str:
+    """JSON may indent with tabs, which YAML forbids: in a valid JSON text every tab lies between tokens
+    (JSON strings cannot hold a raw tab), so each becomes one space and lines and columns stay put."""
+    if "\t" not in text or text.lstrip()[:1] not in ("{", "["):
+        return text
+    import json
+
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    return text.replace("\t", " ")
 
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
-def _build(loader: _Loader, node: yaml.Node, key: Key, doc: Document) -> Any:
+def _build(loader: _Loader, node: yaml.Node, key: Key, doc: Document, built: list[int]) -> Any:
     doc.positions.setdefault(key, (node.start_mark.line + 1, node.start_mark.column + 1))
+    built[0] += 1
+    if built[0] > MAX_NODES or len(key) > MAX_DEPTH:  # aliases expand here: a bomb or a cycle stops
+        raise SourceError(f"aliases expand past {MAX_NODES:,} values or {MAX_DEPTH} levels",
+                          location=Location(doc.path, node.start_mark.line + 1, node.start_mark.column + 1))
     if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
         raise SourceError(f"tag {node.tag!r} is not allowed: rule and fact files hold plain data only",
                           location=Location(doc.path, node.start_mark.line + 1, node.start_mark.column + 1))
@@ -120,7 +216,7 @@ def _build(loader: _Loader, node: yaml.Node, key: Key, doc: Document) -> Any:
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<) the safe way
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            name = loader.construct_object(key_node, deep=True)
+            name = _scalar(loader, key_node, doc)
             if isinstance(name, (dict, list)):
                 raise SourceError("a mapping key must be a plain value",
                                   location=Location(doc.path, key_node.start_mark.line + 1))
@@ -129,14 +225,32 @@ def _build(loader: _Loader, node: yaml.Node, key: Key, doc: Document) -> Any:
                     doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1))
             child = (*key, str(name))
             doc.positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            result[name] = _build(loader, value_node, child, doc)
+            result[name] = _build(loader, value_node, child, doc, built)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*key, i), doc) for i, item in enumerate(node.value)]
+        return [_build(loader, item, (*key, i), doc, built) for i, item in enumerate(node.value)]
     if isinstance(node, yaml.ScalarNode) and node.style in (None, "'", '"'):
         quoted = node.style is not None
         doc.texts[key] = (node.start_mark.line + 1, node.start_mark.column + 1 + quoted)
-    return loader.construct_object(node, deep=True)
+    return _scalar(loader, node, doc)
+
+
+def _scalar(loader: _Loader, node: yaml.Node, doc: Document) -> Any:
+    """A scalar's value; a date that does not exist or a number Python refuses is located, not raised raw."""
+    where = Location(doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
+    if not isinstance(node, yaml.ScalarNode):
+        raise SourceError("a mapping key must be a plain value", location=where)
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        raise
+    except (ValueError, TypeError, ArithmeticError, AttributeError, LookupError) as e:
+        value = str(node.value)
+        shown = repr(value) if len(value) <= 40 else f"{value[:20]!r}…({len(value)} characters)"
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            raise SourceError(f"{shown} is not a date that exists (write YYYY-MM-DD)", location=where) from e
+        raise SourceError(f"{shown} cannot be read as {node.tag.rpartition(':')[2]}: {str(e)[:80]}",
+                          location=where) from e
 
 
 def dump(data: Any) -> str:

@@ -22,6 +22,7 @@ import csv
 import datetime as dt
 import json
 import multiprocessing
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import IO, Any, Iterator
 from pydantic import ValidationError
 
 from incentives import _yaml
+from incentives._output import OutputFolder, input_entry
 from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Row, Source, Table, award_columns,
                                  parse_row, payer_columns, require, text_value)
 from incentives.engine import AwardRow, award_rows
@@ -159,10 +161,12 @@ class _Assessor:
         counts = result.tally.counts
         for row, records in chunk:
             counts["enterprises_read"] += 1
-            counts["records_read"] += len(records) if self.tables[0] is not None else _jsonl_records(row.cells)
+            held = len(records) if self.tables[0] is not None else _jsonl_records(row.cells)
+            counts["records_read"] += held
             enterprise = self._enterprise(row, records, result.errors)
             if enterprise is None:
                 counts["bad_enterprises"] += 1
+                counts["records_rejected"] += held
                 continue
             try:
                 awards = award_rows(enterprise, self.book, self.as_of, terms_checked=True)
@@ -172,8 +176,10 @@ class _Assessor:
                 result.errors.append(self._error(self.tables[0].label if self.tables[0] else self.path, row, None,
                                                  enterprise.profile.credit_code, e.field, f"{e} (assessment failed)"))
                 counts["bad_enterprises"] += 1
+                counts["records_rejected"] += held
                 continue
             counts["assessed"] += 1
+            counts["records_assessed"] += len(enterprise.records)
             profile = enterprise.profile
             if profile.city not in self.book.files:
                 result.tally.no_rules[profile.city] += 1
@@ -198,7 +204,7 @@ class _Assessor:
                 return None
         else:
             values, problem = parse_row(ents, row)
-            code = values.get("credit_code")
+            code = values.get("credit_code") or row.code or None
             if problem:
                 errors.append(self._error(ents.label, row, None, code, None, problem))
                 return None
@@ -238,7 +244,7 @@ class _Assessor:
         rule = self.book.by_id[a.rule_id]
         row = (p.credit_code, p.name, p.city, p.county, a.rule_id, rule.rule.title.zh, a.status, a.amount,
                a.amount_max, *(a.payers.get(payer) for payer in self.payers), a.payers_unspecified, a.record_id,
-               rule.document.number, rule.rule.cite.clause, rule.rule.cite.quote)
+               rule.document.number, rule.rule.cite.clause, rule.rule.cite.quote, self.book.hash)
         return tuple(map(text_value, row)) if self.as_text else row
 
 
@@ -264,8 +270,10 @@ _worker: _Assessor | IncentivesError | None = None
 
 def _init_worker(assessor: _Assessor, rules: str, digest: str) -> None:
     """Load the rulebook once per worker. A failure is raised by the first chunk, not here: a Pool
-    whose initializer raises restarts the worker for ever."""
+    whose initializer raises restarts the worker for ever. Ctrl-C is the main process's to handle:
+    a worker ignores it (the main process ends the pool), so no worker prints a traceback."""
     global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         book = load_rulebook(rules)
     except IncentivesError as e:
@@ -391,6 +399,8 @@ class BatchSummary:
     workers: int
     chunk_size: int
     reform: ReformReport | None = None      # baseline against reform, when run with one
+    rows: RowAccount | None = None          # every row accounted for
+    manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
     def enterprises_per_second(self) -> float:
@@ -420,6 +430,7 @@ class BatchSummary:
                        "with_awards": self.with_awards, "errors": self.errors,
                        "bad_enterprises": self.bad_enterprises, "orphan_records": self.orphan_records,
                        "records_read": self.records_read, "awards": self.total.awards},
+            "rows": self.rows.to_dict() if self.rows else None,
             "total": self.total.as_dict(),
             **{f"by_{name}": dimension(name) for name in DIMENSIONS},
             "cities_without_rules": dict(sorted(self.cities_without_rules.items())),
@@ -435,6 +446,42 @@ class BatchSummary:
             rows += [(name, key, b.awards, str(b.amount), str(b.amount_max))
                      for key, b in sorted(self.by[name].items())]
         return rows
+
+
+@dataclass(frozen=True)
+class RowAccount:
+    """Every row of a register accounted for, whichever path read it.
+
+    Each enterprise row is assessed or rejected (one row of the errors file each); each record row
+    belongs to an assessed enterprise, is set aside with its rejected enterprise, or is an orphan
+    (one row of the errors file each). ``balanced`` says both sums hold and the errors file has
+    exactly the rows they name.
+    """
+
+    enterprise_rows: int
+    assessed: int
+    rejected: int
+    record_rows: int
+    records_assessed: int
+    records_rejected: int       # set aside with their rejected enterprise
+    orphan_records: int         # no enterprise row carries their credit code
+    error_rows: int             # rows written to the errors file
+
+    @property
+    def balanced(self) -> bool:
+        return (self.enterprise_rows == self.assessed + self.rejected
+                and self.record_rows == self.records_assessed + self.records_rejected + self.orphan_records
+                and self.error_rows == self.rejected + self.orphan_records)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "balanced": self.balanced}
+
+    def line(self) -> str:
+        """The accounting in one line, as the command prints it."""
+        return (f"rows in: {self.enterprise_rows} enterprise rows = {self.assessed} assessed + {self.rejected} in "
+                f"errors; {self.record_rows} record rows = {self.records_assessed} assessed + "
+                f"{self.records_rejected} with a rejected enterprise + {self.orphan_records} orphan(s) in errors"
+                + ("" if self.balanced else " (DOES NOT BALANCE: please report this)"))
 
 
 class _Progress:
@@ -497,12 +544,29 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     out_fmt = output_format or source.fmt
     if out_fmt not in FORMATS.values():
         raise IncentivesError(f"unknown output format {out_fmt!r}: use one of {', '.join(FORMATS.values())}")
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     assessor = _Assessor(book, as_of, (source.table, source.records), str(source.path), out_fmt in ("csv", "xlsx"))
-    comparison = ReformReport() if reform else None
     if reform is not None:
         assessor.reform, assessor.reform_book = reform, apply_reform(book, reform)
+    target = Path(output_dir)
+    with OutputFolder(target) as folder:
+        summary = _run_into(folder.path, target, source, book, as_of, assessor, rulebook, reform, out_fmt,
+                            chunk_size, workers, progress, started)
+        inputs = [input_entry("enterprises", source.path)]
+        if source.records is not None:
+            inputs.append(input_entry("records", source.records.path))
+        rows = summary.rows
+        assert rows is not None
+        manifest = folder.publish({
+            "as_of": as_of.isoformat(), "rulebook_hash": book.hash, "inputs": inputs, "rows": rows.to_dict(),
+            "rows_in_files": {f"awards.{out_fmt}": summary.total.awards, "errors.csv": rows.error_rows}})
+    return dataclasses.replace(summary, manifest=manifest)
+
+
+def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt.date, assessor: _Assessor,
+              rulebook: Rulebook | str | Path, reform: Reform | None, out_fmt: str, chunk_size: int, workers: int,
+              progress: bool | None, started: float) -> BatchSummary:
+    """Assess the register and write every result file into ``out`` (the partial folder)."""
+    comparison = ReformReport() if reform else None
     columns = award_columns(assessor.payers)
     tally = _Tally()
     bar = _Progress(None, progress)
@@ -510,6 +574,8 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
         bar.total = _total_rows(source)
     awards = AwardWriter(out / f"awards.{out_fmt}", out_fmt, columns)
     changes = open(out / "reform_changes.csv", "w", newline="", encoding="utf-8") if reform else None
+    digest = book.hash
+    error_rows = 0
     try:
         changed = csv.writer(changes) if changes else None
         if changed:
@@ -519,13 +585,16 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
             errors.writerow(ERROR_COLUMNS)
             for result in _results(assessor, _chunks(source.items(), chunk_size), workers, _rules_path(rulebook)):
                 awards.write(result.awards)
-                errors.writerows(result.errors)
+                errors.writerows(e + (digest,) for e in result.errors)
+                error_rows += len(result.errors)
                 tally.merge(result.tally)
                 if comparison is not None and result.reform is not None and changed is not None:
                     changed.writerows(result.reform.gains + result.reform.losses)  # streamed, not kept
                     comparison.merge(result.reform)
                 bar.update(tally.counts["enterprises_read"])
-            errors.writerows([text_value(v) for v in source.orphan_error(orphan)] for orphan in source.orphans)
+            errors.writerows([*(text_value(v) for v in source.orphan_error(orphan)), digest]
+                             for orphan in source.orphans)
+            error_rows += len(source.orphans)
             bar.update(tally.counts["enterprises_read"], final=True)
     finally:
         awards.close()
@@ -533,16 +602,20 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
         if changes:
             changes.close()
     counts = tally.counts
+    rows = RowAccount(enterprise_rows=counts["enterprises_read"], assessed=counts["assessed"],
+                      rejected=counts["bad_enterprises"], record_rows=counts["records_read"] + len(source.orphans),
+                      records_assessed=counts["records_assessed"], records_rejected=counts["records_rejected"],
+                      orphan_records=len(source.orphans), error_rows=error_rows)
     summary = BatchSummary(
         enterprises=str(source.path), records=str(source.records.path) if source.records else None,
-        format=source.fmt, output_dir=str(out), as_of=as_of, rulebook_hash=book.hash, join=source.join,
+        format=source.fmt, output_dir=str(target), as_of=as_of, rulebook_hash=book.hash, join=source.join,
         join_note=source.join_note, enterprises_read=counts["enterprises_read"], assessed=counts["assessed"],
         with_awards=counts["with_awards"], errors=counts["errors"] + len(source.orphans),
         bad_enterprises=counts["bad_enterprises"], orphan_records=len(source.orphans),
         records_read=counts["records_read"] + len(source.orphans), total=tally.total, by=tally.dims,
         rule_titles={r.id: (r.rule.title.zh, r.rule.title.en) for r in book.rules},
         cities_without_rules=dict(tally.no_rules), seconds=time.perf_counter() - started, workers=workers,
-        chunk_size=chunk_size)
+        chunk_size=chunk_size, rows=rows)
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n",
                                       encoding="utf-8")
     if comparison is not None and reform is not None:
@@ -621,6 +694,8 @@ def _run(args: argparse.Namespace) -> int:
                   chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform)
     print(f"{s.enterprises_read} enterprises read, {s.assessed} assessed, {s.with_awards} with awards, "
           f"{s.errors} error(s)" + (f" (see {Path(s.output_dir) / 'errors.csv'})" if s.errors else ""))
+    if s.rows is not None:
+        print(s.rows.line())
     print(f"{s.total.awards} award{'s' * (s.total.awards != 1)}: {s.total.amount} yuan determined, "
           f"{s.total.amount_max} yuan with ceilings")
     if s.reform is not None and reform is not None:

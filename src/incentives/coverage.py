@@ -7,11 +7,11 @@ fails when it is out of date, so the table always says what the rule files reall
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from incentives.lint import normalise
+from incentives.errors import Location, SourceError
 from incentives.money import percent
 from incentives.rulebook import LoadedFile, Rulebook, SourceDocument
+from incentives.sources import normalise, read_source
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ def _source(loaded: LoadedFile, source: str | None) -> str:
     if source is None:
         return ""
     try:
-        return normalise((Path(loaded.path).parent / source).read_text(encoding="utf-8"))
-    except OSError:
+        return read_source(loaded.path, source, Location(loaded.path))
+    except SourceError:
         return ""
 
 

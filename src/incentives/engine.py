@@ -17,8 +17,8 @@ from typing import Any, Literal, NamedTuple
 
 from incentives.amounts import Missing, NoAmount, Price, PriceOf, Priced, price
 from incentives.conditions import Check, Facts, Truth, evaluate, show
-from incentives.errors import EngineError
-from incentives.facts import Enterprise
+from incentives.errors import ArgumentError, EngineError, expect
+from incentives.facts import Enterprise, EnterpriseBase
 from incentives.outcomes import (Assessment, Award, CheckResult, Citation, Conflict, EnterpriseRef,
                                  InstalmentDue, ReportedAmount, RuleOutcome)
 from incentives.money import split, to_fen
@@ -52,7 +52,7 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
     ``explain=False`` (for populations) only the awards are kept, the same awards, computed without
     recording why the other rules do not pay. Safe to call from many threads at once.
     """
-    as_of = as_of or dt.date.today()
+    as_of = _checked_arguments(enterprise, rulebook, as_of, engine)
     enterprise.check_terms(rulebook.vocabulary)
     not_eligible: list[RuleOutcome] = []
     undetermined: list[RuleOutcome] = []
@@ -73,6 +73,19 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
                  for r in reported), ZERO)
     return result.model_copy(update={"reported": [_award(r, []) for r in reported if r.beside is None],
                                      "total_reported_max": to_fen(result.total_max + extra)})
+
+
+def _checked_arguments(enterprise: Any, rulebook: Any, as_of: Any, engine: Any) -> dt.date:
+    """``as_of`` as a date (today when ``None``), after checking what a caller passed: a dict or a string
+    here would otherwise fail deep inside with an ``AttributeError`` or a ``TypeError``."""
+    expect(enterprise, EnterpriseBase, "enterprise", "build one with load_enterprise(path or dict)", "Enterprise")
+    expect(rulebook, Rulebook, "rulebook", "build one with load_rulebook(path)")
+    if engine not in ("native", "durable"):
+        raise ArgumentError(f"engine must be 'native' or 'durable', not {engine!r}", field="engine")
+    if as_of is None:
+        return dt.date.today()
+    expect(as_of, dt.date, "as_of", "pass datetime.date(2026, 6, 30), or datetime.date.fromisoformat(text)")
+    return as_of.date() if isinstance(as_of, dt.datetime) else as_of
 
 
 class AwardRow(NamedTuple):
@@ -96,6 +109,7 @@ def award_rows(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, *, en
     ``terms_checked=True`` when the facts were already checked against the vocabulary.
     """
     if not terms_checked:
+        as_of = _checked_arguments(enterprise, rulebook, as_of, engine)
         enterprise.check_terms(rulebook.vocabulary)
     if not enterprise.records:  # most of a register: nothing a rule could reward
         return []

@@ -9,8 +9,10 @@
     │   └── LintWarning             a likely mistake that does not stop the file loading
     ├── MoneyError                  an amount of money or a share cannot be read exactly
     ├── EngineError                 a matcher failed while assessing (wraps durable_rules errors)
-    └── LedgerError                 an event the ledger cannot apply, or a database it cannot use
-        └── PaymentRefused          a payment beyond what is payable (nothing is written; retry later)
+    ├── LedgerError                 an event the ledger cannot apply, or a database it cannot use
+    │   └── PaymentRefused          a payment beyond what is payable (nothing is written; retry later)
+    └── ArgumentError               a public function was called with an argument of the wrong type
+                                    (also a ``TypeError``)
 
 Each error carries where it happened (``path``, ``line``, ``column``, ``field``) so that messages
 read ``file:line:col: message``. Low-level failures are chained with ``raise ... from e``.
@@ -144,3 +146,16 @@ class LedgerError(IncentivesError):
 
 class PaymentRefused(LedgerError):
     """A payment for more than is payable on an entitlement now; nothing was written."""
+
+
+class ArgumentError(IncentivesError, TypeError):
+    """A public function got an argument of the wrong type or value (a dict where an ``Enterprise`` goes)."""
+
+
+def expect(value: Any, types: type | tuple[type, ...], name: str, hint: str = "", wanted: str = "") -> None:
+    """Raise ``ArgumentError`` unless ``value`` is one of ``types`` (called ``wanted`` in the message, if given):
+    public functions check what they are given."""
+    if not isinstance(value, types):
+        wanted = wanted or " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise ArgumentError(f"must be {wanted}, not {type(value).__name__}" + (f": {hint}" if hint else ""),
+                            field=name)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from incentives import _yaml
-from incentives.errors import FactsError, IncentivesError, Location, VocabularyError
+from incentives.errors import FactsError, IncentivesError, Location, VocabularyError, expect
 from incentives.factschema import FactsSchema, load_facts_schema
 from incentives.vocabulary import Vocabulary
 
@@ -220,6 +220,9 @@ def load_enterprise(source: str | Path | dict[str, Any], vocabulary: Vocabulary 
     Raises ``FactsError`` located at the first problem (file, line, field), with every problem of
     the facts, those of format and of vocabulary together, in its ``problems``.
     """
+    expect(source, (str, Path, dict), "source", "a fact file's path, or the facts as a dict")
+    if vocabulary is not None:
+        expect(vocabulary, Vocabulary, "vocabulary", "load one with load_vocabulary(path)")
     if isinstance(source, dict):
         doc = _yaml.Document(data=source, path="<dict>")
     else:

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from pathlib import Path
 from typing import Iterable
 
@@ -17,17 +15,9 @@ from incentives.errors import IncentivesError, LintWarning, RulebookError
 from incentives.factschema import FACTS_FILE, check_vocabulary_fields, inspect_facts_schema
 from incentives.rulebook import (VOCABULARY_FILE, CompiledRule, LoadedFile, companions, facts_schema_beside,
                                  inspect_rule_file)
+from incentives.sources import check_quotes
+from incentives.sources import normalise as normalise  # where it was first defined
 from incentives.vocabulary import Vocabulary, load_vocabulary
-
-_SPACE = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """Fold full/half-width forms (NFKC), drop all white space and line breaks, unify quotes."""
-    text = unicodedata.normalize("NFKC", text)
-    for a, b in (("“", '"'), ("”", '"'), ("‘", "'"), ("’", "'"), ("、", ","), ("—", "-"), ("–", "-")):
-        text = text.replace(a, b)
-    return _SPACE.sub("", text)
 
 
 def lint_files(paths: Iterable[str | Path], vocabulary: Vocabulary | None = None) -> list[IncentivesError]:
@@ -62,33 +52,6 @@ def check_schema_files(path: Path) -> list[IncentivesError]:
     except IncentivesError:
         return []  # reported where the schema file or the rule files are linted
     return check_vocabulary_fields(facts, vocab.terms, _yaml.load(path))
-
-
-def check_quotes(loaded: LoadedFile) -> list[IncentivesError]:
-    """Each quote must appear verbatim (after normalising) in its document's source text."""
-    doc = _yaml.load(loaded.path)
-    texts: dict[str, str | None] = {}
-    base = Path(loaded.path).parent
-    for doc_id, document in loaded.model.documents.items():
-        if document.source is None:
-            texts[doc_id] = None
-            continue
-        try:
-            texts[doc_id] = normalise((base / document.source).read_text(encoding="utf-8"))
-        except OSError:
-            texts[doc_id] = None
-            return [RulebookError(f"source text {document.source} of document {doc_id} cannot be read",
-                                  location=doc.locate(("documents", doc_id, "source")), code="source-missing")]
-    problems: list[IncentivesError] = []
-    quoted: list[tuple[_yaml.Key, str, str]] = [
-        (("rules", i, "cite", "quote"), r.cite.document, r.cite.quote) for i, r in enumerate(loaded.model.rules)]
-    quoted += [(("not_encoded", i, "quote"), n.document, n.quote) for i, n in enumerate(loaded.model.not_encoded)]
-    for key, doc_id, quote in quoted:
-        text = texts.get(doc_id)
-        if text is not None and normalise(quote) not in text:
-            problems.append(RulebookError(f"quote not found in the source text of {doc_id}: {quote[:40]}…",
-                                          location=doc.locate(key), field=_field(key), code="quote-not-in-source"))
-    return problems
 
 
 def check_caps(loaded: LoadedFile) -> list[IncentivesError]:

@@ -20,7 +20,13 @@ HUNDRED = Decimal(100)
 
 _UNITS = {"": Decimal(1), "元": Decimal(1), "万": Decimal(10_000), "万元": Decimal(10_000),
           "亿": Decimal(100_000_000), "亿元": Decimal(100_000_000)}
-_MONEY = re.compile(r"^(?:¥|￥|CNY\s*|RMB\s*)?([0-9][0-9,]*(?:\.[0-9]+)?)\s*(万元|亿元|万|亿|元)?$")
+# Decimal notation only: no leading zero (YAML 1.1 would have read 0777 as octal), no hex, no
+# underscores; commas only between groups of three digits ("3,5万元" is refused, not read as 350,000).
+_MONEY = re.compile(r"^(?:¥|￥|CNY\s*|RMB\s*)?((?:0|[1-9][0-9]{0,2}(?:,[0-9]{3})+|[1-9][0-9]*)(?:\.[0-9]+)?)"
+                    r"\s*(万元|亿元|万|亿|元)?$")
+# The largest amount or factor read: 10^20 yuan is beyond any budget, and keeps every sum well inside
+# Decimal's 28 digits (a 29-digit amount would otherwise fail deep inside the arithmetic).
+MAX_DIGITS = 20
 _PERCENT = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*[%％]$")
 _RATIO = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(?:\s*[:：]\s*([0-9]+(?:\.[0-9]+)?))+$")
 
@@ -32,22 +38,38 @@ def to_decimal(value: object, what: str = "amount") -> Decimal:
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
+        if value.bit_length() > 4 * MAX_DIGITS:  # before Decimal(): an int of thousands of digits is slow to convert
+            raise MoneyError(f"{what} {_short(value)} is too large (at most {MAX_DIGITS} digits before the point)")
         result = Decimal(value)
     elif isinstance(value, float):
         result = Decimal(repr(value))
     elif isinstance(value, str):
+        if len(value) > 200:
+            raise MoneyError(f"{what} {_short(value)} is not a number of reasonable length")
         try:
             result = Decimal(value.strip())
-        except InvalidOperation as e:
-            raise MoneyError(f"{what} {value!r} is not a number") from e
+        except (InvalidOperation, ValueError) as e:
+            raise MoneyError(f"{what} {_short(value)} is not a number") from e
     else:
         raise MoneyError(f"{what} must be a number, not {type(value).__name__}")
     if not result.is_finite():
-        raise MoneyError(f"{what} {value!r} is not a finite number")
+        raise MoneyError(f"{what} {_short(value)} is not a finite number")
+    return _bounded(result, value, what)
+
+
+def _bounded(result: Decimal, value: object, what: str) -> Decimal:
+    """``result`` if it has at most ``MAX_DIGITS`` digits before the point, else a ``MoneyError``."""
+    if result and result.adjusted() >= MAX_DIGITS:
+        raise MoneyError(f"{what} {_short(value)} is too large (at most {MAX_DIGITS} digits before the point)")
     return result
 
 
 _TOO_MUCH = Decimal(10) ** 26   # 26 digits of yuan and 2 of fen: the 28 digits of Decimal's exact arithmetic
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
 
 
 def parse_money(value: object) -> Decimal:
@@ -58,11 +80,13 @@ def parse_money(value: object) -> Decimal:
     """
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
-        match = _MONEY.match(text)
+        match = _MONEY.match(text) if len(text) <= 200 else None
         if not match:
-            raise MoneyError(f"cannot read {value!r} as money (write 300000, \"30万元\" or \"¥300,000.00\")")
+            raise MoneyError(f"cannot read {_short(value)} as money (write 300000, \"30万元\" or \"¥300,000.00\"; "
+                             "commas only between groups of three digits)")
         number, unit = match.groups()
-        amount = Decimal(number.replace(",", "")) * _UNITS[unit or ""]
+        amount = _bounded(Decimal(number.replace(",", "")), value, "money") * _UNITS[unit or ""]
+        amount = _bounded(amount, value, "money")
     else:
         amount = to_decimal(value, "money")
     if amount < 0:
@@ -90,13 +114,17 @@ def percent(rate: Decimal) -> str:
 
 def parse_factor(value: object) -> Decimal:
     """A non-negative factor, which may exceed 1: ``"150%"``, ``"1.5"``, ``"1:1.5"``."""
+    if isinstance(value, str) and len(value) > 200:
+        raise MoneyError(f"cannot read {_short(value)} as a rate")
     if isinstance(value, str) and (match := _PERCENT.match(value.strip())):
-        factor = Decimal(match.group(1)) / HUNDRED
+        factor = _bounded(Decimal(match.group(1)), value, "rate") / HUNDRED
     elif isinstance(value, str) and _RATIO.match(value.strip()):
         parts = parse_ratio(value)
         if len(parts) != 2 or parts[0] == 0:
             raise MoneyError(f"a rate written as a ratio has two parts, base first: {value!r}")
         factor = parts[1] / parts[0]
+        if factor.adjusted() >= MAX_DIGITS:
+            raise MoneyError(f"ratio {_short(value)} gives a factor too large")
     else:
         factor = to_decimal(value, "rate")
     if factor < 0:
@@ -108,7 +136,7 @@ def parse_ratio(text: str) -> list[Decimal]:
     """Parts of a ratio as the texts write it: ``"1:1"`` → [1, 1], ``"5:5"``, ``"1:0.5"``."""
     if not _RATIO.match(text.strip()):
         raise MoneyError(f"cannot read {text!r} as a ratio like \"1:1\"")
-    parts = [Decimal(p) for p in re.split(r"[:：]", text.strip())]
+    parts = [_bounded(Decimal(p), text, "ratio") for p in re.split(r"[:：]", text.strip())]
     if sum(parts) == 0:
         raise MoneyError(f"ratio {text!r} has no positive part")
     return parts

@@ -11,6 +11,8 @@ import datetime as dt
 import difflib
 import hashlib
 from contextvars import ContextVar
+import json
+import logging
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from decimal import Decimal
@@ -19,14 +21,14 @@ from typing import Annotated, Any, Literal, Mapping, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from incentives import _yaml
+from incentives import _yaml, sources
 from incentives.conditions import (WHOLE, Condition, All, Any_, Compare, Count, Holds, Node, Op, Test, Value, Whole,
                                    compile_holds, leaves)
 from incentives.derived import compile_derived
 from incentives.expressions import MONEY, NUMBER, Derived, Dim, Ref, check, dimension, parse_comparison
 from incentives.expressions import show as ex_show
 from incentives.errors import (ExpressionError, FactsSchemaError, IncentivesError, Location, MoneyError, RulebookError,
-                               VocabularyError)
+                               VocabularyError, expect)
 from incentives.facts import DERIVED_FACTS, SCHEMA, Enterprise, derived_facts
 from incentives.factschema import (FACTS_FILE, RECORD_BASE_FIELDS, FactsSchema, check_vocabulary_fields,
                                   load_facts_schema)
@@ -442,14 +444,19 @@ _NONE: list[_Entry] = []
 
 
 def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None = None,
-                  derived: Mapping[str, str] | None = None) -> Rulebook:
+                  derived: Mapping[str, str] | None = None, *, check_quotes: bool = True) -> Rulebook:
     """Load a directory of rule files (``*.yaml`` beside ``vocabulary.yaml``) or one rule file.
 
     ``derived`` declares derived facts (``{"rd_ratio": "rd_spend[year] ÷ revenue[year]"}``, see
     ``incentives.derived``) the rules may read. Raises ``RulebookError`` whose ``problems`` list
-    every problem of the first bad file.
+    every problem of the first bad file. Each quote must be found in its document's source text
+    (``source:``, read safely from the rules tree): a rule whose citation is not in the law does not
+    load. ``check_quotes=False`` skips that check, and says so in the ``incentives`` log.
     """
-    return _load_rulebook(Path(path), vocabulary, derived or {})
+    expect(path, (str, Path), "path", "a rule directory or file")
+    if vocabulary is not None:
+        expect(vocabulary, (Vocabulary, str, Path), "vocabulary")
+    return _load_rulebook(Path(path), vocabulary, derived or {}, check_quotes)
 
 
 def _derived_facts(schema: FactsSchema, declared: Mapping[str, str]) -> dict[str, Derived]:
@@ -463,7 +470,8 @@ def _derived_facts(schema: FactsSchema, declared: Mapping[str, str]) -> dict[str
     return facts
 
 
-def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, declared: Mapping[str, str]) -> Rulebook:
+def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, declared: Mapping[str, str],
+                   check_quotes: bool = True) -> Rulebook:
     path = Path(path)
     if not path.exists():
         raise RulebookError("no such rule file or directory", location=Location(str(path)))
@@ -477,8 +485,8 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
         facts = SCHEMA
     vocab = vocabulary if isinstance(vocabulary, Vocabulary) else load_vocabulary(vocab_path)
     digest = hashlib.sha256()
+    digest.update(vocabulary_digest(vocab))
     if not isinstance(vocabulary, Vocabulary):
-        digest.update(vocab_path.read_bytes())
         check_vocabulary(vocab, facts)
     digest.update(facts.hash.encode())
     derived = _derived_facts(facts, declared)
@@ -495,6 +503,12 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
                     (companions(file)[0].resolve(), companions(file)[1].hash) != (vocab_path.resolve(), facts.hash):
                 raise RulebookError("a rulebook's files share one vocabulary and facts schema: this file names "
                                     "others; load it on its own", location=Location(str(file)))
+            if check_quotes:
+                problems = sources.check_quotes(result)
+                if problems:
+                    raise RulebookError(_summary(problems), problems=problems, location=problems[0].location)
+            else:
+                logging.getLogger("incentives").warning("%s: quotes not checked against their source texts", file)
             if result.model.city in loaded:
                 raise RulebookError(f"city {result.model.city!r} already comes from {loaded[result.model.city].path}",
                                     location=Location(str(file)))
@@ -526,6 +540,13 @@ def companions(path: Path) -> tuple[Path, FactsSchema]:
         vocab_path = shipped_rules() / VOCABULARY_FILE
     facts = load_facts_schema(named["facts"]) if "facts" in named else facts_schema_beside(vocab_path.parent)
     return vocab_path, facts
+
+
+def vocabulary_digest(vocabulary: Vocabulary) -> bytes:
+    """The vocabulary's terms as canonical bytes for the rulebook hash: the same terms give the same
+    bytes whether they came from a file (LF or CRLF, any key order) or a ``Vocabulary`` built in code."""
+    return json.dumps({k: dict(v) for k, v in vocabulary.terms.items()}, sort_keys=True,
+                      ensure_ascii=False).encode() + b"\0"
 
 
 def facts_schema_beside(directory: Path) -> FactsSchema:

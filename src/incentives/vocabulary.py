@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 from incentives import _yaml
-from incentives.errors import Location, VocabularyError
+from incentives.errors import Location, VocabularyError, expect
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Vocabulary:
 
 def load_vocabulary(path: str | Path) -> Vocabulary:
     """Read a vocabulary file: ``terms: {field: {term: 中文名}}``."""
+    expect(path, (str, Path), "path", "the vocabulary file's path")
     doc = _yaml.load(path)
     data = doc.data
     if not isinstance(data, dict) or set(data) != {"terms"} or not isinstance(data["terms"], dict):
