@@ -147,7 +147,10 @@ def test_english_switch_and_bad_input_in_the_browser(server: Server, browser: An
     facts = yaml.safe_load((EXAMPLES / "wenan-pilot.yaml").read_text("utf-8"))
     facts["enterprise"]["credit_code"] = facts["enterprise"]["credit_code"][:-1] + "0"
     fill_calculator(browser, server.url, facts, AS_OF)
+    from selenium.webdriver.support.ui import WebDriverWait
+
     browser.find_element(By.ID, "calculate").click()
+    WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".problem"))  # the answer is fetched
     problem = browser.find_element(By.CSS_SELECTOR, ".problem").text
     assert "enterprise.credit_code" in problem and "check digit" in problem
     browser.find_element(By.ID, "lang-switch").click()

@@ -80,6 +80,7 @@ def test_a_killed_run_never_leaves_a_folder_that_claims_to_be_complete(
             assert not list(tmp_path.glob(".results.partial-*")), "Ctrl-C leaves no partial folder"
         if sig == signal.SIGKILL:
             assert child.returncode in (0, -signal.SIGKILL)
+        before = now   # the next attempt must leave these results as they are, or replace them whole
 
 
 def test_a_killed_first_run_leaves_no_results_folder(registers: tuple[Path, Path], tmp_path: Path) -> None:
