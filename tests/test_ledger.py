@@ -265,3 +265,51 @@ def test_an_entitlement_expires_when_its_deadline_passes_unpaid(tmp_path: Any, l
     [ent] = ledger.entitlements(LF)
     assert ent.state == "paid" and sum(ent.paid.values()) == Decimal("300000.00")
     ledger.close()
+
+
+def test_cli_init_apply_show_report(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import RULES
+    from incentives.cli import main
+    db, events = str(tmp_path / "l.db"), tmp_path / "events.jsonl"
+    lines = [added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1))),
+             paid("p1", LF, D(2026, 4, 1), "lf.leader.provincial", ["enterprise"], "city", "150000"),
+             paid("p2", LF, D(2026, 4, 2), "lf.leader.provincial", ["enterprise"], "city", "1")]
+    events.write_text("\n".join(e.model_dump_json() for e in lines) + "\n", "utf-8")
+    assert main(["ledger", "init", db, "--rules", str(RULES)]) == 0
+    assert "ledger schema version 3 (sqlite)" in capsys.readouterr().out
+    assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2   # one payment refused
+    out, err = capsys.readouterr()
+    assert "3 events: 2 changed the ledger, 0 changed nothing" in out and "1 payment(s) refused" in out
+    assert "event p2: payment of 0.01 by city" not in err and "event p2: payment of 1.00 by city" in err
+    assert main(["ledger", "show", db, "--rules", str(RULES)]) == 0
+    assert "lf.leader.provincial ['enterprise']  owed  owed 300000.00  paid 150000.00  payable 150000.00" in \
+        capsys.readouterr().out
+    assert main(["ledger", "report", db, "--by", "payer", "--rules", str(RULES)]) == 0
+    report = capsys.readouterr().out.splitlines()
+    assert report[1].split() == ["city", "150000.00", "150000.00"]
+    assert report[-1].split() == ["total", "300000.00", "150000.00"]
+    assert main(["ledger", "report", db, "--by", "month", "--rules", str(RULES)]) == 0
+    assert [r.split() for r in capsys.readouterr().out.splitlines()[1:3]] == \
+        [["2026-03", "300000.00", "0.00"], ["2026-04", "0.00", "150000.00"]]
+    events.write_text('{"id": "x", "type": "record_added", "at": "2026-13-01"}\n', "utf-8")
+    assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2
+    assert f"{events}:1:1: at: Input should be a valid date" in capsys.readouterr().err
+
+
+def test_cli_applies_a_register_and_owes_what_batch_determines(tmp_path: Any, capsys: pytest.CaptureFixture[str],
+                                                               book: Rulebook) -> None:
+    from conftest import RULES
+    from incentives.batch import run_batch
+    from incentives.cli import main
+    from incentives.synth import synthesize, write_register
+    write_register(synthesize("all", 400, 7, book, D(2026, 6, 30)), tmp_path / "reg", "csv")
+    db = str(tmp_path / "l.db")
+    register = str(tmp_path / "reg" / "enterprises.csv")
+    assert main(["ledger", "apply", db, register, "--rules", str(RULES)]) == 0
+    assert main(["ledger", "apply", db, register, "--rules", str(RULES)]) == 0     # the same register again
+    assert " 0 changed the ledger" in capsys.readouterr().out.splitlines()[-1]
+    ledger = open_ledger(db, book)
+    owed = sum((v for e in ledger.entitlements() for v in e.owed.values()), Decimal(0))
+    summary = run_batch(register, tmp_path / "out", book, D(2026, 6, 30), progress=False)
+    assert owed == summary.total.amount and owed > 0
+    ledger.close()

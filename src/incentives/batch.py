@@ -557,6 +557,21 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
 
 
 # ------------------------------------------------------------------------------------ command line
+def read_register(input: str | Path, rulebook: Rulebook, *, records: str | Path | None = None
+                  ) -> Iterator[tuple[Enterprise | None, str | None]]:
+    """Each enterprise of a register as ``batch`` reads it (validated, terms checked), or ``None``
+    and the located reason its row is bad; for whatever consumes enterprises one by one (the ledger)."""
+    source = Source(Path(input), Path(records) if records is not None else None)
+    assessor = _Assessor(rulebook, dt.date.today(), (source.table, source.records), str(source.path), False)
+    try:
+        for row, rows in source.items():
+            errors: list[tuple[Any, ...]] = []
+            enterprise = assessor._enterprise(row, rows, errors)
+            yield enterprise, (str(errors[0][-1]) if errors else None)
+    finally:
+        source.close()
+
+
 def parse_date(text: str) -> dt.date:
     """An argparse type: YYYY-MM-DD."""
     try:

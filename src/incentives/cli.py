@@ -81,8 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     co.set_defaults(run=_coverage)
 
     from incentives import batch, charts, synth  # heavy formats are imported only when a command runs
+    from incentives.ledger import _cli as ledger
 
-    for module in (batch, synth, charts):
+    for module in (batch, synth, charts, ledger):
         module.register(sub)
 
     sc = sub.add_parser("schema", help="print the JSON Schema of facts, rules or assessments")

@@ -86,6 +86,16 @@ class Entitlement:
                     for p in set(self.paid) | set(self.owed)), Decimal(0))
 
 
+@dataclass
+class Applied:
+    """What ``apply_all`` did: events that changed the ledger, events that changed nothing (applied
+    before, or no difference), and payments refused with the reason."""
+
+    changed: int
+    unchanged: int
+    refused: list[tuple[Event, PaymentRefused]]
+
+
 @dataclass(frozen=True)
 class JournalEntry:
     """One transition of an entitlement, and why."""
@@ -158,10 +168,43 @@ class Ledger:
                 raise
         raise LedgerError(f"event {event.id}: could not be applied")  # pragma: no cover
 
-    def apply_all(self, events: Iterable[Event]) -> int:
-        """Apply events in the order given; return how many wrote something. Payments refused are
-        raised, as by ``apply``."""
-        return sum(1 for e in events if self.apply(e))
+    def apply_all(self, events: Iterable[Event], *, group: int = 500) -> Applied:
+        """Apply events in the order given, ``group`` to a transaction (each event in a savepoint of
+        its own, so a refused payment undoes only itself): for bulk loads by one writer, such as
+        replaying a register. Refused payments are collected, not raised; other errors are raised
+        after the events before them are committed."""
+        store = self.store
+        result = Applied(0, 0, [])
+        pending = 0
+        store.begin()
+        try:
+            for event in events:
+                store.execute("SAVEPOINT event")
+                try:
+                    entries = self._apply(event, event_json(event))
+                except PaymentRefused as e:
+                    store.execute("ROLLBACK TO SAVEPOINT event")
+                    result.refused.append((event, e))
+                    continue
+                except BaseException:
+                    store.execute("ROLLBACK TO SAVEPOINT event")
+                    raise
+                finally:
+                    store.execute("RELEASE SAVEPOINT event")
+                if entries:
+                    result.changed += 1
+                else:
+                    result.unchanged += 1
+                pending += 1
+                if pending >= group:
+                    store.commit()
+                    store.begin()
+                    pending = 0
+            store.commit()
+        except BaseException:
+            store.commit()  # what was applied before the failing event stays applied
+            raise
+        return result
 
     def _apply(self, event: Event, body: str) -> list[JournalEntry]:
         store = self.store
@@ -169,20 +212,21 @@ class Ledger:
         code = None if isinstance(event, ClockEvent) else event.credit_code
         if code is not None:
             store.lock_enterprise(code)
-        seen = store.one("SELECT body FROM events WHERE id = ?", (event.id,))
-        if seen is not None:
-            if seen[0] != body:
+        inserted = store.execute("INSERT INTO events (id, type, at, credit_code, body) VALUES (?, ?, ?, ?, ?) "
+                                 "ON CONFLICT (id) DO NOTHING",
+                                 (event.id, event.type, event.at.isoformat(), code, body)).rowcount
+        if inserted == 0:
+            seen = store.one("SELECT body FROM events WHERE id = ?", (event.id,))
+            if seen is not None and seen[0] != body:
                 raise LedgerError(f"event id {event.id!r} was applied before with another body", field="id")
             return []
-        store.execute("INSERT INTO events (id, type, at, credit_code, body) VALUES (?, ?, ?, ?, ?)",
-                      (event.id, event.type, event.at.isoformat(), code, body))
         if isinstance(event, ClockEvent):
             return self._clock(event)
         assert code is not None
         if isinstance(event, RecordEvent):
             self._record(event)
         elif isinstance(event, WithdrawEvent):
-            self._version("records", "credit_code = ? AND record_id = ?", (code, event.record_id), event, None,
+            self._version("records", (code, event.record_id), event, None,
                           ("credit_code", "record_id"))
         elif isinstance(event, ConsentEvent):
             store.execute("INSERT INTO flags (credit_code, rule_id, unit, flag, event_id, at) VALUES (?, ?, ?, ?, ?, ?) "
@@ -199,28 +243,25 @@ class Ledger:
             if str(profile.get("credit_code", "")).strip().upper() != code:
                 raise LedgerError(f"enterprise.credit_code {profile.get('credit_code')!r} is not the event's "
                                   f"credit_code {code}", field="enterprise.credit_code")
-            self._version("enterprises", "credit_code = ?", (code,), event, json.dumps(profile, ensure_ascii=False),
+            self._version("enterprises", (code,), event, json.dumps(profile, ensure_ascii=False),
                           ("credit_code",), body_column="profile",
                           extra={"city": profile.get("city"), "county": profile.get("county")})
         record_id = str(event.record.get("id", ""))
         if not record_id:
             raise LedgerError("a record needs an id", field="record.id")
-        self._version("records", "credit_code = ? AND record_id = ?", (code, record_id), event,
+        self._version("records", (code, record_id), event,
                       json.dumps(event.record, ensure_ascii=False, default=str), ("credit_code", "record_id"))
 
-    def _version(self, table: str, where: str, key: tuple[Any, ...], event: Event, body: str | None,
+    def _version(self, table: str, key: tuple[Any, ...], event: Event, body: str | None,
                  key_columns: tuple[str, ...], body_column: str = "body", extra: dict[str, Any] | None = None) -> None:
         """Keep the latest version by ``(at, id)`` of a row: facts converge whatever order they came in."""
         version = f"{event.at.isoformat()}|{event.id}"
-        row = self.store.one(f"SELECT version FROM {table} WHERE {where}", key)
         extra = extra or {}
-        if row is None:
-            cols = (*key_columns, "version", body_column, *extra)
-            self.store.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                               (*key, version, body, *extra.values()))
-        elif row[0] < version:
-            sets = ", ".join(f"{c} = ?" for c in ("version", body_column, *extra))
-            self.store.execute(f"UPDATE {table} SET {sets} WHERE {where}", (version, body, *extra.values(), *key))
+        cols = (*key_columns, "version", body_column, *extra)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in ("version", body_column, *extra))
+        self.store.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                           f"ON CONFLICT ({', '.join(key_columns)}) DO UPDATE SET {sets} "
+                           f"WHERE excluded.version > {table}.version", (*key, version, body, *extra.values()))
 
     # ------------------------------------------------------------------ re-assessment
     def _enterprise(self, code: str) -> Enterprise | None:

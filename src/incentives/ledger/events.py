@@ -14,6 +14,7 @@ are ordered by ``(at, id)``. A JSONL file holds one event per line, e.g.::
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Literal, Union
@@ -21,7 +22,7 @@ from typing import Annotated, Any, Iterator, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from incentives.errors import LedgerError, Location
-from incentives.facts import validate_credit_code
+from incentives.facts import Enterprise, validate_credit_code
 from incentives.money import Money
 
 
@@ -138,3 +139,19 @@ def read_events(path: str | Path) -> Iterator[Event]:
 def event_json(event: Event) -> str:
     """The event as canonical JSON (what is stored, and compared when an id is applied again)."""
     return event.model_dump_json(exclude_none=True)
+
+
+def record_events(enterprise: Enterprise, at: dt.date | None = None) -> list[RecordEvent]:
+    """One ``record_added`` event per record of ``enterprise`` (a register row, a fact file), dated
+    ``at`` or else the record's own date. The id names the enterprise, the record and a digest of
+    its content, so applying the same register twice is a no-op and a changed record is a new event."""
+    profile = enterprise.profile.model_dump(mode="json", exclude_none=True)
+    out = []
+    for record in enterprise.records:
+        body = record.model_dump(mode="json", exclude_none=True)
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
+        day = at or record.date
+        out.append(RecordEvent(id=f"{day.isoformat()}:{enterprise.profile.credit_code}:{record.id}:{digest}",
+                               type="record_added", at=day, credit_code=enterprise.profile.credit_code,
+                               enterprise=profile, record=body))
+    return out

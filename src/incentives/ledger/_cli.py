@@ -1,0 +1,132 @@
+"""``incentives ledger init|apply|show|report``: the ledger from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable, Iterator
+
+from incentives.errors import IncentivesError, Location
+from incentives.ledger._ledger import Ledger, open_ledger
+from incentives.ledger.events import Event, read_events, record_events
+from incentives.rulebook import load_rulebook
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``incentives ledger`` to the command line."""
+    p = sub.add_parser("ledger", help="entitlements owed, confirmed and paid over time (SQLite or PostgreSQL)",
+                       description="An entitlement ledger: a SQLite file (default) or postgresql://… URL.")
+    cmds = p.add_subparsers(required=True, metavar="ACTION")
+
+    def action(name: str, help: str, run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        q: argparse.ArgumentParser = cmds.add_parser(name, help=help)
+        q.add_argument("database", help="ledger.db (SQLite) or postgresql://user@host:port/db")
+        q.add_argument("--rules", default="rules", help="rule directory (default: rules)")
+        q.set_defaults(run=run)
+        return q
+
+    action("init", "create the ledger or bring its schema up to date", _init)
+    apply = action("apply", "apply events (JSONL) or a register delta (csv, jsonl, parquet, xlsx)", _apply)
+    apply.add_argument("input", help="events .jsonl (one event per line) or a register's enterprises table")
+    apply.add_argument("--records", default=None, help="a register's records table (as for batch)")
+    apply.add_argument("--at", type=dt.date.fromisoformat, default=None,
+                       help="date of a register delta's events (default: each record's own date)")
+    show = action("show", "entitlements (or the journal) of one enterprise or all", _show)
+    show.add_argument("--enterprise", default=None, help="credit code")
+    show.add_argument("--journal", action="store_true", help="the journal entries instead of the entitlements")
+    report = action("report", "committed against paid, by payer, county, programme or month", _report)
+    report.add_argument("--by", choices=["payer", "county", "programme", "month"], default="payer")
+
+
+def _open(args: argparse.Namespace) -> Ledger:
+    return open_ledger(args.database, load_rulebook(args.rules))
+
+
+def _init(args: argparse.Namespace) -> int:
+    ledger = _open(args)
+    print(f"{args.database}: ledger schema version {ledger.store.version()} ({ledger.store.dialect.name})")
+    ledger.close()
+    return 0
+
+
+def _is_events(path: Path) -> bool:
+    if path.suffix.lower() != ".jsonl":
+        return False
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                try:
+                    return "type" in json.loads(line)
+                except (json.JSONDecodeError, TypeError):
+                    return True  # read_events reports the line
+    return True
+
+
+def _register_events(args: argparse.Namespace, ledger: Ledger) -> Iterator[Event]:
+    from incentives.batch import read_register
+
+    for enterprise, problem in read_register(args.input, ledger.book, records=args.records):
+        if enterprise is None:
+            print(f"incentives: {problem} (skipped)", file=sys.stderr)
+            continue
+        yield from record_events(enterprise, args.at)
+
+
+def _apply(args: argparse.Namespace) -> int:
+    ledger = _open(args)
+    path = Path(args.input)
+    if not path.is_file():
+        raise IncentivesError("no such file", location=Location(str(path)))
+    events = read_events(path) if _is_events(path) else _register_events(args, ledger)
+    started = time.perf_counter()
+    try:
+        done = ledger.apply_all(events)
+    finally:
+        ledger.close()
+    seconds = time.perf_counter() - started
+    for event, e in done.refused:
+        print(f"incentives: event {event.id}: {e.message}", file=sys.stderr)
+    total = done.changed + done.unchanged + len(done.refused)
+    print(f"{total} events: {done.changed} changed the ledger, {done.unchanged} changed nothing "
+          f"(applied before or no difference), {len(done.refused)} payment(s) refused; {seconds:.2f} s")
+    return 2 if done.refused else 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    ledger = _open(args)
+    try:
+        if args.journal:
+            for j in ledger.journal(args.enterprise):
+                owed = ", ".join(f"{p} {v}" for p, v in sorted(j.owed.items())) or "-"
+                paid = ", ".join(f"{p} {v}" for p, v in sorted(j.paid.items())) or "-"
+                print(f"{j.at}  {j.credit_code}  {j.rule_id} {list(j.unit)}  {j.from_state or '-'} → {j.to_state}  "
+                      f"owed {owed}  paid {paid}  [{j.clause}; event {j.event_id}; {j.rulebook_hash[:15]}]")
+        else:
+            for e in ledger.entitlements(args.enterprise):
+                print(f"{e.credit_code}  {e.rule_id} {list(e.unit)}  {e.state}  owed {sum(e.owed.values())}  "
+                      f"paid {sum(e.paid.values())}  payable {sum(e.payable.values())}" + (f"  claim {e.claim}" if e.claim else "")
+                      + (f"  due {e.deadline}" if e.deadline else ""))
+    finally:
+        ledger.close()
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    ledger = _open(args)
+    try:
+        rows = ledger.report(args.by)
+    finally:
+        ledger.close()
+    width = max([len(args.by)] + [len(k) for k, _, _ in rows])
+    print(f"{args.by:<{width}}  {'committed':>16}  {'paid':>16}")
+    for key, committed, paid in rows:
+        print(f"{key:<{width}}  {committed:>16}  {paid:>16}")
+    total_c = sum((c for _, c, _ in rows), Decimal(0))
+    total_p = sum((p for _, _, p in rows), Decimal(0))
+    print(f"{'total':<{width}}  {total_c:>16}  {total_p:>16}")
+    return 0
