@@ -57,12 +57,21 @@ def main() -> None:
         owed = sum((v for e in ledger.entitlements() for v in e.owed.values()), Decimal(0))
         ledger.close()
 
+        durable = open_ledger(str(Path(tmp) / "durable.db"), book, engine="durable")
+        sample = events[: min(len(events), 5000)]
+        started_d, cpu_d = time.perf_counter(), time.process_time()
+        durable.apply_all(sample)
+        seconds_d, cpu_d = time.perf_counter() - started_d, time.process_time() - cpu_d
+        durable.close()
+
         summary = run_batch(Path(tmp) / "register" / "enterprises.csv", Path(tmp) / "results", book, AS_OF,
                             progress=False)
         print(f"ledger: {len(events) / seconds:,.0f} events/s ({seconds:.1f} s wall; "
               f"{len(events) / cpu:,.0f} events per CPU-second of this process, {cpu:.1f} s); "
               f"award_rows once per enterprise: {len(enterprises) / baseline:,.0f} enterprises/s "
               f"({baseline:.1f} s); ratio ledger/baseline time {seconds / baseline:.1f}x")
+        print(f"the same ledger re-assessing with durable_rules, first {len(sample):,} events: "
+              f"{len(sample) / seconds_d:,.0f} events/s wall, {len(sample) / cpu_d:,.0f} per CPU-second")
         print(f"owed by the ledger {owed} yuan; determined by batch {summary.total.amount} yuan: "
               + ("equal" if owed == summary.total.amount else "DIFFERENT"))
         if owed != summary.total.amount:

@@ -264,7 +264,34 @@ def test_an_entitlement_expires_when_its_deadline_passes_unpaid(tmp_path: Any, l
     ledger.apply(paid("r", LF, D(2026, 3, 30), "lf.leader.provincial", ["enterprise"], "county", "150000"))
     [ent] = ledger.entitlements(LF)
     assert ent.state == "paid" and sum(ent.paid.values()) == Decimal("300000.00")
+    # the same events in bulk (one transaction, the clock read once) give the same ledger
+    bulk = open_ledger(str(tmp_path / "bulk.db"), ledger.book)
+    events = [e for e in ledger_events(ledger)]
+    done = bulk.apply_all(events)
+    assert [e.id for e, _ in done.refused] == ["q"] and done.changed == 4
+    assert bulk.entitlements() == ledger.entitlements()
+    assert [(j.id, j.to_state, j.owed, j.paid) for j in bulk.journal()] == \
+        [(j.id, j.to_state, j.owed, j.paid) for j in ledger.journal()]
+    bulk.close()
     ledger.close()
+
+
+def ledger_events(ledger: Ledger) -> list[Any]:
+    """The events a ledger recorded, in the order applied, plus the refused payment "q"."""
+    rows = ledger.store.all("SELECT body FROM events ORDER BY seq")
+    events = [parse_event(body) for (body,) in rows]
+    events.insert(3, paid("q", LF, D(2026, 4, 2), "lf.leader.provincial", ["enterprise"], "county", "150000"))
+    return events
+
+
+def test_bulk_apply_keeps_what_came_before_a_bad_event(ledger: Ledger) -> None:
+    good = added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1)))
+    bad = parse_event({"id": "b", "type": "record_added", "at": "2026-03-02", "credit_code": CZ,
+                       "record": mark("T1", D(2023, 3, 1), "1000")})          # no profile for a new enterprise
+    with pytest.raises(LedgerError, match="must carry its profile"):
+        ledger.apply_all([good, bad])
+    assert [e.rule_id for e in ledger.entitlements()] == ["lf.leader.provincial"]
+    assert ledger.store.all("SELECT id FROM events ORDER BY seq") == [("a",)]
 
 
 def test_cli_init_apply_show_report(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:

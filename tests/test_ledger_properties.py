@@ -196,3 +196,19 @@ def test_random_streams_on_postgresql(postgres_server: Any, data: Any) -> None:
     stream, rng = data
     book = shared_rulebook()
     run_streams(postgres_server.new_database, book, stream, rng)
+
+
+@settings(max_examples=25)
+@given(streams)
+def test_durable_rules_on_the_event_path_writes_the_same_ledger(data: Any) -> None:
+    """The ledger re-assessing with durable_rules' matches writes the same journal and books."""
+    stream, _ = data
+    book = shared_rulebook()
+    with tempfile.TemporaryDirectory() as tmp:
+        native = open_ledger(str(Path(tmp) / "native.db"), book)
+        durable = open_ledger(str(Path(tmp) / "durable.db"), book, engine="durable")
+        events = simulate(native, stream)
+        durable.apply_all(events)
+        assert durable.journal() == native.journal() and durable.balances() == native.balances()
+        native.close()
+        durable.close()

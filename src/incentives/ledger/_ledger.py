@@ -18,7 +18,7 @@ from typing import Any, Iterable, Literal
 
 from pydantic import ValidationError
 
-from incentives.engine import award_rows
+from incentives.engine import Engine, award_rows
 from incentives.errors import IncentivesError, LedgerError, Location, PaymentRefused
 from incentives.facts import Enterprise
 from incentives.ledger import books
@@ -136,9 +136,14 @@ class _Ent:
 class Ledger:
     """An entitlement ledger over a database (``open_ledger``); one object per process or thread."""
 
-    def __init__(self, store: Store, rulebook: Rulebook) -> None:
+    def __init__(self, store: Store, rulebook: Rulebook, engine: Engine = "native") -> None:
         self.store = store
         self.book = rulebook
+        self.engine: Engine = engine
+        # Within one transaction of apply_all on SQLite, which no other writer can interleave with:
+        # the clock and whether any flag exists are read once.
+        self._cache: dict[str, Any] = {}
+        self._bulk = False
 
     # ------------------------------------------------------------------ applying events
     def apply(self, event: Event) -> list[JournalEntry]:
@@ -169,41 +174,49 @@ class Ledger:
         raise LedgerError(f"event {event.id}: could not be applied")  # pragma: no cover
 
     def apply_all(self, events: Iterable[Event], *, group: int = 500) -> Applied:
-        """Apply events in the order given, ``group`` to a transaction (each event in a savepoint of
-        its own, so a refused payment undoes only itself): for bulk loads by one writer, such as
-        replaying a register. Refused payments are collected, not raised; other errors are raised
-        after the events before them are committed."""
+        """Apply events in the order given, ``group`` to a transaction: for bulk loads by one writer,
+        such as replaying a register. A refused payment undoes only itself (a savepoint) and is
+        collected, not raised; any other error is raised after the events before it are applied."""
         store = self.store
         result = Applied(0, 0, [])
-        pending = 0
+        done: list[Event] = []
+        self._bulk = store.dialect.name == "sqlite"
         store.begin()
         try:
             for event in events:
-                store.execute("SAVEPOINT event")
-                try:
+                if isinstance(event, PaymentEvent):
+                    store.execute("SAVEPOINT payment")
+                    try:
+                        entries = self._apply(event, event_json(event))
+                    except PaymentRefused as e:
+                        store.execute("ROLLBACK TO SAVEPOINT payment")
+                        result.refused.append((event, e))
+                        continue
+                    finally:
+                        store.execute("RELEASE SAVEPOINT payment")
+                else:
                     entries = self._apply(event, event_json(event))
-                except PaymentRefused as e:
-                    store.execute("ROLLBACK TO SAVEPOINT event")
-                    result.refused.append((event, e))
-                    continue
-                except BaseException:
-                    store.execute("ROLLBACK TO SAVEPOINT event")
-                    raise
-                finally:
-                    store.execute("RELEASE SAVEPOINT event")
                 if entries:
                     result.changed += 1
                 else:
                     result.unchanged += 1
-                pending += 1
-                if pending >= group:
+                done.append(event)
+                if len(done) >= group:
                     store.commit()
                     store.begin()
-                    pending = 0
+                    self._cache.clear()
+                    done = []
             store.commit()
         except BaseException:
-            store.commit()  # what was applied before the failing event stays applied
+            store.rollback()  # the failing event's writes go; the ones before it are applied again
+            self._cache.clear()
+            self._bulk = False
+            for event in done:
+                self.apply(event)
             raise
+        finally:
+            self._cache.clear()
+            self._bulk = False
         return result
 
     def _apply(self, event: Event, body: str) -> list[JournalEntry]:
@@ -221,6 +234,7 @@ class Ledger:
                 raise LedgerError(f"event id {event.id!r} was applied before with another body", field="id")
             return []
         if isinstance(event, ClockEvent):
+            self._cache.pop("clock", None)
             return self._clock(event)
         assert code is not None
         if isinstance(event, RecordEvent):
@@ -229,6 +243,7 @@ class Ledger:
             self._version("records", (code, event.record_id), event, None,
                           ("credit_code", "record_id"))
         elif isinstance(event, ConsentEvent):
+            self._cache.pop("any flags", None)
             store.execute("INSERT INTO flags (credit_code, rule_id, unit, flag, event_id, at) VALUES (?, ?, ?, ?, ?, ?) "
                           "ON CONFLICT (credit_code, rule_id, unit, flag) DO UPDATE SET event_id = excluded.event_id, "
                           "at = excluded.at WHERE (excluded.at, excluded.event_id) < (flags.at, flags.event_id)",
@@ -285,7 +300,7 @@ class Ledger:
             return {}
         records = {r.id: r for r in enterprise.records}
         out: dict[Key, tuple[dict[str, int], str, dt.date | None]] = {}
-        for row in award_rows(enterprise, self.book, _FAR, terms_checked=True):
+        for row in award_rows(enterprise, self.book, _FAR, engine=self.engine, terms_checked=True):
             if row.status != "fixed" or row.amount is None:
                 continue  # up_to, unquantified, non-monetary: nothing determined to owe
             rule = self.book.by_id[row.rule_id]
@@ -312,14 +327,24 @@ class Ledger:
     def _flags(self, code: str) -> dict[Key, dict[str, tuple[str, str]]]:
         """Notices, confirmations and refusals of each entitlement, with the earliest event of each."""
         flags: dict[Key, dict[str, tuple[str, str]]] = defaultdict(dict)
+        if self._bulk:  # most ledgers being loaded in bulk have no flag at all: ask once
+            if "any flags" not in self._cache:
+                self._cache["any flags"] = self.store.one("SELECT 1 FROM flags LIMIT 1") is not None
+            if not self._cache["any flags"]:
+                return flags
         for rule_id, unit, flag, at, event_id in self.store.all(
                 "SELECT rule_id, unit, flag, at, event_id FROM flags WHERE credit_code = ?", (code,)):
             flags[(rule_id, unit)][flag] = (at, event_id)
         return flags
 
     def _clock_value(self) -> dt.date | None:
+        if "clock" in self._cache:
+            return self._cache["clock"]  # type: ignore[no-any-return]
         row = self.store.one("SELECT value FROM ledger_meta WHERE key = 'clock'")
-        return dt.date.fromisoformat(row[0]) if row else None
+        clock = dt.date.fromisoformat(row[0]) if row else None
+        if self._bulk:
+            self._cache["clock"] = clock
+        return clock
 
     def _reassess(self, code: str, event: Event, payment: PaymentEvent | None) -> list[JournalEntry]:
         enterprise = self._enterprise(code)
@@ -470,6 +495,7 @@ class Ledger:
         if clock is None or event.at > clock:
             store.execute("INSERT INTO ledger_meta (key, value) VALUES ('clock', ?) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (event.at.isoformat(),))
+            self._cache.pop("clock", None)
         due = [c for (c,) in store.all("SELECT DISTINCT credit_code FROM entitlements WHERE deadline IS NOT NULL "
                                        "AND deadline < ? AND paid < assessed AND state NOT IN ('expired', 'declined') "
                                        "ORDER BY credit_code", (event.at.isoformat(),))]
@@ -575,9 +601,11 @@ def _reason(event: Event, before: State | None, after: State, owed: dict[str, in
     return "; ".join(parts)
 
 
-def open_ledger(url: str | Path, rulebook: Rulebook) -> Ledger:
+def open_ledger(url: str | Path, rulebook: Rulebook, *, engine: Engine = "native") -> Ledger:
     """A ledger over ``url`` (a SQLite path, ``sqlite:///…`` or ``postgresql://…``), migrated to
-    the current schema."""
+    the current schema. ``engine="durable"`` decides which rules each re-assessment matches with
+    durable_rules instead of the native compiled predicates (the same entitlements; slower, see
+    docs/design.md)."""
     if not str(url):
         raise LedgerError("no database given", location=Location(""))
-    return Ledger(Store(url), rulebook)
+    return Ledger(Store(url), rulebook, engine)
