@@ -340,3 +340,16 @@ def test_cli_applies_a_register_and_owes_what_batch_determines(tmp_path: Any, ca
     summary = run_batch(register, tmp_path / "out", book, D(2026, 6, 30), progress=False)
     assert owed == summary.total.amount and owed > 0
     ledger.close()
+
+
+def test_the_ledger_guide_python_runs(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import ROOT
+    from test_docs import blocks
+    for name in ("rules", "sources"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    monkeypatch.chdir(tmp_path)
+    code = blocks(ROOT / "docs" / "ledger.md", "python")
+    assert code
+    for block in code:
+        exec(compile(block.text, block.where, "exec"), {"__name__": "docs_ledger"})
+    assert (tmp_path / "ledger.db").is_file()

@@ -103,6 +103,8 @@ class Store:
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
                 self.conn.execute("PRAGMA busy_timeout=60000")
+                # a ledger of a whole register outgrows SQLite's default 2 MB page cache
+                self.conn.execute("PRAGMA cache_size=-65536")
             except sqlite3.Error as e:
                 raise LedgerError(f"cannot open: {e}", location=Location(path)) from e
             self._errors = (sqlite3.Error,)
