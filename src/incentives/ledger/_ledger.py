@@ -283,10 +283,10 @@ class Ledger:
         row = self.store.one("SELECT profile FROM enterprises WHERE credit_code = ?", (code,))
         if row is None or row[0] is None:
             return None
-        records = [json.loads(b) for (b,) in self.store.all(
-            "SELECT body FROM records WHERE credit_code = ? AND body IS NOT NULL ORDER BY record_id", (code,))]
-        try:
-            enterprise = Enterprise.model_validate({"enterprise": json.loads(row[0]), "records": records})
+        records = ",".join(b for (b,) in self.store.all(
+            "SELECT body FROM records WHERE credit_code = ? AND body IS NOT NULL ORDER BY record_id", (code,)))
+        try:  # the stored JSON as it is, parsed and validated in one pass by pydantic-core
+            enterprise = Enterprise.model_validate_json(f'{{"enterprise":{row[0]},"records":[{records}]}}')
             enterprise.check_terms(self.book.vocabulary)
         except ValidationError as e:
             first = e.errors()[0]
