@@ -353,3 +353,14 @@ def test_the_ledger_guide_python_runs(tmp_path: Any, monkeypatch: pytest.MonkeyP
     for block in code:
         exec(compile(block.text, block.where, "exec"), {"__name__": "docs_ledger"})
     assert (tmp_path / "ledger.db").is_file()
+
+
+def test_every_public_name_of_the_ledger_imports_and_is_documented() -> None:
+    import incentives.ledger as ledger_api
+    from conftest import ROOT
+    guide = (ROOT / "docs" / "ledger.md").read_text("utf-8")
+    for name in ledger_api.__all__:
+        assert getattr(ledger_api, name) is not None
+    undocumented = [n for n in ("open_ledger", "parse_event", "PaymentRefused", "apply", "entitlements", "journal",
+                                "balances", "report", "apply_all", "payable") if n not in guide]
+    assert not undocumented
