@@ -22,7 +22,7 @@ from incentives.facts import Enterprise, EnterpriseBase
 from incentives.outcomes import (Assessment, Award, CheckResult, Citation, Conflict, EnterpriseRef,
                                  InstalmentDue, ReportedAmount, RuleOutcome)
 from incentives.money import split, to_fen
-from incentives.rulebook import CompiledRule, Rulebook
+from incentives.rulebook import CompiledRule, Rulebook, extra_facts
 
 Engine = Literal["native", "durable"]
 ZERO = Decimal(0)
@@ -195,7 +195,9 @@ def _judge_quietly(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, m
     """
     profile = enterprise.profile
     index = rulebook.index(profile.city)
-    derived = rulebook.extra_facts(enterprise, as_of)
+    # As Rulebook.extra_facts, from the index at hand: most cities read neither, and pay nothing here.
+    derived = (extra_facts(enterprise, as_of, rulebook.derived, whole=index.uses_whole)
+               if index.uses_derived or index.uses_whole else {})
     for record in enterprise.records:
         if record.date > as_of:
             continue
