@@ -619,10 +619,10 @@ def _run(args: argparse.Namespace) -> int:
         args.input = _spool_stdin(Path(args.output_dir))
     s = run_batch(args.input, args.output_dir, args.rules or default_rules(), args.as_of, records=args.records,
                   chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform)
-    print(f"{s.enterprises_read} enterprises read, {s.assessed} assessed, {s.with_awards} with awards, "
+    print(f"{s.enterprises_read:,} enterprises read, {s.assessed:,} assessed, {s.with_awards:,} with awards, "
           f"{s.errors} error(s)" + (f" (see {Path(s.output_dir) / 'errors.csv'})" if s.errors else ""))
-    print(f"{s.total.awards} award{'s' * (s.total.awards != 1)}: {s.total.amount} yuan determined, "
-          f"{s.total.amount_max} yuan with ceilings")
+    print(f"{s.total.awards:,} award{'s' * (s.total.awards != 1)}: {s.total.amount:,.2f} yuan determined, "
+          f"{s.total.amount_max:,.2f} yuan with ceilings")
     if s.reform is not None and reform is not None:
         from incentives.reform import render
 
