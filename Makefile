@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench fuzz clean postgres browser serve
+.PHONY: install demo test lint bench fuzz clean postgres browser serve cjk-font
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The demo's charts name counties and programmes in Chinese: a freely licensed (OFL) CJK font, Debian's
+# fonts-noto-cjk, is installed where no CJK font is; without root the charts fall back to ids and numbers.
+cjk-font:
+	@if ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    flock /tmp/apt.lock sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -q --no-install-recommends fontconfig fonts-noto-cjk'; \
+	  else echo "no CJK font found and cannot install one (not root): install fonts-noto-cjk or fonts-wqy-microhei;" \
+	    "the charts will label counties by number"; fi; \
+	fi
+
+demo: $(STAMP) cjk-font
 	$(BIN)/python examples/demo.py
 	@echo; echo "== A synthetic register of 20,000 Langfang enterprises, assessed and reformed =="
 	$(BIN)/incentives synth --city langfang --n 20000 --seed 1 --as-of 2026-06-30 -o out/demo/register

@@ -44,7 +44,7 @@ def test_evaluate_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
 def test_evaluate_table_in_chinese_and_english(capsys: pytest.CaptureFixture[str]) -> None:
     args = [str(EXAMPLES / "xianghe-leader.yaml"), "--rules", str(RULES), "--as-of", "2026-06-30"]
     _, zh, _ = run(capsys, "evaluate", *args)
-    assert "30万元" in zh and "合计(确定金额): 135万元" in zh and "市级 15万元, 县级 15万元" in zh
+    assert "30万元" in zh and "合计(确定金额): 135万元" in zh and "市级 150,000.00元, 县级 150,000.00元" in zh   # the payers column is not all whole 万
     _, en, _ = run(capsys, "evaluate", *args, "--lang", "en")
     assert "CNY 300,000.00" in en and "Total (determined): CNY 1,350,000.00" in en and "June 30, 2026" in en
 
@@ -189,3 +189,63 @@ def test_outside_a_checkout_commands_use_the_shipped_rules(tmp_path: Path) -> No
     assert summary["rulebook_hash"] == load_rulebook(shipped_rules()).hash
     coverage = _cli("coverage", cwd=tmp_path)
     assert coverage.returncode == 0 and "lf-2025-5" in coverage.stdout
+
+
+def _firm_in(tmp_path: Path, city: str) -> Path:
+    from conftest import credit_code
+
+    path = tmp_path / "firm.yaml"
+    path.write_text(f"enterprise: {{name: 某企业, credit_code: {credit_code()}, city: {city}}}\nrecords:\n"
+                    "  - {id: r, kind: recognition, title: cluster_leader, level: provincial, date: 2026-01-05}\n",
+                    "utf-8")
+    return path
+
+
+@pytest.mark.parametrize("city", ["baoding", "保定市"])
+def test_an_unknown_city_is_an_error_listing_the_known_ones(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                           city: str) -> None:
+    code, out, err = run(capsys, "evaluate", str(_firm_in(tmp_path, city)), "--rules", str(RULES),
+                         "--as-of", "2026-06-30")
+    assert code == 2 and out == ""
+    assert f"firm.yaml: enterprise.city: unknown city '{city}'; known cities: cangzhou (沧州市/沧州), " \
+           "langfang (廊坊市/廊坊), shijiazhuang (石家庄市/石家庄)" in err
+
+
+@pytest.mark.parametrize("city", ["langfang", "廊坊市", "廊坊"])
+def test_a_city_written_in_chinese_is_the_same_city(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   city: str) -> None:
+    code, out, _ = run(capsys, "evaluate", str(_firm_in(tmp_path, city)), "--rules", str(RULES),
+                       "--as-of", "2026-06-30", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["enterprise"]["city"] == "langfang" and data["total"] == "300000.00"
+
+
+def test_a_money_column_keeps_one_unit_style() -> None:
+    import datetime as dt
+    import re
+    from decimal import Decimal
+
+    from incentives import assess, load_enterprise, load_rulebook
+    from incentives.report import column_in_wan, money, render
+
+    assert column_in_wan([Decimal("47700000.00"), Decimal("300000.00")])
+    assert not column_in_wan([Decimal("47700000.00"), Decimal("31298338.76")])
+    assert money(Decimal("47700000.00"), wan=False) == "47,700,000.00元"
+    assert money(Decimal("47700000.00"), wan=True) == "4,770万元"
+    book = load_rulebook(RULES)
+    checked = 0
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        result = assess(load_enterprise(path, book.vocabulary), book, dt.date(2026, 6, 30))
+        priced = [a for a in result.awards if a.amount_max is not None]
+        if not priced:
+            continue
+        lines = render(result, "zh").splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("--"))
+        rows = dict(zip((a.rule_id + a.record_id if a.record_id else a.rule_id for a in result.awards),
+                        lines[start + 1:start + 1 + len(result.awards)]))
+        cells = [re.findall(r"\d[\d,.]*(?:万元|元)", rows[a.rule_id + (a.record_id or "")])[0] for a in priced]
+        in_wan = column_in_wan([a.amount_max for a in priced])
+        assert all(c.endswith("万元") == in_wan for c in cells), (path.name, cells)
+        assert all("," in c or len(c.rstrip("万元")) <= 7 for c in cells), cells     # separators
+        checked += 1
+    assert checked >= 5

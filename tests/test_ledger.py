@@ -364,3 +364,17 @@ def test_every_public_name_of_the_ledger_imports_and_is_documented() -> None:
     undocumented = [n for n in ("open_ledger", "parse_event", "PaymentRefused", "apply", "entitlements", "journal",
                                 "balances", "report", "apply_all", "payable") if n not in guide]
     assert not undocumented
+
+
+def test_a_rule_paying_per_record_owes_each_record_of_one_achievement(ledger: Ledger, book: Rulebook) -> None:
+    """Two platforms of one builder are selected: Langfang pays each (once_per_record), and the facts
+    see one achievement (title and level): one entitlement owing what assess owes, 100万."""
+    from incentives import assess
+    platform = {"kind": "recognition", "title": "industrial_internet_platform", "level": "provincial"}
+    ledger.apply(added("p1", LF, D(2026, 3, 1), {"id": "P1", "date": "2026-03-01", "scope": "industry", **platform}))
+    ledger.apply(added("p2", LF, D(2026, 4, 1), {"id": "P2", "date": "2026-04-01", "scope": "regional", **platform}))
+    [ent] = ledger.entitlements(LF)
+    assert ent.unit == ("recognition", "industrial_internet_platform", "provincial")
+    assert ent.owed == {"city": Decimal("500000.00"), "county": Decimal("500000.00")}
+    facts = ledger._enterprise(LF)
+    assert sum(ent.owed.values()) == assess(facts, book, D(2026, 12, 31)).total

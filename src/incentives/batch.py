@@ -478,9 +478,9 @@ class RowAccount:
 
     def line(self) -> str:
         """The accounting in one line, as the command prints it."""
-        return (f"rows in: {self.enterprise_rows} enterprise rows = {self.assessed} assessed + {self.rejected} in "
-                f"errors; {self.record_rows} record rows = {self.records_assessed} assessed + "
-                f"{self.records_rejected} with a rejected enterprise + {self.orphan_records} orphan(s) in errors"
+        return (f"rows in: {self.enterprise_rows:,} enterprise rows = {self.assessed:,} assessed + {self.rejected:,} in "
+                f"errors; {self.record_rows:,} record rows = {self.records_assessed:,} assessed + "
+                f"{self.records_rejected:,} with a rejected enterprise + {self.orphan_records:,} orphan(s) in errors"
                 + ("" if self.balanced else " (DOES NOT BALANCE: please report this)"))
 
 
@@ -692,12 +692,12 @@ def _run(args: argparse.Namespace) -> int:
         args.input = _spool_stdin(Path(args.output_dir))
     s = run_batch(args.input, args.output_dir, args.rules or default_rules(), args.as_of, records=args.records,
                   chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform)
-    print(f"{s.enterprises_read} enterprises read, {s.assessed} assessed, {s.with_awards} with awards, "
+    print(f"{s.enterprises_read:,} enterprises read, {s.assessed:,} assessed, {s.with_awards:,} with awards, "
           f"{s.errors} error(s)" + (f" (see {Path(s.output_dir) / 'errors.csv'})" if s.errors else ""))
     if s.rows is not None:
         print(s.rows.line())
-    print(f"{s.total.awards} award{'s' * (s.total.awards != 1)}: {s.total.amount} yuan determined, "
-          f"{s.total.amount_max} yuan with ceilings")
+    print(f"{s.total.awards:,} award{'s' * (s.total.awards != 1)}: {s.total.amount:,.2f} yuan determined, "
+          f"{s.total.amount_max:,.2f} yuan with ceilings")
     if s.reform is not None and reform is not None:
         from incentives.reform import render
 

@@ -35,7 +35,9 @@ def cjk_font(text: str) -> str | None:
     ft2font = require("matplotlib.ft2font")
     wanted = {ord(c) for c in text if not c.isascii()}
     fonts = sorted({f.fname for f in font_manager.fontManager.ttflist
-                    if any(h in f.name.lower() or h in Path(f.fname).name.lower() for h in _CJK_HINTS)})
+                    if any(h in f.name.lower() or h in Path(f.fname).name.lower() for h in _CJK_HINTS)}
+                   # matplotlib's font cache predates a font installed since (make demo installs one)
+                   | {p for p in font_manager.findSystemFonts() if any(h in Path(p).name.lower() for h in _CJK_HINTS)})
     for path in fonts:
         try:
             charmap = ft2font.FT2Font(path).get_charmap()
@@ -78,8 +80,10 @@ def chart(summary: str | Path, out_dir: str | Path, *, font: str | None = AUTO) 
     out.mkdir(parents=True, exist_ok=True)
     by_county = out / "budget_by_county.png"
     by_rule = out / "budget_by_rule.png"
-    _bars(by_county, "Awards by county (10,000 yuan)", [(county_labels[k], v) for k, v in counties], font)
-    _bars(by_rule, "Awards by rule (10,000 yuan)", [(rule_labels[k], v) for k, v in rules], font)
+    _bars(by_county, "各县（市、区）奖励（万元）" if font else "Awards by county (10,000 yuan)",
+          [(county_labels[k], v) for k, v in counties], font)
+    _bars(by_rule, "各规则奖励（万元）" if font else "Awards by rule (10,000 yuan)",
+          [(rule_labels[k], v) for k, v in rules], font)
     report = out / "report.html"
     report.write_text(_html(data, font, searched, county_labels, counties, rules, (by_county, by_rule)),
                       encoding="utf-8")
@@ -113,17 +117,19 @@ def _bars(path: Path, title: str, items: list[tuple[str, dict[str, Any]]], font:
     agg.FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     rows = list(range(len(labels)))[::-1]
-    ax.barh(rows, fixed, color="#2f6f9f", label="determined")
-    ax.barh(rows, ceiling, left=fixed, color="#9cc3de", label="up to (ceiling)")
+    ax.barh(rows, fixed, color="#2f6f9f", label="确定金额" if font else "determined")
+    ax.barh(rows, ceiling, left=fixed, color="#9cc3de", label="最高额（上限）" if font else "up to (ceiling)")
     for row, (_, v), a, b in zip(rows, items, fixed, ceiling):
         ax.annotate(f"{v['awards']}", (a + b, row), xytext=(3, 0), textcoords="offset points", va="center",
                     fontsize=7, color="#555")
     ax.set_yticks(rows)
     props = font_manager.FontProperties(fname=font) if font else None
     ax.set_yticklabels(labels, fontproperties=props, fontsize=9)
-    ax.set_title(title)
-    ax.set_xlabel("10,000 yuan (the number after a bar counts its awards)")
-    ax.legend(loc="lower right", fontsize=8)
+    # With a CJK font the chart speaks Chinese throughout; without one, English and ids
+    ax.set_title(title, fontproperties=props)
+    ax.set_xlabel("万元（柱后数字为奖励笔数）" if font else "10,000 yuan (the number after a bar counts its awards)",
+                  fontproperties=props)
+    ax.legend(loc="lower right", fontsize=8, prop=props)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})

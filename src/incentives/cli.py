@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from incentives.engine import assess
-from incentives.errors import IncentivesError, LintWarning
+from incentives.errors import FactsError, IncentivesError, LintWarning, Location
 from incentives.facts import load_enterprise
 from incentives.rulebook import Rulebook, load_rulebook
 from incentives.shipped import default_rules, shipped_rules, version
@@ -125,6 +125,13 @@ def _rulebook(args: argparse.Namespace) -> Rulebook:
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     book = _rulebook(args)
     enterprise = load_enterprise(args.facts, book.vocabulary)
+    try:
+        city = book.resolve_city(enterprise.profile.city)
+    except FactsError as e:  # an unknown city would silently pay nothing
+        e.location = Location(str(args.facts))
+        raise
+    if city != enterprise.profile.city:
+        enterprise = enterprise.model_copy(update={"profile": enterprise.profile.model_copy(update={"city": city})})
     return book, enterprise
 
 

@@ -215,11 +215,14 @@ def compare(enterprises: Iterable[Enterprise], baseline: Rulebook, reformed: Rul
 
 def render(report: ReformReport, title: str) -> str:
     """The comparison as plain text tables."""
-    from incentives.report import money, table
+    from incentives.report import column_in_wan, money, table
 
     def rows(name: str, tallies: dict[str, Tally]) -> str:
         body = [[name, "baseline", "reform", "change"]]
-        body += [[k, money(t.baseline), money(t.reform), _signed(t.change)] for k, t in sorted(tallies.items())]
+        items = sorted(tallies.items())
+        wan = [column_in_wan([getattr(t, f) for _, t in items]) for f in ("baseline", "reform", "change")]
+        body += [[k, money(t.baseline, wan=wan[0]), money(t.reform, wan=wan[1]), _signed(t.change, wan[2])]
+                 for k, t in items]
         return table(body)
 
     out = [f"Reform: {title}", f"Enterprises: {report.enterprises}",
@@ -231,7 +234,7 @@ def render(report: ReformReport, title: str) -> str:
     return "\n".join(out)
 
 
-def _signed(amount: Decimal) -> str:
+def _signed(amount: Decimal, wan: bool | None = None) -> str:
     from incentives.report import money
 
-    return ("+" if amount > 0 else "-" if amount < 0 else "±") + money(abs(amount))
+    return ("+" if amount > 0 else "-" if amount < 0 else "±") + money(abs(amount), wan=wan)

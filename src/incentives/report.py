@@ -41,13 +41,24 @@ def label(key: str, lang: Lang) -> str:
     return _LABELS[lang].get(key, key)
 
 
-def money(amount: Decimal, lang: Lang = "zh") -> str:
-    """``30万元`` / ``123,456.79元`` in Chinese, ``CNY 300,000.00`` in English."""
+def money(amount: Decimal, lang: Lang = "zh", wan: bool | None = None) -> str:
+    """``30万元`` / ``123,456.79元`` in Chinese, ``CNY 300,000.00`` in English.
+
+    ``wan`` fixes the Chinese unit (for a column: see ``column_in_wan``); by default a whole number of
+    hundreds of yuan is shown in 万元."""
     if lang == "en":
         return format_currency(amount, "CNY", locale="en", format="¤¤ #,##0.00", currency_digits=False)
-    if amount and amount % 100 == 0:
+    if wan is False:
+        return format_decimal(amount, format="#,##0.00", locale="zh_CN") + "元"
+    if wan or (amount and amount % 100 == 0):
         return format_decimal(amount / _WAN, locale="zh_CN", decimal_quantization=False) + "万元"
     return format_decimal(amount, format="#,##0.00", locale="zh_CN") + "元"
+
+
+def column_in_wan(amounts: Sequence[Decimal | None]) -> bool:
+    """Whether a column of amounts shows in 万元: only where every amount is a whole number of 万, so
+    one column never mixes ``4,770万元`` and ``31,298,338.76元``."""
+    return all(a % _WAN == 0 for a in amounts if a is not None)
 
 
 def percent(rate: Decimal, lang: Lang = "zh") -> str:
@@ -58,18 +69,18 @@ def date(day: dt.date, lang: Lang = "zh") -> str:
     return format_date(day, format="long", locale=_LOCALE[lang])
 
 
-def award_amount(award: Award, lang: Lang) -> str:
+def award_amount(award: Award, lang: Lang, wan: bool | None = None) -> str:
     if award.status == "fixed" and award.amount is not None:
-        return money(award.amount, lang)
+        return money(award.amount, lang, wan)
     if award.status == "up_to" and award.amount_max is not None:
-        return f"{label('up_to', lang)} {money(award.amount_max, lang)}"
+        return f"{label('up_to', lang)} {money(award.amount_max, lang, wan)}"
     return label(award.status, lang)
 
 
-def payer_text(award: Award, lang: Lang) -> str:
+def payer_text(award: Award, lang: Lang, wan: bool | None = None) -> str:
     if award.payers_unspecified:
         return label("unspecified", lang)
-    return ", ".join(f"{label(p, lang)} {money(v, lang)}" for p, v in award.payers.items()) or "-"
+    return ", ".join(f"{label(p, lang)} {money(v, lang, wan)}" for p, v in award.payers.items()) or "-"
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:
@@ -97,9 +108,11 @@ def render(result: Assessment, lang: Lang = "zh") -> str:
            f"{L('as_of')}: {date(result.as_of, lang)}    {L('hash')}: {result.rulebook_hash[:19]}", ""]
     if result.awards:
         rows = [[L("rule"), L("award"), L("amount"), L("payers"), L("clause"), L("record")]]
+        wan = column_in_wan([a.amount_max for a in result.awards])
+        wan_payers = column_in_wan([v for a in result.awards for v in a.payers.values()])
         for a in result.awards:
-            rows.append([a.rule_id, a.title if lang == "zh" else a.title_en, award_amount(a, lang),
-                         payer_text(a, lang), f"{a.citation.document_number or a.citation.document} {a.citation.clause}",
+            rows.append([a.rule_id, a.title if lang == "zh" else a.title_en, award_amount(a, lang, wan),
+                         payer_text(a, lang, wan_payers), f"{a.citation.document_number or a.citation.document} {a.citation.clause}",
                          a.record_id or "-"])
         out.append(table(rows))
     else:

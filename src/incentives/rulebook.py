@@ -27,8 +27,8 @@ from incentives.conditions import (WHOLE, Condition, All, Any_, Compare, Count, 
 from incentives.derived import compile_derived
 from incentives.expressions import MONEY, NUMBER, Derived, Dim, Ref, check, dimension, parse_comparison
 from incentives.expressions import show as ex_show
-from incentives.errors import (ExpressionError, FactsSchemaError, IncentivesError, Location, MoneyError, RulebookError,
-                               VocabularyError, expect)
+from incentives.errors import (ExpressionError, FactsError, FactsSchemaError, IncentivesError, Location, MoneyError,
+                               RulebookError, VocabularyError, expect)
 from incentives.facts import DERIVED_FACTS, SCHEMA, Enterprise, derived_facts
 from incentives.factschema import (FACTS_FILE, RECORD_BASE_FIELDS, FactsSchema, check_vocabulary_fields,
                                   load_facts_schema)
@@ -378,6 +378,33 @@ class Rulebook:
         if index is None:  # built once per city; a race only builds the same index twice
             index = self._indexes[city] = RuleIndex(self.rules_for(city))
         return index
+
+    def city_names(self) -> dict[str, str]:
+        """Every name of a city with rules → its rule file's city: ``langfang``, ``廊坊市`` and ``廊坊``
+        (the Chinese names read from the issuer of the file's documents, e.g. 廊坊市人民政府办公室)."""
+        names: dict[str, str] = {}
+        for city, loaded in self.files.items():
+            if not loaded.rules:
+                continue
+            names[city] = city
+            for document in loaded.model.documents.values():
+                for suffix in ("市", "省"):
+                    head, found, _ = document.issuer.partition(suffix)
+                    if found and head and len(head) <= 6:
+                        names.setdefault(head + suffix, city)
+                        names.setdefault(head, city)
+                        break
+        return names
+
+    def resolve_city(self, name: str) -> str:
+        """The rule file's city for ``name`` (``langfang``, ``廊坊市`` or ``廊坊``), else a ``FactsError``
+        listing the known cities."""
+        names = self.city_names()
+        if name.strip() in names:
+            return names[name.strip()]
+        known = ", ".join(f"{city} ({'/'.join(n for n, c in names.items() if c == city and n != city)})"
+                          for city in sorted(set(names.values())))
+        raise FactsError(f"unknown city {name!r}; known cities: {known}", field="enterprise.city")
 
     @property
     def rules(self) -> list[CompiledRule]:

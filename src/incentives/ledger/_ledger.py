@@ -309,9 +309,12 @@ class Ledger:
             payers = {"unspecified": fen(row.amount)} if row.payers_unspecified or not row.payers else \
                 {p: fen(v) for p, v in row.payers.items()}
             have = out.get(key)
-            if have is None or sum(payers.values()) > sum(have[0].values()):  # one achievement pays once
+            if have is None:
                 deadline = rule.rule.payment_deadline.due(record.date) if rule.rule.payment_deadline else None
                 out[key] = (payers, record.id, deadline)
+            else:  # a rule that pays per record (once_per_record) pays each record of one achievement:
+                for payer, amount in payers.items():  # one entitlement owes what assess owes for them all
+                    have[0][payer] = have[0].get(payer, 0) + amount
         return out
 
     def _load(self, code: str) -> dict[Key, _Ent]:
