@@ -70,10 +70,12 @@ def test_a_killed_run_never_leaves_a_folder_that_claims_to_be_complete(
         _, err = child.communicate(timeout=120)
         now = read_manifest(out)
         assert now is not None and consistent(out), "the results folder is partial"
+        replaced = now["inputs"][0]["path"] == str(large)
         if child.returncode == 0:   # finished before the signal: the new results, complete
-            assert now["inputs"][0]["path"] == str(large)
-        else:                       # killed: the previous results, untouched
+            assert replaced
+        elif not replaced:          # killed before the results were swapped in: the previous ones, untouched
             assert now == before
+        # (killed after the swap, while exiting: the new results stand whole, which the checks above prove)
         assert claims_complete(tmp_path) == [out], "another folder claims to be complete"
         if sig == signal.SIGINT and child.returncode != 0:
             assert child.returncode == 130 and err == "incentives: interrupted\n", err
