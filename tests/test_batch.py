@@ -20,7 +20,7 @@ from incentives.synth import synthesize, write_register
 AS_OF = dt.date(2026, 6, 30)
 N = 2000
 FORMATS = ("csv", "jsonl", "parquet", "xlsx")
-VARYING = {"input", "output_dir", "seconds", "enterprises_per_second", "workers", "chunk_size", "join", "join_note"}
+VARYING = {"input", "output_dir", "seconds", "enterprises_per_second", "workers", "chunk_size", "join", "join_note", "path"}
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -131,7 +131,7 @@ def test_workers_refuse_rules_changed_on_disk(population: dict[str, Any], tmp_pa
     langfang.write_text(langfang.read_text("utf-8") + "# edited after loading\n", "utf-8")
     inputs, _ = population["runs"]["csv"]
     with pytest.raises(IncentivesError, match="not those the batch started with"):
-        run_batch(inputs[0], tmp_path / "out", book, AS_OF, chunk_size=100, workers=2)
+        run_batch(inputs[0], tmp_path / "out", book, AS_OF, chunk_size=100, workers=2, path="rows")
 
 
 def test_rows_reach_workers_unchanged() -> None:

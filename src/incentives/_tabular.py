@@ -589,6 +589,23 @@ class AwardWriter:
             for row in rows:  # already text, so money stays exact; an empty cell is left out
                 self.sheet.append([v if v != "" else None for v in row])
 
+    def write_frame(self, frame: Any) -> None:
+        """Award rows as a polars frame of text columns (from the columnar path)."""
+        if self.fmt == "csv":
+            self.rows += frame.height
+            pl = require("polars")  # an empty text is written as csv writes it: nothing, not ""
+            frame = frame.with_columns(pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c)
+                                       for c in frame.columns)
+            self.file.write(frame.write_csv(include_header=False, line_terminator="\r\n", quote_style="necessary"))
+        else:
+            rows = frame.rows()
+            if self.fmt in ("jsonl", "parquet"):
+                typed = [c in ("amount", "amount_max") or c.startswith("payer_") for c in self.columns]
+                rows = [tuple((Decimal(v) if v else None) if t else
+                              (v == "true" if c == "payers_unspecified" else v)
+                              for v, t, c in zip(row, typed, self.columns)) for row in rows]
+            self.write(rows)
+
     def close(self) -> None:
         if self.fmt == "xlsx":
             self.book.save(self.path)

@@ -109,6 +109,7 @@ class _ChunkResult:
     errors: list[tuple[Any, ...]]
     tally: _Tally
     reform: ReformReport | None = None
+    frame: Any = None       # the columnar path's award rows as text columns (a polars DataFrame)
 
 
 @dataclass
@@ -401,6 +402,9 @@ class BatchSummary:
     reform: ReformReport | None = None      # baseline against reform, when run with one
     rows: RowAccount | None = None          # every row accounted for
     manifest: dict[str, Any] = field(default_factory=dict)
+    path: str = "rows"                      # columnar | rows: how the register was assessed
+    paths: dict[str, int] = field(default_factory=dict)   # enterprises assessed by each path
+    fallback_rules: list[str] = field(default_factory=list)  # rules the columnar path does not compile
 
     @property
     def enterprises_per_second(self) -> float:
@@ -438,6 +442,7 @@ class BatchSummary:
             "enterprises_per_second": round(self.enterprises_per_second, 1),
             "workers": self.workers,
             "chunk_size": self.chunk_size,
+            "path": {"used": self.path, **self.paths, "fallback_rules": self.fallback_rules},
         }
 
     def csv_rows(self) -> list[tuple[str, str, int, str, str]]:
@@ -520,10 +525,33 @@ def _total_rows(source: Source) -> int | None:
     return None
 
 
+PATHS = ("columnar", "rows")
+
+
+def _register(source: Source, assessor: _Assessor, path: str) -> Any:
+    """The columnar reading of ``source`` where it applies (a CSV register, polars installed), else None."""
+    if path != "columnar" or source.fmt != "csv" or source.table is None or source.records is None \
+            or source.records.fmt != "csv":
+        return None
+    from incentives.columnar import Register
+
+    register = Register(source.table, source.records, assessor, join=source.join)
+    register.orphans = source.orphans  # filled as the records are read, and written to errors.csv at the end
+    register.duplicates = source.duplicates  # rows of a duplicated credit code: reported by the per-enterprise path
+    return register
+
+
+def _default_path() -> str:
+    """columnar where polars is installed (the ``batch`` extra), else rows."""
+    import importlib.util
+
+    return "columnar" if importlib.util.find_spec("polars") is not None else "rows"
+
+
 def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | str | Path,
               as_of: dt.date | None = None, *, records: str | Path | None = None, chunk_size: int = 1000,
               workers: int = 1, output_format: str | None = None, progress: bool | None = None,
-              reform: Reform | None = None) -> BatchSummary:
+              reform: Reform | None = None, path: str | None = None) -> BatchSummary:
     """Assess every enterprise of a register and write awards, errors and the summary to ``output_dir``.
 
     ``input`` is the enterprises table (.csv, .jsonl, .parquet or .xlsx); ``records`` defaults to the
@@ -540,6 +568,9 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
         raise IncentivesError("chunk_size and workers must be at least 1")
     book = rulebook if isinstance(rulebook, Rulebook) else load_rulebook(rulebook)
     as_of = as_of or dt.date.today()
+    path = path or _default_path()
+    if path not in PATHS:
+        raise IncentivesError(f"unknown path {path!r}: use one of {', '.join(PATHS)}")
     source = Source(Path(input), Path(records) if records is not None else None)
     out_fmt = output_format or source.fmt
     if out_fmt not in FORMATS.values():
@@ -550,7 +581,7 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     target = Path(output_dir)
     with OutputFolder(target) as folder:
         summary = _run_into(folder.path, target, source, book, as_of, assessor, rulebook, reform, out_fmt,
-                            chunk_size, workers, progress, started)
+                            chunk_size, workers, progress, started, path)
         inputs = [input_entry("enterprises", source.path)]
         if source.records is not None:
             inputs.append(input_entry("records", source.records.path))
@@ -564,7 +595,7 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
 
 def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt.date, assessor: _Assessor,
               rulebook: Rulebook | str | Path, reform: Reform | None, out_fmt: str, chunk_size: int, workers: int,
-              progress: bool | None, started: float) -> BatchSummary:
+              progress: bool | None, started: float, path: str = "rows") -> BatchSummary:
     """Assess the register and write every result file into ``out`` (the partial folder)."""
     comparison = ReformReport() if reform else None
     columns = award_columns(assessor.payers)
@@ -583,8 +614,14 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
         with open(out / "errors.csv", "w", newline="", encoding="utf-8") as ef:
             errors = csv.writer(ef)
             errors.writerow(ERROR_COLUMNS)
-            for result in _results(assessor, _chunks(source.items(), chunk_size), workers, _rules_path(rulebook)):
-                awards.write(result.awards)
+            register = _register(source, assessor, path)
+            results = register.results() if register is not None else \
+                _results(assessor, _chunks(source.items(), chunk_size), workers, _rules_path(rulebook))
+            for result in results:
+                if result.frame is not None:
+                    awards.write_frame(result.frame)
+                else:
+                    awards.write(result.awards)
                 errors.writerows(e + (digest,) for e in result.errors)
                 error_rows += len(result.errors)
                 tally.merge(result.tally)
@@ -615,7 +652,9 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
         records_read=counts["records_read"] + len(source.orphans), total=tally.total, by=tally.dims,
         rule_titles={r.id: (r.rule.title.zh, r.rule.title.en) for r in book.rules},
         cities_without_rules=dict(tally.no_rules), seconds=time.perf_counter() - started, workers=workers,
-        chunk_size=chunk_size, rows=rows)
+        chunk_size=chunk_size, rows=rows, path="columnar" if register is not None else "rows",
+        paths=register.counts.as_dict() if register is not None else {},
+        fallback_rules=register.frames.fallback_rules if register is not None else [])
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2) + "\n",
                                       encoding="utf-8")
     if comparison is not None and reform is not None:
@@ -681,6 +720,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--format", choices=sorted(set(FORMATS.values())), default=None,
                    help="format of the awards file (default: the input's)")
     p.add_argument("--reform", default=None, help="reform file: also assess under the reformed rules and compare")
+    p.add_argument("--path", choices=PATHS, default=None,
+                   help="columnar (polars, the default for CSV registers) or rows (one enterprise at a time)")
     p.set_defaults(run=_run)
 
 
@@ -691,7 +732,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.input == "-":
         args.input = _spool_stdin(Path(args.output_dir))
     s = run_batch(args.input, args.output_dir, args.rules or default_rules(), args.as_of, records=args.records,
-                  chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform)
+                  chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform,
+                  path=args.path)
     print(f"{s.enterprises_read:,} enterprises read, {s.assessed:,} assessed, {s.with_awards:,} with awards, "
           f"{s.errors} error(s)" + (f" (see {Path(s.output_dir) / 'errors.csv'})" if s.errors else ""))
     if s.rows is not None:
@@ -705,6 +747,10 @@ def _run(args: argparse.Namespace) -> int:
     if s.cities_without_rules:
         print("no rule file for: " + ", ".join(f"{c} ({n})" for c, n in sorted(s.cities_without_rules.items())))
     print(f"{s.seconds:.2f} s, {s.enterprises_per_second:,.0f} enterprises/s; {s.join_note}")
+    if s.path == "columnar":
+        print(f"columnar path: {s.paths['columnar']} enterprises in frames, {s.paths['per_enterprise']} one at a "
+              f"time (rows the column checks did not pass), {s.paths['fallback']} by rules not compiled "
+              f"({', '.join(s.fallback_rules) or 'none'})")
     print(f"results in {s.output_dir}")
     return 0
 

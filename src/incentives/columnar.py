@@ -1,0 +1,894 @@
+"""The columnar population path: a register assessed as polars frames, a chunk of rows at a time.
+
+``incentives batch`` runs a CSV register here (the per-enterprise path in ``batch.py`` remains for
+JSONL and xlsx, and with ``--path rows``). The awards, errors and summary are those of the
+per-enterprise path, row for row:
+
+- Reading: each table is read in blocks of whole lines by polars; records are joined to their
+  enterprise by a streaming merge when they are grouped in the enterprises' order, else indexed.
+- Validation as columns: credit-code check digits (a weighted sum mod 31), required cells, types
+  in their plain written form (``300000.50``, ``true``, ``2025-09-12``), fields the record kind
+  has, terms of the vocabulary. A row that does not pass, and every row of its enterprise, goes to
+  the per-enterprise path, which reports the same error as ever or accepts a value written
+  another way (``30万元``).
+- Matching: each rule's condition tree compiled a second time into a polars expression. A missing
+  fact is a null; polars' Kleene ``&``/``|`` are the three-valued ``all``/``any``; a rule pays
+  where the expression is true.
+- Pricing in integer fen with half-up rounding (fixed, up_to, rate or matching with cap, brackets,
+  multiplier); limits, conflicts, ``additional`` groups and caps as window operations in the
+  engine's order (record date, record id, rule position); payer shares by largest remainder.
+- A rule this module cannot compile (a rate fact, two caps, a money bound finer than the fen)
+  falls back: every enterprise with a record such a rule could reward is assessed on the
+  per-enterprise path, and the summary counts them.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import IO, Any, Iterator
+
+import polars as pl
+
+from incentives._tabular import (ENTERPRISE_COLUMNS, RECORD_COLUMNS, Row, Table)
+from incentives.amounts import Amount, Tier
+from incentives.conditions import All, Any_, Node, Op, Test
+from incentives.errors import SourceError, Location
+from incentives.facts import _CODE_CHARS, _CODE_WEIGHTS, DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, field_kind
+from incentives.rulebook import CompiledRule, Rulebook
+
+BLOCK_BYTES = 8 << 20           # bytes of the enterprises table read per chunk (about 100,000 enterprises)
+_S = pl.String
+
+
+class NotVectorised(Exception):
+    """A rule form this module does not compile: its enterprises take the per-enterprise path."""
+
+
+# ------------------------------------------------------------------------------------ reading
+@dataclass
+class Block:
+    """Rows of one table as string columns, with their 1-based data-row numbers and lines."""
+
+    frame: pl.DataFrame     # one String column per header column, plus _number, _line, _ragged
+    # (and _cells, every value of the row, where the block was read by the csv module)
+
+
+class TableReader:
+    """A CSV table read in blocks of whole lines: by polars where a block is plain (no quote, no
+    carriage return but before a newline, no blank line), by the csv module otherwise, with the same row numbers."""
+
+    def __init__(self, table: Table, block_bytes: int) -> None:
+        self.table = table
+        self.names = list(table.columns)
+        self.block_bytes = block_bytes
+        self.file: IO[bytes] = open(table.path, "rb")
+        head = self.file.readline()
+        if head.startswith(b"\xef\xbb\xbf"):
+            head = head[3:]
+        self.number = 0     # data rows seen (blank rows counted, as the csv path counts them)
+        self.line = 2       # the line the next row starts on
+        self.rest = b""
+
+    def close(self) -> None:
+        self.file.close()
+
+    def blocks(self) -> Iterator[Block]:
+        while True:
+            data = self.rest + self.file.read(self.block_bytes)
+            if not data:
+                return
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                more = self.file.read()
+                data, cut = data + more, len(data + more)
+            block, self.rest = data[:cut], data[cut:]
+            if not self.rest:
+                self.rest = b""
+            yield self._parse(block)
+
+    def _parse(self, block: bytes) -> Block:
+        width = len(self.names)
+        lines = block.count(b"\n") + (not block.endswith(b"\n"))
+        plain = (b'"' not in block and block.count(b"\r") == block.count(b"\r\n") and b"\n\n" not in block
+                 and b"\n\r\n" not in block and not block.startswith((b"\n", b"\r\n")))
+        if plain:
+            try:
+                frame = pl.read_csv(block, has_header=False, new_columns=self.names, schema={n: _S for n in self.names},
+                                    infer_schema=False)
+            except (pl.exceptions.ComputeError, pl.exceptions.ShapeError):
+                frame = None  # a ragged row: read the block with csv, which keeps every value
+            if frame is not None and frame.height == lines:
+                start = self.number
+                self.number += lines
+                line0 = self.line
+                self.line += lines
+                return Block(frame.with_columns(
+                    _number=pl.int_range(start + 1, start + 1 + lines, dtype=pl.Int64),
+                    _line=pl.int_range(line0, line0 + lines, dtype=pl.Int64),
+                    _ragged=pl.lit(False)))
+        return self._parse_csv(block, width)
+
+    def _parse_csv(self, block: bytes, width: int) -> Block:
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise SourceError(f"not UTF-8 text: {e}", location=Location(self.table.label)) from e
+        reader = csv.reader(io.StringIO(text, newline=""))
+        rows: list[list[str]] = []
+        numbers: list[int] = []
+        lines: list[int] = []
+        try:
+            line = self.line
+            for raw in reader:
+                self.number += 1
+                if raw:
+                    rows.append(raw)
+                    numbers.append(self.number)
+                    lines.append(line)
+                line = self.line + reader.line_num
+        except csv.Error as e:
+            raise SourceError(f"not valid CSV: {e}", location=Location(self.table.label)) from e
+        self.line += text.count("\n") + (not text.endswith("\n"))
+        columns = {n: [r[i] if i < len(r) else None for r in rows] for i, n in enumerate(self.names)}
+        frame = pl.DataFrame(columns, schema={n: _S for n in self.names}).with_columns(
+            _number=pl.Series(numbers, dtype=pl.Int64), _line=pl.Series(lines, dtype=pl.Int64),
+            _ragged=pl.Series([len(r) > width for r in rows], dtype=pl.Boolean),
+            _cells=pl.Series(rows, dtype=pl.List(pl.String)))
+        return Block(frame)
+
+
+# ------------------------------------------------------------------------------------ validation
+_CODE_VALUE = {c: n for n, c in enumerate(_CODE_CHARS)}
+_CODE_RE = f"^[{_CODE_CHARS}]{{18}}$"
+_MONEY_RE = r"^[0-9]+(\.[0-9]{1,2})?$"
+_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_RATE_RE = r"^(0(\.[0-9]+)?|1(\.0+)?|\.[0-9]+)$"
+SIZES = ("micro", "small", "medium", "large")
+_OWN = ("credit_code", "record_id", "kind", "date", "note")
+
+
+def _blank(name: str) -> pl.Expr:
+    value = pl.col(name).str.strip_chars()
+    return pl.when(value == "").then(None).otherwise(value).alias(name)
+
+
+def check_digit_ok(code: pl.Expr) -> pl.Expr:
+    """Whether an 18-character code (of allowed characters) has the right check digit, vectorised."""
+    total = pl.lit(0, dtype=pl.Int64)
+    for i, weight in enumerate(_CODE_WEIGHTS):
+        total = total + code.str.slice(i, 1).replace_strict(_CODE_VALUE, default=0, return_dtype=pl.Int64) * weight
+    expected = ((31 - total % 31) % 31).replace_strict(dict(enumerate(_CODE_CHARS)), return_dtype=pl.String)
+    return code.str.slice(17, 1) == expected
+
+
+def _fen(text: pl.Expr) -> pl.Expr:
+    """``300000.5`` → 30000050, for text already matched by ``_MONEY_RE``."""
+    whole = text.str.split_exact(".", 1)
+    units = whole.struct.field("field_0").cast(pl.Int64)
+    cents = whole.struct.field("field_1").fill_null("").str.pad_end(2, "0").str.slice(0, 2)
+    return units * 100 + pl.when(cents == "").then(0).otherwise(cents.cast(pl.Int64, strict=False))
+
+
+def _list(text: pl.Expr) -> pl.Expr:
+    return text.str.split(";").list.eval(pl.element().str.strip_chars()).list.eval(
+        pl.element().filter(pl.element() != ""))
+
+
+def enterprises_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
+    """The enterprises typed, with ``_ok``: true where the row passes every check the models make."""
+    vocab = book.vocabulary
+    cols = frame.columns
+    get = {c: (_blank(c) if c in cols else pl.lit(None, dtype=_S)) for c in ENTERPRISE_COLUMNS}
+    code = get["credit_code"].str.to_uppercase()
+    industries = vocab.terms.get("enterprise.industries", {})
+    sizes = [s for s in SIZES if vocab.has("enterprise.size", s)] if vocab.knows("enterprise.size") else list(SIZES)
+    typed = frame.select(
+        pl.col("_number"), pl.col("_line"), pl.col("_ragged"),
+        code.alias("credit_code"), get["name"].alias("name"), get["city"].alias("city"),
+        get["county"].alias("county"), _list(get["clusters"]).alias("enterprise.clusters"),
+        _list(get["industries"]).alias("enterprise.industries"), get["size"].alias("enterprise.size"))
+    ok = (~pl.col("_ragged") & pl.col("credit_code").str.contains(_CODE_RE).fill_null(False)
+          & pl.col("name").is_not_null() & pl.col("city").is_not_null()
+          & (pl.col("enterprise.size").is_null() | pl.col("enterprise.size").is_in(sizes))
+          & (pl.col("enterprise.industries").is_null()
+             | pl.col("enterprise.industries").list.eval(pl.element().is_in(list(industries))).list.all()))
+    typed = typed.with_columns(_ok=ok)
+    return typed.with_columns(_ok=pl.col("_ok") & check_digit_ok(pl.col("credit_code")).fill_null(False))
+
+
+def _record_types() -> dict[str, str]:
+    types: dict[str, str] = {}
+    for kind, model in RECORD_MODELS.items():
+        for name, info in model.model_fields.items():
+            if name in ("id", "kind", "date", "note"):
+                continue
+            types[name] = "rate" if f"{kind}.{name}" in RATE_FIELDS else field_kind(info.annotation)
+    return types
+
+
+RECORD_TYPES = _record_types()
+
+
+def records_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
+    """The records typed (money in fen, dates, booleans), with ``_ok`` where every check passes."""
+    vocab = book.vocabulary
+    present = [c for c in frame.columns if c in RECORD_COLUMNS or c == "note"]
+    frame = frame.with_columns(_blank(c) for c in present)   # stripped, an empty cell null: once
+    col = {c: pl.col(c) if c in present else pl.lit(None, dtype=_S) for c in (*RECORD_COLUMNS, "note")}
+    kind = col["kind"]
+    date = col["date"].str.to_date("%Y-%m-%d", strict=False)
+    checks = [~pl.col("_ragged"), pl.col("_code").is_not_null(), col["record_id"].is_not_null(),
+              kind.is_in(list(RECORD_MODELS)).fill_null(False),
+              col["date"].str.contains(_DATE_RE).fill_null(False), date.is_not_null()]
+    out: list[pl.Expr] = [pl.col("_number"), pl.col("_line"), pl.col("_ragged"), pl.col("_code"),
+                          col["record_id"].alias("record.id"), kind.alias("record.kind"), date.alias("record.date")]
+    for name, ftype in RECORD_TYPES.items():
+        value = col[name]
+        kinds = [k for k, m in RECORD_MODELS.items() if name in m.model_fields]
+        required = [k for k in kinds if RECORD_MODELS[k].model_fields[name].is_required()]
+        if name in present:
+            checks.append(value.is_null() | kind.is_in(kinds).fill_null(False))
+        if required:
+            checks.append(~(kind.is_in(required).fill_null(False) & value.is_null()))
+        if name not in present:
+            out.append(pl.lit(None, dtype={"money": pl.Int64, "bool": pl.Boolean}.get(ftype, _S)).alias(f"record.{name}"))
+            continue
+        if ftype == "money":
+            checks.append(value.is_null() | value.str.contains(_MONEY_RE))
+            typed = pl.when(value.str.contains(_MONEY_RE)).then(_fen(value)).otherwise(None)
+        elif ftype == "bool":
+            checks.append(value.is_null() | value.is_in(["true", "false"]))
+            typed = value == "true"
+        elif ftype == "rate":
+            checks.append(value.is_null() | value.str.contains(_RATE_RE))
+            typed = value
+        else:
+            typed = value
+            for k in kinds:
+                vfield = f"{k}.{name}"
+                if vocab.knows(vfield):
+                    checks.append(~((kind == k).fill_null(False) & value.is_not_null()
+                                    & ~value.is_in(list(vocab.terms[vfield]))))
+        out.append(typed.alias(f"record.{name}"))
+    return frame.select(*out, pl.all_horizontal(checks).alias("_ok"))
+
+
+# ------------------------------------------------------------------------------------ rules as expressions
+def _leaf(test: Test, columns: dict[str, pl.DataType]) -> pl.Expr:
+    fact, op, value = test.fact, test.op, test.value
+    if fact not in columns:
+        raise NotVectorised(f"{fact} is not a column")
+    col = pl.col(fact)
+    dtype = columns[fact]
+    if fact.partition(".")[2] in RECORD_TYPES and RECORD_TYPES[fact.partition(".")[2]] == "rate" \
+            and fact.startswith("record."):
+        raise NotVectorised(f"{fact} is a rate")
+    lit: Any = value
+    if isinstance(value, Decimal):
+        if dtype != pl.Int64:
+            raise NotVectorised(f"{fact} compared with a number")
+        fen = value * 100
+        if fen != fen.to_integral_value():
+            raise NotVectorised(f"{value} is finer than the fen")
+        lit = int(fen)
+    compare: pl.Expr
+    if op is Op.IS:
+        compare = col == lit
+    elif op is Op.IS_NOT:
+        compare = col != lit
+    elif op is Op.ONE_OF:
+        compare = col.is_in(list(lit))
+    elif op in (Op.AT_LEAST, Op.ON_OR_AFTER):
+        compare = col >= lit
+    elif op is Op.MORE_THAN:
+        compare = col > lit
+    elif op in (Op.AT_MOST, Op.ON_OR_BEFORE):
+        compare = col <= lit
+    elif op is Op.LESS_THAN:
+        compare = col < lit
+    elif op is Op.INCLUDES and isinstance(dtype, pl.List):
+        compare = col.list.contains(lit)
+    elif op is Op.INCLUDES_ANY and isinstance(dtype, pl.List):
+        compare = pl.any_horizontal([col.list.contains(v) for v in lit])
+    elif op is Op.NOT_EMPTY and isinstance(dtype, pl.List):
+        compare = (col.list.len() > 0) == bool(lit)
+    else:
+        raise NotVectorised(f"{op.value} on {fact}")
+    return pl.when(col.is_null()).then(pl.lit(None, dtype=pl.Boolean)).otherwise(compare)
+
+
+def truth(node: Node, columns: dict[str, pl.DataType]) -> pl.Expr:
+    """The tree as a nullable boolean expression: true, false, or null where it is unknown."""
+    if isinstance(node, Test):
+        return _leaf(node, columns)
+    parts = [truth(c, columns) for c in node.children]
+    if not parts:
+        return pl.lit(isinstance(node, All), dtype=pl.Boolean)
+    out = parts[0]
+    for p in parts[1:]:
+        out = (out & p) if isinstance(node, All) else (out | p)
+    assert isinstance(node, (All, Any_))
+    return out
+
+
+def _times(fen: pl.Expr, factor: Decimal) -> pl.Expr:
+    """``fen × factor`` rounded half up to the fen, in integers (fen is never negative)."""
+    p, q = factor.as_integer_ratio()
+    if q > 10**18 or p > 10**18:
+        raise NotVectorised(f"factor {factor} has too many digits for integer columns")
+    wide = fen.cast(pl.Int128)
+    return ((wide * (2 * p) + q) // (2 * q)).cast(pl.Int64)
+
+
+def _cap(amount: pl.Expr, cap: Decimal | None) -> pl.Expr:
+    if cap is None:
+        return amount
+    cap_fen = _fen_of(cap)
+    return pl.when(amount > cap_fen).then(pl.lit(cap_fen, dtype=pl.Int64)).otherwise(amount)
+
+
+def _fen_of(money: Decimal) -> int:
+    from incentives.money import to_fen
+    return int(to_fen(money) * 100)
+
+
+def _bound(money: Decimal) -> int:
+    fen = money * 100
+    if fen != fen.to_integral_value():
+        raise NotVectorised(f"bound {money} is finer than the fen")
+    return int(fen)
+
+
+def _money_column(fact: str, columns: dict[str, pl.DataType]) -> pl.Expr:
+    if fact not in columns or columns[fact] != pl.Int64:
+        raise NotVectorised(f"{fact} is not a money column")
+    return pl.col(fact)
+
+
+def price(amount: Amount, tier_trees: tuple[All, ...], book: Rulebook, columns: dict[str, pl.DataType],
+          depth: int = 0) -> tuple[pl.Expr, pl.Expr]:
+    """(priced, fen): whether the amount is determined on the row, and its fen (null for no sum)."""
+    if depth > 8:
+        raise NotVectorised("multipliers nested too deep")
+    none = pl.lit(None, dtype=pl.Int64)
+    form = amount.form
+    if form in ("unquantified", "non_monetary"):
+        return pl.lit(True), none
+    if form in ("fixed", "up_to"):
+        value = amount.fixed if form == "fixed" else amount.up_to
+        assert value is not None
+        return pl.lit(True), pl.lit(_fen_of(value), dtype=pl.Int64)
+    if form == "multiplier":
+        assert amount.of_rule is not None and amount.multiplier is not None
+        inner = book.by_id[amount.of_rule]
+        ok, fen = price(inner.rule.amount, inner.tier_trees, book, columns, depth + 1)
+        return ok, pl.when(fen.is_null()).then(none).otherwise(_cap(_times(fen, amount.multiplier), amount.cap))
+    if form == "brackets":
+        assert amount.brackets is not None
+        base = _money_column(amount.brackets.of, columns)
+        chain: Any = None
+        found = pl.lit(False)
+        for tier, tree in zip(amount.brackets.tiers, tier_trees):
+            inside = _contains(tier, base) & truth(tree, columns).fill_null(False)
+            if tier.fixed is not None:
+                tier_fen: pl.Expr = pl.lit(_fen_of(tier.fixed), dtype=pl.Int64)
+            else:
+                assert tier.rate is not None
+                tier_fen = _cap(_times(base, tier.rate), tier.cap)
+            chain = pl.when(inside).then(tier_fen) if chain is None else chain.when(inside).then(tier_fen)
+            found = found | inside
+        return base.is_not_null() & found, chain.otherwise(none)
+    base = _money_column(amount.of or "", columns)
+    rate = amount.rate if form == "rate" else amount.matching
+    assert rate is not None
+    return base.is_not_null(), _cap(_times(base, rate), amount.cap)
+
+
+def _contains(tier: Tier, base: pl.Expr) -> pl.Expr:
+    out = base.is_not_null()
+    for bound, compare in ((tier.at_least, base.__ge__), (tier.more_than, base.__gt__),
+                           (tier.at_most, base.__le__), (tier.less_than, base.__lt__)):
+        if bound is not None:
+            out = out & compare(_bound(bound))
+    return out
+
+
+@dataclass
+class Plan:
+    """A rule compiled for frames: its position in the engine's order, its condition and price."""
+
+    rule: CompiledRule
+    position: int
+    holds: pl.Expr
+    priced: pl.Expr
+    fen: pl.Expr
+
+
+@dataclass
+class CityPlans:
+    by_kind: dict[str, list[Plan]] = field(default_factory=dict)
+    fallback: list[CompiledRule] = field(default_factory=list)   # rules not compiled
+    uses_derived: bool = False
+
+
+def _rule_table(book: Rulebook, payers: tuple[str, ...]) -> pl.DataFrame:
+    """One row per rule: what combination and the award rows need, keyed by ``_rule`` position."""
+    rows: dict[str, list[Any]] = {k: [] for k in (
+        "_rule", "rule_id", "title", "status", "_limit", "_group", "_all", "_adds_to", "_cap_name", "_cap",
+        "_cap_year", "document_number", "clause", "quote", "_specified", "_den")}
+    for p in payers:
+        rows[f"_w_{p}"] = []
+        rows[f"_o_{p}"] = []
+    positions = {r.id: n for n, r in enumerate(book.rules)}
+    for n, r in enumerate(book.rules):
+        cap = r.caps[0] if len(r.caps) == 1 else None
+        rows["_rule"].append(n)
+        rows["rule_id"].append(r.id)
+        rows["title"].append(r.rule.title.zh)
+        rows["status"].append(r.rule.amount.status)
+        rows["_limit"].append(r.rule.limit)
+        rows["_group"].append(r.rule.group)
+        rows["_all"].append(r.group is not None and r.group.combine != "highest")
+        rows["_adds_to"].append(positions.get(r.adds_to) if r.adds_to else None)
+        rows["_cap_name"].append(cap[0] if cap else None)
+        rows["_cap"].append(_fen_of(cap[1]) if cap else None)
+        rows["_cap_year"].append(bool(cap[2]) if cap else False)
+        rows["document_number"].append(r.document.number)
+        rows["clause"].append(r.rule.cite.clause)
+        rows["quote"].append(r.rule.cite.quote)
+        rows["_specified"].append(r.shares is not None)
+        den, weights = 1, {}
+        if r.shares is not None and _split_vectorised(r):
+            ratios = {p: s.as_integer_ratio() for p, s in r.shares.items()}
+            den = math.lcm(*(d for _, d in ratios.values())) if ratios else 1
+            weights = {p: num * (den // d) for p, (num, d) in ratios.items()}
+        rows["_den"].append(den)
+        order = list(weights)
+        for p in payers:
+            rows[f"_w_{p}"].append(weights.get(p))
+            rows[f"_o_{p}"].append(order.index(p) if p in weights else None)
+    schema = {"_rule": pl.Int64, "_adds_to": pl.Int64, "_cap": pl.Int64, "_den": pl.Int128,
+              **{f"_w_{p}": pl.Int128 for p in payers}, **{f"_o_{p}": pl.Int64 for p in payers}}
+    return pl.DataFrame(rows, schema_overrides=schema)
+
+
+def _split_vectorised(rule: CompiledRule) -> bool:
+    """Whether the shares fit integer columns: a denominator of at most 10^20 (1:2 written as 1/3 has 10^28)."""
+    if rule.shares is None:
+        return True
+    return math.lcm(*(s.as_integer_ratio()[1] for s in rule.shares.values())) <= 10**20
+
+
+def _columns(book: Rulebook) -> dict[str, pl.DataType]:
+    columns: dict[str, pl.DataType] = {
+        "record.kind": pl.String(), "record.date": pl.Date(), "record.id": pl.String(),
+        "enterprise.clusters": pl.List(pl.String()), "enterprise.industries": pl.List(pl.String()),
+        "enterprise.size": pl.String(), "enterprise.sme": pl.Boolean(), "enterprise.city": pl.String()}
+    for fact in DERIVED_FACTS:
+        columns[fact] = pl.List(pl.String())
+    for name, ftype in RECORD_TYPES.items():
+        columns[f"record.{name}"] = {"money": pl.Int64(), "bool": pl.Boolean(), "date": pl.Date()}.get(
+            ftype, pl.String())
+    return columns
+
+
+# ------------------------------------------------------------------------------------ assessing a chunk
+@dataclass
+class Verdict:
+    """What the frames decided for a chunk: award rows, and the enterprises left to the other path."""
+
+    awards: pl.DataFrame            # one row per award, in the engine's order within each enterprise
+    slow: set[int]                  # enterprise positions (``_e``) for the per-enterprise path
+    fallback: int                   # of those, the enterprises sent there by a rule not compiled
+
+
+class Frames:
+    """A rulebook compiled for frames: plans per city, the rule table, and the assessment of a chunk."""
+
+    def __init__(self, book: Rulebook, as_of: dt.date, payers: tuple[str, ...]) -> None:
+        self.book, self.as_of, self.payers = book, as_of, payers
+        self.columns = _columns(book)
+        self.rules = _rule_table(book, payers)
+        self.cities: dict[str, CityPlans] = {}
+        positions = {r.id: n for n, r in enumerate(book.rules)}
+        for city, loaded in book.files.items():
+            plans = self.cities[city] = CityPlans(uses_derived=book.uses_derived_facts(city))
+            for rule in loaded.rules:
+                try:
+                    if len(rule.caps) > 1:
+                        raise NotVectorised("two caps")
+                    if not _split_vectorised(rule):
+                        raise NotVectorised("payer shares with too many digits")
+                    holds = truth(rule.tree, self.columns).fill_null(False)
+                    priced, fen = price(rule.rule.amount, rule.tier_trees, book, self.columns)
+                except NotVectorised:
+                    plans.fallback.append(rule)
+                    continue
+                plans.by_kind.setdefault(str(rule.rule.rewards["kind"]), []).append(
+                    Plan(rule, positions[rule.id], holds, priced, fen))
+
+    @property
+    def fallback_rules(self) -> list[str]:
+        return [r.id for plans in self.cities.values() for r in plans.fallback]
+
+    def assess(self, ents: pl.DataFrame, recs: pl.DataFrame) -> Verdict:
+        """``ents``: valid enterprises with ``_e``; ``recs``: their valid records with ``_e`` and ``_r``."""
+        recs = recs.filter(pl.col("record.date") <= self.as_of)
+        joined = recs.join(ents.select(
+            "_e", pl.col("city").alias("enterprise.city"), "enterprise.clusters", "enterprise.industries",
+            "enterprise.size", "enterprise.recognitions"), on="_e", how="left")
+        joined = joined.with_columns((pl.col("enterprise.size") != "large").alias("enterprise.sme"))
+        slow: set[int] = set()
+        fallback = 0
+        pieces: list[pl.LazyFrame] = []
+        lazy = joined.lazy()
+        cities = set(joined["enterprise.city"].unique().to_list())
+        for city, plans in self.cities.items():
+            if city not in cities:
+                continue
+            here = lazy.filter(pl.col("enterprise.city") == city)
+            if plans.fallback:
+                kinds = list({str(r.rule.rewards["kind"]) for r in plans.fallback})
+                sent = set(joined.filter((pl.col("enterprise.city") == city) & pl.col("record.kind").is_in(kinds))
+                           ["_e"].unique().to_list())
+                fallback += len(sent - slow)
+                slow |= sent
+                here = here.filter(~pl.col("_e").is_in(list(sent)))
+            for kind, kind_plans in plans.by_kind.items():
+                of_kind = here.filter(pl.col("record.kind") == kind)
+                for plan in kind_plans:
+                    pieces.append(of_kind.filter(plan.holds & plan.priced).select(
+                        "_e", "_r", "record.id", "record.date", plan.fen.alias("_fen"),
+                        pl.lit(plan.position, dtype=pl.Int64).alias("_rule")))
+        schema = {"_e": pl.Int64, "_r": pl.Int64, "record.id": pl.String, "record.date": pl.Date,
+                  "_fen": pl.Int64, "_rule": pl.Int64}
+        candidates = pl.concat(pieces).collect() if pieces else pl.DataFrame(schema=schema)
+        return Verdict(self.combine(candidates), slow, fallback)
+
+    def combine(self, c: pl.DataFrame) -> pl.DataFrame:
+        """Limits, conflicts on one record, ``additional`` groups and caps, as the engine applies them."""
+        c = c.join(self.rules, on="_rule", how="left").sort(["_e", "record.date", "record.id", "_r", "_rule"])
+        year = pl.col("record.date").dt.year()
+        # limits: the first in order per (enterprise, rule[, year]) is paid
+        first = pl.int_range(pl.len()).over("_e", "_rule", pl.when(pl.col("_limit") == "once_per_year")
+                                            .then(year).otherwise(0)) == 0
+        c = c.filter((pl.col("_limit") == "once_per_record") | first)
+        # several rules on one record: all where one group says all/additional, else the first highest
+        key = ["_e", "record.id"]
+        amount = pl.col("_fen").fill_null(0)
+        together = ((pl.len().over(key) == 1)
+                    | ((pl.col("_group").n_unique().over(key) == 1) & (pl.col("_group").null_count().over(key) == 0)
+                       & pl.col("_all")))
+        top = amount == amount.max().over(key)
+        best = top & (top.cast(pl.Int64).cum_sum().over(key) == 1)
+        c = c.filter(together | best)
+        # additional: only on top of a paying base
+        paying = c.select("_e", pl.col("_rule").alias("_adds_to")).unique()
+        c = c.join(paying.with_columns(_base=pl.lit(True)), on=["_e", "_adds_to"], how="left")
+        c = c.filter(pl.col("_adds_to").is_null() | pl.col("_base").fill_null(False)).drop("_base")
+        # caps: what is left of each cap, earliest records first; nothing left: not paid
+        capped = pl.col("_cap").is_not_null() & pl.col("_fen").is_not_null()
+        cap_key = ["_e", "_cap_name", pl.when(pl.col("_cap_year")).then(year).otherwise(0)]
+        spent = pl.when(capped).then(pl.col("_fen")).otherwise(0).cum_sum().over(cap_key)
+        before = spent - pl.when(capped).then(pl.col("_fen")).otherwise(0)
+        left = pl.col("_cap") - pl.min_horizontal(pl.col("_cap"), before)
+        c = c.with_columns(_left=pl.when(capped).then(left).otherwise(None))
+        c = c.filter(pl.col("_left").is_null() | (pl.col("_left") > 0))
+        c = c.with_columns(_fen=pl.when(pl.col("_left").is_not_null() & (pl.col("_fen") > pl.col("_left")))
+                           .then(pl.col("_left")).otherwise(pl.col("_fen")))
+        return self.split(c)
+
+    def split(self, c: pl.DataFrame) -> pl.DataFrame:
+        """Payer shares by largest remainder, ties to the order the shares were written."""
+        fen = pl.col("_fen")
+        exprs = []
+        for p in self.payers:
+            exprs.append((fen.cast(pl.Int128) * pl.col(f"_w_{p}")).alias(f"_x_{p}"))
+        c = c.with_columns(exprs)
+        den = pl.col("_den")
+        floors = {p: pl.col(f"_x_{p}") // den for p in self.payers}
+        rems = {p: pl.col(f"_x_{p}") % den for p in self.payers}
+        left = fen - pl.sum_horizontal([floors[p].fill_null(0) for p in self.payers])
+        out = []
+        for p in self.payers:
+            ahead = pl.sum_horizontal([
+                ((rems[q] > rems[p]) | ((rems[q] == rems[p]) & (pl.col(f"_o_{q}") < pl.col(f"_o_{p}"))))
+                .fill_null(False).cast(pl.Int64) for q in self.payers if q != p] or [pl.lit(0, dtype=pl.Int64)])
+            share = (floors[p] + (ahead < left).cast(pl.Int64)).cast(pl.Int64)
+            out.append(pl.when(pl.col(f"_w_{p}").is_null() | fen.is_null()).then(None).otherwise(share)
+                       .alias(f"_p_{p}"))
+        return c.with_columns(out)
+
+
+# ------------------------------------------------------------------------------------ text of award rows
+def money_text(fen: pl.Expr) -> pl.Expr:
+    """Fen as the yuan text ``Decimal`` prints: ``30000050`` → ``300000.50``."""
+    return pl.when(fen.is_null()).then(pl.lit("")).otherwise(
+        (fen // 100).cast(pl.String) + "." + (fen % 100).cast(pl.String).str.zfill(2))
+
+
+def award_text(awards: pl.DataFrame, ents: pl.DataFrame, payers: tuple[str, ...]) -> pl.DataFrame:
+    """The award rows as ``awards.csv`` writes them, with ``_e`` for ordering."""
+    joined = awards.join(ents.select("_e", "credit_code", "name", "city", "county"), on="_e", how="left")
+    fixed = pl.col("status") == "fixed"
+    return joined.select(
+        "_e", "credit_code", "name", "city", pl.col("county").fill_null(""), "rule_id", "title", "status",
+        pl.when(fixed).then(money_text(pl.col("_fen"))).otherwise(pl.lit("")).alias("amount"),
+        money_text(pl.col("_fen")).alias("amount_max"),
+        *[money_text(pl.col(f"_p_{p}")).alias(f"payer_{p}") for p in payers],
+        pl.when(pl.col("_specified")).then(pl.lit("false")).otherwise(pl.lit("true")).alias("payers_unspecified"),
+        pl.col("record.id").alias("record_id"), pl.col("document_number").fill_null(""), "clause", "quote")
+
+
+
+# ------------------------------------------------------------------------------------ the register
+class Unordered(Exception):
+    """The records are not grouped in the enterprises' order: the run starts again, indexing them."""
+
+
+def _key(column: str) -> pl.Expr:
+    return pl.col(column).fill_null("").str.strip_chars().str.to_uppercase()
+
+
+def _row(raw: dict[str, Any], names: list[str], code_column: str) -> Row:
+    cells = raw.get("_cells")
+    if cells is None:
+        cells = ["" if raw[n] is None else raw[n] for n in names]
+    code = raw.get(code_column)
+    return Row(raw["_number"], raw["_line"], list(cells), str(code).strip().upper() if code is not None else "")
+
+
+@dataclass
+class Counts:
+    """What the columnar run adds to the summary: how many enterprises each path assessed."""
+
+    columnar: int = 0
+    per_enterprise: int = 0     # rows that did not pass the column checks (errors, or values written otherwise)
+    fallback: int = 0           # enterprises sent to the per-enterprise path by a rule not compiled
+
+    def as_dict(self) -> dict[str, int]:
+        return {"columnar": self.columnar, "per_enterprise": self.per_enterprise, "fallback": self.fallback}
+
+
+class Register:
+    """A CSV register read and assessed by frames; ``results`` yields ``batch._ChunkResult``s in input order."""
+
+    def __init__(self, ents: Table, recs: Table, assessor: Any, block_bytes: int | None = None,
+                 join: str = "merge") -> None:
+        self.ents, self.recs, self.assessor = ents, recs, assessor
+        self.book: Rulebook = assessor.book
+        self.block_bytes = block_bytes or BLOCK_BYTES
+        self.join = join
+        self.frames = Frames(self.book, assessor.as_of, assessor.payers)
+        self.reform = None if assessor.reform_book is None else Frames(assessor.reform_book, assessor.as_of,
+                                                                        assessor.payers)
+        self.counts = Counts()
+        self.orphans: list[Row] = []
+        self.duplicates: Any = None     # the source's duplicated credit codes
+        self.ent_names = list(ents.columns)
+        self.rec_names = list(recs.columns)
+
+    def results(self) -> Iterator[Any]:
+        ent_reader = TableReader(self.ents, self.block_bytes)
+        rec_reader = TableReader(self.recs, self.block_bytes)
+        try:
+            rec_blocks = (self._keyed(b.frame) for b in rec_reader.blocks())
+            if self.join == "index":
+                everything = [b for b in rec_blocks]
+                pending = pl.concat(everything) if everything else None
+                for block in ent_reader.blocks():
+                    frame = self._keyed_ents(block.frame)
+                    if pending is None or pending.is_empty():
+                        yield self._chunk(frame, self._empty_recs())
+                        continue
+                    keys = frame.filter(pl.col("_first"))["_key"]
+                    taken = pending["_code"].is_in(keys.implode(), nulls_equal=True)
+                    yield self._chunk(frame, pending.filter(taken))
+                    pending = pending.filter(~taken)
+                if pending is not None and pending.height:
+                    self.orphans[:] = [_row(r, self.rec_names, "credit_code")
+                                       for r in pending.sort("_number").iter_rows(named=True)]
+                return
+            buffer: pl.DataFrame | None = None
+            exhausted = False
+            for block in ent_reader.blocks():
+                frame = self._keyed_ents(block.frame)
+                keys = frame["_key"].implode()
+                while not exhausted and (buffer is None or buffer.is_empty()
+                                         or buffer["_code"][-1] in set(frame["_key"].tail(1).to_list())
+                                         or bool(buffer["_code"].tail(1).is_in(keys).item())):
+                    nxt = next(rec_blocks, None)
+                    if nxt is None:
+                        exhausted = True
+                    else:
+                        buffer = nxt if buffer is None else pl.concat([buffer, nxt])
+                if buffer is None or buffer.is_empty():
+                    yield self._chunk(frame, self._empty_recs())
+                    continue
+                inside = buffer["_code"].is_in(keys, nulls_equal=True)
+                outside = (~inside).arg_true()
+                cut = int(outside[0]) if len(outside) else buffer.height
+                mine, buffer = buffer.slice(0, cut), buffer.slice(cut)
+                positions = mine.join(frame.filter(pl.col("_first")).select(pl.col("_key").alias("_code"), "_e"),
+                                      on="_code", how="left", maintain_order="left")["_e"]
+                if positions.len() and not positions.is_sorted():
+                    raise Unordered()
+                yield self._chunk(frame, mine)
+            if (buffer is not None and buffer.height) or next(rec_blocks, None) is not None:
+                raise Unordered()
+        finally:
+            ent_reader.close()
+            rec_reader.close()
+
+    def _keyed(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(_code=_key("credit_code"))
+
+    def _keyed_ents(self, frame: pl.DataFrame) -> pl.DataFrame:
+        frame = frame.with_columns(_e=pl.int_range(pl.len(), dtype=pl.Int64), _key=_key("credit_code"))
+        return frame.with_columns(_first=pl.col("_key").is_first_distinct())
+
+    def _empty_recs(self) -> pl.DataFrame:
+        schema = {n: _S for n in self.rec_names} | {"_number": pl.Int64, "_line": pl.Int64, "_ragged": pl.Boolean,
+                                                   "_code": _S}
+        return pl.DataFrame(schema=schema)
+
+    def _chunk(self, raw_ents: pl.DataFrame, raw_recs: pl.DataFrame) -> Any:
+        from incentives.batch import _ChunkResult, _Tally
+        from incentives.reform import ReformReport
+
+        assessor = self.assessor
+        ents = enterprises_frame(raw_ents, self.book).with_columns(raw_ents["_e"], raw_ents["_key"],
+                                                                   raw_ents["_first"])
+        recs = raw_recs.join(raw_ents.filter(pl.col("_first")).select(pl.col("_key").alias("_code"), "_e"),
+                             on="_code", how="left", maintain_order="left")
+        recs = recs.with_columns(_r=pl.int_range(pl.len(), dtype=pl.Int64))
+        typed = records_frame(recs, self.book).with_columns(recs["_e"], recs["_r"])
+        dup = typed.select(pl.struct("_e", "record.id").is_duplicated()).to_series()
+        bad_recs = typed.filter(~pl.col("_ok") | dup)["_e"].unique()
+        slow = set(ents.filter(~pl.col("_ok"))["_e"].to_list()) | set(bad_recs.to_list())
+        if self.duplicates is not None and self.duplicates.rows:
+            slow |= set(raw_ents.filter(pl.col("_key").is_in(list(self.duplicates.rows)))["_e"].to_list())
+        fast_ents = ents.filter(~pl.col("_e").is_in(list(slow)))
+        fast_recs = typed.filter(~pl.col("_e").is_in(list(slow)))
+        recognitions = (fast_recs.filter(pl.col("record.kind") == "recognition")
+                        .group_by("_e").agg(pl.col("record.title").unique().sort().alias("enterprise.recognitions")))
+        fast_ents = fast_ents.join(recognitions, on="_e", how="left").with_columns(
+            pl.col("enterprise.recognitions").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+        verdict = self.frames.assess(fast_ents, fast_recs)
+        reformed = self.reform.assess(fast_ents, fast_recs) if self.reform is not None else None
+        sent = verdict.slow | (reformed.slow if reformed is not None else set())
+        self.counts.fallback += len(sent)
+        slow |= sent
+        assessed = fast_ents.filter(~pl.col("_e").is_in(list(sent)))
+        awards = verdict.awards.filter(~pl.col("_e").is_in(list(sent)))
+        self.counts.columnar += assessed.height
+        self.counts.per_enterprise += len(slow) - len(sent)
+
+        result = _ChunkResult([], [], _Tally(), ReformReport() if reformed is not None else None)
+        tally = result.tally
+        tally.counts["enterprises_read"] += assessed.height
+        tally.counts["records_read"] += fast_recs.filter(~pl.col("_e").is_in(list(sent))).height
+        tally.counts["assessed"] += assessed.height
+        tally.counts["records_assessed"] += fast_recs.filter(~pl.col("_e").is_in(list(sent))).height
+        tally.counts["with_awards"] += awards["_e"].n_unique()
+        for city, n in assessed.filter(~pl.col("city").is_in(list(self.book.files)))["city"].value_counts().iter_rows():
+            tally.no_rules[city] += n
+        _tally(tally, awards.join(assessed.select("_e", "city", "county"), on="_e", how="left"), assessor.payers)
+        text = award_text(awards, assessed, assessor.payers)
+
+        slow_rows: dict[int, Any] = {}
+        if slow:
+            ent_rows = raw_ents.filter(pl.col("_e").is_in(list(slow)))
+            rec_rows = recs.filter(pl.col("_e").is_in(list(slow)))
+            by_e: dict[int, list[Row]] = {}
+            for r in rec_rows.iter_rows(named=True):
+                by_e.setdefault(r["_e"], []).append(_row(r, self.rec_names, "credit_code"))
+            for r in ent_rows.iter_rows(named=True):
+                row = _row(r, self.ent_names, "credit_code")
+                if self.duplicates is not None and self.duplicates.rows and not row.problem:
+                    row.problem = self.duplicates.problem(self.ents.label, row)
+                slow_rows[r["_e"]] = assessor.run([(row, by_e.get(r["_e"], []))])
+        for e in sorted(slow_rows):
+            part = slow_rows[e]
+            result.errors += part.errors
+            tally.merge(part.tally)
+        if slow_rows:
+            columns = text.columns[1:]
+            rows = [(e, *row) for e in sorted(slow_rows) for row in slow_rows[e].awards]
+            if rows:
+                extra = pl.DataFrame(rows, schema={"_e": pl.Int64, **{c: _S for c in columns}}, orient="row")
+                text = pl.concat([text, extra]).sort("_e", maintain_order=True)
+        if reformed is not None and result.reform is not None:
+            _compare(result.reform, awards, reformed.awards.filter(~pl.col("_e").is_in(list(sent))), assessed,
+                     {e: r.reform for e, r in slow_rows.items()})
+        result.frame = text.drop("_e")
+        return result
+
+
+def _tally(tally: Any, awards: pl.DataFrame, payers: tuple[str, ...]) -> None:
+    """Add award rows (fen, status, city, county, rule, payer shares) to a batch tally, exactly."""
+    from incentives.batch import UNKNOWN_COUNTY, Total
+
+    if awards.is_empty():
+        return
+    fixed = pl.col("status") == "fixed"
+    frame = awards.with_columns(
+        _amount=pl.when(fixed).then(pl.col("_fen").fill_null(0)).otherwise(0),
+        _top=pl.col("_fen").fill_null(0),
+        _county=pl.col("city") + "/" + pl.col("county").fill_null(UNKNOWN_COUNTY))
+
+    def add(dim: str, key: pl.Expr, amount: pl.Expr, top: pl.Expr, where: pl.Expr | None = None) -> None:
+        part = frame if where is None else frame.filter(where)
+        if part.is_empty():
+            return
+        sums = part.group_by(key.alias("_k")).agg(pl.len().alias("n"), amount.sum().alias("a"), top.sum().alias("t"))
+        buckets = tally.dims[dim]
+        for k, n, a, t in sums.iter_rows():
+            bucket = buckets.get(k)
+            if bucket is None:
+                bucket = buckets[k] = Total()
+            bucket.add(Total(n, _yuan(a), _yuan(t)))
+
+    total = frame.select(pl.len(), pl.col("_amount").sum(), pl.col("_top").sum()).row(0)
+    tally.total.add(Total(total[0], _yuan(total[1]), _yuan(total[2])))
+    add("status", pl.col("status"), pl.col("_amount"), pl.col("_top"))
+    add("city", pl.col("city"), pl.col("_amount"), pl.col("_top"))
+    add("county", pl.col("_county"), pl.col("_amount"), pl.col("_top"))
+    add("rule", pl.col("rule_id"), pl.col("_amount"), pl.col("_top"))
+    add("payer", pl.lit("unspecified"), pl.col("_amount"), pl.col("_top"), ~pl.col("_specified"))
+    for p in payers:
+        share = pl.col(f"_p_{p}")
+        add("payer", pl.lit(p), pl.when(fixed).then(share).otherwise(0), share, share.is_not_null())
+
+
+def _yuan(fen: int | None) -> Decimal:
+    return Decimal(fen or 0).scaleb(-2)
+
+
+def _award_rows(awards: pl.DataFrame, payers: tuple[str, ...]) -> dict[int, list[Any]]:
+    from incentives.engine import AwardRow
+
+    out: dict[int, list[Any]] = {}
+    for r in awards.iter_rows(named=True):
+        fen = None if r["_fen"] is None else _yuan(r["_fen"])
+        shares = {p: _yuan(r[f"_p_{p}"]) for p in payers if r[f"_p_{p}"] is not None}
+        out.setdefault(r["_e"], []).append(AwardRow(r["rule_id"], r["record.id"], r["status"],
+                                                     fen if r["status"] == "fixed" else None, fen, shares,
+                                                     not r["_specified"]))
+    return out
+
+
+def _compare(report: Any, base: pl.DataFrame, new: pl.DataFrame, ents: pl.DataFrame, slow: dict[int, Any]) -> None:
+    """Baseline against reform for the chunk, in the enterprises' order, as ``ReformReport.add`` counts them."""
+    from incentives.facts import Profile
+    from incentives.reform import _bump
+
+    payers = tuple(c[3:] for c in base.columns if c.startswith("_p_"))
+    before, after = _award_rows(base, payers), _award_rows(new, payers)
+    touched = sorted(set(before) | set(after) | set(slow))
+    info = {r["_e"]: r for r in ents.filter(pl.col("_e").is_in(touched)).iter_rows(named=True)}
+    for e in touched:
+        if e in slow:
+            part = slow[e]
+            if part is not None:
+                report.merge(part)
+                report.gained -= len(part.gains)
+                report.lost -= len(part.losses)
+                report.gains += part.gains
+                report.losses += part.losses
+            continue
+        r = info[e]
+        profile = Profile.model_construct(name=r["name"], credit_code=r["credit_code"], city=r["city"],
+                                          county=r["county"])
+        report.add(profile, before.get(e, []), after.get(e, []))
+    quiet = ents.filter(~pl.col("_e").is_in(touched))
+    report.enterprises += quiet.height
+    for city, county in quiet.select("city", "county").unique().iter_rows():
+        key = f"{city}/{county or '-'}"
+        _bump(report.by_county, key, "baseline", Decimal("0.00"))
+        _bump(report.by_county, key, "reform", Decimal("0.00"))
