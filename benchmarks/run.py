@@ -4,8 +4,10 @@
     make bench BENCH_ARGS="--baseline ../main/src --sizes 100000"   # batch against another checkout
     .venv/bin/python benchmarks/run.py --sizes 10000,100000
 
-Baselines: a hand-written function computing the same Langfang awards directly (handwritten.py), and
-for memory the smallest population. Nothing here asserts a time: it prints figures and ratios.
+Baselines: the Langfang awards of a CSV register written by hand in polars (polars_langfang.py) for
+the columnar batch; a hand-written function computing the same awards directly (handwritten.py) for
+the engine in memory; for memory the smallest population. Nothing here asserts a time: it prints
+figures and ratios, each measured in the same run as its baseline.
 """
 
 from __future__ import annotations
@@ -135,12 +137,76 @@ def models(book: Any, n: int) -> None:
     before = rates["hand-written models (before)"]
     for label, per_second in rates.items():
         print(f"{label:30} {per_second:12,.0f}/s {before / per_second:6.2f}× hand-written models")
+
+
+def timed_process(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds (process start included) and peak RSS in MiB of one fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _PEAK, *argv], check=True, cwd=ROOT,
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])["peak_kib"] / 1024
+
+
+# Runs argv (a python program and its arguments) in a child and prints the child's peak RSS.
+_PEAK = ("import json, resource, subprocess, sys\n"
+         "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+         "print(json.dumps({'peak_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n")
+
+
+def synth_register(n: int, city: str, out: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "incentives.cli", "synth", "--city", city, "--n", str(n), "--seed", "7",
+                    "--as-of", str(AS_OF), "-o", str(out), "--format", "csv"], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+    return out / "enterprises.csv"
+
+
+def award_keys(path: Path) -> Any:
+    import polars as pl
+
+    return pl.read_csv(path, infer_schema=False).select(
+        "credit_code", "rule_id", "record_id", "amount", "payer_city", "payer_county").sort(pl.all())
+
+
+def columnar(sizes: list[int], repeat: int) -> None:
+    print("## Columnar batch against hand-written polars (CSV in; awards, errors and summary out; fresh processes, "
+          f"process start included; best of {repeat})")
+    print("Langfang: the hand-written polars computes the same award rows, checked equal before timing. All three "
+          "cities: no hand-written code exists for them; the ratio is against the Langfang baseline on a Langfang "
+          "register of the same size, timed in the same run.")
+    print(f"{'register':>22} {'program':>28} {'seconds':>9} {'per minute':>12} {'× polars':>9} {'peak MiB':>9}")
+    cli = [sys.executable, "-m", "incentives.cli", "batch"]
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            base = None
+            for city in ("langfang", "all"):
+                enterprises = synth_register(n, city, Path(tmp) / city)
+                records = enterprises.with_name("records.csv")
+                out = Path(tmp) / f"out-{city}"
+                hand = [sys.executable, str(ROOT / "benchmarks/polars_langfang.py"), str(enterprises), str(records),
+                        str(Path(tmp) / "hand.csv"), str(AS_OF)]
+                batch_argv = [*cli, str(enterprises), "-o", str(out), "--as-of", str(AS_OF)]
+                runs = {"hand-written polars": hand} if city == "langfang" else {}
+                runs["incentives batch (columnar)"] = batch_argv
+                if city == "langfang":
+                    subprocess.run(hand, check=True, cwd=ROOT)
+                    subprocess.run(batch_argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                    same = award_keys(out / "awards.csv").equals(award_keys(Path(tmp) / "hand.csv"))
+                    print(f"{'':>22} award rows equal to the hand-written polars': {same}")
+                    if not same:
+                        raise SystemExit("the baseline and the batch disagree: no timing")
+                for label, argv in runs.items():
+                    best = min((timed_process(argv) for _ in range(repeat)), key=lambda t: t[0])
+                    base = best[0] if label.startswith("hand") else base
+                    ratio = f"{best[0] / base:8.2f}×" if base else ""
+                    print(f"{f'{n:,} {city}':>22} {label:>28} {best[0]:9.1f} {n / best[0] * 60:12,.0f} {ratio:>9} "
+                          f"{best[1]:9.0f}")
     print()
 
 
 def batch(book_path: Path, sizes: list[int], workers: int, baseline: Path | None = None) -> None:
-    print(f"## incentives batch end to end (CSV in and out); {workers} worker(s) against one; peak memory of the "
-          "largest process, against the smallest register's")
+    print(f"## incentives batch --path rows end to end (CSV in and out); {workers} worker(s) against one; peak "
+          "memory of the largest process, against the smallest register's")
     print(f"{'enterprises':>12} {'workers':>8} {'seconds':>9} {'per minute':>12} {'× 1 worker':>11} "
           f"{'peak RSS MiB':>13} {'memory ratio':>13}")
     if baseline is not None:
@@ -193,7 +259,7 @@ def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int,
     script = ("import resource, sys, json, datetime as dt\n"
               "from incentives.batch import run_batch\n"
               f"s = run_batch({str(enterprises)!r}, {str(out)!r}, {str(book_path)!r}, "
-              f"dt.date(2026, 6, 30), workers={workers}, progress=False)\n"
+              f"dt.date(2026, 6, 30), workers={workers}, progress=False, path='rows')\n"
               "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
               " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
               "print(json.dumps({'peak_kib': peak}))\n")
@@ -211,11 +277,20 @@ def main() -> int:
     parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="another checkout's src/ (e.g. of main) to time batch against in the same run")
+    parser.add_argument("--columnar-sizes", default="100000,1000000",
+                        help="register sizes for the columnar batch against hand-written polars")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only-columnar", action="store_true")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     book = load_rulebook(ROOT / "rules")
     print(f"incentives benchmarks, {dt.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores, Python "
-          f"{sys.version.split()[0]}\n")
+          f"{sys.version.split()[0]}; load average {os.getloadavg()[0]:.1f} at the start (the cores may be shared: "
+          "compare ratios, each measured in the same run)\n")
+    if args.columnar_sizes:  # first: fresh processes, before this one grows
+        columnar([int(s) for s in args.columnar_sizes.split(",")], args.repeat)
+    if args.only_columnar:
+        return 0
     single(book)
     if not args.skip_batch:  # first: a process started later would inherit the high-water mark of ours
         batch(ROOT / "rules", sizes, args.workers, args.baseline)
