@@ -306,13 +306,14 @@ def truth(node: Node, columns: dict[str, pl.DataType]) -> pl.Expr:
     """The tree as a nullable boolean expression: true, false, or null where it is unknown."""
     if isinstance(node, Test):
         return _leaf(node, columns)
+    if not isinstance(node, (All, Any_)):
+        raise NotVectorised(f"{type(node).__name__} conditions read the whole enterprise")
     parts = [truth(c, columns) for c in node.children]
     if not parts:
         return pl.lit(isinstance(node, All), dtype=pl.Boolean)
     out = parts[0]
     for p in parts[1:]:
         out = (out & p) if isinstance(node, All) else (out | p)
-    assert isinstance(node, (All, Any_))
     return out
 
 
@@ -357,6 +358,8 @@ def price(amount: Amount, tier_trees: tuple[All, ...], book: Rulebook, columns: 
         raise NotVectorised("multipliers nested too deep")
     none = pl.lit(None, dtype=pl.Int64)
     form = amount.form
+    if form not in _PRICED or amount.at_most is not None or amount.reads_whole:
+        raise NotVectorised(f"amount form {form}")
     if form in ("unquantified", "non_monetary"):
         return pl.lit(True), none
     if form in ("fixed", "up_to"):
@@ -387,6 +390,9 @@ def price(amount: Amount, tier_trees: tuple[All, ...], book: Rulebook, columns: 
     rate = amount.rate if form == "rate" else amount.matching
     assert rate is not None
     return base.is_not_null(), _cap(_times(base, rate), amount.cap)
+
+
+_PRICED = ("fixed", "up_to", "unquantified", "non_monetary", "multiplier", "brackets", "rate", "matching")
 
 
 def _contains(tier: Tier, base: pl.Expr) -> pl.Expr:
@@ -499,7 +505,11 @@ class Frames:
         for city, loaded in book.files.items():
             plans = self.cities[city] = CityPlans(uses_derived=book.uses_derived_facts(city))
             for rule in loaded.rules:
+                if rule.reported:
+                    continue  # a reported amount is shown beside the official one, never a row
                 try:
+                    if rule.rule.limit not in ("once_per_record", "once_per_enterprise", "once_per_year"):
+                        raise NotVectorised(f"limit {rule.rule.limit}")
                     if len(rule.caps) > 1:
                         raise NotVectorised("two caps")
                     if not _split_vectorised(rule):
