@@ -28,6 +28,8 @@ import csv
 import datetime as dt
 import io
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any, Iterator
@@ -179,6 +181,9 @@ def _list(text: pl.Expr) -> pl.Expr:
         pl.element().filter(pl.element() != ""))
 
 
+_PROFILE = ("credit_code", "name", "city", "county", "clusters", "industries", "size")
+
+
 def enterprises_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
     """The enterprises typed, with ``_ok``: true where the row passes every check the models make."""
     vocab = book.vocabulary
@@ -190,6 +195,8 @@ def enterprises_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
     typed = frame.select(
         pl.col("_number"), pl.col("_line"), pl.col("_ragged"),
         code.alias("credit_code"), get["name"].alias("name"), get["city"].alias("city"),
+        pl.all_horizontal(pl.lit(True), *(_blank(c).is_null() for c in cols if c in ENTERPRISE_COLUMNS
+                                          and c not in _PROFILE)).alias("_known"),  # a field not checked here: empty
         get["county"].alias("county"), _list(get["clusters"]).alias("enterprise.clusters"),
         _list(get["industries"]).alias("enterprise.industries"), get["size"].alias("enterprise.size"))
     ok = (~pl.col("_ragged") & pl.col("credit_code").str.contains(_CODE_RE).fill_null(False)
@@ -197,18 +204,36 @@ def enterprises_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
           & (pl.col("enterprise.size").is_null() | pl.col("enterprise.size").is_in(sizes))
           & (pl.col("enterprise.industries").is_null()
              | pl.col("enterprise.industries").list.eval(pl.element().is_in(list(industries))).list.all()))
-    typed = typed.with_columns(_ok=ok)
+    typed = typed.with_columns(_ok=ok & pl.col("_known"))
     return typed.with_columns(_ok=pl.col("_ok") & check_digit_ok(pl.col("credit_code")).fill_null(False))
 
 
+def _plain(info: Any) -> bool:
+    """Whether a field is one the column checks cover: text, money, rate, bool or date, no constraint."""
+    args = [a for a in typing.get_args(info.annotation) if a is not type(None)]
+    inner = args[0] if typing.get_origin(info.annotation) in (typing.Union, types.UnionType) and len(args) == 1 \
+        else info.annotation
+    if typing.get_origin(inner) is typing.Annotated:
+        inner = typing.get_args(inner)[0]
+    from pydantic.functional_validators import BeforeValidator
+
+    if inner is Decimal:  # money and rates: parsed by their own validator, checked here by their written form
+        return all(isinstance(m, BeforeValidator) for m in info.metadata)
+    return not info.metadata and inner in (str, bool, dt.date)
+
+
 def _record_types() -> dict[str, str]:
-    types: dict[str, str] = {}
+    """Each record field's type for the columns: money, rate, bool, date, text, or other (not checked:
+    a record with a value there goes to the per-enterprise path)."""
+    found: dict[str, str] = {}
     for kind, model in RECORD_MODELS.items():
         for name, info in model.model_fields.items():
             if name in ("id", "kind", "date", "note"):
                 continue
-            types[name] = "rate" if f"{kind}.{name}" in RATE_FIELDS else field_kind(info.annotation)
-    return types
+            ftype = "rate" if f"{kind}.{name}" in RATE_FIELDS else field_kind(info.annotation)
+            ftype = ftype if _plain(info) else "other"
+            found[name] = ftype if found.get(name, ftype) == ftype else "other"
+    return found
 
 
 RECORD_TYPES = _record_types()
@@ -246,6 +271,9 @@ def records_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
             typed = value == "true"
         elif ftype == "rate":
             checks.append(value.is_null() | value.str.contains(_RATE_RE))
+            typed = value
+        elif ftype != "text":
+            checks.append(value.is_null())
             typed = value
         else:
             typed = value
@@ -478,8 +506,8 @@ def _columns(book: Rulebook) -> dict[str, pl.DataType]:
     for fact in DERIVED_FACTS:
         columns[fact] = pl.List(pl.String())
     for name, ftype in RECORD_TYPES.items():
-        columns[f"record.{name}"] = {"money": pl.Int64(), "bool": pl.Boolean(), "date": pl.Date()}.get(
-            ftype, pl.String())
+        if ftype in ("money", "bool", "text"):
+            columns[f"record.{name}"] = {"money": pl.Int64(), "bool": pl.Boolean()}.get(ftype, pl.String())
     return columns
 
 
