@@ -5,12 +5,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench fuzz clean postgres browser serve cjk-font
+.PHONY: install demo test lint bench fuzz clean postgres browser serve cjk-font java
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,batch,postgres,serve]'
+	$(BIN)/pip install --quiet -e '.[test,batch,postgres,serve,spark]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -54,7 +54,15 @@ browser:
 	    apt-get install -y -q --no-install-recommends $(CHROMIUM_PACKAGES)'; \
 	fi
 
-test: $(STAMP) postgres browser
+# The Spark adapter's test runs a local Spark session, which needs a Java runtime (17 or later).
+java:
+	@if ! command -v java >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    flock /tmp/apt.lock sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless'; \
+	  else echo "java not found and not root: install a Java 17 runtime for the Spark test"; fi; \
+	fi
+
+test: $(STAMP) postgres browser java
 	$(BIN)/incentives lint rules/*.yaml
 	$(BIN)/python -m mypy src/incentives
 	$(BIN)/ruff check src tests benchmarks conftest.py

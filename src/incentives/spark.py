@@ -1,0 +1,161 @@
+"""Registers on Spark: a DataFrame of enterprises and one of records in, award rows and errors out.
+
+The two tables are co-partitioned by credit code and each partition runs the columnar path
+(``columnar.py``) in the executor's Python worker, through ``mapInArrow``: the same award rows as
+``incentives batch`` on the same register, and the same errors (rows numbered in each table's order).
+The rule files travel with the function (their text, checked against the driver's rulebook hash), so
+executors need only the wheel: ``pip install 'incentives[spark]'``.
+
+>>> awards, errors = assess(spark.read.csv("enterprises.csv", header=True),          # doctest: +SKIP
+...                         spark.read.csv("records.csv", header=True), "rules", dt.date(2026, 6, 30))
+>>> awards.write.parquet("awards")                                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from incentives._tabular import ERROR_COLUMNS, Table, _header, award_columns, payer_columns, require
+from incentives.errors import IncentivesError, Location
+from incentives.rulebook import Rulebook, load_rulebook
+
+ENTERPRISES, RECORDS = "enterprises", "records"   # the tables' names in error rows
+
+
+def _rule_texts(rules: str | Path) -> dict[str, str]:
+    """Every YAML file of a rule directory (or the one rule file and the vocabulary beside it), by name."""
+    path = Path(rules)
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path, path.with_name("vocabulary.yaml")]
+    return {f.name: f.read_text("utf-8") for f in files}
+
+
+_books: dict[str, Rulebook] = {}    # per executor process: the rulebook of each set of rule texts
+
+
+def _rulebook(texts: dict[str, str], digest: str) -> Rulebook:
+    key = hashlib.sha256(repr(sorted(texts.items())).encode()).hexdigest()
+    book = _books.get(key)
+    if book is None:
+        directory = Path(tempfile.mkdtemp(prefix="incentives-rules-"))
+        for name, text in texts.items():
+            (directory / name).write_text(text, "utf-8")
+        book = load_rulebook(directory)
+        if book.hash != digest:
+            raise IncentivesError("the rules reached the executor changed: their hash differs from the driver's")
+        _books[key] = book
+    return book
+
+
+def assess(enterprises: Any, records: Any, rules: str | Path, as_of: dt.date, *,
+           partitions: int | None = None) -> tuple[Any, Any]:
+    """Award rows and error rows (two Spark DataFrames of text columns, as ``awards.csv`` and ``errors.csv``).
+
+    ``enterprises`` and ``records`` have the columns of the register layout (docs/batch.md); any column
+    type is read as its text. Rows are numbered in each DataFrame's order for the errors. A record
+    whose credit code no enterprise has is an error row, as in ``incentives batch``.
+    """
+    F, T = require("pyspark.sql.functions"), require("pyspark.sql.types")
+
+    book = load_rulebook(rules)
+    texts = _rule_texts(rules)
+    ent_names = list(_header("enterprises", list(enterprises.columns), ENTERPRISES))
+    rec_names = list(_header("records", list(records.columns), RECORDS))
+    payers = payer_columns(book)
+    awards = award_columns(payers)
+    iso = as_of.isoformat()
+
+    def numbered(frame: Any, tag: str, names: list[str]) -> Any:
+        """The columns as text, each row with its 1-based number in the DataFrame's order."""
+        schema = T.StructType([*(T.StructField(n, T.StringType()) for n in names),
+                               T.StructField("_number", T.LongType())])
+        rows = frame.select(*names).rdd.zipWithIndex().map(
+            lambda pair: (*(None if v is None else _text(v) for v in pair[0]), pair[1] + 1))
+        return frame.sparkSession.createDataFrame(rows, schema).withColumn("_tag", F.lit(tag))
+
+    both = numbered(enterprises, "e", ent_names).unionByName(numbered(records, "r", rec_names),
+                                                            allowMissingColumns=True)
+    both = both.withColumn("_key", F.upper(F.trim(F.coalesce(F.col("credit_code"), F.lit("")))))
+    both = both.repartition(partitions or both.rdd.getNumPartitions(), "_key").sortWithinPartitions("_tag",
+                                                                                                    "_number")
+    out_schema = T.StructType([T.StructField("_kind", T.StringType()),
+                               *(T.StructField(c, T.StringType()) for c in awards),
+                               *(T.StructField(f"error_{c}", T.StringType()) for c in ERROR_COLUMNS)])
+    digest = book.hash
+
+    def run(batches: Iterator[Any]) -> Iterator[Any]:
+        yield from _partition(batches, texts, digest, iso, ent_names, rec_names, awards)
+
+    out = both.mapInArrow(run, out_schema).cache()
+    award_rows = out.filter(F.col("_kind") == "award").select(*awards)
+    error_rows = out.filter(F.col("_kind") == "error").select(
+        *(F.col(f"error_{c}").alias(c) for c in ERROR_COLUMNS))
+    return award_rows, error_rows
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()[:10]
+    return str(value)
+
+
+def _partition(batches: Iterator[Any], texts: dict[str, str], digest: str, iso: str, ent_names: list[str],
+               rec_names: list[str], awards: tuple[str, ...]) -> Iterator[Any]:
+    """One partition: its enterprises and records assessed by the columnar path, as Arrow batches."""
+    import polars as pl
+
+    pa = require("pyarrow")
+
+    from incentives.batch import _Assessor
+    from incentives.columnar import Register
+
+    tables = list(batches)
+    if not tables:
+        return
+    frame = pl.from_arrow(pa.Table.from_batches(tables))
+    assert isinstance(frame, pl.DataFrame)
+    book = _rulebook(texts, digest)
+    ents_table = Table(Path(ENTERPRISES), "csv", "enterprises", {n: i for i, n in enumerate(ent_names, 1)})
+    recs_table = Table(Path(RECORDS), "csv", "records", {n: i for i, n in enumerate(rec_names, 1)})
+    assessor = _Assessor(book, dt.date.fromisoformat(iso), (ents_table, recs_table), ENTERPRISES, True)
+    register = Register(ents_table, recs_table, assessor)
+
+    def part(tag: str, names: list[str]) -> pl.DataFrame:
+        rows = frame.filter(pl.col("_tag") == tag).sort("_number")
+        return rows.select(*(pl.col(n) if n in rows.columns else pl.lit(None, dtype=pl.String).alias(n)
+                             for n in names), "_number", _line=pl.col("_number") + 1, _ragged=pl.lit(False))
+
+    ents = register._keyed_ents(part("e", ent_names))
+    recs = register._keyed(part("r", rec_names))
+    known = ents["_key"].implode()
+    orphans = recs.filter(~pl.col("_code").is_in(known))
+    recs = recs.filter(pl.col("_code").is_in(known))
+    result = register._chunk(ents, recs)
+    text = result.frame
+    n = text.height
+    columns: dict[str, Any] = {"_kind": ["award"] * n, **{c: [v or None for v in text[c].to_list()]
+                                                          for c in awards}}  # an empty cell is null
+    errors = list(result.errors) + [_orphan(r, rec_names) for r in orphans.iter_rows(named=True)]
+    for c in ERROR_COLUMNS:
+        columns[f"error_{c}"] = [None] * n
+    if n:
+        yield pa.RecordBatch.from_pydict({k: pa.array(v, pa.string()) for k, v in columns.items()})
+    if errors:
+        rows: dict[str, Any] = {"_kind": ["error"] * len(errors), **{c: [None] * len(errors) for c in awards}}
+        for i, c in enumerate(ERROR_COLUMNS):
+            rows[f"error_{c}"] = [None if e[i] in (None, "") else str(e[i]) for e in errors]
+        yield pa.RecordBatch.from_pydict({k: pa.array(v, pa.string()) for k, v in rows.items()})
+
+
+def _orphan(row: dict[str, Any], names: list[str]) -> tuple[Any, ...]:
+    column = names.index("credit_code") + 1
+    code = row["credit_code"]
+    reason = (f"{Location(RECORDS, row['_number'] + 1, column)}: credit_code: no enterprise with credit code "
+              f"{code!r} in {ENTERPRISES}")
+    return (RECORDS, None, row["_number"], code, "credit_code", reason)
+
