@@ -28,6 +28,7 @@ import csv
 import datetime as dt
 import io
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -176,6 +177,12 @@ def _fen(text: pl.Expr) -> pl.Expr:
     return units * 100 + pl.when(cents == "").then(0).otherwise(cents.cast(pl.Int64, strict=False))
 
 
+def _terms_pattern(terms: Any) -> str:
+    """A list cell (``a;b``, empty parts allowed) whose every part is one of ``terms``."""
+    one = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) or "(?!)"
+    return rf"^\s*(?:{one})?\s*(?:;\s*(?:{one})?\s*)*$"
+
+
 def _list(text: pl.Expr) -> pl.Expr:
     return text.str.split(";").list.eval(pl.element().str.strip_chars()).list.eval(
         pl.element().filter(pl.element() != ""))
@@ -197,13 +204,12 @@ def enterprises_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
         code.alias("credit_code"), get["name"].alias("name"), get["city"].alias("city"),
         pl.all_horizontal(pl.lit(True), *(_blank(c).is_null() for c in cols if c in ENTERPRISE_COLUMNS
                                           and c not in _PROFILE)).alias("_known"),  # a field not checked here: empty
-        get["county"].alias("county"), _list(get["clusters"]).alias("enterprise.clusters"),
-        _list(get["industries"]).alias("enterprise.industries"), get["size"].alias("enterprise.size"))
+        get["county"].alias("county"), get["clusters"].alias("_clusters"), get["industries"].alias("_industries"),
+        get["size"].alias("enterprise.size"))
     ok = (~pl.col("_ragged") & pl.col("credit_code").str.contains(_CODE_RE).fill_null(False)
           & pl.col("name").is_not_null() & pl.col("city").is_not_null()
           & (pl.col("enterprise.size").is_null() | pl.col("enterprise.size").is_in(sizes))
-          & (pl.col("enterprise.industries").is_null()
-             | pl.col("enterprise.industries").list.eval(pl.element().is_in(list(industries))).list.all()))
+          & (pl.col("_industries").is_null() | pl.col("_industries").str.contains(_terms_pattern(industries))))
     typed = typed.with_columns(_ok=ok & pl.col("_known"))
     return typed.with_columns(_ok=pl.col("_ok") & check_digit_ok(pl.col("credit_code")).fill_null(False))
 
@@ -557,9 +563,11 @@ class Frames:
     def assess(self, ents: pl.DataFrame, recs: pl.DataFrame) -> Verdict:
         """``ents``: valid enterprises with ``_e``; ``recs``: their valid records with ``_e`` and ``_r``."""
         recs = recs.filter(pl.col("record.date") <= self.as_of)
-        joined = recs.join(ents.select(
-            "_e", pl.col("city").alias("enterprise.city"), "enterprise.clusters", "enterprise.industries",
-            "enterprise.size", "enterprise.recognitions"), on="_e", how="left")
+        having = ents.join(recs.select("_e").unique(), on="_e", how="semi")  # lists only where a record reads them
+        joined = recs.join(having.select(
+            "_e", pl.col("city").alias("enterprise.city"), _list(pl.col("_clusters")).alias("enterprise.clusters"),
+            _list(pl.col("_industries")).alias("enterprise.industries"), "enterprise.size",
+            "enterprise.recognitions"), on="_e", how="left")
         joined = joined.with_columns((pl.col("enterprise.size") != "large").alias("enterprise.sme"))
         slow: set[int] = set()
         fallback = 0
