@@ -4,7 +4,8 @@ The two tables are co-partitioned by credit code and each partition runs the col
 (``columnar.py``) in the executor's Python worker, through ``mapInArrow``: the same award rows as
 ``incentives batch`` on the same register, and the same errors (rows numbered in each table's order).
 The rule files travel with the function (their text, checked against the driver's rulebook hash), so
-executors need only the wheel: ``pip install 'incentives[spark]'``.
+executors need only the wheel: ``pip install 'incentives[spark]'``; by default they are the rules
+shipped in the package.
 
 >>> awards, errors = assess(spark.read.csv("enterprises.csv", header=True),          # doctest: +SKIP
 ...                         spark.read.csv("records.csv", header=True), "rules", dt.date(2026, 6, 30))
@@ -50,14 +51,18 @@ def _rulebook(texts: dict[str, str], digest: str) -> Rulebook:
     return book
 
 
-def assess(enterprises: Any, records: Any, rules: str | Path, as_of: dt.date, *,
+def assess(enterprises: Any, records: Any, rules: str | Path | None, as_of: dt.date, *,
            partitions: int | None = None) -> tuple[Any, Any]:
     """Award rows and error rows (two Spark DataFrames of text columns, as ``awards.csv`` and ``errors.csv``).
 
     ``enterprises`` and ``records`` have the columns of the register layout (docs/batch.md); any column
     type is read as its text. Rows are numbered in each DataFrame's order for the errors. A record
-    whose credit code no enterprise has is an error row, as in ``incentives batch``.
+    whose credit code no enterprise has is an error row, as in ``incentives batch``. ``rules`` is a
+    rule directory on the driver, or None for the rules shipped in the package (as the commands do).
     """
+    from incentives.shipped import default_rules
+
+    rules = rules if rules is not None else default_rules()
     F, T = require("pyspark.sql.functions"), require("pyspark.sql.types")
 
     book = load_rulebook(rules)
