@@ -139,19 +139,22 @@ def models(book: Any, n: int) -> None:
         print(f"{label:30} {per_second:12,.0f}/s {before / per_second:6.2f}× hand-written models")
 
 
-def timed_process(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds (process start included) and peak RSS in MiB of one fresh process."""
+def timed_process(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds (process start included), peak RSS in MiB and CPU seconds (user + system, every
+    thread) of one fresh process. On a shared machine the CPU seconds are the steadier measure."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _PEAK, *argv], check=True, cwd=ROOT,
                           capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])["peak_kib"] / 1024
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    return seconds, found["peak_kib"] / 1024, found["cpu"]
 
 
 # Runs argv (a python program and its arguments) in a child and prints the child's peak RSS.
 _PEAK = ("import json, resource, subprocess, sys\n"
          "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
-         "print(json.dumps({'peak_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n")
+         "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+         "print(json.dumps({'peak_kib': r.ru_maxrss, 'cpu': r.ru_utime + r.ru_stime}))\n")
 
 
 def synth_register(n: int, city: str, out: Path) -> Path:
@@ -174,11 +177,12 @@ def columnar(sizes: list[int], repeat: int) -> None:
     print("Langfang: the hand-written polars computes the same award rows, checked equal before timing. All three "
           "cities: no hand-written code exists for them; the ratio is against the Langfang baseline on a Langfang "
           "register of the same size, timed in the same run.")
-    print(f"{'register':>22} {'program':>28} {'seconds':>9} {'per minute':>12} {'× polars':>9} {'peak MiB':>9}")
+    print(f"{'register':>22} {'program':>28} {'seconds':>9} {'per minute':>12} {'× polars':>9} {'CPU s':>7} "
+          f"{'CPU ×':>7} {'peak MiB':>9}")
     cli = [sys.executable, "-m", "incentives.cli", "batch"]
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            base = None
+            base: tuple[float, float, float] | None = None
             for city in ("langfang", "all"):
                 enterprises = synth_register(n, city, Path(tmp) / city)
                 records = enterprises.with_name("records.csv")
@@ -197,10 +201,28 @@ def columnar(sizes: list[int], repeat: int) -> None:
                         raise SystemExit("the baseline and the batch disagree: no timing")
                 for label, argv in runs.items():
                     best = min((timed_process(argv) for _ in range(repeat)), key=lambda t: t[0])
-                    base = best[0] if label.startswith("hand") else base
-                    ratio = f"{best[0] / base:8.2f}×" if base else ""
-                    print(f"{f'{n:,} {city}':>22} {label:>28} {best[0]:9.1f} {n / best[0] * 60:12,.0f} {ratio:>9} "
-                          f"{best[1]:9.0f}")
+                    base = best if label.startswith("hand") else base
+                    assert base is not None
+                    print(f"{f'{n:,} {city}':>22} {label:>28} {best[0]:9.1f} {n / best[0] * 60:12,.0f} "
+                          f"{best[0] / base[0]:8.2f}× {best[2]:7.1f} {best[2] / base[2]:6.2f}× {best[1]:9.0f}")
+    print()
+
+
+def spark(sizes: list[int]) -> None:
+    print("## incentives.spark on a local Spark session (local[2], 8 partitions) against the local columnar batch "
+          "(CSV in; awards and errors out; fresh processes, JVM and process start included)")
+    print(f"{'register':>22} {'program':>28} {'seconds':>9} {'per minute':>12} {'× batch':>9}")
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            enterprises = synth_register(n, "all", Path(tmp) / "register")
+            records = enterprises.with_name("records.csv")
+            local = timed_process([sys.executable, "-m", "incentives.cli", "batch", str(enterprises), "-o",
+                                   str(Path(tmp) / "local"), "--as-of", str(AS_OF)])[0]
+            on_spark = timed_process([sys.executable, str(ROOT / "benchmarks/spark_local.py"), str(enterprises),
+                                      str(records), str(Path(tmp) / "spark"), str(AS_OF)])[0]  # JVM CPU not counted
+            for label, seconds in (("incentives batch (columnar)", local), ("incentives.spark, local[2]", on_spark)):
+                print(f"{f'{n:,} all':>22} {label:>28} {seconds:9.1f} {n / seconds * 60:12,.0f} "
+                      f"{seconds / local:8.2f}×")
     print()
 
 
@@ -281,6 +303,7 @@ def main() -> int:
                         help="register sizes for the columnar batch against hand-written polars")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only-columnar", action="store_true")
+    parser.add_argument("--spark-sizes", default="100000", help="register sizes for local Spark ('' to skip)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     book = load_rulebook(ROOT / "rules")
@@ -289,6 +312,8 @@ def main() -> int:
           "compare ratios, each measured in the same run)\n")
     if args.columnar_sizes:  # first: fresh processes, before this one grows
         columnar([int(s) for s in args.columnar_sizes.split(",")], args.repeat)
+    if args.spark_sizes:
+        spark([int(s) for s in args.spark_sizes.split(",")])
     if args.only_columnar:
         return 0
     single(book)
