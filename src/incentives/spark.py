@@ -74,12 +74,17 @@ def assess(enterprises: Any, records: Any, rules: str | Path | None, as_of: dt.d
     iso = as_of.isoformat()
 
     def numbered(frame: Any, tag: str, names: list[str]) -> Any:
-        """The columns as text, each row with its 1-based number in the DataFrame's order."""
-        schema = T.StructType([*(T.StructField(n, T.StringType()) for n in names),
-                               T.StructField("_number", T.LongType())])
-        rows = frame.select(*names).rdd.zipWithIndex().map(
-            lambda pair: (*(None if v is None else _text(v) for v in pair[0]), pair[1] + 1))
-        return frame.sparkSession.createDataFrame(rows, schema).withColumn("_tag", F.lit(tag))
+        """The columns as text, each row with its 1-based number in the DataFrame's order (computed in
+        the JVM: a row's place in its partition plus the rows of the partitions before it)."""
+        frame = frame.select(*(F.col(n).cast("string").alias(n) for n in names)).withColumn(
+            "_pid", F.spark_partition_id()).withColumn("_mid", F.monotonically_increasing_id())
+        sizes = dict(frame.groupBy("_pid").count().collect())
+        offset, before = F.lit(0), 0
+        for pid in sorted(sizes):
+            offset = F.when(F.col("_pid") == pid, F.lit(before)).otherwise(offset)
+            before += sizes[pid]
+        place = F.col("_mid") - F.shiftleft(F.col("_pid").cast("long"), 33)
+        return frame.withColumn("_number", offset + place + 1).drop("_pid", "_mid").withColumn("_tag", F.lit(tag))
 
     both = numbered(enterprises, "e", ent_names).unionByName(numbered(records, "r", rec_names),
                                                             allowMissingColumns=True)
@@ -99,14 +104,6 @@ def assess(enterprises: Any, records: Any, rules: str | Path | None, as_of: dt.d
     error_rows = out.filter(F.col("_kind") == "error").select(
         *(F.col(f"error_{c}").alias(c) for c in ERROR_COLUMNS))
     return award_rows, error_rows
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()[:10]
-    return str(value)
 
 
 def _partition(batches: Iterator[Any], texts: dict[str, str], digest: str, iso: str, ent_names: list[str],
