@@ -658,7 +658,7 @@ def money_text(fen: pl.Expr) -> pl.Expr:
         (fen // 100).cast(pl.String) + "." + (fen % 100).cast(pl.String).str.zfill(2))
 
 
-def award_text(awards: pl.DataFrame, ents: pl.DataFrame, payers: tuple[str, ...]) -> pl.DataFrame:
+def award_text(awards: pl.DataFrame, ents: pl.DataFrame, payers: tuple[str, ...], digest: str) -> pl.DataFrame:
     """The award rows as ``awards.csv`` writes them, with ``_e`` for ordering."""
     joined = awards.join(ents.select("_e", "credit_code", "name", "city", "county"), on="_e", how="left")
     fixed = pl.col("status") == "fixed"
@@ -668,7 +668,8 @@ def award_text(awards: pl.DataFrame, ents: pl.DataFrame, payers: tuple[str, ...]
         money_text(pl.col("_fen")).alias("amount_max"),
         *[money_text(pl.col(f"_p_{p}")).alias(f"payer_{p}") for p in payers],
         pl.when(pl.col("_specified")).then(pl.lit("false")).otherwise(pl.lit("true")).alias("payers_unspecified"),
-        pl.col("record.id").alias("record_id"), pl.col("document_number").fill_null(""), "clause", "quote")
+        pl.col("record.id").alias("record_id"), pl.col("document_number").fill_null(""), "clause", "quote",
+        pl.lit(digest).alias("rulebook_hash"))
 
 
 
@@ -825,7 +826,7 @@ class Register:
         for city, n in assessed.filter(~pl.col("city").is_in(list(self.book.files)))["city"].value_counts().iter_rows():
             tally.no_rules[city] += n
         _tally(tally, awards.join(assessed.select("_e", "city", "county"), on="_e", how="left"), assessor.payers)
-        text = award_text(awards, assessed, assessor.payers)
+        text = award_text(awards, assessed, assessor.payers, self.book.hash)
 
         slow_rows: dict[int, Any] = {}
         if slow:

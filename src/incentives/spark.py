@@ -142,7 +142,8 @@ def _partition(batches: Iterator[Any], texts: dict[str, str], digest: str, iso: 
     n = text.height
     columns: dict[str, Any] = {"_kind": ["award"] * n, **{c: [v or None for v in text[c].to_list()]
                                                           for c in awards}}  # an empty cell is null
-    errors = list(result.errors) + [_orphan(r, rec_names) for r in orphans.iter_rows(named=True)]
+    errors = [(*e, digest) for e in result.errors] + [(*_orphan(r, rec_names), digest)
+                                                      for r in orphans.iter_rows(named=True)]
     for c in ERROR_COLUMNS:
         columns[f"error_{c}"] = [None] * n
     if n:
