@@ -720,7 +720,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="format of the awards file (default: the input's)")
     p.add_argument("--reform", default=None, help="reform file: also assess under the reformed rules and compare")
     p.add_argument("--path", choices=PATHS, default=None,
-                   help="columnar (polars, the default for CSV registers) or rows (one enterprise at a time)")
+                   help="rows (one enterprise at a time, the default) or columnar (polars, for CSV registers)")
     p.set_defaults(run=_run)
 
 
