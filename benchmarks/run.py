@@ -278,10 +278,11 @@ def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int,
               src: Path | None = None) -> tuple[float, float]:
     """Seconds and peak RSS (MiB, the largest process) of one ``run_batch`` in a fresh interpreter
     (of the package in ``src`` when given, else this checkout's)."""
+    path = "" if src is not None else ", path='rows'"   # another checkout may predate the columnar path
     script = ("import resource, sys, json, datetime as dt\n"
               "from incentives.batch import run_batch\n"
               f"s = run_batch({str(enterprises)!r}, {str(out)!r}, {str(book_path)!r}, "
-              f"dt.date(2026, 6, 30), workers={workers}, progress=False, path='rows')\n"
+              f"dt.date(2026, 6, 30), workers={workers}, progress=False{path})\n"
               "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
               " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
               "print(json.dumps({'peak_kib': peak}))\n")
@@ -298,7 +299,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument("--baseline", type=Path, default=None,
-                        help="another checkout's src/ (e.g. of main) to time batch against in the same run")
+                        help="another checkout's src/ (e.g. of main) to time batch against in the same run; it must read "
+                             "today's rule files")
     parser.add_argument("--columnar-sizes", default="100000,1000000",
                         help="register sizes for the columnar batch against hand-written polars")
     parser.add_argument("--repeat", type=int, default=3)
