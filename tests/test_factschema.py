@@ -102,7 +102,9 @@ def test_a_key_that_does_nothing_or_a_wrong_option_is_one_located_error(tmp_path
     assert problem == f"{tmp_path / 'facts.yaml'}{expected}"
 
 
-def test_a_new_kind_and_field_is_a_yaml_edit(tmp_path: Path) -> None:
+def lease_rules(tmp_path: Path) -> Path:
+    """A rule directory whose own facts.yaml adds a record kind (lease) that a rule rewards."""
+    tmp_path.mkdir(exist_ok=True)
     shutil.copy(RULES / "vocabulary.yaml", tmp_path / "vocabulary.yaml")
     records_end = FACTS.index("\n# Facts computed")       # the new kind goes after the last one
     (tmp_path / "facts.yaml").write_text(FACTS[:records_end] + """
@@ -128,6 +130,11 @@ rules:
     amount: {fixed: 5万元}
     payers: {city: 100%}
 """, "utf-8")
+    return tmp_path
+
+
+def test_a_new_kind_and_field_is_a_yaml_edit(tmp_path: Path) -> None:
+    lease_rules(tmp_path)
     book = load_rulebook(tmp_path)
     assert book.facts.path == str(tmp_path / "facts.yaml") and book.hash != load_rulebook(RULES).hash
     model = book.facts.models.enterprise
@@ -143,6 +150,71 @@ rules:
     assert [(o.record_id, o.missing) for o in result.undetermined] == [("c", ["record.months"])]
     with pytest.raises(ValidationError, match="cannot read '12亩' as a quantity in 平方米"):
         model.model_validate({**base, "records": [{"id": "a", "kind": "lease", "date": "2026-03-01", "area": "12亩"}]})
+
+
+LEASES = """\
+enterprise: {name: 示范企业, credit_code: 91131024MA0CTX8K46, city: demo}
+records:
+  - {id: a, kind: lease, date: 2026-03-01, area: 1200平方米, months: 24}
+  - {id: b, kind: lease, date: 2026-03-01, area: 800, months: 24}
+"""
+
+
+def test_an_enterprise_is_read_by_the_rulebooks_own_facts_schema(tmp_path: Path) -> None:
+    book = load_rulebook(lease_rules(tmp_path / "rules"))
+    path = tmp_path / "leases.yaml"
+    path.write_text(LEASES, "utf-8")
+    ent = load_enterprise(path, book.vocabulary, facts=book.facts)
+    assert isinstance(ent, book.facts.models.enterprise) and ent.records[0].area == Decimal(1200)
+    from incentives import assess
+    assert [(a.record_id, a.amount) for a in assess(ent, book, AS_OF).awards] == [("a", Decimal("50000.00"))]
+    with pytest.raises(FactsError) as bundled:       # the bundled schema has no lease
+        load_enterprise(path, book.vocabulary)
+    assert str(bundled.value).startswith(f"{path}:3:5: records.0: Input tag 'lease' found using 'kind' does not match")
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(LEASES.replace("months: 24}", "months: 24, rent: 3万元}", 1), "utf-8")
+    with pytest.raises(FactsError) as wrong:       # a field the rulebook's schema lacks is located all the same
+        load_enterprise(extra, book.vocabulary, facts=book.facts)
+    assert str(wrong.value) == f"{extra}:3:71: records.0.rent: Extra inputs are not permitted"
+
+
+def test_the_cli_rule_tests_and_schema_follow_the_rulebooks_facts(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    rules = lease_rules(tmp_path / "rules")
+    (tmp_path / "leases.yaml").write_text(LEASES, "utf-8")
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "incentives", *argv], capture_output=True, text=True, cwd=tmp_path)
+
+    done = cli("evaluate", "leases.yaml", "--rules", str(rules), "--as-of", "2026-06-30", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert [(a["rule_id"], a["record_id"], a["amount"]) for a in json.loads(done.stdout)["awards"]] == \
+        [("demo.lease", "a", "50000.00")]
+    schema = json.loads(cli("schema", "facts", "--rules", str(rules)).stdout)
+    assert schema["$defs"]["Lease"]["properties"]["area"]["description"] == "面积"
+    assert "Lease" not in json.loads(cli("schema", "facts").stdout)["$defs"]
+    (rules / "tests").mkdir()
+    (rules / "tests" / "demo.yaml").write_text("""\
+rules: ..
+cases:
+  - name: 租赁1200平方米24个月补贴5万元; 800平方米不补
+    as_of: 2026-06-30
+    enterprise_file: ../../leases.yaml
+    expect:
+      awards: [{rule: demo.lease, record: a, amount: 5万元}]
+  - name: 同上, 写在用例里
+    as_of: 2026-06-30
+    enterprise:
+      enterprise: {name: 示范企业, credit_code: 91131024MA0CTX8K46, city: demo}
+      records: [{id: c, kind: lease, date: 2026-03-01, area: 1000 m2, months: 12}]
+    expect:
+      awards: [{rule: demo.lease, record: c, amount: 5万元}]
+""", "utf-8")
+    tested = cli("test", str(rules / "tests" / "demo.yaml"), "--rules", str(rules))
+    assert tested.returncode == 0 and "2 passed, 0 failed" in tested.stdout, tested.stdout + tested.stderr
 
 
 def test_a_vocabulary_list_for_a_field_that_does_not_exist_is_located(tmp_path: Path) -> None:

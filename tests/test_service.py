@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from incentives import load_rulebook
 from incentives.cli import main
@@ -332,3 +333,20 @@ def test_workers_share_the_port_and_each_reloads_on_sighup(tmp_path: Path) -> No
                             content=facts_json(EXAMPLES / "xianghe-leader.yaml")).json()
         assert served["total"] == "1400000.00"
     assert server.process.returncode == 0
+
+
+def test_a_rulebook_with_its_own_facts_schema_is_served_with_it(tmp_path: Path) -> None:
+    from test_factschema import LEASES, lease_rules
+
+    rules = lease_rules(tmp_path / "rules")
+    with running(rules=rules) as server, server.client() as client:
+        assert "Lease" in client.get("/v1/schemas/facts").json()["$defs"]
+        body = json.dumps(yaml.safe_load(LEASES), ensure_ascii=False, default=str)
+        answer = client.post("/v1/assess", params={"as_of": AS_OF}, content=body)
+        assert answer.status_code == 200, answer.text
+        assert [(a["record_id"], a["amount"]) for a in answer.json()["awards"]] == [("a", "50000.00")]
+        as_yaml = client.post("/v1/assess", params={"as_of": AS_OF}, content=LEASES.encode(),
+                              headers={"content-type": "application/yaml"})
+        assert as_yaml.status_code == 200 and as_yaml.json()["total"] == "50000.00", as_yaml.text
+        page = client.get("/", params={"lang": "en"}).text     # the calculator's form offers the new kind
+        assert '<option value="lease">' in page

@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sc = sub.add_parser("schema", help="print the JSON Schema of facts, rules or assessments")
     sc.add_argument("which", choices=["facts", "rules", "assessment"])
+    sc.add_argument("--rules", default=None, help="rule file or directory whose facts schema to print (default: the bundled one)")
     sc.set_defaults(run=_schema)
 
     info = sub.add_parser("info", help="version, the rulebook in use, its hash, cities and documents")
@@ -124,7 +125,7 @@ def _rulebook(args: argparse.Namespace) -> Rulebook:
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     book = _rulebook(args)
-    enterprise = load_enterprise(args.facts, book.vocabulary)
+    enterprise = load_enterprise(args.facts, book.vocabulary, facts=book.facts)
     try:
         city = book.resolve_city(enterprise.profile.city)
     except FactsError as e:  # an unknown city would silently pay nothing
@@ -226,7 +227,8 @@ def _coverage(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     from incentives.schemas import schema
 
-    print(json.dumps(schema(args.which), ensure_ascii=False, indent=2))
+    facts = _rulebook(args).facts if args.rules else None
+    print(json.dumps(schema(args.which, facts), ensure_ascii=False, indent=2))
     return 0
 
 

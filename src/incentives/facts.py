@@ -214,8 +214,12 @@ def derived_facts(enterprise: Enterprise) -> dict[str, Any]:
     return {"enterprise.recognitions": tuple(titles)}
 
 
-def load_enterprise(source: str | Path | dict[str, Any], vocabulary: Vocabulary | None = None) -> Enterprise:
+def load_enterprise(source: str | Path | dict[str, Any], vocabulary: Vocabulary | None = None, *,
+                    facts: FactsSchema | None = None) -> Enterprise:
     """An ``Enterprise`` from a YAML/JSON file or a dict, terms checked against ``vocabulary`` if given.
+
+    ``facts`` is the facts schema the enterprise is read by: a rulebook's own (``book.facts``), whose
+    fields and kinds may go beyond the bundled ``rules/facts.yaml``, which is used when none is given.
 
     Raises ``FactsError`` located at the first problem (file, line, field), with every problem of
     the facts, those of format and of vocabulary together, in its ``problems``.
@@ -223,12 +227,15 @@ def load_enterprise(source: str | Path | dict[str, Any], vocabulary: Vocabulary 
     expect(source, (str, Path, dict), "source", "a fact file's path, or the facts as a dict")
     if vocabulary is not None:
         expect(vocabulary, Vocabulary, "vocabulary", "load one with load_vocabulary(path)")
+    if facts is not None:
+        expect(facts, FactsSchema, "facts", "a rulebook's facts schema (book.facts) or load_facts_schema(path)")
     if isinstance(source, dict):
         doc = _yaml.Document(data=source, path="<dict>")
     else:
         doc = _yaml.load(source)
+    model = enterprise_model(facts)
     try:
-        enterprise = Enterprise.model_validate(doc.data)
+        enterprise = model.model_validate(doc.data)
     except ValidationError as e:
         error = facts_error(e, doc)
         if vocabulary is not None:  # the terms too, except where the format already found a problem
@@ -271,9 +278,14 @@ def raw_term_problems(doc: _yaml.Document, vocabulary: Vocabulary) -> list[Incen
     return found
 
 
-def enterprise_from_document(doc: _yaml.Document) -> Enterprise:
+def enterprise_model(facts: FactsSchema | None = None) -> type[Enterprise]:
+    """The ``Enterprise`` model of ``facts`` (a rulebook's schema), or the bundled one."""
+    return Enterprise if facts is None or facts is SCHEMA else facts.models.enterprise  # type: ignore[return-value]
+
+
+def enterprise_from_document(doc: _yaml.Document, facts: FactsSchema | None = None) -> Enterprise:
     try:
-        return Enterprise.model_validate(doc.data)
+        return enterprise_model(facts).model_validate(doc.data)
     except ValidationError as e:
         raise facts_error(e, doc) from e
 
@@ -292,8 +304,8 @@ def facts_error(e: ValidationError, doc: _yaml.Document) -> FactsError:
 def _source_key(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     """Pydantic's error path without the union-member tags it inserts (``records.0.recognition.x``)."""
     key: list[str | int] = []
-    for part in loc:
-        if isinstance(part, str) and key and isinstance(key[-1], int) and part in RECORD_MODELS:
-            continue
+    for n, part in enumerate(loc):
+        if n == 2 and loc[0] == "records" and isinstance(loc[1], int) and isinstance(part, str):
+            continue   # the kind's tag, whichever schema the kinds come from
         key.append(str(part) if key == ["yearly"] else part)  # a year is a mapping key, located as text
     return tuple(key)

@@ -112,12 +112,12 @@ def run_case(case: Case, index: int, path: Path, doc: _yaml.Document, book: Rule
     where = doc.locate(("cases", index))
     try:
         if case.enterprise_file:
-            ent = load_enterprise(path.parent / case.enterprise_file, book.vocabulary)
+            ent = load_enterprise(path.parent / case.enterprise_file, book.vocabulary, facts=book.facts)
         else:
             sub = _yaml.Document(data=case.enterprise, path=doc.path,
                                  positions={k[3:]: v for k, v in doc.positions.items()
                                             if k[:3] == ("cases", index, "enterprise")})
-            ent = enterprise_from_document(sub)
+            ent = enterprise_from_document(sub, book.facts)
         result = assess(ent, book, case.as_of, engine=case.engine)  # type: ignore[arg-type]
     except IncentivesError as e:
         return CaseResult(str(path), case.name, where, (f"error: {e}",))

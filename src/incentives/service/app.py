@@ -162,7 +162,7 @@ def _routes(app: FastAPI, live: LiveRulebook, limits: Limits,
 
     @app.get("/v1/schemas/{which}", tags=["rulebook"], summary="The JSON Schema of facts, rule files or assessments")
     async def schema_route(which: Literal["facts", "rules", "assessment"]) -> dict[str, Any]:
-        return schema(which)
+        return schema(which, live.current.book.facts)   # the facts the served rulebook reads
 
     @app.get("/v1/health", response_model=Health, tags=["rulebook"], summary="Up, and which rulebook")
     async def health(request: Request) -> Health:
@@ -207,7 +207,7 @@ def _enterprise(body: bytes, book: Rulebook, yaml_body: bool = False) -> Enterpr
             doc = _yaml.parse(body.decode("utf-8"), BODY)
         except UnicodeDecodeError as e:
             raise SourceError(f"the body is not UTF-8: {e.reason}", location=Location(BODY)) from e
-        enterprise = enterprise_from_document(doc)
+        enterprise = enterprise_from_document(doc, book.facts)
         enterprise.check_terms(book.vocabulary, doc)
         return enterprise
     try:
@@ -221,7 +221,7 @@ def _enterprise(body: bytes, book: Rulebook, yaml_body: bool = False) -> Enterpr
         raise FactsError("the body must be a JSON object with 'enterprise' and 'records'",
                          location=Location(BODY, 1, 1), field="<root>")
     try:
-        return load_enterprise(data, book.vocabulary)
+        return load_enterprise(data, book.vocabulary, facts=book.facts)
     except IncentivesError as e:
         raise _located(text, book, e) from e
 

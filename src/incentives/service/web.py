@@ -208,7 +208,7 @@ def mount(app: FastAPI, live: LiveRulebook) -> None:
 
     def calculator(request: Request, problem: str | None = None, status: int = 200) -> Response:
         lang = _lang(request)
-        profile, kinds, maps, others = form_fields(schema("facts"), live.current.book, lang)
+        profile, kinds, maps, others = form_fields(schema("facts", live.current.book.facts), live.current.book, lang)
         examples = sorted(p.stem for p in EXAMPLES.glob("*.yaml")) if EXAMPLES.is_dir() else []
         return page(request, "calculator.html", status, profile=profile, kinds=kinds, maps=maps, others=others,
                     examples=examples, today=dt.date.today().isoformat(), problem=problem)
