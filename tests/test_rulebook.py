@@ -68,6 +68,16 @@ def test_unknown_key_is_located(tmp_path: Path) -> None:
     assert any(":14:5: schema: rules[0].amout: unknown key 'amout'" in p for p in found)
 
 
+@pytest.mark.parametrize("kind", ["[]", "{a: 1}", "report"])
+def test_a_document_kind_that_is_not_a_word_is_a_located_error(tmp_path: Path, kind: str) -> None:
+    text = GOOD.replace("    issued: 2025-01-01\n", f"    issued: 2025-01-01\n    kind: {kind}\n")
+    if kind == "report":   # a known kind loads (a report's money is then reported, not settled)
+        assert load(tmp_path, text).model.documents["doc-1"].kind == "report"
+        return
+    assert problems_of(tmp_path, text) == [f"{tmp_path / 'testcity.yaml'}:8:5: schema: documents.doc-1.kind: "
+                                           "Input should be 'normative', 'notice', 'report' or 'interpretation'"]
+
+
 def test_missing_document_reference(tmp_path: Path) -> None:
     found = problems_of(tmp_path, GOOD.replace("document: doc-1", "document: doc-2"))
     assert found == [f"{tmp_path / 'testcity.yaml'}:12:12: unknown-document: rules[0].cite.document: "

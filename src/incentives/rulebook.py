@@ -103,7 +103,7 @@ class SourceDocument(_Strict):
     published: Window | None = None    # where no date is printed: the days the text can be dated to
     date_evidence: str | None = None   # where the date is read, i.e. how it was verified
     effective: Window
-    kind: Annotated[DocumentKind, BeforeValidator(lambda v: _LEGACY_KINDS.get(v, v))] = "normative"
+    kind: Annotated[DocumentKind, BeforeValidator(lambda v: _LEGACY_KINDS.get(v, v) if isinstance(v, str) else v)] = "normative"
     supersedes: list[Supersession] = Field(default_factory=list)
     source: str | None = None           # path of the full text, relative to the rule file
     clauses: list[str] | None = None    # the clauses that may be cited; coverage lists those not yet reviewed
