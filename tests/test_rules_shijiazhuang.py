@@ -2,9 +2,9 @@
 
 Every Shijiazhuang rule has an eligible and a not-eligible case (checked by ``test_every_rule_is_covered``),
 every cap is tested just under, exactly at and over, the China Quality Award conflict between the two
-documents is paid once and reported, the 驰名商标 both documents reward is paid once, and the two
-readings the file leaves switchable (the industry scope of 三、（一）1, the scope of （市域外）) are
-switched and tested.
+documents is paid once and reported, the 驰名商标 both documents reward is paid once, and the
+readings of the file (``readings:``; the industry scope of 三、（一）1, the scope of （市域外）...) are
+switched and tested (every reading's amounts also in rules/tests/shijiazhuang-readings.yaml).
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ def rulebook():  # type: ignore[no-untyped-def]
 def _variant_dir(tmp_path_factory, name: str, text: str) -> Path:  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp(name)
     shutil.copy(RULES / "vocabulary.yaml", folder / "vocabulary.yaml")
+    # the file names its texts as ../sources/…: beside the folder, as in the repository
+    shutil.copytree(RULES.parent / "sources", folder.parent / "sources", dirs_exist_ok=True)
     (folder / "shijiazhuang.yaml").write_text(text, encoding="utf-8")
     return folder
 
@@ -749,14 +751,9 @@ def test_reading_a_other_industries_get_demonstration_and_little_giant(rulebook)
 
 
 @pytest.fixture(scope="module")
-def reading_b(tmp_path_factory):  # type: ignore[no-untyped-def]
-    """The Shijiazhuang file switched to reading B of the industry scope, as its notes say."""
-    commented = ("    # when:\n"
-                 "    #   - enterprise.industries: {includes_any: [new_generation_it, biomedicine]}\n")
-    text = RULE_FILE.read_text(encoding="utf-8")
-    assert text.count(commented) == 2
-    text = text.replace(commented, "    when:\n      - enterprise.industries: {includes_any: [new_generation_it, biomedicine]}\n")
-    return load_rulebook(_variant_dir(tmp_path_factory, "sjz-reading-b", text))
+def reading_b(rulebook):  # type: ignore[no-untyped-def]
+    """The Shijiazhuang rules read with the industry scope over all three 专精特新 sentences."""
+    return rulebook.with_readings({"sjz.specialized_sme.industry_scope": "all_three_sentences"})
 
 
 def test_reading_b_limits_all_three_specialized_sentences(reading_b) -> None:  # type: ignore[no-untyped-def]
@@ -769,14 +766,8 @@ def test_reading_b_limits_all_three_specialized_sentences(reading_b) -> None:  #
     assert result.total == D("1800000.00")
 
 
-def test_reading_b_of_outside_city_scope(tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
-    text = RULE_FILE.read_text(encoding="utf-8")
-    line = "      - record.investor_outside_city: {is: true}        # （市域外）, reading A: all three ranks\n"
-    alternative = ("      # - any: [{record.investor_rank: {one_of: [fortune_global_500, china_500]}}, "
-                   "{record.investor_outside_city: {is: true}}]\n")
-    assert line in text and alternative in text
-    text = text.replace(line, "").replace(alternative, alternative.replace("# - any", "- any"))
-    book = load_rulebook(_variant_dir(tmp_path_factory, "sjz-outside-b", text))
+def test_reading_b_of_outside_city_scope(rulebook) -> None:  # type: ignore[no-untyped-def]
+    book = rulebook.with_readings({"sjz.attracted_investment.outside_city": "industry_top_100_only"})
     inside = {"investor_outside_city": False, "investment": "5000万元"}
     assert run(book, [investment(investor_rank="china_500", **inside)]).award("sjz.attracted_investment") is not None
     assert run(book, [investment(investor_rank="industry_top_100", **inside)]).awards == []

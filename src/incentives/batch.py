@@ -39,6 +39,7 @@ from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Row,
 from incentives.engine import AwardRow, award_rows
 from incentives.errors import IncentivesError, Location
 from incentives.facts import Enterprise, Profile, facts_error
+from incentives.readings import add_reading_argument
 from incentives.reform import Reform, ReformReport, apply_reform, load_reform
 from incentives.rulebook import Rulebook, load_rulebook
 
@@ -269,14 +270,14 @@ def _jsonl_code(data: dict[str, Any]) -> Any:
 _worker: _Assessor | IncentivesError | None = None
 
 
-def _init_worker(assessor: _Assessor, rules: str, digest: str) -> None:
+def _init_worker(assessor: _Assessor, rules: str, digest: str, readings: dict[str, str] | None = None) -> None:
     """Load the rulebook once per worker. A failure is raised by the first chunk, not here: a Pool
     whose initializer raises restarts the worker for ever. Ctrl-C is the main process's to handle:
     a worker ignores it (the main process ends the pool), so no worker prints a traceback."""
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        book = load_rulebook(rules)
+        book = load_rulebook(rules, readings=readings)
     except IncentivesError as e:
         _worker = e
         return
@@ -353,7 +354,8 @@ def _results(assessor: _Assessor, chunks: Iterator[list[tuple[Row, list[Row]]]],
     bare.reform_book = None
     helpers = workers - 1
     with multiprocessing.get_context().Pool(helpers, initializer=_init_worker,
-                                            initargs=(bare, rules, assessor.book.hash)) as pool:
+                                            initargs=(bare, rules, assessor.book.hash,
+                                                      dict(assessor.book.readings))) as pool:
         pending: collections.deque[Any] = collections.deque()   # AsyncResults and results, in input order
         for chunk in chunks:
             if sum(not isinstance(p, _ChunkResult) for p in pending) < 4 * helpers:
@@ -550,7 +552,8 @@ def _default_path() -> str:
 def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | str | Path,
               as_of: dt.date | None = None, *, records: str | Path | None = None, chunk_size: int = 1000,
               workers: int = 1, output_format: str | None = None, progress: bool | None = None,
-              reform: Reform | None = None, path: str | None = None) -> BatchSummary:
+              reform: Reform | None = None, path: str | None = None,
+              readings: dict[str, str] | None = None) -> BatchSummary:
     """Assess every enterprise of a register and write awards, errors and the summary to ``output_dir``.
 
     ``input`` is the enterprises table (.csv, .jsonl, .parquet or .xlsx); ``records`` defaults to the
@@ -560,12 +563,14 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     Raises ``IncentivesError`` only for what stops every row: an unreadable file, an unknown column.
     With ``reform``, each enterprise is also assessed under the reformed rules: ``reform.json`` has
     baseline against reform by payer, county and rule, ``reform_changes.csv`` each enterprise whose
-    total changes.
+    total changes. ``readings`` chooses options of the rule files' readings (see ``incentives.readings``).
     """
     started = time.perf_counter()
     if chunk_size < 1 or workers < 1:
         raise IncentivesError("chunk_size and workers must be at least 1")
-    book = rulebook if isinstance(rulebook, Rulebook) else load_rulebook(rulebook)
+    book = rulebook if isinstance(rulebook, Rulebook) else load_rulebook(rulebook, readings=readings)
+    if readings and isinstance(rulebook, Rulebook):
+        book = book.with_readings(readings)
     as_of = as_of or dt.date.today()
     path = path or _default_path()
     if path not in PATHS:
@@ -721,10 +726,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--reform", default=None, help="reform file: also assess under the reformed rules and compare")
     p.add_argument("--path", choices=PATHS, default=None,
                    help="rows (one enterprise at a time, the default) or columnar (polars, for CSV registers)")
+    add_reading_argument(p)
     p.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from incentives.readings import parse_choices
     from incentives.shipped import default_rules
 
     reform = load_reform(args.reform)[0] if args.reform else None
@@ -732,7 +739,7 @@ def _run(args: argparse.Namespace) -> int:
         args.input = _spool_stdin(Path(args.output_dir))
     s = run_batch(args.input, args.output_dir, args.rules or default_rules(), args.as_of, records=args.records,
                   chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform,
-                  path=args.path)
+                  path=args.path, readings=parse_choices(args.reading))
     print(f"{s.enterprises_read:,} enterprises read, {s.assessed:,} assessed, {s.with_awards:,} with awards, "
           f"{s.errors} error(s)" + (f" (see {Path(s.output_dir) / 'errors.csv'})" if s.errors else ""))
     if s.rows is not None:

@@ -20,6 +20,7 @@ from typing import Sequence
 from incentives.engine import assess
 from incentives.errors import FactsError, IncentivesError, LintWarning, Location
 from incentives.facts import load_enterprise
+from incentives.readings import add_reading_argument, parse_choices
 from incentives.rulebook import Rulebook, load_rulebook
 from incentives.shipped import default_rules, shipped_rules, version
 
@@ -34,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except IncentivesError as e:
+        if e.code == "unknown-reading" and e.location.path is None:  # a choice made on this command line
+            e.location, e.field = Location("--reading"), None
         for problem in getattr(e, "problems", None) or [e]:  # every problem of the file, one line each
             print(f"incentives: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -71,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     te = sub.add_parser("test", help="run YAML rule tests (default: rules/tests/*.yaml)")
     te.add_argument("files", nargs="*")
     te.add_argument("--rules", default=None, help="rule directory (default: the one each test file names)")
+    add_reading_argument(te)
     te.epilog = "Finding no test fails (exit 1): a wrong path must not pass."
     te.set_defaults(run=_test)
 
@@ -110,6 +114,7 @@ def _facts_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rules", default=None, help="rule directory or file (default: rules/ here, else the shipped rules)")
     p.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today)")
     p.add_argument("--lang", choices=["zh", "en"], default="zh")
+    add_reading_argument(p)
 
 
 def _date(text: str) -> dt.date:
@@ -120,7 +125,7 @@ def _date(text: str) -> dt.date:
 
 
 def _rulebook(args: argparse.Namespace) -> Rulebook:
-    return load_rulebook(args.rules or default_rules())
+    return load_rulebook(args.rules or default_rules(), readings=parse_choices(getattr(args, "reading", [])))
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -185,10 +190,11 @@ def _test(args: argparse.Namespace) -> int:
     from incentives.ruletests import run_file
 
     files = args.files or sorted(str(p) for p in (default_rules() / "tests").glob("*.yaml"))
-    book = load_rulebook(args.rules) if args.rules else None
+    choices = parse_choices(args.reading)
+    book = load_rulebook(args.rules, readings=choices) if args.rules else None
     passed = failed = 0
     for file in files:
-        for result in run_file(file, book):
+        for result in run_file(file, book, readings=choices):
             if result.passed:
                 passed += 1
                 continue

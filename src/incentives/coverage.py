@@ -33,6 +33,7 @@ class DocumentCoverage:
     rows: tuple[ClauseRow, ...]
     listed: tuple[str, ...] = ()        # the clauses the document declares (``clauses:``)
     dated: str = ""                     # its issue date and how it was verified
+    readings: tuple[tuple[str, str, str, tuple[str, ...]], ...] = ()   # id, clause, question, options (default first)
 
     def counts(self) -> dict[str, int]:
         """Clauses by status (a clause with an encoded and an unencoded passage counts in both)."""
@@ -48,8 +49,16 @@ def coverage(rulebook: Rulebook) -> list[DocumentCoverage]:
             text = _source(loaded, document.source)
             out.append(DocumentCoverage(city=city, document_id=doc_id, title=document.title, number=document.number,
                                         kind=document.kind, rows=tuple(_rows(loaded, doc_id, text)),
-                                        listed=tuple(document.clauses or ()), dated=_dated(document)))
+                                        listed=tuple(document.clauses or ()), dated=_dated(document),
+                                        readings=_readings(loaded, doc_id)))
     return out
+
+
+def _readings(loaded: LoadedFile, doc_id: str) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+    """The document's readings (``incentives.readings``): id, clause, question, options with the default first."""
+    return tuple((name, r.cite.clause or "(whole document)", r.question.en,
+                  (r.default, *(o for o in r.options if o != r.default)))
+                 for name, r in loaded.model.readings.items() if r.cite.document == doc_id)
 
 
 def _dated(document: SourceDocument) -> str:
@@ -142,6 +151,12 @@ def to_markdown(docs: list[DocumentCoverage]) -> str:
             rules = ", ".join(f"`{i}`" for i in r.rule_ids) or "—"
             lines.append(f"| {r.clause} | {_STATUS[r.status]} | {rules} | {r.detail.replace('|', '/')} |")
         lines.append("")
+        if d.readings:
+            lines += ["Readings (choose with `--reading id=option`; the default, in bold, is the rules as written):", "",
+                      "| reading | clause | question | options |", "|---|---|---|---|"]
+            lines += [f"| `{name}` | {clause} | {question.replace('|', '/')} | **{options[0]}**, "
+                      + ", ".join(options[1:]) + " |" for name, clause, question, options in d.readings]
+            lines.append("")
     summary = ", ".join(f"{n} {_STATUS[k]}" for k, n in total.items())
     lines += [f"Total: {summary}.", ""]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, Mapping, NamedTuple
 
 from incentives.amounts import Missing, NoAmount, Price, PriceOf, Priced, price
 from incentives.conditions import Check, Facts, Truth, evaluate, show
@@ -43,16 +43,21 @@ class _Candidate:
 
 
 def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = None, *,
-           engine: Engine = "native", explain: bool = True) -> Assessment:
+           engine: Engine = "native", explain: bool = True, readings: Mapping[str, str] | None = None) -> Assessment:
     """Every award ``enterprise`` is owed under ``rulebook`` at ``as_of`` (default today).
 
     Records dated after ``as_of`` have not happened yet and are not rewarded. The result lists each
     award with its citation and payer shares, each rule that does not pay with the failed
     conditions, and each rule that cannot be decided with the missing facts. With
     ``explain=False`` (for populations) only the awards are kept, the same awards, computed without
-    recording why the other rules do not pay. Safe to call from many threads at once.
+    recording why the other rules do not pay. ``readings`` chooses options of the rule files'
+    readings (``{"sjz.little_giant.key_little_giant": "rewarded"}``, as ``Rulebook.with_readings``);
+    ``Assessment.readings`` lists those in force for the enterprise's city. Safe to call from many
+    threads at once.
     """
     as_of = _checked_arguments(enterprise, rulebook, as_of, engine)
+    if readings:
+        rulebook = rulebook.with_readings(readings)
     enterprise.check_terms(rulebook.vocabulary)
     not_eligible: list[RuleOutcome] = []
     undetermined: list[RuleOutcome] = []
@@ -425,7 +430,8 @@ def _assessment(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engi
         enterprise=EnterpriseRef(name=p.name, credit_code=p.credit_code, city=p.city, county=p.county),
         as_of=as_of, rulebook_hash=rulebook.hash, engine=engine, awards=awards, not_eligible=not_eligible,
         undetermined=undetermined, total=total, total_max=total_max, total_by_payer=by_payer,
-        conflicts=conflicts, warnings=warnings, total_reported_max=total_max)
+        conflicts=conflicts, warnings=warnings, total_reported_max=total_max,
+        readings=rulebook.readings_in_force(p.city))
 
 
 _matcher_lock = threading.Lock()

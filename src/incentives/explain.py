@@ -10,7 +10,7 @@ from incentives.facts import Enterprise
 from pydantic import BaseModel, ConfigDict, Field
 
 from incentives.outcomes import Award, CheckResult, Citation, RuleOutcome
-from incentives.report import Lang, award_amount, payer_text, table
+from incentives.report import Lang, award_amount, payer_text, reading_line, table
 from incentives.rulebook import Rulebook
 
 _WORDS = {
@@ -40,6 +40,7 @@ class Explanation(BaseModel):
     awards: list[Award]
     not_eligible: list[RuleOutcome]
     undetermined: list[RuleOutcome]
+    readings: dict[str, str] = Field(default_factory=dict, description="the readings in force for the city")
 
 
 def explanation(enterprise: Enterprise, rulebook: Rulebook, rule_id: str,
@@ -58,7 +59,7 @@ def explanation(enterprise: Enterprise, rulebook: Rulebook, rule_id: str,
         notes=list(r.notes), applies=applies, as_of=result.as_of, rulebook_hash=rulebook.hash,
         awards=[a for a in result.awards if a.rule_id == rule_id],
         not_eligible=[o for o in result.not_eligible if o.rule_id == rule_id],
-        undetermined=[o for o in result.undetermined if o.rule_id == rule_id])
+        undetermined=[o for o in result.undetermined if o.rule_id == rule_id], readings=result.readings)
 
 
 def explain(enterprise: Enterprise, rulebook: Rulebook, rule_id: str, as_of: dt.date | None = None,
@@ -70,6 +71,7 @@ def explain(enterprise: Enterprise, rulebook: Rulebook, rule_id: str, as_of: dt.
              f"{e.citation.document_number or e.citation.document_title} {e.citation.clause}",
              f"{w['quote']}: {e.citation.quote}", f"{w['where']}: {e.rule_location}"]
     lines += [f"{w['notes']}: {note}" for note in e.notes]
+    lines += [reading_line(e.readings, lang)] if e.readings else []
     if not e.applies:
         city = rulebook.by_id[rule_id].city
         lines.append(f"{w['not_eligible']}: rule is for {city}, enterprise is in {enterprise.profile.city}")

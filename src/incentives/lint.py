@@ -12,7 +12,7 @@ from typing import Iterable
 from incentives import _yaml
 from incentives.conditions import Op, Test
 from incentives.errors import IncentivesError, LintWarning, RulebookError
-from incentives.factschema import FACTS_FILE, check_vocabulary_fields, inspect_facts_schema
+from incentives.factschema import FACTS_FILE, FactsSchema, check_vocabulary_fields, inspect_facts_schema
 from incentives.rulebook import (VOCABULARY_FILE, CompiledRule, LoadedFile, companions, facts_schema_beside,
                                  inspect_rule_file)
 from incentives.sources import check_quotes
@@ -38,6 +38,25 @@ def lint_files(paths: Iterable[str | Path], vocabulary: Vocabulary | None = None
         problems += found
         if loaded is not None:
             problems += check_quotes(loaded) + check_caps(loaded) + check_overlaps(loaded) + check_base_conditions(loaded)
+            known = {(str(p.location), p.message) for p in problems}
+            problems += [p for p in check_readings(loaded, vocab, facts)
+                         if (str(p.location), p.message.split(": ", 1)[-1]) not in known]
+    return problems
+
+
+def check_readings(loaded: LoadedFile, vocabulary: Vocabulary, facts: FactsSchema | None) -> list[IncentivesError]:
+    """The file read with each option of each of its readings: every option must give rules that load
+    and quote their texts (the default is the file as written, checked already)."""
+    problems: list[IncentivesError] = []
+    for name, reading in loaded.model.readings.items():
+        for option in reading.options:
+            if option == reading.default:
+                continue
+            other, found = inspect_rule_file(loaded.path, vocabulary, loaded.text, facts, {name: option})
+            if other is not None and not found:
+                found = check_quotes(other)
+            problems += [RulebookError(f"with reading {name}={option}: {p.message}", location=p.location,
+                                       field=p.field, code=p.code) for p in found]
     return problems
 
 

@@ -141,6 +141,9 @@ class Assessment(_Out):
     total_reported_max: Decimal = Field(
         default=Decimal("0.00"), description="total_max if every reported amount were confirmed by an official "
         "text (the higher of the official and the reported amount for each record)")
+    readings: dict[str, str] = Field(
+        default_factory=dict, description="each reading of the city's rule file (an ambiguity of the text) → the "
+        "option in force for this assessment (see the file's readings: section)")
 
     def award(self, rule_id: str) -> Award | None:
         """The first award of ``rule_id``, if any."""

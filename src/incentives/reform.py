@@ -11,6 +11,12 @@ A reform file reads::
         set: {payers: {city: 60%, county: 40%}, window.to: 2028-12-31}
       - remove: lf.leader.municipal
       - add: {city: langfang, rule: {id: lf.new, ...}}   # a whole rule, as in a rule file
+      - rule: lf.new
+        add_when: [{enterprise.clusters: {not_empty: true}}]   # conditions added to the rule's when
+      - document: lf-2025-5
+        set: {effective.to: 2027-12-31}
+
+The changes are those a rule file's readings make (``incentives.readings``).
 
 The reformed rulebook is validated exactly like a rule file, so a reform can never produce rules the
 format forbids; its problems are reported against the reform file's lines.
@@ -21,12 +27,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from incentives import _yaml
 from incentives.engine import AwardRow, award_rows
@@ -34,25 +40,10 @@ from incentives.errors import Location, RulebookError
 from incentives.facts import Enterprise, Profile
 from incentives.money import to_fen
 from incentives.outcomes import Award
+from incentives.readings import Change, set_path
 from incentives.rulebook import LoadedFile, Rulebook, inspect_rule_file
 
 ZERO = Decimal(0)
-
-
-class Change(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    rule: str | None = None
-    set: dict[str, Any] | None = None
-    remove: str | None = None
-    add: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Change:
-        forms = [bool(self.rule and self.set), bool(self.remove), bool(self.add)]
-        if sum(forms) != 1 or (self.rule is None) != (self.set is None):
-            raise ValueError("each change is one of: {rule, set}, {remove}, {add: {city, rule}}")
-        return self
 
 
 class Reform(BaseModel):
@@ -80,7 +71,7 @@ def apply_reform(rulebook: Rulebook, reform: Reform, source: str = "<reform>") -
         files[city] = _revalidate(rulebook.files.get(city), data[city], rulebook, source)
     by_id = {rule.id: rule for loaded in files.values() for rule in loaded.rules}
     digest = f"{rulebook.hash}+reform:{hashlib.sha256(reform.model_dump_json().encode()).hexdigest()[:16]}"
-    return Rulebook(files=files, vocabulary=rulebook.vocabulary, hash=digest, by_id=by_id)
+    return Rulebook(files=files, vocabulary=rulebook.vocabulary, hash=digest, by_id=by_id, readings=rulebook.readings)
 
 
 def _apply(data: dict[str, dict[str, Any]], change: Change, book: Rulebook, source: str, n: int) -> str:
@@ -91,6 +82,14 @@ def _apply(data: dict[str, dict[str, Any]], change: Change, book: Rulebook, sour
                                 location=Location(source))
         data[city]["rules"].append(copy.deepcopy(rule))
         return str(city)
+    if change.document is not None:
+        city = next((c for c, f in book.files.items() if change.document in f.model.documents), None)
+        if city is None:
+            raise RulebookError(f"no document {change.document!r} to change", field=f"changes[{n}]",
+                                location=Location(source))
+        for path, value in (change.set or {}).items():
+            set_path(data[city]["documents"][change.document], path.split("."), value)
+        return city
     rule_id = change.remove or change.rule
     found = book.by_id.get(rule_id or "")
     if found is None:
@@ -102,14 +101,13 @@ def _apply(data: dict[str, dict[str, Any]], change: Change, book: Rulebook, sour
         del rules[index]
     else:
         for path, value in (change.set or {}).items():
-            _set(rules[index], path.split("."), value)
+            set_path(rules[index], path.split("."), value)
+        if change.drop_when:
+            rules[index]["when"] = [c for c in rules[index].get("when", [])
+                                    if not (isinstance(c, dict) and set(c) & set(change.drop_when))]
+        if change.add_when:
+            rules[index].setdefault("when", []).extend(copy.deepcopy(change.add_when))
     return found.city
-
-
-def _set(target: dict[str, Any], path: list[str], value: Any) -> None:
-    for part in path[:-1]:
-        target = target.setdefault(part, {})
-    target[path[-1]] = value
 
 
 def _revalidate(original: LoadedFile | None, data: dict[str, Any], book: Rulebook, source: str) -> LoadedFile:
@@ -121,7 +119,8 @@ def _revalidate(original: LoadedFile | None, data: dict[str, Any], book: Ruleboo
         first = problems[0]
         raise RulebookError(f"after the reform, {first.field}: {first.message}", problems=problems,
                             location=Location(source), code=first.code)
-    return loaded
+    # The data carries the options chosen for the original's readings already; it is not read again.
+    return replace(loaded, readings=dict(original.readings) if original else loaded.readings, text=None)
 
 
 @dataclass

@@ -26,14 +26,15 @@ _LABELS = {
            "total_max": "合计(含最高额)", "not_eligible": "不符合", "undetermined": "待补充事实",
            "conflicts": "冲突", "missing": "缺少", "hash": "规则库", "up_to": "最高", "unquantified": "金额未定",
            "non_monetary": "非资金支持", "none": "无", "city": "市级", "county": "县级", "province": "省级",
-           "unspecified": "未明确", "departments": "责任部门", "basis": "计算", "paid": "支付"},
+           "unspecified": "未明确", "departments": "责任部门", "basis": "计算", "paid": "支付",
+           "readings": "适用解读"},
     "en": {"enterprise": "Enterprise", "as_of": "As of", "rule": "Rule", "award": "Award", "amount": "Amount",
            "payers": "Payers", "clause": "Clause", "record": "Record", "total": "Total (determined)",
            "total_max": "Total (with ceilings)", "not_eligible": "Not eligible", "undetermined": "Undetermined",
            "conflicts": "Conflicts", "missing": "missing", "hash": "Rulebook", "up_to": "up to",
            "unquantified": "amount not stated", "non_monetary": "non-monetary", "none": "none", "city": "city",
            "county": "county", "province": "province", "unspecified": "unspecified", "departments": "Departments",
-           "basis": "Basis", "paid": "paid"},
+           "basis": "Basis", "paid": "paid", "readings": "Readings"},
 }
 
 
@@ -105,7 +106,9 @@ def render(result: Assessment, lang: Lang = "zh") -> str:
 
     e = result.enterprise
     out = [f"{L('enterprise')}: {e.name} ({e.credit_code}, {e.city}{' ' + e.county if e.county else ''})",
-           f"{L('as_of')}: {date(result.as_of, lang)}    {L('hash')}: {result.rulebook_hash[:19]}", ""]
+           f"{L('as_of')}: {date(result.as_of, lang)}    {L('hash')}: {result.rulebook_hash[:19]}"]
+    out += [reading_line(result.readings, lang)] if result.readings else []
+    out.append("")
     if result.awards:
         rows = [[L("rule"), L("award"), L("amount"), L("payers"), L("clause"), L("record")]]
         wan = column_in_wan([a.amount_max for a in result.awards])
@@ -127,6 +130,11 @@ def render(result: Assessment, lang: Lang = "zh") -> str:
         out.append(f"{L('conflicts')}: {c.record_id}: {', '.join(c.rule_ids)} → {L('paid')} {c.paid_rule_id}; {c.reason}")
     out += result.warnings
     return "\n".join(out)
+
+
+def reading_line(readings: dict[str, str], lang: Lang) -> str:
+    """The readings in force (``incentives.readings``): each ambiguity's id and the option chosen."""
+    return f"{label('readings', lang)}: " + ", ".join(f"{name}={option}" for name, option in sorted(readings.items()))
 
 
 def _outcome_lines(title: str, outcomes: list[RuleOutcome], lang: Lang) -> list[str]:

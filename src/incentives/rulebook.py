@@ -13,6 +13,7 @@ import hashlib
 from contextvars import ContextVar
 import json
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from decimal import Decimal
@@ -33,6 +34,8 @@ from incentives.facts import DERIVED_FACTS, SCHEMA, Enterprise, derived_facts
 from incentives.factschema import (FACTS_FILE, RECORD_BASE_FIELDS, FactsSchema, check_vocabulary_fields,
                                   load_facts_schema)
 from incentives.amounts import Amount
+from incentives import readings as _readings
+from incentives.readings import Reading
 from incentives.money import Money, Rate, Splitter, parse_money, parse_rate, parse_ratio
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
@@ -265,6 +268,7 @@ class RuleFile(_Strict):
     groups: dict[str, Group] = Field(default_factory=dict)
     rules: list[Rule]
     not_encoded: list[NotEncoded] = Field(default_factory=list)
+    readings: dict[str, Reading] = Field(default_factory=dict)   # ambiguities and their options (incentives.readings)
 
 
 @dataclass(frozen=True)
@@ -341,6 +345,9 @@ class LoadedFile:
     path: str
     model: RuleFile
     rules: tuple[CompiledRule, ...]
+    readings: dict[str, str] = field(default_factory=dict)   # each reading of the file → the option in force
+    reading_places: dict[str, Location] = field(default_factory=dict)   # where each reading is written
+    text: str | None = None             # the text loaded (to read it again with other readings)
 
 
 @dataclass(frozen=True)
@@ -354,7 +361,9 @@ class Rulebook:
     facts: FactsSchema = SCHEMA
     matchers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # durable, per city
     derived: dict[str, Derived] = field(default_factory=dict)     # derived facts, by name
+    readings: dict[str, str] = field(default_factory=dict)       # the options chosen other than the defaults
     _indexes: dict[str, RuleIndex] = field(default_factory=dict, repr=False, compare=False)
+    _read: dict[frozenset[tuple[str, str]], Rulebook] = field(default_factory=dict, repr=False, compare=False)
 
     def rules_for(self, city: str) -> tuple[CompiledRule, ...]:
         loaded = self.files.get(city)
@@ -409,6 +418,74 @@ class Rulebook:
     @property
     def rules(self) -> list[CompiledRule]:
         return [rule for loaded in self.files.values() for rule in loaded.rules]
+
+    def readings_in_force(self, city: str | None = None) -> dict[str, str]:
+        """Each reading (of ``city``'s file, or of every file) → the option in force."""
+        files = [self.files[city]] if city in self.files else [] if city is not None else self.files.values()
+        return {name: option for loaded in files for name, option in loaded.readings.items()}
+
+    def with_readings(self, choices: Mapping[str, str]) -> Rulebook:
+        """This rulebook read with ``choices`` (``{reading id: option}``) on top of those it was loaded with.
+
+        Only the files whose readings change are compiled again (from the text first loaded); an
+        unknown reading or option is a located ``RulebookError``. The result is kept, so calling this
+        again with the same choices (as ``assess(..., readings=...)`` does) costs a look-up.
+        """
+        expect(choices, Mapping, "readings", "a mapping {reading id: option}")
+        key = frozenset(choices.items())
+        found = self._read.get(key)
+        if found is not None:
+            return found
+        _readings.check_choices(choices, self._declared())
+        if "+reform:" in self.hash:
+            raise RulebookError("choose readings before applying a reform: a reformed rulebook cannot be read "
+                                "again from its files", field="readings", code="reading")
+        wanted = {**self.readings, **choices}
+        defaults = {name: r.default for loaded in self.files.values() for name, r in loaded.model.readings.items()}
+        wanted = {name: option for name, option in wanted.items() if defaults.get(name) != option}
+        files = dict(self.files)
+        for city, loaded in self.files.items():
+            if all(wanted.get(n, defaults[n]) == option for n, option in loaded.readings.items()):
+                continue
+            if loaded.text is None:
+                raise RulebookError("this file was not loaded from a text, so it cannot be read again",
+                                    location=Location(loaded.path), code="reading")
+            token, facts_token = _DERIVED.set(self.derived), _FACTS.set(self.facts)
+            try:
+                result = _reload(loaded, self.vocabulary, wanted)
+            finally:
+                _DERIVED.reset(token)
+                _FACTS.reset(facts_token)
+            files[city] = result
+        by_id = {rule.id: rule for loaded in files.values() for rule in loaded.rules}
+        book = Rulebook(files=files, vocabulary=self.vocabulary, hash=_with_readings_hash(self.hash, wanted),
+                        by_id=by_id, facts=self.facts, derived=self.derived, readings=wanted)
+        self._read[key] = book
+        return book
+
+    def _declared(self) -> dict[str, tuple[Reading, Location]]:
+        return {name: (reading, loaded.reading_places.get(name, Location(loaded.path)))
+                for loaded in self.files.values() for name, reading in loaded.model.readings.items()}
+
+
+def _reload(loaded: LoadedFile, vocabulary: Vocabulary, choices: Mapping[str, str]) -> LoadedFile:
+    """``loaded``'s text compiled again with ``choices``, its quotes checked."""
+    result, problems = _inspect(loaded.path, vocabulary, loaded.text, choices)
+    if problems or result is None:
+        raise RulebookError(_summary(problems), problems=problems, location=problems[0].location)
+    problems = sources.check_quotes(result)
+    if problems:
+        raise RulebookError(_summary(problems), problems=problems, location=problems[0].location)
+    return result
+
+
+def _with_readings_hash(digest: str, choices: Mapping[str, str]) -> str:
+    """The hash of the files, followed by the choices that differ from the defaults (if any)."""
+    base = digest.split("+readings:")[0]
+    if not choices:
+        return base
+    text = json.dumps(dict(sorted(choices.items())), ensure_ascii=False, separators=(",", ":"))
+    return f"{base}+readings:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
 class RuleIndex:
@@ -471,7 +548,8 @@ _NONE: list[_Entry] = []
 
 
 def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None = None,
-                  derived: Mapping[str, str] | None = None, *, check_quotes: bool = True) -> Rulebook:
+                  derived: Mapping[str, str] | None = None, *, check_quotes: bool = True,
+                  readings: Mapping[str, str] | None = None) -> Rulebook:
     """Load a directory of rule files (``*.yaml`` beside ``vocabulary.yaml``) or one rule file.
 
     ``derived`` declares derived facts (``{"rd_ratio": "rd_spend[year] ÷ revenue[year]"}``, see
@@ -479,11 +557,15 @@ def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None =
     every problem of the first bad file. Each quote must be found in its document's source text
     (``source:``, read safely from the rules tree): a rule whose citation is not in the law does not
     load. ``check_quotes=False`` skips that check, and says so in the ``incentives`` log.
+    ``readings`` chooses options of the files' ``readings:`` (``{"sjz.little_giant.key_little_giant":
+    "rewarded"}``, see ``incentives.readings``); the others keep their defaults.
     """
     expect(path, (str, Path), "path", "a rule directory or file")
     if vocabulary is not None:
         expect(vocabulary, (Vocabulary, str, Path), "vocabulary")
-    return _load_rulebook(Path(path), vocabulary, derived or {}, check_quotes)
+    if readings is not None:
+        expect(readings, Mapping, "readings", "a mapping {reading id: option}")
+    return _load_rulebook(Path(path), vocabulary, derived or {}, check_quotes, dict(readings or {}))
 
 
 def _derived_facts(schema: FactsSchema, declared: Mapping[str, str]) -> dict[str, Derived]:
@@ -498,7 +580,7 @@ def _derived_facts(schema: FactsSchema, declared: Mapping[str, str]) -> dict[str
 
 
 def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, declared: Mapping[str, str],
-                   check_quotes: bool = True) -> Rulebook:
+                   check_quotes: bool = True, choices: Mapping[str, str] | None = None) -> Rulebook:
     path = Path(path)
     if not path.exists():
         raise RulebookError("no such rule file or directory", location=Location(str(path)))
@@ -524,7 +606,7 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
         for file in files:
             text = _yaml.read_text(file)
             digest.update(file.name.encode() + b"\0" + text.encode())
-            result = load_rule_file(file, vocab, text=text, facts=facts)
+            result = load_rule_file(file, vocab, text=text, facts=facts, readings=choices)
             named = (result.model.vocabulary, result.model.facts)
             if path.is_dir() and named != (None, None) and \
                     (companions(file)[0].resolve(), companions(file)[1].hash) != (vocab_path.resolve(), facts.hash):
@@ -539,12 +621,24 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
             if result.model.city in loaded:
                 raise RulebookError(f"city {result.model.city!r} already comes from {loaded[result.model.city].path}",
                                     location=Location(str(file)))
+            for name in result.readings:
+                other = next((f for f in loaded.values() if name in f.readings), None)
+                if other is not None:
+                    raise RulebookError(f"reading {name!r} is already named in {other.path}",
+                                        location=result.reading_places.get(name), field=f"readings.{name}",
+                                        code="duplicate-id")
             loaded[result.model.city] = result
     finally:
         _DERIVED.reset(token)
     by_id = {rule.id: rule for result in loaded.values() for rule in result.rules}
-    return Rulebook(files=loaded, vocabulary=vocab, hash="sha256:" + digest.hexdigest(), by_id=by_id, facts=facts,
+    book = Rulebook(files=loaded, vocabulary=vocab, hash="sha256:" + digest.hexdigest(), by_id=by_id, facts=facts,
                     derived=derived)
+    if not choices:
+        return book
+    _readings.check_choices(choices, book._declared())
+    defaults = {name: r.default for f in loaded.values() for name, r in f.model.readings.items()}
+    chosen = {name: option for name, option in choices.items() if defaults[name] != option}
+    return replace(book, hash=_with_readings_hash(book.hash, chosen), readings=chosen)
 
 
 def companions(path: Path) -> tuple[Path, FactsSchema]:
@@ -593,16 +687,18 @@ def check_vocabulary(vocabulary: Vocabulary, facts: FactsSchema) -> None:
 
 
 def load_rule_file(path: str | Path, vocabulary: Vocabulary, text: str | None = None,
-                   facts: FactsSchema | None = None) -> LoadedFile:
-    """Validate and compile one rule file; every problem is collected before raising."""
-    loaded, problems = inspect_rule_file(path, vocabulary, text, facts)
+                   facts: FactsSchema | None = None, readings: Mapping[str, str] | None = None) -> LoadedFile:
+    """Validate and compile one rule file, read with ``readings`` (its options chosen, see
+    ``incentives.readings``); every problem is collected before raising."""
+    loaded, problems = inspect_rule_file(path, vocabulary, text, facts, readings)
     if problems or loaded is None:
         raise RulebookError(_summary(problems), problems=problems, location=problems[0].location)
     return loaded
 
 
 def inspect_rule_file(path: str | Path, vocabulary: Vocabulary, text: str | None = None,
-                      facts: FactsSchema | None = None) -> tuple[LoadedFile | None, list[IncentivesError]]:
+                      facts: FactsSchema | None = None, readings: Mapping[str, str] | None = None
+                      ) -> tuple[LoadedFile | None, list[IncentivesError]]:
     """The file as far as it can be read, and every problem in it (for lint: never stops early).
 
     The ``LoadedFile`` is ``None`` only when the file does not fit the format at all; otherwise it
@@ -611,19 +707,32 @@ def inspect_rule_file(path: str | Path, vocabulary: Vocabulary, text: str | None
     """
     token = _FACTS.set(facts or SCHEMA)
     try:
-        return _inspect(path, vocabulary, text)
+        return _inspect(path, vocabulary, text, readings or {})
     finally:
         _FACTS.reset(token)
 
 
-def _inspect(path: str | Path, vocabulary: Vocabulary,
-             text: str | None) -> tuple[LoadedFile | None, list[IncentivesError]]:
-    doc = _yaml.parse(text if text is not None else _yaml.read_text(path), _yaml.label(path))
+def _inspect(path: str | Path, vocabulary: Vocabulary, text: str | None,
+             choices: Mapping[str, str]) -> tuple[LoadedFile | None, list[IncentivesError]]:
+    text = text if text is not None else _yaml.read_text(path)
+    written = _yaml.parse(text, _yaml.label(path))
+    doc, in_force, problems = _readings.apply(written, choices)
+    places = {name: written.locate(("readings", name)) for name in in_force}
+    if problems:
+        return None, problems
+
+    def finish(result: tuple[LoadedFile | None, list[IncentivesError]]) -> tuple[LoadedFile | None,
+                                                                                  list[IncentivesError]]:
+        loaded, found = result
+        if loaded is not None:
+            loaded = replace(loaded, readings=in_force, reading_places=places, text=text)
+        return loaded, found
+
     try:
-        return _checked(RuleFile.model_validate(doc.data), doc, vocabulary, [], None)
+        return finish(_checked(RuleFile.model_validate(doc.data), doc, vocabulary, [], None))
     except ValidationError as e:
         errors = e.errors()
-        problems: list[IncentivesError] = [_located(err, doc) for err in errors]
+        problems = [_located(err, doc) for err in errors]
         if any(err["loc"][:1] != ("rules",) or len(err["loc"]) < 3 for err in errors):
             return None, problems  # an error outside the rules: nothing more can be checked
         bad = {err["loc"][1] for err in errors}
@@ -635,7 +744,7 @@ def _inspect(path: str | Path, vocabulary: Vocabulary,
     failed = {tuple(err["loc"][:3]) for err in errors}
     for i in sorted(b for b in bad if isinstance(b, int)):
         _check_conditions_of_unfit_rule(doc, i, failed, vocabulary, problems)
-    return loaded, problems
+    return finish((loaded, problems))
 
 
 def _check_conditions_of_unfit_rule(doc: _yaml.Document, i: int, failed: set[tuple[Any, ...]], vocab: Vocabulary,
@@ -785,6 +894,16 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
             problem(("not_encoded", j, "document"), f"unknown document {item.document!r}", "unknown-document")
         else:
             _check_clause(model.documents[item.document], item.clause, ("not_encoded", j, "clause"), problem)
+    for name, reading in model.readings.items():
+        if not re.fullmatch(_readings.ID_PATTERN, name):
+            problem(("readings", name), f"reading id {name!r} is not dotted lower-case words like a rule id "
+                    "(sjz.little_giant.key_little_giant)", "reading")
+        if reading.cite.document not in model.documents:
+            problem(("readings", name, "cite", "document"), f"unknown document {reading.cite.document!r}; "
+                    f"documents: {', '.join(model.documents)}", "unknown-document")
+        elif reading.cite.clause is not None:
+            _check_clause(model.documents[reading.cite.document], reading.cite.clause,
+                          ("readings", name, "cite", "clause"), problem)
     return compiled
 
 

@@ -73,6 +73,7 @@ class Case(_Strict):
     enterprise: dict[str, Any] | None = None
     enterprise_file: str | None = None
     engine: str = "native"
+    readings: dict[str, str] = Field(default_factory=dict)   # options chosen for this case (incentives.readings)
     expect: Expect
 
 
@@ -99,17 +100,24 @@ def load_test_file(path: str | Path) -> tuple[TestFile, _yaml.Document]:
     return _yaml.validated(doc, TestFile, RulebookError, "rule-test"), doc
 
 
-def run_file(path: str | Path, rulebook: Rulebook | None = None) -> list[CaseResult]:
-    """Run every case of one test file; ``rulebook`` defaults to the rules the file names (or ``..``)."""
+def run_file(path: str | Path, rulebook: Rulebook | None = None, *,
+             readings: dict[str, str] | None = None) -> list[CaseResult]:
+    """Run every case of one test file; ``rulebook`` defaults to the rules the file names (or ``..``),
+    read with ``readings`` (a case's own ``readings:`` are chosen on top of them)."""
     path = Path(path)
     spec, doc = load_test_file(path)
     vocabulary = path.parent / spec.vocabulary if spec.vocabulary else None
-    book = rulebook or load_rulebook(path.parent / (spec.rules or ".."), vocabulary)
+    book = rulebook or load_rulebook(path.parent / (spec.rules or ".."), vocabulary, readings=readings)
     return [run_case(case, i, path, doc, book) for i, case in enumerate(spec.cases)]
 
 
 def run_case(case: Case, index: int, path: Path, doc: _yaml.Document, book: Rulebook) -> CaseResult:
     where = doc.locate(("cases", index))
+    if case.readings:
+        try:
+            book = book.with_readings(case.readings)
+        except IncentivesError as e:
+            return CaseResult(str(path), case.name, doc.locate(("cases", index, "readings")), (f"error: {e}",))
     try:
         if case.enterprise_file:
             ent = load_enterprise(path.parent / case.enterprise_file, book.vocabulary, facts=book.facts)
