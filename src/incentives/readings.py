@@ -282,10 +282,11 @@ def _shift(doc: _yaml.Document, items: Key, removed: int) -> None:
     for table in (doc.positions, doc.texts):
         moved = {}
         for key in list(table):
-            if len(key) > n and key[:n] == items and isinstance(key[n], int) and key[n] >= removed:
+            at = key[n] if len(key) > n and key[:n] == items else None
+            if isinstance(at, int) and at >= removed:
                 place = table.pop(key)
-                if key[n] > removed:
-                    moved[(*items, key[n] - 1, *key[n + 1:])] = place
+                if at > removed:
+                    moved[(*items, at - 1, *key[n + 1:])] = place
         table.update(moved)
 
 
