@@ -422,7 +422,7 @@ class Rulebook:
     def readings_in_force(self, city: str | None = None) -> dict[str, str]:
         """Each reading (of ``city``'s file, or of every file) → the option in force."""
         files = [self.files[city]] if city in self.files else [] if city is not None else self.files.values()
-        return {name: option for loaded in files for name, option in loaded.readings.items()}
+        return {name: option for loaded in files for name, option in getattr(loaded, "readings", {}).items()}
 
     def with_readings(self, choices: Mapping[str, str]) -> Rulebook:
         """This rulebook read with ``choices`` (``{reading id: option}``) on top of those it was loaded with.
