@@ -189,7 +189,7 @@ def columnar(sizes: list[int], repeat: int) -> None:
                 out = Path(tmp) / f"out-{city}"
                 hand = [sys.executable, str(ROOT / "benchmarks/polars_langfang.py"), str(enterprises), str(records),
                         str(Path(tmp) / "hand.csv"), str(AS_OF)]
-                batch_argv = [*cli, str(enterprises), "-o", str(out), "--as-of", str(AS_OF)]
+                batch_argv = [*cli, str(enterprises), "-o", str(out), "--as-of", str(AS_OF), "--path", "columnar"]
                 runs = {"hand-written polars": hand} if city == "langfang" else {}
                 runs["incentives batch (columnar)"] = batch_argv
                 if city == "langfang":

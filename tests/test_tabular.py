@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from incentives import Rulebook
+from incentives import Rulebook, columnar
 from incentives.batch import run_batch
 from incentives.synth import synthesize, write_register
 
@@ -107,17 +107,24 @@ def corrupt(clean: dict[str, Any], plan: list[tuple[str, int]]) -> tuple[list[by
     return ents, recs, touched, orphans
 
 
+@pytest.mark.parametrize("path", ["rows", "columnar"])
 @settings(max_examples=25)
 @given(plan=st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 10_000)), min_size=1, max_size=12),
-       chunk=st.sampled_from([7, 50, 1000]))
+       chunk=st.sampled_from([7, 50, 1000]), block=st.sampled_from([columnar.BLOCK_BYTES, 997, 4096]))
 def test_every_row_is_accounted_for_and_good_rows_pay_as_in_the_clean_register(
         clean: dict[str, Any], book: Rulebook, tmp_path_factory: pytest.TempPathFactory,
-        plan: list[tuple[str, int]], chunk: int) -> None:
+        plan: list[tuple[str, int]], chunk: int, block: int, path: str) -> None:
+    """On both paths; the columnar one also reads the tables in blocks of a few rows, so that bad
+    lines fall on block edges and records are merged across blocks."""
     root = tmp_path_factory.mktemp("bad")
     ents, recs, touched, orphans = corrupt(clean, plan)
     (root / "enterprises.csv").write_bytes(b"\n".join(ents))
     (root / "records.csv").write_bytes(b"\n".join(recs))
-    summary = run_batch(root / "enterprises.csv", root / "out", book, AS_OF, chunk_size=chunk)
+    default, columnar.BLOCK_BYTES = columnar.BLOCK_BYTES, block
+    try:
+        summary = run_batch(root / "enterprises.csv", root / "out", book, AS_OF, chunk_size=chunk, path=path)
+    finally:
+        columnar.BLOCK_BYTES = default
     rows = summary.rows
     assert rows is not None and rows.balanced, rows
     assert rows.enterprise_rows == sum(1 for line in ents[1:] if line) == rows.assessed + rows.rejected

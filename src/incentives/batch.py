@@ -544,9 +544,13 @@ def _register(source: Source, assessor: _Assessor, path: str) -> Any:
 
 
 def _default_path() -> str:
-    """rows: the columnar path is asked for with ``path="columnar"`` (``--path columnar``) until it keeps
-    every row-accounting guarantee of the per-enterprise path."""
-    return "rows"
+    """columnar where polars is installed (the ``batch`` extra); it reads CSV registers and leaves the
+    other formats to the per-enterprise path, which ``path="rows"`` (``--path rows``) asks for always."""
+    try:
+        import polars  # noqa: F401
+    except ImportError:
+        return "rows"
+    return "columnar"
 
 
 def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | str | Path,
@@ -725,7 +729,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="format of the awards file (default: the input's)")
     p.add_argument("--reform", default=None, help="reform file: also assess under the reformed rules and compare")
     p.add_argument("--path", choices=PATHS, default=None,
-                   help="rows (one enterprise at a time, the default) or columnar (polars, for CSV registers)")
+                   help="columnar (polars, for CSV registers; the default where polars is installed) or rows "
+                        "(one enterprise at a time; every format)")
     add_reading_argument(p)
     p.set_defaults(run=_run)
 

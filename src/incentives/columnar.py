@@ -37,7 +37,7 @@ from typing import IO, Any, Iterator
 
 import polars as pl
 
-from incentives._tabular import (ENTERPRISE_COLUMNS, RECORD_COLUMNS, Row, Table)
+from incentives._tabular import ENTERPRISE_COLUMNS, RECORD_COLUMNS, Row, Table, _lines, csv_row
 from incentives.amounts import Amount, Tier
 from incentives.conditions import All, Any_, Node, Op, Test
 from incentives.errors import SourceError, Location
@@ -57,8 +57,8 @@ class NotVectorised(Exception):
 class Block:
     """Rows of one table as string columns, with their 1-based data-row numbers and lines."""
 
-    frame: pl.DataFrame     # one String column per header column, plus _number, _line, _ragged
-    # (and _cells, every value of the row, where the block was read by the csv module)
+    frame: pl.DataFrame     # one String column per header column, plus _number, _line, _ragged, and
+    # _cells (every value of the row) and _problem (what is wrong with it) where it was read line by line
 
 
 class TableReader:
@@ -98,12 +98,13 @@ class TableReader:
         width = len(self.names)
         lines = block.count(b"\n") + (not block.endswith(b"\n"))
         plain = (b'"' not in block and block.count(b"\r") == block.count(b"\r\n") and b"\n\n" not in block
-                 and b"\n\r\n" not in block and not block.startswith((b"\n", b"\r\n")))
+                 and b"\n\r\n" not in block and not block.startswith((b"\n", b"\r\n"))
+                 and block.count(b",") == lines * (width - 1))   # polars pads a short row; a long one it refuses
         if plain:
             try:
                 frame = pl.read_csv(block, has_header=False, new_columns=self.names, schema={n: _S for n in self.names},
                                     infer_schema=False)
-            except (pl.exceptions.ComputeError, pl.exceptions.ShapeError):
+            except pl.exceptions.PolarsError:
                 frame = None  # a ragged row: read the block with csv, which keeps every value
             if frame is not None and frame.height == lines:
                 start = self.number
@@ -113,42 +114,37 @@ class TableReader:
                 return Block(frame.with_columns(
                     _number=pl.int_range(start + 1, start + 1 + lines, dtype=pl.Int64),
                     _line=pl.int_range(line0, line0 + lines, dtype=pl.Int64),
-                    _ragged=pl.lit(False)))
+                    _ragged=pl.lit(False), _cells=pl.lit(None, dtype=pl.List(_S)), _problem=pl.lit(None, dtype=_S)))
         return self._parse_csv(block, width)
 
     def _parse_csv(self, block: bytes, width: int) -> Block:
-        try:
-            text = block.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise SourceError(f"not UTF-8 text: {e}", location=Location(self.table.label)) from e
-        reader = csv.reader(io.StringIO(text, newline=""))
-        rows: list[list[str]] = []
-        numbers: list[int] = []
-        lines: list[int] = []
-        try:
-            line = self.line
-            for raw in reader:
-                self.number += 1
-                if raw:
-                    rows.append(raw)
-                    numbers.append(self.number)
-                    lines.append(line)
-                line = self.line + reader.line_num
-        except csv.Error as e:
-            raise SourceError(f"not valid CSV: {e}", location=Location(self.table.label)) from e
-        self.line += text.count("\n") + (not text.endswith("\n"))
-        columns = {n: [r[i] if i < len(r) else None for r in rows] for i, n in enumerate(self.names)}
+        """A block that is not plain, line by line as the per-enterprise path reads it (``csv_row``): a
+        line that is not UTF-8, whose quotes do not close, or of the wrong width keeps its problem, and
+        its enterprise goes to the per-enterprise path, which reports it; the lines after it are read."""
+        rows: list[Row] = []
+        for raw in _lines(io.BytesIO(block)):
+            self.number += 1
+            row = csv_row(self.table, self.number, raw)
+            if row is not None:
+                rows.append(row)
+        self.line = self.number + 2
+        columns = {n: [r.cells[i] if i < len(r.cells) and not r.problem else None for r in rows]
+                   for i, n in enumerate(self.names)}
+        if rows and any(r.problem for r in rows):   # the key of a bad row, as well as it could be read
+            columns["credit_code"] = [r.code if r.problem else c for r, c in zip(rows, columns["credit_code"])]
         frame = pl.DataFrame(columns, schema={n: _S for n in self.names}).with_columns(
-            _number=pl.Series(numbers, dtype=pl.Int64), _line=pl.Series(lines, dtype=pl.Int64),
-            _ragged=pl.Series([len(r) > width for r in rows], dtype=pl.Boolean),
-            _cells=pl.Series(rows, dtype=pl.List(pl.String)))
+            _number=pl.Series([r.number for r in rows], dtype=pl.Int64),
+            _line=pl.Series([r.line for r in rows], dtype=pl.Int64),
+            _ragged=pl.Series([r.problem is not None or len(r.cells) != width for r in rows], dtype=pl.Boolean),
+            _cells=pl.Series([r.cells for r in rows], dtype=pl.List(pl.String)),
+            _problem=pl.Series([r.problem for r in rows], dtype=pl.String))
         return Block(frame)
 
 
 # ------------------------------------------------------------------------------------ validation
 _CODE_VALUE = {c: n for n, c in enumerate(_CODE_CHARS)}
 _CODE_RE = f"^[{_CODE_CHARS}]{{18}}$"
-_MONEY_RE = r"^[0-9]+(\.[0-9]{1,2})?$"
+_MONEY_RE = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"   # fen fit in 64 bits; a larger sum takes the per-enterprise path
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _RATE_RE = r"^(0(\.[0-9]+)?|1(\.0+)?|\.[0-9]+)$"
 SIZES = ("micro", "small", "medium", "large")
@@ -687,7 +683,8 @@ def _row(raw: dict[str, Any], names: list[str], code_column: str) -> Row:
     if cells is None:
         cells = ["" if raw[n] is None else raw[n] for n in names]
     code = raw.get(code_column)
-    return Row(raw["_number"], raw["_line"], list(cells), str(code).strip().upper() if code is not None else "")
+    return Row(raw["_number"], raw["_line"], list(cells), str(code).strip().upper() if code is not None else "",
+               raw.get("_problem"))
 
 
 @dataclass
@@ -743,6 +740,7 @@ class Register:
                 return
             buffer: pl.DataFrame | None = None
             exhausted = False
+            duplicated = pl.Series(list(self.duplicates.rows) if self.duplicates is not None else [], dtype=_S)
             for block in ent_reader.blocks():
                 frame = self._keyed_ents(block.frame)
                 keys = frame["_key"].implode()
@@ -761,8 +759,9 @@ class Register:
                 outside = (~inside).arg_true()
                 cut = int(outside[0]) if len(outside) else buffer.height
                 mine, buffer = buffer.slice(0, cut), buffer.slice(cut)
-                positions = mine.join(frame.filter(pl.col("_first")).select(pl.col("_key").alias("_code"), "_e"),
-                                      on="_code", how="left", maintain_order="left")["_e"]
+                checked = mine.filter(~pl.col("_code").is_in(duplicated.implode()))  # refused with every row of their code
+                positions = checked.join(frame.filter(pl.col("_first")).select(pl.col("_key").alias("_code"), "_e"),
+                                         on="_code", how="left", maintain_order="left")["_e"]
                 if positions.len() and not positions.is_sorted():
                     raise Unordered()
                 yield self._chunk(frame, mine)
@@ -781,7 +780,7 @@ class Register:
 
     def _empty_recs(self) -> pl.DataFrame:
         schema = {n: _S for n in self.rec_names} | {"_number": pl.Int64, "_line": pl.Int64, "_ragged": pl.Boolean,
-                                                   "_code": _S}
+                                                   "_cells": pl.List(_S), "_problem": _S, "_code": _S}
         return pl.DataFrame(schema=schema)
 
     def _chunk(self, raw_ents: pl.DataFrame, raw_recs: pl.DataFrame) -> Any:
