@@ -24,7 +24,6 @@ per-enterprise path, row for row:
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import math
@@ -40,7 +39,6 @@ import polars as pl
 from incentives._tabular import ENTERPRISE_COLUMNS, RECORD_COLUMNS, Row, Table, _lines, csv_row
 from incentives.amounts import Amount, Tier
 from incentives.conditions import All, Any_, Node, Op, Test
-from incentives.errors import SourceError, Location
 from incentives.facts import _CODE_CHARS, _CODE_WEIGHTS, DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, field_kind
 from incentives.rulebook import CompiledRule, Rulebook
 
@@ -779,7 +777,7 @@ class Register:
         return frame.with_columns(_first=pl.col("_key").is_first_distinct())
 
     def _empty_recs(self) -> pl.DataFrame:
-        schema = {n: _S for n in self.rec_names} | {"_number": pl.Int64, "_line": pl.Int64, "_ragged": pl.Boolean,
+        schema: dict[str, Any] = {n: _S for n in self.rec_names} | {"_number": pl.Int64, "_line": pl.Int64, "_ragged": pl.Boolean,
                                                    "_cells": pl.List(_S), "_problem": _S, "_code": _S}
         return pl.DataFrame(schema=schema)
 
