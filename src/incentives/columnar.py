@@ -283,7 +283,25 @@ def records_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
                     checks.append(~((kind == k).fill_null(False) & value.is_not_null()
                                     & ~value.is_in(list(vocab.terms[vfield]))))
         out.append(typed.alias(f"record.{name}"))
-    return frame.select(*out, pl.all_horizontal(checks).alias("_ok"))
+    return frame.select(*out, _achievement(col), pl.all_horizontal(checks).alias("_ok"))
+
+
+def _achievement(col: dict[str, pl.Expr]) -> pl.Expr:
+    """``_ach``: the record's achievement identity as one text (``Record.achievement``): its kind and the
+    values of the kind's identity fields, or, where the kind has none or one is empty, its own id."""
+    sep = "\x1f"
+    own = pl.concat_str([pl.lit("#"), col["kind"], col["record_id"]], separator=sep)
+    ach: Any = None
+    for kind, model in RECORD_MODELS.items():
+        names = model.achievement_fields
+        if not names:
+            continue
+        values = [col[n].str.strip_chars() for n in names]
+        known = pl.all_horizontal([v.is_not_null() & (v != "") for v in values])
+        when = (col["kind"] == kind) & known
+        text = pl.concat_str([pl.lit(kind), *values], separator=sep)
+        ach = pl.when(when).then(text) if ach is None else ach.when(when).then(text)
+    return (own if ach is None else ach.otherwise(own)).alias("_ach")
 
 
 # ------------------------------------------------------------------------------------ rules as expressions
@@ -536,7 +554,8 @@ class Frames:
                 if rule.reported:
                     continue  # a reported amount is shown beside the official one, never a row
                 try:
-                    if rule.rule.limit not in ("once_per_record", "once_per_enterprise", "once_per_year"):
+                    if rule.rule.limit not in ("once_per_record", "once_per_enterprise", "once_per_year",
+                                               "once_per_achievement"):
                         raise NotVectorised(f"limit {rule.rule.limit}")
                     if len(rule.caps) > 1:
                         raise NotVectorised("two caps")
@@ -583,9 +602,9 @@ class Frames:
                 of_kind = here.filter(pl.col("record.kind") == kind)
                 for plan in kind_plans:
                     pieces.append(of_kind.filter(plan.holds & plan.priced).select(
-                        "_e", "_r", "record.id", "record.date", plan.fen.alias("_fen"),
+                        "_e", "_r", "record.id", "record.date", "_ach", plan.fen.alias("_fen"),
                         pl.lit(plan.position, dtype=pl.Int64).alias("_rule")))
-        schema = {"_e": pl.Int64, "_r": pl.Int64, "record.id": pl.String, "record.date": pl.Date,
+        schema = {"_e": pl.Int64, "_r": pl.Int64, "record.id": pl.String, "record.date": pl.Date, "_ach": pl.String,
                   "_fen": pl.Int64, "_rule": pl.Int64}
         candidates = pl.concat(pieces).collect() if pieces else pl.DataFrame(schema=schema)
         return Verdict(self.combine(candidates), slow, fallback)
@@ -594,9 +613,10 @@ class Frames:
         """Limits, conflicts on one record, ``additional`` groups and caps, as the engine applies them."""
         c = c.join(self.rules, on="_rule", how="left").sort(["_e", "record.date", "record.id", "_r", "_rule"])
         year = pl.col("record.date").dt.year()
-        # limits: the first in order per (enterprise, rule[, year]) is paid
-        first = pl.int_range(pl.len()).over("_e", "_rule", pl.when(pl.col("_limit") == "once_per_year")
-                                            .then(year).otherwise(0)) == 0
+        # limits: the first in order per (enterprise, rule[, year or achievement]) is paid
+        scope = (pl.when(pl.col("_limit") == "once_per_year").then(year.cast(pl.String))
+                 .when(pl.col("_limit") == "once_per_achievement").then(pl.col("_ach")).otherwise(pl.lit("")))
+        first = pl.int_range(pl.len()).over("_e", "_rule", scope) == 0
         c = c.filter((pl.col("_limit") == "once_per_record") | first)
         # several rules on one record: all where one group says all/additional, else the first highest
         key = ["_e", "record.id"]
