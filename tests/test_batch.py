@@ -272,3 +272,60 @@ def test_the_command_runs_a_batch(population: dict[str, Any], tmp_path: Path,
     with pytest.raises(SystemExit):
         parser.parse_args(["batch", str(enterprises), "-o", str(tmp_path), "--workers", "0"])
 
+
+
+# Yearly figures in a register: one enterprises column per figure and year (revenue_2025), as in the
+# illustrative province: 上年度研发投入占营业收入比例不低于3%…按其上年度研发投入分段累进给予补助.
+PROVINCE = Path(__file__).parents[1] / "docs" / "examples" / "province-county" / "province.yaml"
+YEARLY_ENTERPRISES = """\
+credit_code,name,city,revenue_2025,rd_spend_2025,employees_2025
+91131024MA0CTX8K46,甲研发,example_province,1亿元,800万元,85
+91131024MA0CTX8L22,乙研发,example_province,,,
+91131024MA0CTX8M0X,丙研发,example_province,1亿元,100万元,40
+91131024MA0CTX8N8Q,丁研发,example_province,lots,80万元,-3
+"""
+YEARLY_RECORDS = """\
+credit_code,record_id,kind,date,title,level,amount
+91131024MA0CTX8K46,s,recognition,2025-05-01,specialized_sme,provincial,
+91131024MA0CTX8K46,rd,rd_investment,2026-03-01,,,800万元
+91131024MA0CTX8L22,s,recognition,2025-05-01,specialized_sme,provincial,
+91131024MA0CTX8L22,rd,rd_investment,2026-03-01,,,800万元
+91131024MA0CTX8M0X,s,recognition,2025-05-01,specialized_sme,provincial,
+91131024MA0CTX8M0X,rd,rd_investment,2026-03-01,,,100万元
+"""
+
+
+@pytest.mark.parametrize("path", ["rows", "columnar"])
+def test_yearly_figures_are_columns_of_the_enterprises_table(tmp_path: Path, path: str) -> None:
+    from incentives.facts import credit_code_check_digit
+
+    text = YEARLY_ENTERPRISES
+    for line in text.splitlines()[1:]:      # give each code its check digit
+        code = line.split(",")[0]
+        text = text.replace(code, code[:17] + credit_code_check_digit(code[:17]))
+    records = YEARLY_RECORDS
+    for line in YEARLY_ENTERPRISES.splitlines()[1:]:
+        code = line.split(",")[0]
+        records = records.replace(code, code[:17] + credit_code_check_digit(code[:17]))
+    (tmp_path / "enterprises.csv").write_text(text, "utf-8")
+    (tmp_path / "records.csv").write_text(records, "utf-8")
+    summary = run_batch(tmp_path / "enterprises.csv", tmp_path / "out", PROVINCE, dt.date(2026, 6, 30), path=path)
+    assert (summary.enterprises_read, summary.assessed, summary.bad_enterprises) == (4, 3, 1)
+    awards = read_csv(tmp_path / "out" / "awards.csv")
+    # 甲: 8% of 1亿元; 500万 × 5% + 300万 × 3% = 25万 + 9万 = 34万元. 乙: no figures, undetermined: no row.
+    # 丙: 1% < 3%, not eligible.
+    assert [(a["name"], a["rule_id"], a["amount"], a["payer_province"]) for a in awards] == [
+        ("甲研发", "exprov.rd.marginal", "340000.00", "340000.00")]
+    [error] = read_csv(tmp_path / "out" / "errors.csv")
+    assert error["field"] == "yearly.2025.revenue"
+    assert error["reason"].startswith(f"{tmp_path / 'enterprises.csv'}:5:4: yearly.2025.revenue: cannot read 'lots'")
+
+
+def test_a_yearly_column_for_a_figure_the_schema_lacks_is_a_located_layout_error(tmp_path: Path) -> None:
+    (tmp_path / "enterprises.csv").write_text("credit_code,name,city,profit_2025\n", "utf-8")
+    (tmp_path / "records.csv").write_text("credit_code,record_id,kind,date\n", "utf-8")
+    with pytest.raises(SourceError) as info:
+        run_batch(tmp_path / "enterprises.csv", tmp_path / "out", PROVINCE, dt.date(2026, 6, 30))
+    assert str(info.value).startswith(f"{tmp_path / 'enterprises.csv'}:1:4: unknown column 'profit_2025' in the "
+                                      "enterprises table; columns: credit_code, name, city")
+    assert "yearly figures as <figure>_<year> (revenue_2024, rd_spend_2024" in str(info.value)

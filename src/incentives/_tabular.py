@@ -38,6 +38,16 @@ XLSX_MAX_ROWS = 1_048_575  # data rows under a header
 
 
 COLUMN_TYPES: dict[str, str] = SCHEMA.column_types
+_YEARLY = re.compile(r"^([a-z][a-z0-9_]*)_(\d{4})$")
+
+
+def yearly_column(name: str) -> tuple[str, int] | None:
+    """``revenue_2024`` → ``("revenue", 2024)``: an enterprises column holding a yearly figure the facts
+    schema declares, one column per figure and year; ``None`` for any other name."""
+    found = _YEARLY.match(name)
+    if found is None or found.group(1) not in SCHEMA.figures:
+        return None
+    return found.group(1), int(found.group(2))
 
 
 def payer_columns(rulebook: Rulebook) -> tuple[str, ...]:
@@ -129,9 +139,11 @@ def _header(table_kind: str, names: list[str], label: str) -> dict[str, int]:
     columns: dict[str, int] = {}
     for i, raw in enumerate(names, 1):
         name = str(raw or "").strip().lstrip("\ufeff")
-        if name not in allowed:
-            raise SourceError(f"unknown column {name!r} in the {table_kind} table; columns: {', '.join(allowed)}",
-                              location=Location(label, 1, i))
+        if name not in allowed and not (table_kind == "enterprises" and yearly_column(name)):
+            figures = (f", and yearly figures as <figure>_<year> ({', '.join(f'{f}_2024' for f in SCHEMA.figures)})"
+                       if table_kind == "enterprises" else "")
+            raise SourceError(f"unknown column {name!r} in the {table_kind} table; columns: {', '.join(allowed)}"
+                              f"{figures}", location=Location(label, 1, i))
         if name in columns:
             raise SourceError(f"column {name!r} appears twice", location=Location(label, 1, i))
         columns[name] = i

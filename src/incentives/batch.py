@@ -35,10 +35,10 @@ from pydantic import ValidationError
 from incentives import _yaml
 from incentives._output import OutputFolder, input_entry
 from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Row, Source, Table, award_columns,
-                                 parse_row, payer_columns, require, text_value)
+                                 parse_row, payer_columns, require, text_value, yearly_column)
 from incentives.engine import AwardRow, award_rows
 from incentives.errors import IncentivesError, Location
-from incentives.facts import Enterprise, Profile, facts_error
+from incentives.facts import SCHEMA, Enterprise, Profile, facts_error
 from incentives.readings import add_reading_argument
 from incentives.reform import Reform, ReformReport, apply_reform, load_reform
 from incentives.rulebook import Rulebook, load_rulebook
@@ -133,6 +133,8 @@ class _RowDocument(_yaml.Document):
         if ents is None:
             return Location(self.path, line)
         name = str(key[1]) if len(key) > 1 and key[0] == "enterprise" else ""
+        if len(key) > 2 and key[0] == "yearly":
+            name = f"{key[2]}_{key[1]}"     # yearly.2024.revenue is the column revenue_2024
         return Location(ents.label, line, ents.columns.get(name))
 
 
@@ -217,7 +219,7 @@ class _Assessor:
                     errors.append(self._error(recs.label, row, rec, code, None, problem + _WHOLE))
                     return None
                 facts.append(_record(fields))
-            data = {"enterprise": values, "records": facts}
+            data = {"enterprise": values, "records": facts, "yearly": _yearly(values)}
         doc = _RowDocument(data=data, path=self.path, row=row, records=records, tables=self.tables)
         try:
             enterprise = Enterprise.model_validate(data)
@@ -251,6 +253,19 @@ class _Assessor:
 
 
 _WHOLE = " (a record of this enterprise is bad, so the whole enterprise is not assessed)"
+
+
+def _yearly(values: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The yearly figures of an enterprise row (``revenue_2024``…), taken out of its profile values."""
+    yearly: dict[int, dict[str, Any]] = {}
+    for name in [n for n in values if n not in _PROFILE_FIELDS]:
+        figure = yearly_column(name)
+        if figure is not None:
+            yearly.setdefault(figure[1], {})[figure[0]] = values.pop(name)
+    return yearly
+
+
+_PROFILE_FIELDS = frozenset(SCHEMA.profile_fields)
 
 
 def _record(values: dict[str, Any]) -> dict[str, Any]:

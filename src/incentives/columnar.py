@@ -196,8 +196,9 @@ def enterprises_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
     typed = frame.select(
         pl.col("_number"), pl.col("_line"), pl.col("_ragged"),
         code.alias("credit_code"), get["name"].alias("name"), get["city"].alias("city"),
-        pl.all_horizontal(pl.lit(True), *(_blank(c).is_null() for c in cols if c in ENTERPRISE_COLUMNS
-                                          and c not in _PROFILE)).alias("_known"),  # a field not checked here: empty
+        # a column not checked here (a profile field added to the schema, a yearly figure): empty
+        pl.all_horizontal(pl.lit(True), *(_blank(c).is_null() for c in cols if not c.startswith("_")
+                                          and c not in _PROFILE)).alias("_known"),
         get["county"].alias("county"), get["clusters"].alias("_clusters"), get["industries"].alias("_industries"),
         get["size"].alias("enterprise.size"))
     ok = (~pl.col("_ragged") & pl.col("credit_code").str.contains(_CODE_RE).fill_null(False)
