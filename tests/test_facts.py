@@ -172,3 +172,24 @@ def test_an_achievement_is_its_kind_and_identity_fields() -> None:
     assert got["s1"] == got["s2"] == ("standard", "national", "GB/T 39116-2020")
     assert got["b1"] == ("bond", "b1")               # a kind without identity fields: its record id
     assert len({hash(a) for a in got.values()}) == 7
+
+
+def test_one_geographical_indication_is_one_achievement_across_trademark_and_product() -> None:
+    # 〔2021〕—69 三、（二）5 "对新注册国家地理标志商标或新获得国家地理标志保护产品的，市政府给予一次性奖励 50 万元"
+    ent = enterprise([
+        record("trademark", type="geographical_indication_trademark", registration_number="G1001",
+               indication="赵州雪花梨", id="gt"),
+        record("trademark", type="geographical_indication_product", registration_number="P2001",
+               indication="赵州雪花梨", id="gp"),
+        record("trademark", type="geographical_indication_product", registration_number="P2002",
+               indication="赵县鸭梨", id="other"),
+        record("trademark", type="geographical_indication_product", registration_number="P2001", id="bare"),
+        record("trademark", type="geographical_indication_trademark", id="nothing"),
+    ])
+    got = {r.id: r.achievement for r in ent.records}
+    assert got["gt"] == got["gp"] == ("trademark", (("indication", "赵州雪花梨"),))
+    assert got["other"] == ("trademark", (("indication", "赵县鸭梨"),))
+    # without the indication, type and registration number decide, as before; with neither, the record itself
+    assert got["bare"] == ("trademark", "geographical_indication_product", "P2001")
+    assert got["nothing"] == ("trademark", "nothing")
+    assert len(set(got.values())) == 4

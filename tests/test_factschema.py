@@ -38,7 +38,7 @@ def schema_problems(tmp_path: Path, text: str) -> list[str]:
 
 # ---------------------------------------------------------------- the schema file
 # Fields the schema gained after the migration: optional, so every fact file valid before stays valid.
-ADDED_SINCE_MIGRATION = {"project": ["reaches_capacity"]}
+ADDED_SINCE_MIGRATION = {"project": ["reaches_capacity"], "trademark": ["indication"]}
 
 
 def test_the_bundled_schema_keeps_the_eleven_kinds_with_the_oracles_fields() -> None:
@@ -91,7 +91,7 @@ def test_every_problem_of_a_schema_file_is_located_in_one_run(tmp_path: Path) ->
     (("    credit_code: {type: credit_code, required: true,", "    credit_code: {type: text, required: true,"),
      ":20:5: field-type: enterprise.fields.credit_code: credit_code must be a required credit_code"),
     (("      fees: {type: money,", "      fees: {type: quantity,"),
-     ":101:14: field-option: records.training.fields.fees.type: a quantity needs its 'unit'"),
+     ":103:14: field-option: records.training.fields.fees.type: a quantity needs its 'unit'"),
 ])
 def test_a_key_that_does_nothing_or_a_wrong_option_is_one_located_error(tmp_path: Path, edit: tuple[str, str],
                                                                        expected: str) -> None:
@@ -351,6 +351,14 @@ def test_a_record_kind_the_schema_lacks_is_one_located_line_and_exit_2(tmp_path:
     assert len(err) == 1 and err[0].startswith(f"incentives: {path}:3:5: records.0: Input tag 'lease' found using "
                                                "'kind' does not match any of the expected tags: 'recognition'")
     _ = enterprise, RulebookError
+
+
+def test_same_achievement_names_fields_of_its_kind(tmp_path: Path) -> None:
+    text = FACTS.replace("    same_achievement: [indication]", "    same_achievement: [indication, indicaton]")
+    found = schema_problems(tmp_path, text)
+    line = text.splitlines().index(next(l for l in text.splitlines() if "same_achievement: [indication, indicaton]" in l)) + 1
+    assert found == [f"{tmp_path / 'facts.yaml'}:{line}:36: achievement: records.trademark.same_achievement[1]: "
+                     "trademark has no field 'indicaton'; fields: type, fee, registration_number, indication"]
 
 
 @pytest.mark.parametrize("guide", ["authoring.zh.md", "authoring.en.md"])

@@ -101,6 +101,8 @@ class RecordBase(_Frozen):
     # The fields that identify one achievement (one title at one level, one registered trademark...),
     # from the schema's ``achievement:``; a kind without any is identified by its record id.
     achievement_fields: ClassVar[tuple[str, ...]] = ()
+    # Fields that, all given, identify the achievement on their own (the schema's ``same_achievement:``).
+    same_achievement_fields: ClassVar[tuple[str, ...]] = ()
 
     if TYPE_CHECKING:
         kind: str
@@ -109,7 +111,14 @@ class RecordBase(_Frozen):
     def achievement(self) -> tuple[Any, ...]:
         """``(kind, *identity values)``: equal for two records of one achievement (a title recorded
         twice). A kind without identity fields, or a record leaving one of them empty, is its own
-        achievement: ``(kind, record id)``; the engine never guesses that two records are one."""
+        achievement: ``(kind, record id)``; the engine never guesses that two records are one. Where
+        the kind names ``same_achievement`` fields and the record gives them all, they decide:
+        ``(kind, ((name, value), ...))``, equal across the kind's types (one geographical indication as a
+        trademark and as a protected product)."""
+        if self.same_achievement_fields:
+            same = tuple((name, getattr(self, name)) for name in self.same_achievement_fields)
+            if all(value is not None for _, value in same):
+                return (getattr(self, "kind"), same)
         values = tuple(getattr(self, name) for name in ("kind", *self.achievement_fields))
         if len(values) == 1 or None in values:
             return (values[0], self.id)

@@ -63,6 +63,10 @@ class KindDecl(_Decl):
     en: str | None = None
     fields: dict[str, FieldDecl] = Field(default_factory=dict)
     achievement: tuple[str, ...] | None = None
+    # Fields that, where a record gives them all, identify its achievement on their own, whatever its
+    # other identity fields say (one geographical indication registered as a trademark and protected
+    # as a product is one achievement: same ``indication``, different ``type``).
+    same_achievement: tuple[str, ...] | None = None
 
 
 class EnterpriseDecl(_Decl):
@@ -283,12 +287,17 @@ def _check(decl: SchemaFile, problem: Any) -> None:
             if not k.achievement:
                 problem(("records", kind, "achievement"), "name at least one field, or leave 'achievement' out "
                         "(each record is then its own achievement)", "achievement")
-            for n, name in enumerate(k.achievement):
+        for key in ("achievement", "same_achievement"):
+            names: tuple[str, ...] = getattr(k, key) or ()
+            if key == "same_achievement" and k.same_achievement is not None and not names:
+                problem(("records", kind, key), "name at least one field, or leave 'same_achievement' out",
+                        "achievement")
+            for n, name in enumerate(names):
                 if name not in k.fields:
-                    problem(("records", kind, "achievement", n), f"{kind} has no field {name!r}; fields: "
+                    problem(("records", kind, key, n), f"{kind} has no field {name!r}; fields: "
                             f"{', '.join(k.fields)}", "achievement")
-                elif k.achievement.index(name) != n:
-                    problem(("records", kind, "achievement", n), f"{name!r} is named twice", "achievement")
+                elif names.index(name) != n:
+                    problem(("records", kind, key, n), f"{name!r} is named twice", "achievement")
 
 
 def _dotted(key: tuple[Any, ...]) -> str:
@@ -394,6 +403,7 @@ def _build_models(schema: FactsSchema) -> Models:
         fields = {"kind": (Literal[kind], ...)} | {n: _field(d, units) for n, d in k.fields.items()}
         model = make(_class_name(kind), __base__=RecordBase, __module__=module, __doc__=k.en, **fields)
         model.achievement_fields = tuple(k.achievement or ())
+        model.same_achievement_fields = tuple(k.same_achievement or ())
         records[kind] = model
     union: Any = Annotated[Union[tuple(records.values())], Field(discriminator="kind")]
     figures: Any = yearly
