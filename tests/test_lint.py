@@ -114,6 +114,25 @@ def test_overlap_without_group_is_a_warning(tmp_path: Path, capsys: pytest.Captu
     assert "(warning)" in out and "1 warning(s)" in out
 
 
+def test_an_additional_group_must_say_what_it_needs_of_its_base(tmp_path: Path) -> None:
+    import shutil
+
+    # 沧政办规〔2022〕13号 三、(六)3 "认定为国家级工业设计中心的,再奖励200万元": the group declares base_needs: achieved
+    shutil.copytree(ROOT / "sources", tmp_path.parent / "sources", dirs_exist_ok=True)
+    (tmp_path / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text("utf-8"), "utf-8")
+    text = (RULES / "cangzhou.yaml").read_text("utf-8")
+    assert "    base_needs: achieved\n" in text
+    (tmp_path / "cangzhou.yaml").write_text(text.replace("    base_needs: achieved\n", ""), "utf-8")
+    found = [p for p in lint_files([tmp_path / "cangzhou.yaml"]) if p.code == "base-needs"]
+    line = text.splitlines().index("  cz.industrial_design_center:") + 1
+    assert [str(p) for p in found] == [
+        f"{tmp_path / 'cangzhou.yaml'}:{line}:3: base-needs: groups.cz.industrial_design_center: group "
+        "cz.industrial_design_center adds awards to a base but does not say what they need of it: write base_needs: "
+        "paid (its award paid here), achieved (its record held, at any date) or nothing"]
+    assert isinstance(found[0], LintWarning)
+    assert not [p for p in lint_files([RULES / "cangzhou.yaml"]) if p.code == "base-needs"]
+
+
 @pytest.mark.parametrize("a, b", [
     ("对新认定的省级特色产业集群“领跑者”企业给予一次性30万元奖励", '对新认定的省级特色产业集群"领跑者"企业给予一次性 30 万元奖励'),
     ("（市县两级各承担50%）", "(市县两级各承担50%)"),

@@ -38,6 +38,7 @@ def lint_files(paths: Iterable[str | Path], vocabulary: Vocabulary | None = None
         problems += found
         if loaded is not None:
             problems += check_quotes(loaded) + check_caps(loaded) + check_overlaps(loaded) + check_base_conditions(loaded)
+            problems += check_additional_bases(loaded)
             known = {(str(p.location), p.message) for p in problems}
             problems += [p for p in check_readings(loaded, vocab, facts)
                          if (str(p.location), p.message.split(": ", 1)[-1]) not in known]
@@ -141,6 +142,18 @@ def check_overlaps(loaded: LoadedFile) -> list[IncentivesError]:
                     "paid and a conflict is reported; declare a group saying how they combine",
                     location=b.location, field=b.id, code="overlap-without-group"))
     return problems
+
+
+def check_additional_bases(loaded: LoadedFile) -> list[IncentivesError]:
+    """An ``additional`` group must say what its further awards need of the base (``base_needs``): whether
+    the base award was paid, the base achieved at any date (再奖励 after a title older than the policy), or
+    nothing. Left out, it means ``paid``; the choice is a reading of the text, so it is written."""
+    doc = _yaml.load(loaded.path)
+    return [LintWarning(f"group {name} adds awards to a base but does not say what they need of it: write "
+                        "base_needs: paid (its award paid here), achieved (its record held, at any date) or nothing",
+                        location=doc.locate(("groups", name)), field=f"groups.{name}", code="base-needs")
+            for name, group in loaded.model.groups.items()
+            if group.combine == "additional" and "base_needs" not in group.model_fields_set]
 
 
 def _selectors_meet(a: CompiledRule, b: CompiledRule) -> bool:
