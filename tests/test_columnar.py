@@ -193,3 +193,23 @@ def test_check_digits_as_a_column() -> None:
     fen = pl.DataFrame({"fen": [0, 5, 30000050, None, 123456789012]})
     assert fen.select(money_text(pl.col("fen")).alias("text"))["text"].to_list() == [
         "0.00", "0.05", "300000.50", "", "1234567890.12"]
+
+
+def test_one_geographical_indication_is_paid_once_on_both_paths(tmp_path: Path) -> None:
+    # 〔2021〕—69 三、（二）5 "对新注册国家地理标志商标或新获得国家地理标志保护产品的，市政府给予一次性奖励 50 万元"
+    def gi(id_: str, type_: str, number: str, indication: str | None, day: dt.date) -> dict[str, Any]:
+        return {"id": id_, "kind": "trademark", "type": f"geographical_indication_{type_}",
+                "registration_number": number, "indication": indication, "date": day}
+
+    body = "91130100MA0CNR4K2"
+    items = [{"enterprise": {"name": "赵县某梨业有限公司", "credit_code": body + credit_code_check_digit(body),
+                             "city": "shijiazhuang", "county": "赵县"},
+              "records": [gi("gt", "trademark", "G1001", "赵州雪花梨", dt.date(2022, 3, 1)),
+                          gi("gp", "product", "P2001", "赵州雪花梨", dt.date(2022, 9, 1)),
+                          gi("other", "product", "P2002", "赵县鸭梨", dt.date(2023, 4, 1)),
+                          gi("bare", "product", "P2003", None, dt.date(2023, 5, 1))]}]
+    [enterprises, _] = write_register(items, tmp_path / "register", "csv")
+    columnar, _ = both_paths(enterprises, tmp_path / "out", shared_rulebook())
+    assert columnar.paths["columnar"] == 1 and columnar.fallback_rules == []
+    paid = [(k[2], k[3]) for k in award_keys(tmp_path / "out" / "columnar" / "awards.csv")]
+    assert paid == [("gt", "500000.00"), ("other", "500000.00"), ("bare", "500000.00")]

@@ -193,9 +193,10 @@ def test_batch_workers_read_the_rules_with_the_same_choices(book, tmp_path: Path
         writer.writerow(["credit_code", "record_id", "kind", "date", "title", "level"])
         for row in rows:
             writer.writerow([row["credit_code"], "k", "recognition", "2023-07-01", "key_little_giant", "national"])
-    one = run_batch(tmp_path / "enterprises.csv", tmp_path / "one", RULES, AS_OF, readings={KEY: "rewarded"})
+    one = run_batch(tmp_path / "enterprises.csv", tmp_path / "one", RULES, AS_OF, readings={KEY: "rewarded"},
+                    path="columnar")
     two = run_batch(tmp_path / "enterprises.csv", tmp_path / "two", RULES, AS_OF, readings={KEY: "rewarded"},
-                    workers=2, chunk_size=10)
+                    workers=2, chunk_size=10, path="rows")
     plain = run_batch(tmp_path / "enterprises.csv", tmp_path / "plain", RULES, AS_OF)
     assert one.total.amount == two.total.amount == Decimal("40000000.00") and plain.total.amount == 0
     assert (tmp_path / "one" / "awards.csv").read_bytes() == (tmp_path / "two" / "awards.csv").read_bytes()

@@ -289,10 +289,20 @@ def records_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
 
 def _achievement(col: dict[str, pl.Expr]) -> pl.Expr:
     """``_ach``: the record's achievement identity as one text (``Record.achievement``): its kind and the
-    values of the kind's identity fields, or, where the kind has none or one is empty, its own id."""
+    values of the kind's ``same_achievement`` fields where all are given, else of its identity fields, or,
+    where the kind has none or one is empty, its own id."""
     sep = "\x1f"
     own = pl.concat_str([pl.lit("#"), col["kind"], col["record_id"]], separator=sep)
     ach: Any = None
+    for kind, model in RECORD_MODELS.items():   # fields that identify it on their own come first
+        same = model.same_achievement_fields
+        if not same:
+            continue
+        values = [col[n].str.strip_chars() for n in same]
+        known = pl.all_horizontal([v.is_not_null() & (v != "") for v in values])
+        when = (col["kind"] == kind) & known
+        text = pl.concat_str([pl.lit(kind), pl.lit("="), *values], separator=sep)
+        ach = pl.when(when).then(text) if ach is None else ach.when(when).then(text)
     for kind, model in RECORD_MODELS.items():
         names = model.achievement_fields
         if not names:
