@@ -70,7 +70,7 @@ def test_installed_wheel_says_which_rules_it_uses(installed: Path, tmp_path: Pat
     assert lines[0] == f"incentives {__version__}"
     assert "_data/rules (shipped with the package)" in lines[1]
     assert lines[2] == f"rulebook: {load_rulebook(RULES).hash}"
-    assert lines[3].startswith("cities: ") and "langfang (" in lines[3]
+    assert lines[3].startswith("places: ") and "langfang (city, " in lines[3] and "hebei (province, " in lines[3]
     assert any("lf-2025-5  廊政办规〔2025〕5号" in line for line in lines[4:])
 
 

@@ -41,6 +41,7 @@ from incentives.errors import IncentivesError, Location
 from incentives.facts import SCHEMA, Enterprise, Profile, facts_error
 from incentives.readings import add_reading_argument
 from incentives.reform import Reform, ReformReport, apply_reform, load_reform
+from incentives.divisions import LEVELS
 from incentives.rulebook import Rulebook, load_rulebook
 
 # ------------------------------------------------------------------------------------ assessing
@@ -185,7 +186,7 @@ class _Assessor:
             counts["assessed"] += 1
             counts["records_assessed"] += len(enterprise.records)
             profile = enterprise.profile
-            if profile.city not in self.book.files:
+            if not self.book.places(enterprise):
                 result.tally.no_rules[profile.city] += 1
             if awards:
                 counts["with_awards"] += 1
@@ -422,6 +423,15 @@ class BatchSummary:
     path: str = "rows"                      # columnar | rows: how the register was assessed
     paths: dict[str, int] = field(default_factory=dict)   # enterprises assessed by each path
     fallback_rules: list[str] = field(default_factory=list)  # rules the columnar path does not compile
+    rule_levels: dict[str, str] = field(default_factory=dict)  # rule id → the level of its file's place
+
+    @property
+    def by_level(self) -> dict[str, Total]:
+        """Awards by the level of the file that pays them (province, city, county), from ``by["rule"]``."""
+        out = {level: Total() for level in LEVELS}
+        for rule_id, bucket in self.by["rule"].items():
+            out[self.rule_levels.get(rule_id, "city")].add(bucket)
+        return out
 
     @property
     def enterprises_per_second(self) -> float:
@@ -454,6 +464,7 @@ class BatchSummary:
             "rows": self.rows.to_dict() if self.rows else None,
             "total": self.total.as_dict(),
             **{f"by_{name}": dimension(name) for name in DIMENSIONS},
+            "by_level": {level: bucket.as_dict() for level, bucket in self.by_level.items()},
             "cities_without_rules": dict(sorted(self.cities_without_rules.items())),
             "seconds": round(self.seconds, 3),
             "enterprises_per_second": round(self.enterprises_per_second, 1),
@@ -467,6 +478,7 @@ class BatchSummary:
         for name in DIMENSIONS:
             rows += [(name, key, b.awards, str(b.amount), str(b.amount_max))
                      for key, b in sorted(self.by[name].items())]
+        rows += [("level", key, b.awards, str(b.amount), str(b.amount_max)) for key, b in self.by_level.items()]
         return rows
 
 
@@ -546,9 +558,11 @@ PATHS = ("columnar", "rows")
 
 
 def _register(source: Source, assessor: _Assessor, path: str) -> Any:
-    """The columnar reading of ``source`` where it applies (a CSV register, polars installed), else None."""
+    """The columnar reading of ``source`` where it applies (a CSV register, polars installed, rules of city
+    files only: its plans are per city), else None."""
     if path != "columnar" or source.fmt != "csv" or source.table is None or source.records is None \
-            or source.records.fmt != "csv":
+            or source.records.fmt != "csv" \
+            or any(f.rules and f.model.level != "city" for f in assessor.book.files.values()):
         return None
     from incentives.columnar import Register
 
@@ -674,6 +688,7 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
         bad_enterprises=counts["bad_enterprises"], orphan_records=len(source.orphans),
         records_read=counts["records_read"] + len(source.orphans), total=tally.total, by=tally.dims,
         rule_titles={r.id: (r.rule.title.zh, r.rule.title.en) for r in book.rules},
+        rule_levels={r.id: r.level for r in book.rules},
         cities_without_rules=dict(tally.no_rules), seconds=time.perf_counter() - started, workers=workers,
         chunk_size=chunk_size, rows=rows, path="columnar" if register is not None else "rows",
         paths=register.counts.as_dict() if register is not None else {},
@@ -770,6 +785,10 @@ def _run(args: argparse.Namespace) -> int:
         from incentives.reform import render
 
         print(render(s.reform, reform.title))
+    print("by level: " + "; ".join(f"{level} {b.awards:,} award{'s' * (b.awards != 1)} {b.amount:,.2f} yuan"
+                                   for level, b in s.by_level.items()))
+    print("by payer: " + ("; ".join(f"{payer} {b.amount:,.2f} yuan" for payer, b in sorted(s.by["payer"].items()))
+                          or "none"))
     if s.cities_without_rules:
         print("no rule file for: " + ", ".join(f"{c} ({n})" for c, n in sorted(s.cities_without_rules.items())))
     print(f"{s.seconds:.2f} s, {s.enterprises_per_second:,.0f} enterprises/s; {s.join_note}")

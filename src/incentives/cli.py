@@ -131,9 +131,9 @@ def _rulebook(args: argparse.Namespace) -> Rulebook:
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     book = _rulebook(args)
     enterprise = load_enterprise(args.facts, book.vocabulary, facts=book.facts)
-    try:
-        city = book.resolve_city(enterprise.profile.city)
-    except FactsError as e:  # an unknown city would silently pay nothing
+    try:  # the files covering the enterprise follow from its city and county: an unknown one would pay nothing
+        city, _ = book.where(enterprise.profile.city, enterprise.profile.county)
+    except FactsError as e:
         e.location = Location(str(args.facts))
         raise
     if city != enterprise.profile.city:
@@ -242,7 +242,7 @@ def describe(book: Rulebook, where: Path) -> str:
     """What ``info`` prints: version, where the rules come from, hash, cities and documents."""
     origin = "shipped with the package" if where.resolve() == shipped_rules().resolve() else "local"
     lines = [f"incentives {version()}", f"rules: {where} ({origin})", f"rulebook: {book.hash}",
-             "cities: " + ", ".join(f"{city} ({len(f.rules)} rules)" for city, f in book.files.items()),
+             "places: " + ", ".join(f"{place} ({f.model.level}, {len(f.rules)} rules)" for place, f in book.files.items()),
              "documents:"]
     for loaded in book.files.values():
         for doc_id, doc in loaded.model.documents.items():

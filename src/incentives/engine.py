@@ -1,6 +1,7 @@
 """Assess an enterprise against a rulebook: which rules pay, how much, who pays, and why not.
 
-For every rule of the enterprise's city and every record the rule could reward, the native matcher
+For every rule of the files covering the enterprise (its province's, city's and county's, see
+``Rulebook.covering``) and every record the rule could reward, the native matcher
 evaluates the compiled condition tree leaf by leaf (the source of explanations). With
 ``engine="durable"`` the durable_rules matcher decides which (rule, record) pairs match, from the
 same trees. Eligible awards are then priced exactly, combined by group and limit so that no
@@ -69,8 +70,7 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
               if c.lost_to is None and not c.rule.reported]
     if explain:
         not_eligible += [_lost(c) for c in candidates if c.lost_to is not None]
-    warnings = [] if enterprise.profile.city in rulebook.files else [
-        f"no rule file for city {enterprise.profile.city!r}"]
+    warnings = _place_warnings(enterprise, rulebook)
     result = _assessment(enterprise, rulebook, as_of, engine, awards, not_eligible, undetermined, conflicts, warnings)
     if not reported:
         return result
@@ -78,6 +78,24 @@ def assess(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date | None = N
                  for r in reported), ZERO)
     return result.model_copy(update={"reported": [_award(r, []) for r in reported if r.beside is None],
                                      "total_reported_max": to_fen(result.total_max + extra)})
+
+
+def _place_warnings(enterprise: Enterprise, rulebook: Rulebook) -> list[str]:
+    """What the assessment could not apply because of where the enterprise is: no file covers its
+    city, or county files of its city were left out because its county is absent or unknown."""
+    p = enterprise.profile
+    places = rulebook.places(enterprise)
+    if not places:
+        return [f"no rule file for city {p.city!r}"]
+    path = rulebook.divisions.path_of(p.city, p.county)
+    if path and path[-1].level == "county":
+        return []
+    left = [k for k, f in rulebook.files.items() if f.model.level == "county" and f.rules and path
+            and rulebook.divisions.by_id[k].parent == path[-1].id]
+    if not left:
+        return []
+    why = f"county {p.county!r} is not in the divisions table under {path[-1].id}" if p.county else "no county given"
+    return [f"{why}: the county files {', '.join(left)} were not applied"]
 
 
 def _checked_arguments(enterprise: Any, rulebook: Any, as_of: Any, engine: Any) -> dt.date:
@@ -136,7 +154,7 @@ def _judge(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, engine: E
         return candidates
     price_of = _pricer(rulebook)
     derived = rulebook.extra_facts(enterprise, as_of)
-    for rule in rulebook.rules_for(enterprise.profile.city):
+    for rule in rulebook.rules_for(rulebook.places(enterprise)):
         _judge_rule(rule, enterprise, derived, as_of, matches, price_of, candidates, not_eligible, undetermined)
     return candidates
 
@@ -199,7 +217,7 @@ def _judge_quietly(enterprise: Enterprise, rulebook: Rulebook, as_of: dt.date, m
     worked sums, which rows do not show.
     """
     profile = enterprise.profile
-    index = rulebook.index(profile.city)
+    index = rulebook.index(rulebook.places(enterprise))
     # As Rulebook.extra_facts, from the index at hand: most cities read neither, and pay nothing here.
     derived = (extra_facts(enterprise, as_of, rulebook.derived, whole=index.uses_whole)
                if index.uses_derived or index.uses_whole else {})
@@ -356,6 +374,7 @@ def _award(c: _Candidate, reported: list[_Candidate]) -> Award:
     status = spec.status
     return Award(
         rule_id=rule.id, title=rule.rule.title.zh, title_en=rule.rule.title.en, status=status,
+        level=rule.level, place=rule.city,
         amount=c.amount if status == "fixed" else None, amount_max=c.amount, basis=c.basis,
         payers=payers, payers_unspecified=rule.shares is None, record_id=c.record.id,
         citation=_citation(rule), departments=list(rule.rule.departments),
@@ -438,12 +457,12 @@ _matcher_lock = threading.Lock()
 
 
 def _durable_matches(rulebook: Rulebook, enterprise: Enterprise, as_of: dt.date) -> set[tuple[str, str]]:
-    """The pairs durable_rules matches, from one matcher per city holding every rule of the city."""
+    """The pairs durable_rules matches, from one matcher per set of covering files holding their rules."""
     from incentives._durable import DurableMatcher  # compiled C extension: load only when asked for
 
-    city = enterprise.profile.city
+    places = rulebook.places(enterprise)
     with _matcher_lock:
-        matcher = rulebook.matchers.get(city)
+        matcher = rulebook.matchers.get(places)
         if matcher is None:
-            matcher = rulebook.matchers[city] = DurableMatcher(rulebook.rules_for(city))
+            matcher = rulebook.matchers[places] = DurableMatcher(rulebook.rules_for(places))
     return matcher.match(enterprise, extra=rulebook.extra_facts(enterprise, as_of))

@@ -11,6 +11,7 @@ from typing import Iterable
 
 from incentives import _yaml
 from incentives.conditions import Op, Test
+from incentives.divisions import DIVISIONS_FILE, load_divisions
 from incentives.errors import IncentivesError, LintWarning, RulebookError
 from incentives.factschema import FACTS_FILE, FactsSchema, check_vocabulary_fields, inspect_facts_schema
 from incentives.rulebook import (VOCABULARY_FILE, CompiledRule, LoadedFile, companions, facts_schema_beside,
@@ -27,6 +28,9 @@ def lint_files(paths: Iterable[str | Path], vocabulary: Vocabulary | None = None
         path = Path(path)
         if path.name in (VOCABULARY_FILE, FACTS_FILE):
             problems += check_schema_files(path)
+            continue
+        if path.name == DIVISIONS_FILE:
+            problems += check_divisions(path)
             continue
         try:
             vocab_path, facts = companions(path) if vocabulary is None else (Path(), None)
@@ -59,6 +63,17 @@ def check_readings(loaded: LoadedFile, vocabulary: Vocabulary, facts: FactsSchem
             problems += [RulebookError(f"with reading {name}={option}: {p.message}", location=p.location,
                                        field=p.field, code=p.code) for p in found]
     return problems
+
+
+def check_divisions(path: Path) -> list[IncentivesError]:
+    """Every problem of a divisions table (``divisions.yaml``)."""
+    try:
+        load_divisions(path)
+    except RulebookError as e:
+        return list(e.problems) or [e]
+    except IncentivesError as e:
+        return [e]
+    return []
 
 
 def check_schema_files(path: Path) -> list[IncentivesError]:

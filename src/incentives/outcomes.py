@@ -65,6 +65,9 @@ class Award(_Out):
     rule_id: str
     title: str
     title_en: str
+    level: Literal["province", "city", "county"] = Field(
+        default="city", description="the level of the rule file's place: province, city or county (district)")
+    place: str = Field(default="", description="the place the rule file covers (an id of the divisions table)")
     status: AwardStatus
     amount: Decimal | None
     amount_max: Decimal | None

@@ -26,6 +26,8 @@ from incentives import _yaml, sources
 from incentives.conditions import (WHOLE, Condition, All, Any_, Compare, Count, Holds, Node, Op, Test, Value, Whole,
                                    compile_holds, leaves)
 from incentives.derived import compile_derived
+from incentives.divisions import BUNDLED as BUNDLED_DIVISIONS
+from incentives.divisions import DIVISIONS_FILE, Divisions, Level, divisions_beside, load_divisions
 from incentives.expressions import MONEY, NUMBER, Derived, Dim, Ref, check, dimension, parse_comparison
 from incentives.expressions import show as ex_show
 from incentives.errors import (ExpressionError, FactsError, FactsSchemaError, IncentivesError, Location, MoneyError,
@@ -43,6 +45,12 @@ VOCABULARY_FILE = "vocabulary.yaml"
 
 # The facts schema the file being compiled is checked against (set while a file is inspected).
 _FACTS: ContextVar[FactsSchema] = ContextVar("facts", default=SCHEMA)
+# The divisions table a file's jurisdiction is checked against (the bundled one unless set).
+_DIVISIONS: ContextVar[Divisions | None] = ContextVar("divisions", default=None)
+
+
+def _divisions() -> Divisions:
+    return _DIVISIONS.get() or load_divisions(BUNDLED_DIVISIONS)
 
 
 def yearly_dims(facts: FactsSchema) -> dict[str, Dim]:
@@ -260,8 +268,32 @@ class NotEncoded(_Strict):
     reason: str
 
 
+class Jurisdiction(_Strict):
+    """The place a rule file covers: a province, city or county (district) of the divisions table."""
+
+    level: Level
+    place: str = Field(pattern=r"^[a-z][a-z_]*$")
+
+
+def _place_as_key(value: Any) -> Any:
+    """A file written with ``jurisdiction:`` is keyed by its place (``city`` holds the key either way)."""
+    if isinstance(value, dict) and "city" not in value and isinstance(value.get("jurisdiction"), dict) \
+            and isinstance(value["jurisdiction"].get("place"), str):
+        return {**value, "city": value["jurisdiction"]["place"]}
+    return value
+
+
+def _place_required(schema: dict[str, Any]) -> None:
+    """In the JSON Schema a file names its place once: ``jurisdiction:``, or ``city:`` the older way."""
+    schema["required"] = [k for k in schema.get("required", []) if k != "city"]
+    schema["oneOf"] = [{"required": ["jurisdiction"]}, {"required": ["city"]}]
+    schema["properties"]["city"]["description"] = "older form of jurisdiction: {level: city, place: <id>}"
+
+
 class RuleFile(_Strict):
-    city: str = Field(pattern=r"^[a-z][a-z_]*$")
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, json_schema_extra=_place_required)
+    jurisdiction: Jurisdiction | None = None   # the place it covers (validated against the divisions table)
+    city: str = Field(pattern=r"^[a-z][a-z_]*$")   # the key: the place, or a city written the older way
     vocabulary: str | None = None   # the vocabulary this file uses, relative to it (default: beside it, else shipped)
     facts: str | None = None        # the facts schema this file uses, relative to it (default: beside the vocabulary)
     documents: dict[str, SourceDocument]
@@ -269,6 +301,16 @@ class RuleFile(_Strict):
     rules: list[Rule]
     not_encoded: list[NotEncoded] = Field(default_factory=list)
     readings: dict[str, Reading] = Field(default_factory=dict)   # ambiguities and their options (incentives.readings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keyed(cls, value: Any) -> Any:
+        return _place_as_key(value)
+
+    @property
+    def level(self) -> Level:
+        """The level of the place this file covers (a file written ``city: x`` is a city's)."""
+        return self.jurisdiction.level if self.jurisdiction else "city"
 
 
 @dataclass(frozen=True)
@@ -287,6 +329,7 @@ class CompiledRule:
     base_selectors: tuple[Test, ...] = ()   # the base rule's ``rewards`` tests (for ``base_needs: achieved``)
     tier_trees: tuple[All, ...] = ()
     instalment_trees: tuple[All, ...] = ()
+    level: Level = "city"   # of its file's place (``city`` is the place's id)
     _splits: dict[Decimal, dict[str, Decimal]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -359,34 +402,74 @@ class Rulebook:
     hash: str
     by_id: dict[str, CompiledRule] = field(default_factory=dict)
     facts: FactsSchema = SCHEMA
-    matchers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # durable, per city
+    matchers: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)  # durable, per places
     derived: dict[str, Derived] = field(default_factory=dict)     # derived facts, by name
     readings: dict[str, str] = field(default_factory=dict)       # the options chosen other than the defaults
-    _indexes: dict[str, RuleIndex] = field(default_factory=dict, repr=False, compare=False)
+    divisions: Divisions = field(default_factory=lambda: load_divisions(BUNDLED_DIVISIONS))
+    _indexes: dict[tuple[str, ...], RuleIndex] = field(default_factory=dict, repr=False, compare=False)
+    _covering: dict[tuple[str, str | None], tuple[str, ...]] = field(default_factory=dict, repr=False,
+                                                                       compare=False)
     _read: dict[frozenset[tuple[str, str]], Rulebook] = field(default_factory=dict, repr=False, compare=False)
 
-    def rules_for(self, city: str) -> tuple[CompiledRule, ...]:
-        loaded = self.files.get(city)
-        return loaded.rules if loaded else ()
+    def rules_for(self, places: str | tuple[str, ...]) -> tuple[CompiledRule, ...]:
+        """The rules of one file (by its place or city key), or of several in the order given."""
+        if isinstance(places, str):
+            loaded = self.files.get(places)
+            return loaded.rules if loaded else ()
+        return tuple(rule for place in places for rule in self.rules_for(place))
 
-    def uses_derived_facts(self, city: str) -> bool:
-        """Whether a rule of ``city`` reads a fact derived from the records (``enterprise.recognitions``)."""
-        return self.index(city).uses_derived
+    def covering(self, city: str, county: str | None = None) -> tuple[str, ...]:
+        """The files that cover an enterprise in ``city`` (and ``county``), from the province down: the
+        province's, the city's and the county's. Places are named by id, full or short Chinese name
+        (``langfang``, ``廊坊市``, ``廊坊``); a city the divisions table lacks is covered by a file keyed
+        by that very name (``city: x``)."""
+        found = self._covering.get((city, county))
+        if found is None:   # once per (city, county) written; a race only computes the same tuple twice
+            path = self.divisions.path_of(city, county)
+            found = tuple(d.id for d in path if d.id in self.files) if path else \
+                ((city,) if city in self.files else ())
+            self._covering[(city, county)] = found
+        return found
+
+    def places(self, enterprise: Enterprise) -> tuple[str, ...]:
+        """``covering`` for ``enterprise``'s city and county."""
+        return self.covering(enterprise.profile.city, enterprise.profile.county)
+
+    def uses_derived_facts(self, places: str | tuple[str, ...]) -> bool:
+        """Whether a rule of ``places`` reads a fact derived from the records (``enterprise.recognitions``)."""
+        return self.index(places).uses_derived
 
     def extra_facts(self, enterprise: Enterprise, as_of: dt.date) -> dict[str, Any]:
-        """The facts beyond profile and record that the rules of the enterprise's city read: those
+        """The facts beyond profile and record that the rules covering the enterprise read: those
         derived from its records, and the whole enterprise for comparisons and counts."""
-        index = self.index(enterprise.profile.city)
+        index = self.index(self.places(enterprise))
         if not (index.uses_derived or index.uses_whole):
             return {}
         return extra_facts(enterprise, as_of, self.derived, whole=index.uses_whole)
 
-    def index(self, city: str) -> RuleIndex:
-        """The rules of ``city`` indexed for populations (see ``RuleIndex``)."""
-        index = self._indexes.get(city)
-        if index is None:  # built once per city; a race only builds the same index twice
-            index = self._indexes[city] = RuleIndex(self.rules_for(city))
+    def index(self, places: str | tuple[str, ...]) -> RuleIndex:
+        """The rules of ``places`` (the files ``covering`` names) indexed for populations (see ``RuleIndex``)."""
+        key = (places,) if isinstance(places, str) else places
+        index = self._indexes.get(key)
+        if index is None:  # built once per set of files; a race only builds the same index twice
+            index = self._indexes[key] = RuleIndex(self.rules_for(key))
         return index
+
+    def where(self, city: str, county: str | None = None) -> tuple[str, str | None]:
+        """The ids of an enterprise's city and county (``廊坊市``/``廊坊`` → ``langfang``, ``香河县`` →
+        ``xianghe``), else a ``FactsError`` naming the field and listing the known places. A city the
+        divisions table lacks is accepted when a file is keyed by it (its county is then not checked)."""
+        home = self.divisions.find(city, "city")
+        if home is None:
+            try:
+                return self.resolve_city(city), county
+            except FactsError:
+                others = sorted(k for k, f in self.files.items() if f.rules and k not in self.divisions.by_id)
+                raise FactsError(f"unknown city {city!r}; known cities: " + ", ".join(
+                    [self.divisions.known("city"), *others]), field="enterprise.city") from None
+        if county is None:
+            return home.id, None
+        return home.id, self.divisions.resolve(county, "county", home.id).id
 
     def city_names(self) -> dict[str, str]:
         """Every name of a city with rules → its rule file's city: ``langfang``, ``廊坊市`` and ``廊坊``
@@ -584,7 +667,7 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
     path = Path(path)
     if not path.exists():
         raise RulebookError("no such rule file or directory", location=Location(str(path)))
-    files = sorted(p for p in path.glob("*.yaml") if p.name not in (VOCABULARY_FILE, FACTS_FILE)) \
+    files = sorted(p for p in path.glob("*.yaml") if p.name not in (VOCABULARY_FILE, FACTS_FILE, DIVISIONS_FILE)) \
         if path.is_dir() else [path]
     if vocabulary is None:
         vocab_path, facts = companions(path)
@@ -598,6 +681,8 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
     if not isinstance(vocabulary, Vocabulary):
         check_vocabulary(vocab, facts)
     digest.update(facts.hash.encode())
+    divisions = divisions_beside(vocab_path.parent)
+    digest.update(divisions.hash.encode())
     derived = _derived_facts(facts, declared)
     digest.update(repr(sorted(declared.items())).encode())
     loaded: dict[str, LoadedFile] = {}
@@ -606,7 +691,7 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
         for file in files:
             text = _yaml.read_text(file)
             digest.update(file.name.encode() + b"\0" + text.encode())
-            result = load_rule_file(file, vocab, text=text, facts=facts, readings=choices)
+            result = load_rule_file(file, vocab, text=text, facts=facts, readings=choices, divisions=divisions)
             named = (result.model.vocabulary, result.model.facts)
             if path.is_dir() and named != (None, None) and \
                     (companions(file)[0].resolve(), companions(file)[1].hash) != (vocab_path.resolve(), facts.hash):
@@ -630,15 +715,39 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
             loaded[result.model.city] = result
     finally:
         _DERIVED.reset(token)
+    _check_across_files(loaded, divisions)
     by_id = {rule.id: rule for result in loaded.values() for rule in result.rules}
     book = Rulebook(files=loaded, vocabulary=vocab, hash="sha256:" + digest.hexdigest(), by_id=by_id, facts=facts,
-                    derived=derived)
+                    derived=derived, divisions=divisions)
     if not choices:
         return book
     _readings.check_choices(choices, book._declared())
     defaults = {name: r.default for f in loaded.values() for name, r in f.model.readings.items()}
     chosen = {name: option for name, option in choices.items() if defaults[name] != option}
     return replace(book, hash=_with_readings_hash(book.hash, chosen), readings=chosen)
+
+
+def _check_across_files(loaded: Mapping[str, LoadedFile], divisions: Divisions) -> None:
+    """Rule ids are unique in a rulebook; files that cover one enterprise together (a place and the
+    places above it) declare no group of the same name, since a group is one file's."""
+    problems: list[IncentivesError] = []
+    seen: dict[str, CompiledRule] = {}
+    for result in loaded.values():
+        for rule in result.rules:
+            if rule.id in seen:
+                problems.append(RulebookError(f"rule id {rule.id!r} is already used in {seen[rule.id].location}",
+                                              location=rule.location, field="id", code="duplicate-id"))
+            seen.setdefault(rule.id, rule)
+    for key, result in loaded.items():
+        above = [loaded[d.id] for d in divisions.ancestors(key)[:-1] if d.id in loaded and d.id != key]
+        for other in above:
+            for name in sorted(set(result.model.groups) & set(other.model.groups)):
+                problems.append(RulebookError(
+                    f"group {name!r} is also declared in {other.path}, which covers the same enterprises: "
+                    "a group is one file's; give it another name", location=_yaml.load(result.path).locate(
+                        ("groups", name)), field=f"groups.{name}", code="duplicate-group"))
+    if problems:
+        raise RulebookError(_summary(problems), problems=problems, location=problems[0].location)
 
 
 def companions(path: Path) -> tuple[Path, FactsSchema]:
@@ -687,28 +796,32 @@ def check_vocabulary(vocabulary: Vocabulary, facts: FactsSchema) -> None:
 
 
 def load_rule_file(path: str | Path, vocabulary: Vocabulary, text: str | None = None,
-                   facts: FactsSchema | None = None, readings: Mapping[str, str] | None = None) -> LoadedFile:
+                   facts: FactsSchema | None = None, readings: Mapping[str, str] | None = None,
+                   divisions: Divisions | None = None) -> LoadedFile:
     """Validate and compile one rule file, read with ``readings`` (its options chosen, see
     ``incentives.readings``); every problem is collected before raising."""
-    loaded, problems = inspect_rule_file(path, vocabulary, text, facts, readings)
+    loaded, problems = inspect_rule_file(path, vocabulary, text, facts, readings, divisions)
     if problems or loaded is None:
         raise RulebookError(_summary(problems), problems=problems, location=problems[0].location)
     return loaded
 
 
 def inspect_rule_file(path: str | Path, vocabulary: Vocabulary, text: str | None = None,
-                      facts: FactsSchema | None = None, readings: Mapping[str, str] | None = None
-                      ) -> tuple[LoadedFile | None, list[IncentivesError]]:
+                      facts: FactsSchema | None = None, readings: Mapping[str, str] | None = None,
+                      divisions: Divisions | None = None) -> tuple[LoadedFile | None, list[IncentivesError]]:
     """The file as far as it can be read, and every problem in it (for lint: never stops early).
 
     The ``LoadedFile`` is ``None`` only when the file does not fit the format at all; otherwise it
     holds the rules that compiled, so further checks can run on it. Facts are typed by ``facts``
-    (default: the bundled schema).
+    (default: the bundled schema), the jurisdiction checked against ``divisions`` (default: the
+    bundled table).
     """
     token = _FACTS.set(facts or SCHEMA)
+    places = _DIVISIONS.set(divisions)
     try:
         return _inspect(path, vocabulary, text, readings or {})
     finally:
+        _DIVISIONS.reset(places)
         _FACTS.reset(token)
 
 
@@ -791,6 +904,9 @@ def _located(err: Any, doc: _yaml.Document) -> RulebookError:
         message = f"unknown key {str(key[-1])!r}"
         if not str(key[-1]).isascii():
             message += " (inside {…} a comma separates entries: put text containing commas in quotes)"
+    elif err["type"] == "missing" and key == ("city",):
+        message = "missing key 'jurisdiction': the place the file covers, {level: province|city|county, place: <id>}"
+        key = ()
     elif err["type"] == "missing":
         message = f"missing key {str(key[-1])!r}"
     elif err["type"] == "string_type" and isinstance(err.get("input"), dict):
@@ -817,6 +933,7 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
         location = doc.locate(key) if extra.get("offset") is None else doc.inside(key, extra["offset"])
         problems.append(exc(message, location=location, field=_dotted(key), code=code, **extra))
 
+    _check_jurisdiction(model, doc, problem)
     compiled: list[CompiledRule] = []
     seen: dict[str, int] = {}
     replaced = _supersessions(model, problem)
@@ -867,7 +984,7 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
         if rule.instalments and sum(p.share for p in rule.instalments) != 1:
             problem((*key, "instalments"), "instalment shares must sum to 100%", "instalment-shares")
         if tree is not None and document is not None:
-            compiled.append(CompiledRule(rule=rule, city=model.city, document=document,
+            compiled.append(CompiledRule(rule=rule, city=model.city, level=model.level, document=document,
                                          location=doc.locate(key), tree=tree, window=window,
                                          shares=shares, group=group, tier_trees=tiers, instalment_trees=parts))
     _check_multipliers(model, index, problem)
@@ -905,6 +1022,28 @@ def _compile_file(model: RuleFile, doc: _yaml.Document, vocab: Vocabulary, probl
             _check_clause(model.documents[reading.cite.document], reading.cite.clause,
                           ("readings", name, "cite", "clause"), problem)
     return compiled
+
+
+def _check_jurisdiction(model: RuleFile, doc: _yaml.Document, problem: Any) -> None:
+    """The file's place is in the divisions table at the level it says (a file keyed the older way,
+    ``city: x``, names a city of the table or a place the table does not hold)."""
+    table = _divisions()
+    written = doc.data if isinstance(doc.data, dict) else {}
+    if model.jurisdiction is None:
+        found = table.by_id.get(model.city)
+        if found is not None and found.level != "city":
+            problem(("city",), f"{model.city} is a {found.level} ({found.zh}): write "
+                    f"jurisdiction: {{level: {found.level}, place: {model.city}}}", "jurisdiction")
+        return
+    if "city" in written:
+        problem(("city",), "the file's place is written twice: keep jurisdiction: and remove city:", "jurisdiction")
+    level, place = model.jurisdiction.level, model.jurisdiction.place
+    found = table.by_id.get(place)
+    if found is None:
+        problem(("jurisdiction", "place"), f"unknown place {place!r}; known {level} places: {table.known(level)} "
+                f"(divisions table {table.path})", "jurisdiction")
+    elif found.level != level:
+        problem(("jurisdiction", "level"), f"{place} ({found.zh}) is a {found.level}, not a {level}", "jurisdiction")
 
 
 def _supersessions(model: RuleFile, problem: Any) -> dict[tuple[str, str | None], dt.date]:

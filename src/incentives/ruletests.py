@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +43,8 @@ class ExpectedAward(_Strict):
     clause: str | None = None
     instalments: list[ExpectedInstalment] | None = None
     clawback: list[str] | None = None
+    level: Literal["province", "city", "county"] | None = None   # of the file that pays it
+    place: str | None = None
 
 
 class ExpectedOutcome(_Strict):
@@ -150,7 +152,8 @@ def compare(expect: Expect, result: Assessment) -> list[str]:
             ("amount", want.amount, got.amount_max), ("status", want.status, got.status),
             ("payers", want.payers, got.payers), ("clause", want.clause, got.citation.clause),
             ("instalments", wanted, [(i.amount, i.status) for i in got.instalments]),
-            ("clawback", want.clawback, got.clawback)]
+            ("clawback", want.clawback, got.clawback), ("level", want.level, got.level),
+            ("place", want.place, got.place)]
         for name, expected, actual in compared:
             if expected is not None and expected != actual:
                 failures.append(f"award {want.rule}{_rec(want.record)}: {name} expected {_fmt(expected)}, "
