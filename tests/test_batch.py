@@ -279,10 +279,10 @@ def test_the_command_runs_a_batch(population: dict[str, Any], tmp_path: Path,
 PROVINCE = Path(__file__).parents[1] / "docs" / "examples" / "province-county" / "province.yaml"
 YEARLY_ENTERPRISES = """\
 credit_code,name,city,revenue_2025,rd_spend_2025,employees_2025
-91131024MA0CTX8K46,甲研发,example_province,1亿元,800万元,85
-91131024MA0CTX8L22,乙研发,example_province,,,
-91131024MA0CTX8M0X,丙研发,example_province,1亿元,100万元,40
-91131024MA0CTX8N8Q,丁研发,example_province,lots,80万元,-3
+91131024MA0CTX8K46,甲研发,langfang,1亿元,800万元,85
+91131024MA0CTX8L22,乙研发,langfang,,,
+91131024MA0CTX8M0X,丙研发,langfang,1亿元,100万元,40
+91131024MA0CTX8N8Q,丁研发,langfang,lots,80万元,-3
 """
 YEARLY_RECORDS = """\
 credit_code,record_id,kind,date,title,level,amount
@@ -329,3 +329,36 @@ def test_a_yearly_column_for_a_figure_the_schema_lacks_is_a_located_layout_error
     assert str(info.value).startswith(f"{tmp_path / 'enterprises.csv'}:1:4: unknown column 'profit_2025' in the "
                                       "enterprises table; columns: credit_code, name, city")
     assert "yearly figures as <figure>_<year> (revenue_2024, rd_spend_2024" in str(info.value)
+
+
+def test_a_register_under_province_and_county_files_is_summed_by_level_and_payer(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from incentives.cli import main
+
+    figures = {"2025": {"revenue": "1亿元", "rd_spend": "800万元"}}
+    rd = [{"id": "sme", "kind": "recognition", "title": "specialized_sme", "level": "provincial", "date": "2025-06-01"},
+          {"id": "rd26", "kind": "rd_investment", "amount": "800万元", "date": "2026-03-31"}]
+    project = {"id": "a", "kind": "project", "type": "attracted_investment", "date": "2026-03-01",
+               "investment": "8000万元", "completed": True}
+    firms = [("91131024MA0CTX8K46", "langfang", "香河县", [*rd, project]),    # province 34万 + county file 145万
+             ("91131026MA0CTX8K43", "廊坊", "文安县", [*rd, project]),         # province only
+             ("91130981MA0CTX8K4R", "cangzhou", "泊头市", rd)]                 # province only
+    lines = [json.dumps({"enterprise": {"name": "示例企业", "credit_code": code, "city": city, "county": county},
+                         "yearly": figures, "records": records}, ensure_ascii=False) for code, city, county, records in firms]
+    register = tmp_path / "register.jsonl"
+    register.write_text("\n".join(lines) + "\n", "utf-8")
+    rules = Path(__file__).resolve().parent.parent / "docs" / "examples" / "province-county"
+    assert main(["batch", str(register), "-o", str(tmp_path / "out"), "--rules", str(rules),
+                 "--as-of", "2026-12-31"]) == 0
+    out = capsys.readouterr().out
+    assert "by level: province 3 awards 1,020,000.00 yuan; city 0 awards 0.00 yuan; county 1 award " \
+           "1,450,000.00 yuan" in out
+    assert "by payer: city 725,000.00 yuan; county 725,000.00 yuan; province 1,020,000.00 yuan" in out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))
+    assert summary["by_level"] == {
+        "province": {"awards": 3, "amount": "1020000.00", "amount_max": "1020000.00"},
+        "city": {"awards": 0, "amount": "0.00", "amount_max": "0.00"},
+        "county": {"awards": 1, "amount": "1450000.00", "amount_max": "1450000.00"}}
+    assert {k: v["amount"] for k, v in summary["by_payer"].items()} == {
+        "province": "1020000.00", "city": "725000.00", "county": "725000.00"}
+    assert summary["cities_without_rules"] == {}

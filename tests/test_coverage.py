@@ -118,3 +118,22 @@ def test_each_document_says_what_it_is(book) -> None:  # type: ignore[no-untyped
                      "sjz-2021-69": "notice", "sjz-leader-report": "report"}
     text = to_markdown(coverage(book))
     assert "report (not official: amounts shown, never paid) · published 2022-09-01..2022-10-15" in text
+
+
+def test_coverage_groups_files_by_level_with_the_payers_their_rules_name(book) -> None:  # type: ignore[no-untyped-def]
+    from incentives import load_rulebook
+    from incentives.coverage import by_level
+
+    example = load_rulebook(ROOT / "docs" / "examples" / "province-county")
+    docs = coverage(example)
+    assert [(d.city, d.level, d.place) for d in docs] == [("hebei", "province", "河北省"),
+                                                          ("xianghe", "county", "香河县")]
+    levels = by_level(docs)
+    assert levels["province"] == {"places": 1, "documents": 1, "rules": 2, "encoded": 2, "not_encoded": 0,
+                                  "payers": ("province",)}
+    assert levels["county"]["payers"] == ("city", "county") and levels["city"]["documents"] == 0
+    text = to_markdown(docs)
+    assert "| province | 1 | 1 | 2 | 2 | 0 | province |" in text and "## xianghe (香河县, county): " in text
+    shipped = to_markdown(coverage(book))
+    assert "| province | 1 | 1 | 0 | 0 | 5 | — |" in shipped
+    assert "No clause of this document states a settled amount for an enterprise" in shipped

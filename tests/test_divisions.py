@@ -175,8 +175,8 @@ def test_places_resolve_names_and_unknown_ones_list_the_known(three) -> None:  #
      "'province', 'city' or 'county'"),
     ("city: hebei", "x.yaml:1:1: jurisdiction: city: hebei is a province (河北省): write jurisdiction: "
      "{level: province, place: hebei}"),
-    ("city: langfang\njurisdiction: {level: city, place: langfang}", "x.yaml:1:1: jurisdiction: city: the file's "
-     "place is written twice: keep jurisdiction: and remove city:"),
+    ("city: cangzhou\njurisdiction: {level: city, place: langfang}", "x.yaml:1:1: jurisdiction: city: city: "
+     "cangzhou is not the jurisdiction's place langfang: keep jurisdiction: and remove city:"),
     ("", "x.yaml:2:1: schema: missing key 'jurisdiction': the place the file covers, "
      "{level: province|city|county, place: <id>}"),
 ])

@@ -53,7 +53,7 @@ def explanation(enterprise: Enterprise, rulebook: Rulebook, rule_id: str,
     citation = Citation(document=r.cite.document, document_number=rule.document.number,
                         document_title=rule.document.title, clause=r.cite.clause, quote=r.cite.quote)
     result = assess(enterprise, rulebook, as_of)
-    applies = rule.city == enterprise.profile.city
+    applies = rule.city in rulebook.places(enterprise)
     return Explanation(
         rule_id=r.id, title=r.title.zh, title_en=r.title.en, citation=citation, rule_location=str(rule.location),
         notes=list(r.notes), applies=applies, as_of=result.as_of, rulebook_hash=rulebook.hash,
@@ -73,8 +73,9 @@ def explain(enterprise: Enterprise, rulebook: Rulebook, rule_id: str, as_of: dt.
     lines += [f"{w['notes']}: {note}" for note in e.notes]
     lines += [reading_line(e.readings, lang)] if e.readings else []
     if not e.applies:
-        city = rulebook.by_id[rule_id].city
-        lines.append(f"{w['not_eligible']}: rule is for {city}, enterprise is in {enterprise.profile.city}")
+        place = rulebook.by_id[rule_id].city
+        where = enterprise.profile.city + (f" {enterprise.profile.county}" if enterprise.profile.county else "")
+        lines.append(f"{w['not_eligible']}: rule is for {place}, enterprise is in {where}")
         return "\n".join(lines)
     for award in e.awards:
         lines += ["", f"[{award.record_id}] {w['eligible']}: {award_amount(award, lang)} ({payer_text(award, lang)})"]

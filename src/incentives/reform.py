@@ -71,7 +71,8 @@ def apply_reform(rulebook: Rulebook, reform: Reform, source: str = "<reform>") -
         files[city] = _revalidate(rulebook.files.get(city), data[city], rulebook, source)
     by_id = {rule.id: rule for loaded in files.values() for rule in loaded.rules}
     digest = f"{rulebook.hash}+reform:{hashlib.sha256(reform.model_dump_json().encode()).hexdigest()[:16]}"
-    return Rulebook(files=files, vocabulary=rulebook.vocabulary, hash=digest, by_id=by_id, readings=rulebook.readings)
+    return Rulebook(files=files, vocabulary=rulebook.vocabulary, hash=digest, by_id=by_id, readings=rulebook.readings,
+                    divisions=rulebook.divisions)
 
 
 def _apply(data: dict[str, dict[str, Any]], change: Change, book: Rulebook, source: str, n: int) -> str:

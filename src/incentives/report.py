@@ -27,14 +27,14 @@ _LABELS = {
            "conflicts": "冲突", "missing": "缺少", "hash": "规则库", "up_to": "最高", "unquantified": "金额未定",
            "non_monetary": "非资金支持", "none": "无", "city": "市级", "county": "县级", "province": "省级",
            "unspecified": "未明确", "departments": "责任部门", "basis": "计算", "paid": "支付",
-           "readings": "适用解读"},
+           "readings": "适用解读", "by_level": "按文件层级"},
     "en": {"enterprise": "Enterprise", "as_of": "As of", "rule": "Rule", "award": "Award", "amount": "Amount",
            "payers": "Payers", "clause": "Clause", "record": "Record", "total": "Total (determined)",
            "total_max": "Total (with ceilings)", "not_eligible": "Not eligible", "undetermined": "Undetermined",
            "conflicts": "Conflicts", "missing": "missing", "hash": "Rulebook", "up_to": "up to",
            "unquantified": "amount not stated", "non_monetary": "non-monetary", "none": "none", "city": "city",
            "county": "county", "province": "province", "unspecified": "unspecified", "departments": "Departments",
-           "basis": "Basis", "paid": "paid", "readings": "Readings"},
+           "basis": "Basis", "paid": "paid", "readings": "Readings", "by_level": "By level of the paying file"},
 }
 
 
@@ -124,6 +124,12 @@ def render(result: Assessment, lang: Lang = "zh") -> str:
     out += ["", f"{L('total')}: {money(result.total, lang)}" + (f"  ({by_payer})" if by_payer else "")]
     if result.total_max != result.total:
         out.append(f"{L('total_max')}: {money(result.total_max, lang)}")
+    levels = {a.level for a in result.awards}
+    if len(levels) > 1:   # files of several levels pay: say how much each level's files give
+        sums = {level: sum((a.amount for a in result.awards if a.level == level and a.status == "fixed"
+                            and a.amount is not None), Decimal(0)) for level in ("province", "city", "county")}
+        out.append(f"{L('by_level')}: " + ", ".join(f"{L(level)} {money(v, lang)}" for level, v in sums.items()
+                                                      if level in levels))
     out += _outcome_lines(L("undetermined"), result.undetermined, lang)
     out += _outcome_lines(L("not_eligible"), [o for o in result.not_eligible if o.record_id], lang)
     for c in result.conflicts:

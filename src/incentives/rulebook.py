@@ -1035,8 +1035,9 @@ def _check_jurisdiction(model: RuleFile, doc: _yaml.Document, problem: Any) -> N
             problem(("city",), f"{model.city} is a {found.level} ({found.zh}): write "
                     f"jurisdiction: {{level: {found.level}, place: {model.city}}}", "jurisdiction")
         return
-    if "city" in written:
-        problem(("city",), "the file's place is written twice: keep jurisdiction: and remove city:", "jurisdiction")
+    if written.get("city", model.jurisdiction.place) != model.jurisdiction.place:
+        problem(("city",), f"city: {written['city']} is not the jurisdiction's place "
+                f"{model.jurisdiction.place}: keep jurisdiction: and remove city:", "jurisdiction")
     level, place = model.jurisdiction.level, model.jurisdiction.place
     found = table.by_id.get(place)
     if found is None:

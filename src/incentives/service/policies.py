@@ -28,7 +28,7 @@ def policies(book: Rulebook, *, city: str | None = None, level: str | None = Non
 def level_of(model: Any, issuer: str) -> str:
     """province | city | county: as the rule file declares, else as the issuer's name reads (河北省…, 廊坊市…,
     香河县…: the first of 省, 市, 县 in it), else the rule file's city."""
-    declared = getattr(model, "level", None)
+    declared = getattr(getattr(model, "jurisdiction", None), "level", None)
     if isinstance(declared, str):
         return declared
     found = sorted((issuer.find(mark), level) for mark, level in (("省", "province"), ("市", "city"), ("县", "county"))
