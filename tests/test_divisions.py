@@ -210,3 +210,26 @@ def test_the_shipped_province_file_pays_nothing_and_changes_no_city_award() -> N
     assert (hebei.model.level, hebei.rules) == ("province", ())
     assert book.covering("langfang", "香河县") == ("hebei", "langfang")
     assert len(hebei.model.not_encoded) == 5
+
+
+@pytest.mark.parametrize("city", ["langfang", "cangzhou", "shijiazhuang"])
+def test_the_province_file_changes_no_award_row_of_a_synthetic_register(city: str, tmp_path: Path) -> None:
+    """The shipped rulebook against the same city files without the province's: the same rows."""
+    import shutil
+
+    from incentives.facts import Enterprise
+    from incentives.synth import synthesize
+
+    full = load_rulebook(RULES)
+    for name in ("vocabulary.yaml", "facts.yaml", "divisions.yaml", f"{city}.yaml"):
+        shutil.copy(RULES / name, tmp_path / name)
+    (tmp_path.parent / "sources").mkdir(exist_ok=True)
+    cities_only = load_rulebook(tmp_path, check_quotes=False)
+    assert full.covering(city) == ("hebei", city) and cities_only.covering(city) == (city,)
+    awards = 0
+    for item in synthesize(city, 5_000, seed=3, rulebook=full, as_of=AS_OF):
+        ent = Enterprise.model_validate(item)
+        rows = award_rows(ent, full, AS_OF)
+        assert rows == award_rows(ent, cities_only, AS_OF)
+        awards += len(rows)
+    assert awards > 300

@@ -90,8 +90,8 @@ def _place_warnings(enterprise: Enterprise, rulebook: Rulebook) -> list[str]:
     path = rulebook.divisions.path_of(p.city, p.county)
     if path and path[-1].level == "county":
         return []
-    left = [k for k, f in rulebook.files.items() if f.model.level == "county" and f.rules and path
-            and rulebook.divisions.by_id[k].parent == path[-1].id]
+    counties = {d.id for d in rulebook.divisions.by_id.values() if path and d.parent == path[-1].id}
+    left = [k for k, f in rulebook.files.items() if k in counties and f.rules]
     if not left:
         return []
     why = f"county {p.county!r} is not in the divisions table under {path[-1].id}" if p.county else "no county given"
