@@ -233,3 +233,11 @@ def test_the_province_file_changes_no_award_row_of_a_synthetic_register(city: st
         assert rows == award_rows(ent, cities_only, AS_OF)
         awards += len(rows)
     assert awards > 300
+
+
+def test_the_calculator_offers_the_cities_some_file_covers(three, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from incentives.service.web import _cities_with_rules
+
+    assert _cities_with_rules(three) == ["cangzhou", "langfang", "shijiazhuang"]     # the province covers them all
+    assert _cities_with_rules(_book(tmp_path / "county", {"xianghe": COUNTY})) == ["langfang"]
+    assert _cities_with_rules(load_rulebook(RULES)) == ["cangzhou", "langfang", "shijiazhuang"]

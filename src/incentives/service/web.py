@@ -97,12 +97,22 @@ class Kind:
     fields: list[Field]
 
 
+def _cities_with_rules(book: Rulebook) -> list[str]:
+    """The cities whose enterprises some rule file covers: by its province's, its own or a county's file."""
+    table = book.divisions.by_id
+    paying = {k for k, f in book.files.items() if f.rules}
+    cities = {d.id for d in table.values() if d.level == "city"
+              and (paying & set(book.covering(d.id)) or any(table[k].parent == d.id for k in paying if k in table))}
+    cities |= {k for k in paying if k not in table}     # a file keyed by a city the table lacks (city: x)
+    return sorted(cities)
+
+
 def form_fields(facts_schema: dict[str, Any], book: Rulebook,
                 lang: Lang) -> tuple[list[Field], list[Kind], list[Kind], list[Field]]:
     """From the schema: the profile's fields, each record kind's fields, the keyed maps (yearly figures:
     one row per year) and any other top-level facts."""
     defs = facts_schema.get("$defs", {})
-    cities = {"enterprise.city": {city: city for city, f in book.files.items() if f.rules}}   # the cities with rules
+    cities = {"enterprise.city": {city: city for city in _cities_with_rules(book)}}
 
     def deref(node: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in node:
