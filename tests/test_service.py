@@ -350,3 +350,27 @@ def test_a_rulebook_with_its_own_facts_schema_is_served_with_it(tmp_path: Path) 
         assert as_yaml.status_code == 200 and as_yaml.json()["total"] == "50000.00", as_yaml.text
         page = client.get("/", params={"lang": "en"}).text     # the calculator's form offers the new kind
         assert '<option value="lease">' in page
+
+
+def test_assess_and_explain_read_the_rules_as_the_query_chooses(client: httpx.Client,
+                                                                capsys: pytest.CaptureFixture[str],
+                                                                tmp_path: Path) -> None:
+    # 〔2021〕—69 三、（一）1 "对获得国家专精特新“小巨人”称号的企业，给予 100 万元奖励。" (重点“小巨人” not named)
+    facts = {"enterprise": {"name": "鹿泉某电子科技有限公司", "credit_code": "91130100MA0CNR4K2D", "city": "shijiazhuang"},
+             "records": [{"id": "k", "kind": "recognition", "title": "key_little_giant", "level": "national",
+                          "date": "2023-07-01"}]}
+    path = tmp_path / "giant.json"
+    path.write_text(json.dumps(facts, ensure_ascii=False), "utf-8")
+    choice = "sjz.little_giant.key_little_giant=rewarded"
+    expected = cli_json(capsys, "evaluate", str(path), "--rules", str(RULES), "--as-of", AS_OF, "--format", "json",
+                        "--reading", choice)
+    answer = client.post("/v1/assess", params={"as_of": AS_OF, "reading": choice}, json=facts)
+    assert answer.status_code == 200 and answer.json() == expected and answer.json()["total"] == "1000000.00"
+    assert answer.headers["x-rulebook-hash"] == expected["rulebook_hash"] != load_rulebook(RULES).hash
+    plain = client.post("/v1/assess", params={"as_of": AS_OF}, json=facts).json()
+    assert plain["total"] == "0.00" and plain["readings"]["sjz.little_giant.key_little_giant"] == "not_rewarded"
+    explained = client.post("/v1/explain", params={"rule": "sjz.little_giant", "as_of": AS_OF, "reading": choice},
+                            json=facts).json()
+    assert explained["readings"]["sjz.little_giant.key_little_giant"] == "rewarded" and explained["awards"]
+    unknown = client.post("/v1/assess", params={"reading": "sjz.little_giant.key=rewarded"}, json=facts)
+    assert unknown.status_code in (400, 422) and "no reading 'sjz.little_giant.key'" in unknown.json()["detail"]

@@ -8,6 +8,7 @@ running longer than ``timeout`` seconds get 503, and CORS is off unless origins 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import signal
@@ -34,6 +35,7 @@ from incentives import _yaml
 from incentives.errors import Location
 from incentives.explain import Explanation, explanation
 from incentives.facts import enterprise_from_document
+from incentives.readings import parse_choices
 from incentives.schemas import schema
 from incentives.service import policies as policy_library
 from incentives.service.live import Loaded, LiveRulebook
@@ -105,11 +107,18 @@ async def _reload_logged(live: LiveRulebook) -> None:
 # ------------------------------------------------------------------------------------------ routes
 def _routes(app: FastAPI, live: LiveRulebook, limits: Limits,
             admin_token: str | None) -> Callable[[Request, Callable[[Loaded], Any]], Awaitable[Any]]:
-    async def compute(request: Request, fn: Callable[[Loaded], T]) -> T:
+    async def compute(request: Request, fn: Callable[[Loaded], T], reading: list[str] | None = None) -> T:
         loaded = live.current                 # read once: this request uses this rulebook to the end
         request.state.rulebook_hash = loaded.book.hash
         with anyio.fail_after(limits.timeout):
+            if reading:                       # the served rules read another way (kept by the rulebook)
+                book = await run_in_threadpool(loaded.book.with_readings, parse_choices(reading, "query.reading"))
+                loaded = dataclasses.replace(loaded, book=book)
+                request.state.rulebook_hash = book.hash
             return await run_in_threadpool(fn, loaded)
+
+    readings = Query(default=[], description="id=option: an option of a rule file's readings instead of its "
+                                             "default (repeatable), e.g. sjz.little_giant.key_little_giant=rewarded")
 
     @app.post("/v1/assess", response_model=Assessment, tags=["assess"],
               summary="Every award an enterprise is owed, and why not the rest",
@@ -117,19 +126,20 @@ def _routes(app: FastAPI, live: LiveRulebook, limits: Limits,
                           "(`incentives schema facts`); the answer is the JSON of `incentives evaluate --format json` "
                           "(`incentives schema assessment`).")
     async def assess_route(request: Request, as_of: dt.date | None = None,
-                           engine: Literal["native", "durable"] = "native") -> Response:
+                           engine: Literal["native", "durable"] = "native",
+                           reading: list[str] = readings) -> Response:
         body, yaml_body = await request.body(), _is_yaml(request)
         result = await compute(request, lambda lo: assess(_enterprise(body, lo.book, yaml_body), lo.book, as_of,
-                                                          engine=engine))
+                                                          engine=engine), reading)
         return Response(result.model_dump_json(), media_type="application/json")
 
     @app.post("/v1/explain", response_model=Explanation, tags=["assess"],
               summary="One rule for one enterprise: the clause, each check, the verdict")
     async def explain_route(request: Request, rule: str = Query(description="rule id, e.g. lf.digital_pilot"),
-                            as_of: dt.date | None = None) -> Response:
+                            as_of: dt.date | None = None, reading: list[str] = readings) -> Response:
         body, yaml_body = await request.body(), _is_yaml(request)
         result = await compute(request, lambda lo: explanation(_enterprise(body, lo.book, yaml_body), lo.book, rule,
-                                                               as_of))
+                                                               as_of), reading)
         return Response(result.model_dump_json(), media_type="application/json")
 
     @app.post("/v1/batch", response_model=BatchResult, tags=["assess"],
