@@ -201,3 +201,30 @@ def test_jsonl_lines_that_break_are_rows_in_errors(book: Rulebook, tmp_path: Pat
     assert "not UTF-8 text" in errors[0]["reason"] and "not valid JSON" in errors[1]["reason"]
     assert "is on 2 rows (5, 6)" in errors[3]["reason"]
     assert summary.rows is not None and summary.rows.balanced and summary.assessed == 15
+
+
+@given(codes=st.lists(st.sampled_from(["", *(f"C{i:017d}" for i in range(40))]), max_size=120),
+       bits=st.sampled_from([8, 64, 1 << 16]), problems=st.sets(st.integers(1, 120)))
+def test_duplicates_found_in_one_pass_are_exactly_the_codes_on_several_rows(codes: list[str], bits: int,
+                                                                          problems: set[int]) -> None:
+    from incentives._tabular import DuplicateCodes, Row
+
+    duplicates = DuplicateCodes(len(codes))
+    duplicates.bits, duplicates.filter = bits, bytearray(max(bits >> 3, 1))  # a small filter: many false alarms
+    for _ in duplicates.watch(enumerate(codes, 1)):
+        pass
+    duplicates.done()
+    rows_of: dict[str, list[int]] = {}
+    for number, code in enumerate(codes, 1):
+        if code:
+            rows_of.setdefault(code, []).append(number)
+    for number, code in enumerate(codes, 1):  # read in order, bad rows (a problem of their own) included
+        row = Row(number, number + 1, [], code, "bad row" if number in problems else None)
+        found = duplicates.problem("t.csv", row)
+        rows = rows_of.get(code, [])
+        if len(rows) < 2:
+            assert found is None
+        else:
+            shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+            assert found == (f"t.csv:{number + 1}: credit_code: {code} is on {len(rows)} rows ({shown}): none of "
+                             "them is assessed, and their records are not given to either")

@@ -28,11 +28,14 @@ SYSTEM = ("/proc", "/sys", "/dev")
 
 
 def file_digest(path: Path) -> str:
-    """``sha256:…`` of a file's bytes, read in blocks."""
+    """``sha256:…`` of a file's bytes, read in blocks into one small buffer (so hashing a large input
+    does not raise the run's peak memory)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    buffer = bytearray(1 << 16)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buffer):
+            digest.update(view[:n])
     return "sha256:" + digest.hexdigest()
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
+import itertools
 import json
 import re
 import shutil
@@ -110,9 +112,14 @@ class Table:
     sheet: str                  # enterprises | records
     columns: dict[str, int]     # column name → 1-based position
 
-    @property
+    @functools.cached_property
     def label(self) -> str:
         return f"{self.path}[{self.sheet}]" if self.fmt == "xlsx" else str(self.path)
+
+    @functools.cached_property
+    def kinds(self) -> tuple[tuple[str, bool], ...]:
+        """Each column's name, and whether it holds a list (``;``-separated in a text cell)."""
+        return tuple((name, COLUMN_TYPES.get(name, "text") == "list") for name in self.columns)
 
 
 def _cell(name: str, value: Any) -> Any:
@@ -220,9 +227,15 @@ def csv_rows(table: Table) -> Iterator[Row]:
     quoted cell may not span lines; registers hold none). The credit code of a bad row is read as
     well as it can be, so that its records are set aside with it rather than paid without it.
     """
+    width, code = len(table.columns), table.columns["credit_code"] - 1
     with open(table.path, "rb") as f:
         f.readline()
         for n, raw in enumerate(_lines(f), 1):
+            if raw.__class__ is str and '"' not in raw:  # nearly every line: split here, as csv_row would
+                cells = raw.rstrip("\r\n").split(",")
+                if len(cells) == width:
+                    yield Row(n, n + 1, cells, cells[code].strip().upper())
+                    continue
             row = csv_row(table, n, raw)
             if row is not None:
                 yield row
@@ -234,7 +247,7 @@ def _lines(f: IO[bytes]) -> Iterator[str | bytes]:
     ``csv_row`` to decode each and locate the bad byte."""
     rest = b""
     while True:
-        block = f.read(1 << 20)
+        block = f.read(1 << 16)
         if not block:
             if rest:
                 yield _decoded(rest)
@@ -307,12 +320,19 @@ def parse_row(table: Table, row: Row) -> tuple[dict[str, Any], str | None]:
     if row.problem:
         return {}, row.problem
     values = {}
-    for name, value in zip(table.columns, row.cells):
-        if value is None or value == "":  # most cells of a records table: skip them cheaply
-            continue
-        value = _cell(name, value)
-        if value is not _ABSENT:
-            values[name] = value
+    if table.fmt == "csv":  # every cell a text: only the non-empty ones are visited (few, in a records table)
+        cells = row.cells
+        for (name, is_list), value in zip(itertools.compress(table.kinds, cells), filter(None, cells)):
+            value = value.strip()   # what _cell does for a text, inline
+            if value:
+                values[name] = [p for p in map(str.strip, value.split(LIST_SEPARATOR)) if p] if is_list else value
+    else:
+        for (name, _), value in zip(table.kinds, row.cells):
+            if value is None or value == "":
+                continue
+            value = _cell(name, value)
+            if value is not _ABSENT:
+                values[name] = value
     width = len(table.columns)
     problem = None if len(row.cells) == width or table.fmt == "xlsx" and len(row.cells) < width else \
         f"{Location(table.label, row.line)}: row has {len(row.cells)} values, the header names {width} columns"
@@ -344,7 +364,7 @@ def _jsonl_rows(path: Path, parse: bool = True) -> Iterator[Row]:
                 yield Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}: not valid JSON: {str(e)[:80]}")
                 continue
             if not isinstance(data, dict):
-                yield Row(n, n, {}, problem=f"{path}:{n}: a line holds one object "
+                yield Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}: a line holds one object "
                                              "{\"enterprise\": …, \"records\": […]}")
                 continue
             yield Row(n, n, data, _jsonl_key(raw))
@@ -378,6 +398,9 @@ def _codes(table: Table, book: Any = None) -> Iterator[str]:
 def _numbered_codes(table: Table, book: Any = None) -> Iterator[tuple[int, str]]:
     """(data row number, credit code) of each non-blank row, as ``_rows`` numbers and keys them; for a
     CSV without building rows: a line without quotes and of the header's width is split as bytes."""
+    if table.fmt == "parquet":  # every row counts, none is blank
+        yield from enumerate(_codes(table), 1)
+        return
     if table.fmt != "csv":
         yield from ((r.number, r.code) for r in _rows(table, book))
         return
@@ -394,48 +417,80 @@ def _numbered_codes(table: Table, book: Any = None) -> Iterator[tuple[int, str]]
 
 
 class DuplicateCodes:
-    """Credit codes that more than one enterprise row carries, found in two passes over the codes alone.
+    """Credit codes that more than one enterprise row carries, found in the pass that reads the codes
+    alone and settled while the rows are read: no extra pass over the table.
 
-    The first pass keeps a Bloom filter (a few bits per row, so memory stays small even for the
-    national register) and notes each code the filter has probably seen; the second counts those
-    candidates exactly and keeps the row numbers of the real duplicates. Every row of a duplicated
-    code is reported and none is assessed: whose records are whose cannot be told.
+    That pass keeps a Bloom filter (a few bits per row, so memory stays small even for the national
+    register) and notes the rows whose code the filter has probably seen: every occurrence of a code
+    after its first is such a row (a Bloom filter forgets nothing), and now and then a first
+    occurrence is too (a false positive). So after that pass, a code the filter never flagged is on
+    one row, and a flagged code's rows are its flagged rows plus, at most, one earlier row the
+    filter did not flag: its first occurrence, which the reading meets before any flagged row. As
+    the rows are read in order (``problem``), each row of a flagged code knows every row of its
+    code. Every row of a duplicated code is reported and none is assessed: whose records are whose
+    cannot be told.
     """
 
     def __init__(self, rows_hint: int) -> None:
         self.bits = max(1 << 16, 1 << max(rows_hint * 16, 1).bit_length())   # 16 to 32 bits a row
         self.filter = bytearray(self.bits >> 3)
-        self.candidates: set[str] = set()
-        self.rows: dict[str, list[int]] = {}
+        self.flagged: dict[str, list[int]] = {}   # code → rows on which the filter had already seen it
+        self.first: dict[str, int] = {}           # flagged code → its unflagged row, once the reading met it
+        self.rows: dict[str, list[int]] = {}      # code → every row, for a reader that needs them up front (settle)
+        self.settled = False
 
-    def watch(self, codes: Iterator[str]) -> Iterator[str]:
-        """Pass the codes through, noting candidates (first pass)."""
-        mask, seen, add = self.bits - 1, self.filter, self.candidates.add
-        for code in codes:
+    def watch(self, numbered: Iterator[tuple[int, str]]) -> Iterator[str]:
+        """Pass the codes of (row number, code) through, noting the rows the filter flags."""
+        mask, seen, flagged = self.bits - 1, self.filter, self.flagged
+        for number, code in numbered:
             if code:
                 h = hash(code)
                 a, b = h & mask, (h >> 32) & mask
                 if seen[a >> 3] >> (a & 7) & seen[b >> 3] >> (b & 7) & 1:
-                    add(code)
+                    rows = flagged.get(code)
+                    if rows is None:
+                        flagged[code] = [number]
+                    else:
+                        rows.append(number)
                 else:
                     seen[a >> 3] |= 1 << (a & 7)
                     seen[b >> 3] |= 1 << (b & 7)
             yield code
 
-    def settle(self, numbered: Iterator[tuple[int, str]]) -> None:
-        """Count the candidates exactly (second pass, only when there are any)."""
+    def done(self) -> None:
+        """The filter is no longer needed once every code went through ``watch``."""
         self.filter = bytearray()
-        if not self.candidates:
+
+    def settle(self, numbered: Iterator[tuple[int, str]]) -> None:
+        """Every duplicated code with all its rows, up front (a second pass, only when a code was flagged),
+        for a reader that does not meet the rows in order."""
+        self.done()
+        self.settled = True
+        if not self.flagged:
             return
         found: dict[str, list[int]] = {}
         for number, code in numbered:
-            if code in self.candidates:
+            if code in self.flagged:
                 found.setdefault(code, []).append(number)
         self.rows = {code: rows for code, rows in found.items() if len(rows) > 1}
-        self.candidates = set()
 
     def problem(self, label: str, row: Row) -> str | None:
-        rows = self.rows.get(row.code)
+        """Why ``row`` is not assessed, if its code is on other rows too. Without ``settle``, every row that
+        carries a code must come here, in order, bad rows included."""
+        if self.settled:
+            rows = self.rows.get(row.code)
+        else:
+            flagged = self.flagged.get(row.code) if row.code else None
+            if flagged is None:
+                return None
+            if row.number < flagged[0]:   # the code's unflagged first row
+                self.first[row.code] = row.number
+                rows = [row.number, *flagged]
+            else:
+                first = self.first.get(row.code)
+                rows = flagged if first is None else [first, *flagged]
+            if len(rows) < 2:             # flagged by chance, on one row only
+                return None
         if rows is None:
             return None
         shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
@@ -470,20 +525,27 @@ class Source:
                 raise SourceError("no such file", location=Location(str(enterprises)))
             self.table, self.records, self.join = None, None, "inline"
             self.duplicates = DuplicateCodes(enterprises.stat().st_size // 200)
-            for _ in self.duplicates.watch(r.code for r in _jsonl_rows(enterprises, parse=False)):
+            for _ in self.duplicates.watch((r.number, r.code) for r in _jsonl_rows(enterprises, parse=False)):
                 pass
-            self.duplicates.settle((r.number, r.code) for r in _jsonl_rows(enterprises, parse=False))
+            self.duplicates.done()
             return
         rec_path = records or (enterprises if self.fmt == "xlsx" else records_path_for(enterprises))
         self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises))
         self.records = _open_table(rec_path, file_format(rec_path), "records", self._book(rec_path))
         self.duplicates = DuplicateCodes(enterprises.stat().st_size // 60)
-        codes = self.duplicates.watch(_codes(self.table, self._book(enterprises)))
+        codes = self.duplicates.watch(_numbered_codes(self.table, self._book(enterprises)))
         ordered = _grouped_in_order(codes, _codes(self.records, self._book(rec_path)))
         for _ in codes:  # the rest of the codes, for the duplicates
             pass
+        self.duplicates.done()
         self.join = "merge" if ordered else "index"
-        self.duplicates.settle(_numbered_codes(self.table, self._book(enterprises)))
+
+    def duplicates_up_front(self) -> DuplicateCodes:
+        """The duplicated credit codes with all their rows before any row is read, for a reader that does
+        not meet the rows in order (one more pass over the codes, only when the filter flagged any)."""
+        if not self.duplicates.settled and self.table is not None:
+            self.duplicates.settle(_numbered_codes(self.table, self._book(self.table.path)))
+        return self.duplicates
 
     def _book(self, path: Path) -> Any:
         if path.suffix.lower() != ".xlsx" or not path.is_file():
@@ -515,9 +577,12 @@ class Source:
     def items(self) -> Iterator[tuple[Row, list[Row]]]:
         """Each enterprise row with its record rows; a row whose credit code is duplicated carries the problem."""
         label = self.table.label if self.table is not None else str(self.path)
+        duplicates = self.duplicates if self.duplicates.flagged else None
         for row, records in self._joined():
-            if not row.problem and self.duplicates.rows:
-                row.problem = self.duplicates.problem(label, row)
+            if duplicates is not None:
+                problem = duplicates.problem(label, row)   # every row, in order: see DuplicateCodes
+                if problem and not row.problem:
+                    row.problem = problem
             yield row, records
 
     def _joined(self) -> Iterator[tuple[Row, list[Row]]]:

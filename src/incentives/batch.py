@@ -85,7 +85,10 @@ class _Tally:
         fixed = award.status == "fixed"
         amount = award.amount if fixed and award.amount is not None else ZERO
         top = award.amount_max if award.amount_max is not None else ZERO
-        self.total.add(Total(1, amount, top))
+        total = self.total
+        total.awards += 1
+        total.amount += amount
+        total.amount_max += top
         self._add("status", award.status, amount, top)
         self._add("city", profile.city, amount, top)
         self._add("county", f"{profile.city}/{profile.county or UNKNOWN_COUNTY}", amount, top)
@@ -160,6 +163,7 @@ class _Assessor:
         self.as_text = as_text  # award rows as CSV text, made here so that workers share the work
         self.reform: Reform | None = None
         self.reform_book: Rulebook | None = None
+        self._cited: dict[str, tuple[str, tuple[Any, ...]]] = {}
 
     def run(self, chunk: list[tuple[Row, list[Row]]]) -> _ChunkResult:
         result = _ChunkResult([], [], _Tally(), ReformReport() if self.reform_book else None)
@@ -221,18 +225,16 @@ class _Assessor:
                     return None
                 facts.append(_record(fields))
             data = {"enterprise": values, "records": facts, "yearly": _yearly(values)}
-        doc = _RowDocument(data=data, path=self.path, row=row, records=records, tables=self.tables)
         try:
             enterprise = Enterprise.model_validate(data)
-            error: IncentivesError | None = None
         except ValidationError as e:
-            error = facts_error(e, doc)
-        if error is None:
-            try:
-                enterprise.check_terms(self.book.vocabulary, doc)
+            doc = _RowDocument(data=data, path=self.path, row=row, records=records, tables=self.tables)
+            error: IncentivesError = facts_error(e, doc)
+        else:
+            if not enterprise.term_problems(self.book.vocabulary, None, first_only=True):
                 return enterprise
-            except IncentivesError as e:
-                error = e
+            doc = _RowDocument(data=data, path=self.path, row=row, records=records, tables=self.tables)
+            error = enterprise.term_problems(self.book.vocabulary, doc, first_only=True)[0]  # now located
         record: Row | None = None
         if doc.record is not None:  # a record's row, or for JSONL its place in the line's list
             record = records[doc.record] if doc.record < len(records) else Row(doc.record + 1, row.line, {})
@@ -246,11 +248,24 @@ class _Assessor:
         return (source, row.number, record.number if record else None, code, field_name, reason)
 
     def _award_row(self, p: Profile, a: AwardRow) -> tuple[Any, ...]:
-        rule = self.book.by_id[a.rule_id]
-        row = (p.credit_code, p.name, p.city, p.county, a.rule_id, rule.rule.title.zh, a.status, a.amount,
-               a.amount_max, *(a.payers.get(payer) for payer in self.payers), a.payers_unspecified, a.record_id,
-               rule.document.number, rule.rule.cite.clause, rule.rule.cite.quote, self.book.hash)
-        return tuple(map(text_value, row)) if self.as_text else row
+        cited = self._cited.get(a.rule_id)
+        if cited is None:  # what every award of a rule repeats: its title, document, clause, quote, the rulebook
+            rule = self.book.by_id[a.rule_id]
+            cited = self._cited[a.rule_id] = (
+                rule.rule.title.zh, tuple(map(text_value, (rule.document.number, rule.rule.cite.clause,
+                                                           rule.rule.cite.quote, self.book.hash))))
+        title, tail = cited
+        if not self.as_text:
+            return (p.credit_code, p.name, p.city, p.county, a.rule_id, title, a.status, a.amount, a.amount_max,
+                    *(a.payers.get(payer) for payer in self.payers), a.payers_unspecified, a.record_id, *tail)
+        return (p.credit_code, p.name, p.city, p.county or "", a.rule_id, title, a.status, _text(a.amount),
+                _text(a.amount_max), *(_text(a.payers.get(payer)) for payer in self.payers),
+                "true" if a.payers_unspecified else "false", a.record_id or "", *tail)
+
+
+def _text(amount: Decimal | None) -> str:
+    """An amount as the award rows write it (``text_value`` for the one type it can be)."""
+    return "" if amount is None else str(amount)
 
 
 _WHOLE = " (a record of this enterprise is bad, so the whole enterprise is not assessed)"
@@ -568,7 +583,7 @@ def _register(source: Source, assessor: _Assessor, path: str) -> Any:
 
     register = Register(source.table, source.records, assessor, join=source.join)
     register.orphans = source.orphans  # filled as the records are read, and written to errors.csv at the end
-    register.duplicates = source.duplicates  # rows of a duplicated credit code: reported by the per-enterprise path
+    register.duplicates = source.duplicates_up_front()  # rows of a duplicated credit code: per-enterprise path
     return register
 
 
