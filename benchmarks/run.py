@@ -1,11 +1,15 @@
 """Speed and memory of incentives, each figure against a baseline measured in the same run.
 
     make bench                                   # all figures, populations of 10k, 100k and 1M
+    make bench BENCH_ARGS="--sizes 50000 --columnar-sizes '' --spark-sizes ''"   # the batch figures only
     make bench BENCH_ARGS="--baseline ../main/src --sizes 100000"   # batch against another checkout
     .venv/bin/python benchmarks/run.py --sizes 10000,100000
 
 Baselines: the Langfang awards of a CSV register written by hand in polars (polars_langfang.py) for
-the columnar batch; a hand-written function computing the same awards directly (handwritten.py) for
+the columnar batch; for the per-enterprise batch, the package as it was before its reader recovered
+from bad rows and accounted for every row (commit ``PRE_HARDENING``, checked out from this repository's
+history into a temporary folder; ``--baseline`` names another checkout's ``src/``, ``--baseline-rev
+''`` leaves it out); a hand-written function computing the same awards directly (handwritten.py) for
 the engine in memory; for memory the smallest population. Nothing here asserts a time: it prints
 figures and ratios, each measured in the same run as its baseline.
 """
@@ -14,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -226,13 +233,28 @@ def spark(sizes: list[int]) -> None:
     print()
 
 
+PRE_HARDENING = "bf20ba4"   # the last commit before the batch accounted for every row and wrote whole results
+
+
+def checkout(rev: str, into: Path) -> Path | None:
+    """``src/`` of commit ``rev`` of this repository, extracted under ``into``; None (and why) when it cannot be."""
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "src"], check=True,
+                                 capture_output=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        reason = e.stderr.decode(errors="replace").strip() if isinstance(e, subprocess.CalledProcessError) else e
+        print(f"(no baseline: commit {rev} cannot be checked out here: {reason})\n")
+        return None
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
 def batch(book_path: Path, sizes: list[int], workers: int, baseline: Path | None = None) -> None:
     print(f"## incentives batch --path rows end to end (CSV in and out); {workers} worker(s) against one; peak "
           "memory of the largest process, against the smallest register's")
     print(f"{'enterprises':>12} {'workers':>8} {'seconds':>9} {'per minute':>12} {'× 1 worker':>11} "
           f"{'peak RSS MiB':>13} {'memory ratio':>13}")
-    if baseline is not None:
-        return batch_against(book_path, sizes, baseline)
     first_rss: dict[int, float] = {}      # per number of workers: the smallest population's peak
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -243,20 +265,24 @@ def batch(book_path: Path, sizes: list[int], workers: int, baseline: Path | None
             enterprises = next(register.glob("*enterprises*.csv"))
             one = None
             for count in sorted({1, workers}):
-                seconds, rss = batch_run(enterprises, Path(tmp) / "out", book_path, count)
+                seconds, rss, _ = batch_run(enterprises, Path(tmp) / "out", book_path, count)
                 one = one or seconds
                 first_rss.setdefault(count, rss)
                 print(f"{n:12,} {count:8} {seconds:9.1f} {n / seconds * 60:12,.0f} {one / seconds:10.2f}× "
                       f"{rss:13.0f} {rss / first_rss[count]:12.2f}×")
     print()
+    if baseline is not None:   # up to 100,000 enterprises: each size runs ten times
+        print("## incentives batch --path rows against the baseline, same registers, same rules")
+        batch_against(book_path, [n for n in sizes if n <= 100_000] or [min(sizes)], baseline)
 
 
-def batch_against(book_path: Path, sizes: list[int], baseline: Path) -> None:
-    """One worker, this checkout against another's ``src`` (``--baseline``), alternately, best of three each."""
-    print(f"(one worker; against {baseline}, run alternately in this run, best of 3 each: "
-          "× baseline above 1 means faster than the baseline)")
+def batch_against(book_path: Path, sizes: list[int], baseline: Path, repeat: int = 5) -> None:
+    """One worker, this checkout against another's ``src`` (``--baseline``), alternately, best of ``repeat`` each."""
+    print(f"(one worker; against {baseline}, run alternately in this run, best of {repeat} each, process start "
+          "included: × baseline above 1 means faster than the baseline; CPU seconds are user + system, the "
+          "steadier figure when the cores are shared)")
     print(f"{'enterprises':>12} {'seconds':>9} {'baseline s':>11} {'per minute':>12} {'× baseline':>11} "
-          f"{'peak RSS MiB':>13} {'baseline MiB':>13}")
+          f"{'CPU s':>7} {'baseline':>9} {'CPU ×':>7} {'peak RSS MiB':>13} {'baseline MiB':>13}")
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             register = Path(tmp) / "register"
@@ -265,19 +291,23 @@ def batch_against(book_path: Path, sizes: list[int], baseline: Path) -> None:
                            stdout=subprocess.DEVNULL)
             enterprises = next(register.glob("*enterprises*.csv"))
             mine, theirs = [], []
-            for _ in range(3):
+            for _ in range(repeat):
                 mine.append(batch_run(enterprises, Path(tmp) / "out", book_path, 1))
                 theirs.append(batch_run(enterprises, Path(tmp) / "base", book_path, 1, baseline))
-            (seconds, rss), (base, base_rss) = min(mine), min(theirs)
-            print(f"{n:12,} {seconds:9.1f} {base:11.1f} {n / seconds * 60:12,.0f} {base / seconds:10.2f}× "
-                  f"{rss:13.0f} {base_rss:13.0f}")
+            seconds, base = min(m[0] for m in mine), min(t[0] for t in theirs)
+            cpu, base_cpu = min(m[2] for m in mine), min(t[2] for t in theirs)
+            rss, base_rss = min(m[1] for m in mine), min(t[1] for t in theirs)
+            print(f"{n:12,} {seconds:9.2f} {base:11.2f} {n / seconds * 60:12,.0f} {base / seconds:10.2f}× "
+                  f"{cpu:7.2f} {base_cpu:9.2f} {base_cpu / cpu:6.2f}× {rss:13.0f} {base_rss:13.0f}")
+    print(f"(load average {os.getloadavg()[0]:.1f} at the end of these runs, on {os.cpu_count()} cores)")
     print()
 
 
 def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int,
-              src: Path | None = None) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB, the largest process) of one ``run_batch`` in a fresh interpreter
-    (of the package in ``src`` when given, else this checkout's)."""
+              src: Path | None = None) -> tuple[float, float, float]:
+    """Seconds, peak RSS (MiB, the largest process) and CPU seconds (user + system, the process and its
+    workers) of one ``run_batch`` in a fresh interpreter (of the package in ``src`` when given, else this
+    checkout's)."""
     path = "" if src is not None else ", path='rows'"   # another checkout may predate the columnar path
     script = ("import resource, sys, json, datetime as dt\n"
               "from incentives.batch import run_batch\n"
@@ -287,10 +317,13 @@ def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int,
               " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
               "print(json.dumps({'peak_kib': peak}))\n")
     start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None
     proc = subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
-    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])["peak_kib"] / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])["peak_kib"] / 1024, cpu
 
 
 def main() -> int:
@@ -301,6 +334,9 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, default=None,
                         help="another checkout's src/ (e.g. of main) to time batch against in the same run; it must read "
                              "today's rule files")
+    parser.add_argument("--baseline-rev", default=PRE_HARDENING,
+                        help=f"commit whose src/ the batch is timed against when --baseline is not given (default "
+                             f"{PRE_HARDENING}, before the batch accounted for every row; '' for none)")
     parser.add_argument("--columnar-sizes", default="100000,1000000",
                         help="register sizes for the columnar batch against hand-written polars")
     parser.add_argument("--repeat", type=int, default=3)
@@ -320,7 +356,9 @@ def main() -> int:
         return 0
     single(book)
     if not args.skip_batch:  # first: a process started later would inherit the high-water mark of ours
-        batch(ROOT / "rules", sizes, args.workers, args.baseline)
+        with tempfile.TemporaryDirectory() as tmp:
+            baseline = args.baseline or (checkout(args.baseline_rev, Path(tmp)) if args.baseline_rev else None)
+            batch(ROOT / "rules", sizes, args.workers, baseline)
     models(book, min(sizes))
     for n in [n for n in sizes if n <= 100_000] or [min(sizes)]:  # in memory: a million would take 3 GB
         throughput(book, n)
