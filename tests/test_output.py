@@ -50,7 +50,7 @@ def batch_command(enterprises: Path, out: Path, workers: int) -> list[str]:
 
 
 @pytest.mark.parametrize("sig, workers", [(signal.SIGKILL, 1), (signal.SIGKILL, 2), (signal.SIGINT, 1),
-                                          (signal.SIGINT, 2)])
+                                          (signal.SIGINT, 2), (signal.SIGTERM, 1), (signal.SIGTERM, 2)])
 def test_a_killed_run_never_leaves_a_folder_that_claims_to_be_complete(
         registers: tuple[Path, Path], tmp_path: Path, sig: int, workers: int) -> None:
     small, large = registers
@@ -77,11 +77,12 @@ def test_a_killed_run_never_leaves_a_folder_that_claims_to_be_complete(
             assert now == before
         # (killed after the swap, while exiting: the new results stand whole, which the checks above prove)
         assert claims_complete(tmp_path) == [out], "another folder claims to be complete"
-        if sig == signal.SIGINT and child.returncode == -signal.SIGINT:
+        caught = {signal.SIGINT: (130, "incentives: interrupted\n"), signal.SIGTERM: (143, "incentives: terminated\n")}
+        if sig in caught and child.returncode == -sig:
             assert replaced   # interrupted while the interpreter was exiting, its handlers gone: the run was done
-        elif sig == signal.SIGINT and child.returncode != 0:
-            assert child.returncode == 130 and err == "incentives: interrupted\n", err
-            assert not list(tmp_path.glob(".results.partial-*")), "Ctrl-C leaves no partial folder"
+        elif sig in caught and child.returncode != 0:
+            assert (child.returncode, err) == caught[sig], err
+            assert not list(tmp_path.glob(".results.partial-*")), "Ctrl-C and kill leave no partial folder"
         if sig == signal.SIGKILL:
             assert child.returncode in (0, -signal.SIGKILL)
         before = now   # the next attempt must leave these results as they are, or replace them whole

@@ -304,9 +304,11 @@ _worker: _Assessor | IncentivesError | None = None
 def _init_worker(assessor: _Assessor, rules: str, digest: str, readings: dict[str, str] | None = None) -> None:
     """Load the rulebook once per worker. A failure is raised by the first chunk, not here: a Pool
     whose initializer raises restarts the worker for ever. Ctrl-C is the main process's to handle:
-    a worker ignores it (the main process ends the pool), so no worker prints a traceback."""
+    a worker ignores it (the main process ends the pool), and dies of SIGTERM as the pool ends it, so no
+    worker prints a traceback."""
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the main process's handler is not the worker's: end quietly
     try:
         book = load_rulebook(rules, readings=readings)
     except IncentivesError as e:
