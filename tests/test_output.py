@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from incentives import IncentivesError, Rulebook
-from incentives._output import MANIFEST, OutputFolder, file_digest, read_manifest
+from incentives._output import CHECKPOINT, MANIFEST, OutputFolder, file_digest, read_manifest
 from incentives.batch import run_batch
 from incentives.cli import main
 from incentives.synth import synthesize, write_register
@@ -138,3 +140,105 @@ def test_an_output_path_that_is_a_file_or_a_folder_of_other_files_is_refused(
     assert capsys.readouterr().err.count("\n") == 1
     assert file.read_text() == "keep me"
 
+
+
+def killed_with_a_checkpoint(enterprises: Path, out: Path, delay: float, workers: int = 1,
+                             rules: Path = ROOT / "rules", every: float = 0) -> Path:
+    """Start a batch that records a checkpoint at most every ``every`` seconds, SIGKILL it ``delay``
+    seconds after its first checkpoint, and return the partial folder it leaves (with its checkpoint)."""
+    argv = [*batch_command(enterprises, out, workers), "--checkpoint-seconds", str(every), "--path", "rows"]
+    argv[argv.index("--rules") + 1] = str(rules)
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(out.parent.glob(f".{out.name}.partial-*/{CHECKPOINT}")) and time.monotonic() < deadline:
+        assert child.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.005)
+    time.sleep(delay)
+    child.kill()
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the run ended before it was killed"
+    partial, = out.parent.glob(f".{out.name}.partial-*")
+    assert (partial / CHECKPOINT).is_file() and read_manifest(partial) is None
+    return partial
+
+
+def without_timing(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if k not in ("seconds", "enterprises_per_second", "workers")}
+
+
+def test_a_run_resumed_after_sigkill_writes_what_an_uninterrupted_run_writes(
+        registers: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    large = registers[1]
+    whole = tmp_path / "whole"
+    assert main(batch_command(large, whole, 1)[3:]) == 0
+    reference = read_manifest(whole)
+    assert reference is not None
+    rng = random.Random(9)
+    chunks_resumed, written_after = [], []   # the chunk each run resumed after, bytes written past its checkpoint
+    for attempt, workers in enumerate((1, 2, 1)):
+        out = tmp_path / f"resumed-{attempt}"
+        partial = killed_with_a_checkpoint(large, out, rng.uniform(0, 1.5), workers, every=0.3)
+        checkpoint = json.loads((partial / CHECKPOINT).read_text(encoding="utf-8"))
+        beyond = (partial / "awards.csv").stat().st_size - checkpoint["files"]["awards.csv"]["bytes"]
+        capsys.readouterr()
+        assert main([*batch_command(large, out, 2 - attempt % 2)[3:], "--resume", "--path", "rows"]) == 0
+        said = capsys.readouterr().out
+        assert f"resumed after chunk {checkpoint['state']['chunks']:,} " in said
+        chunks_resumed.append(checkpoint["state"]["chunks"])
+        written_after.append(beyond)
+        for name in ("awards.csv", "errors.csv", "summary.csv"):
+            assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+        assert without_timing(json.loads((out / "summary.json").read_text(encoding="utf-8"))) == without_timing(
+            json.loads((whole / "summary.json").read_text(encoding="utf-8")) | {"output_dir": str(out)})
+        manifest = read_manifest(out)
+        assert manifest is not None and consistent(out) and not list(tmp_path.glob(".resumed-*"))
+        assert manifest["resumed"] == [{"chunk": checkpoint["state"]["chunks"], "at": manifest["resumed"][0]["at"]}]
+        assert manifest["started"] == checkpoint["state"]["started"] and CHECKPOINT not in manifest["files"]
+        for key in ("inputs", "rows", "rulebook_hash", "as_of"):
+            assert manifest[key] == reference[key]
+    assert len(set(chunks_resumed)) > 1 and max(chunks_resumed) > 0   # killed at different points
+    assert max(written_after) > 0   # rows written after the last checkpoint were cut off, not kept twice
+
+
+def test_resume_refuses_changed_inputs_rules_or_partial_files(registers: tuple[Path, Path], tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    register = tmp_path / "register"
+    shutil.copytree(registers[1].parent, register)
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    shutil.copytree(ROOT / "sources", tmp_path / "sources")   # the rule files cite ../sources/
+    enterprises, out = register / "enterprises.csv", tmp_path / "results"
+    killed_with_a_checkpoint(enterprises, out, 0.2, rules=rules)
+    args = [*batch_command(enterprises, out, 1)[3:], "--resume", "--path", "rows"]
+    args[args.index("--rules") + 1] = str(rules)
+
+    def refused(why: str) -> None:
+        capsys.readouterr()
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and why in err, err
+        assert not out.exists() and len(list(tmp_path.glob(".results.partial-*"))) == 1  # kept, for a later try
+
+    records = register / "records.csv"
+    kept = records.read_bytes()
+    records.write_bytes(kept + kept.splitlines(keepends=True)[-1])
+    refused(f"incentives: {records}: the records table is not the one the run being resumed read")
+    records.write_bytes(kept)
+    langfang = rules / "langfang.yaml"
+    text = langfang.read_text(encoding="utf-8")
+    langfang.write_text(text.replace("title:", "title:  ", 1), encoding="utf-8")  # the same rules, another text
+    refused(f"incentives: {rules}: the rules changed since the run being resumed began")
+    langfang.write_text(text, encoding="utf-8")
+    args[args.index("--chunk-size") + 1] = "400"
+    refused("chunk_size is 400 now and was 500 when the run being resumed began")
+    args[args.index("--chunk-size") + 1] = "500"
+    partial, = tmp_path.glob(".results.partial-*")
+    with open(partial / "awards.csv", "r+b") as f:
+        f.seek(200)
+        f.write(b"X")
+    refused(f"{tmp_path}/.results.partial-")  # the folder, renamed to each process that takes it over
+    refused(f"/{CHECKPOINT}: awards.csv in the partial results does not match the checkpoint")
+    assert main([*args, "--format", "parquet"]) == 2
+    assert "can be resumed" in capsys.readouterr().err

@@ -6,6 +6,13 @@ counts, the rulebook hash, start and end) and renames the folder into place. A r
 at any point leaves the previous results as they were, or no folder at all: never a folder whose
 manifest describes files that are not all there. Any writer of results (the row path, the columnar
 path) uses ``OutputFolder`` and ``input_entry`` so that every result folder says the same things.
+
+While it runs, a batch whose results can be appended to records in the partial folder how far it
+got (``Checkpoints``: ``checkpoint.json``, the completed chunks, the counts so far, and each partial
+file's length and hash). ``OutputFolder(target, resume=True)`` takes over the partial folder a killed
+run left, ``Checkpoints.resume`` refuses it when the inputs, the rules or the options changed or the
+files no longer match, and cuts each file back to its checkpointed length: the run goes on from the
+next chunk and ends with the files an uninterrupted run writes.
 """
 
 from __future__ import annotations
@@ -16,13 +23,15 @@ import json
 import os
 import secrets
 import shutil
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from incentives.errors import IncentivesError, Location
+from incentives.errors import IncentivesError, Location, ResumeError
 
 MANIFEST = "manifest.json"
+CHECKPOINT = "checkpoint.json"
 MARKERS = (MANIFEST, "summary.json")     # a folder holding one of these is a previous result: it may be replaced
 SYSTEM = ("/proc", "/sys", "/dev")
 
@@ -56,15 +65,25 @@ class OutputFolder:
     ...     folder.publish({"rows": {…}})
     """
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, resume: bool = False) -> None:
         self.target = target
         self.started = now()
         check_target(target)
+        self.resumed = False   # True when the folder is a killed run's, taken over with its checkpoint
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            _sweep(target)
+            stale = _stale(target)
+            kept = next((p for p in stale if (p / CHECKPOINT).is_file()), None) if resume else None
+            for folder in stale:
+                if folder != kept:
+                    shutil.rmtree(folder, ignore_errors=True)
             self.path = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
-            self.path.mkdir()
+            if kept is not None:   # renamed to this process, so that no other run sweeps it away
+                kept.rename(self.path)
+                self.resumed = True
+            else:
+                self.path.mkdir()
+            _IN_USE.add(self.path)
         except OSError as e:
             raise IncentivesError(f"cannot write results here: {e.strerror or e}", location=Location(str(target))) from e
         self.published = False
@@ -74,11 +93,14 @@ class OutputFolder:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if not self.published:
+        _IN_USE.discard(self.path)
+        if not self.published and not isinstance(error, ResumeError):  # a refused resume keeps it for a later try
             shutil.rmtree(self.path, ignore_errors=True)
 
     def publish(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Write ``manifest.json`` (complete, with every file's rows and hash) last, then rename into place."""
+        for name in (CHECKPOINT, CHECKPOINT + ".tmp"):
+            (self.path / name).unlink(missing_ok=True)
         files = {p.name: {"bytes": p.stat().st_size, "sha256": file_digest(p)}
                  for p in sorted(self.path.iterdir()) if p.is_file()}
         manifest = {"complete": True, "started": self.started, "ended": now(), **manifest}
@@ -119,12 +141,25 @@ def check_target(target: Path) -> None:
                               "folder (it is replaced as a whole)", location=where)
 
 
-def _sweep(target: Path) -> None:
-    """Remove partial folders that killed runs for this target left behind (their process is gone)."""
+_IN_USE: set[Path] = set()   # this process's partial folders (another run in this process may not take them)
+
+
+def _stale(target: Path) -> list[Path]:
+    """Partial folders that killed runs for this target left behind (their process is gone), the most
+    recently written first."""
+    found = []
     for stale in target.parent.glob(f".{target.name}.partial-*"):
         pid = stale.name.rsplit("-", 2)[-2]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
+        if pid.isdigit() and (not _alive(int(pid)) or int(pid) == os.getpid() and stale not in _IN_USE):
+            found.append(stale)
+    return sorted(found, key=lambda p: _mtime(p / CHECKPOINT), reverse=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _alive(pid: int) -> bool:
@@ -144,3 +179,91 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("complete") is True else None
+
+
+class Checkpoints:
+    """``checkpoint.json`` in a partial folder: how far a run got, so that ``--resume`` goes on from there.
+
+    ``run`` holds what the results depend on (the inputs' hashes, the rulebook hash, the options); a
+    checkpoint is written, at most every ``every`` seconds, right after a chunk's rows were written and
+    flushed: the chunks done, the run's ``state`` (counts and totals so far) and each file's length and
+    SHA-256, hashed as it grows (each byte is read back once). It is replaced atomically, so it always
+    describes a prefix of each file; bytes written after it are cut off when the run is resumed.
+    """
+
+    def __init__(self, folder: Path, run: dict[str, Any], files: list[str], every: float = 2.0) -> None:
+        self.folder, self.run, self.files, self.every = folder, run, files, every
+        self.hashes = {name: hashlib.sha256() for name in files}
+        self.lengths = dict.fromkeys(files, 0)
+        self.last = time.monotonic()
+        self.resumes: list[dict[str, Any]] = []   # where and when earlier runs were resumed
+
+    @property
+    def path(self) -> Path:
+        return self.folder / CHECKPOINT
+
+    def resume(self) -> dict[str, Any]:
+        """The state of the checkpoint a killed run left, after checking that it may be continued and cutting
+        each file back to its checkpointed length. Raises ``ResumeError`` naming what changed."""
+        where = Location(str(self.path))
+        try:
+            saved = json.loads(self.path.read_text(encoding="utf-8"))
+            then, state, files = saved["run"], saved["state"], saved["files"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ResumeError(f"the checkpoint cannot be read ({e}): start a new run without --resume",
+                              location=where) from e
+        mine = {entry["role"]: entry for entry in self.run["inputs"]}
+        for entry in then.get("inputs", []):
+            now_entry = mine.get(entry.get("role"))
+            if now_entry is None or (now_entry["path"], now_entry["sha256"]) != (entry.get("path"), entry.get("sha256")):
+                shown = now_entry["path"] if now_entry else entry.get("path")
+                raise ResumeError(f"the {entry.get('role')} table is not the one the run being resumed read "
+                                  f"({entry.get('path')}, {entry.get('sha256')}): start a new run without --resume",
+                                  location=Location(str(shown)))
+        if then.get("rulebook_hash") != self.run["rulebook_hash"]:
+            raise ResumeError(f"the rules changed since the run being resumed began (rulebook {then.get('rulebook_hash')} "
+                              f"then, {self.run['rulebook_hash']} now): start a new run without --resume",
+                              location=Location(str(self.run.get("rules", ""))))
+        for key, value in self.run.items():
+            if key not in ("inputs", "rulebook_hash", "rules") and then.get(key) != value:
+                raise ResumeError(f"{key} is {value!r} now and was {then.get(key)!r} when the run being resumed "
+                                  "began: resume with the same options, or start a new run", location=where)
+        for name in self.files:
+            entry = files.get(name, {})
+            digest = hashlib.sha256()
+            length = int(entry.get("bytes", -1))
+            try:
+                with open(self.folder / name, "rb") as f:
+                    for block in iter(lambda: f.read(min(1 << 16, length - f.tell())), b""):
+                        digest.update(block)
+                    complete = f.tell() == length
+                if complete and "sha256:" + digest.hexdigest() == entry.get("sha256"):
+                    os.truncate(self.folder / name, length)   # what was written after the checkpoint goes
+                    self.hashes[name], self.lengths[name] = digest, length
+                    continue
+            except (OSError, ValueError):
+                pass
+            raise ResumeError(f"{name} in the partial results does not match the checkpoint: start a new run "
+                              "without --resume", location=where)
+        self.resumes = list(saved.get("resumes", [])) + [{"chunk": state.get("chunks"), "at": now()}]
+        return dict(state)
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last >= self.every
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Record ``state`` as reached: call right after the files were flushed."""
+        for name in self.files:
+            with open(self.folder / name, "rb") as f:
+                f.seek(self.lengths[name])
+                for block in iter(lambda: f.read(1 << 16), b""):
+                    self.hashes[name].update(block)
+                self.lengths[name] = f.tell()
+        files = {name: {"bytes": self.lengths[name], "sha256": "sha256:" + self.hashes[name].hexdigest()}
+                 for name in self.files}
+        text = json.dumps({"run": self.run, "state": state, "files": files, "resumes": self.resumes,
+                           "written": now()}, ensure_ascii=False, indent=1)
+        tmp = self.folder / (CHECKPOINT + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(self.path)
+        self.last = time.monotonic()

@@ -624,15 +624,21 @@ def text_value(value: Any) -> Any:
 class AwardWriter:
     """``awards.<fmt>``: one row per award, written chunk by chunk."""
 
-    def __init__(self, path: Path, fmt: str, columns: tuple[str, ...]) -> None:
+    APPENDABLE = ("csv", "jsonl")   # the formats a resumed run goes on writing (``append=True``)
+
+    def __init__(self, path: Path, fmt: str, columns: tuple[str, ...], append: bool = False) -> None:
         self.path, self.fmt, self.columns = path, fmt, columns
         self.rows = 0
+        if append and fmt not in self.APPENDABLE:
+            raise SourceError(f"awards.{fmt} is written whole at the end and cannot be continued: use csv or jsonl",
+                              location=Location(str(path)))
         if fmt == "csv":
-            self.file: Any = open(path, "w", newline="", encoding="utf-8")
+            self.file: Any = open(path, "a" if append else "w", newline="", encoding="utf-8")
             self.csv = csv.writer(self.file)
-            self.csv.writerow(columns)
+            if not append:
+                self.csv.writerow(columns)
         elif fmt == "jsonl":
-            self.file = open(path, "w", encoding="utf-8")
+            self.file = open(path, "a" if append else "w", encoding="utf-8")
         elif fmt == "parquet":
             pa, pq = require("pyarrow"), require("pyarrow.parquet")
             money = pa.decimal128(38, 2)
@@ -682,6 +688,11 @@ class AwardWriter:
                               (v == "true" if c == "payers_unspecified" else v)
                               for v, t, c in zip(row, typed, self.columns)) for row in rows]
             self.write(rows)
+
+    def flush(self) -> None:
+        """Hand what was written to the operating system (csv and jsonl), for a checkpoint."""
+        if self.fmt in self.APPENDABLE:
+            self.file.flush()
 
     def close(self) -> None:
         if self.fmt == "xlsx":

@@ -33,11 +33,11 @@ from typing import IO, Any, Iterator
 from pydantic import ValidationError
 
 from incentives import _yaml
-from incentives._output import OutputFolder, input_entry
+from incentives._output import Checkpoints, OutputFolder, input_entry
 from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Row, Source, Table, award_columns,
                                  parse_row, payer_columns, require, text_value, yearly_column)
 from incentives.engine import AwardRow, award_rows
-from incentives.errors import IncentivesError, Location
+from incentives.errors import IncentivesError, Location, ResumeError
 from incentives.facts import SCHEMA, Enterprise, Profile, facts_error
 from incentives.readings import add_reading_argument
 from incentives.reform import Reform, ReformReport, apply_reform, load_reform
@@ -97,6 +97,20 @@ class _Tally:
             self._add("payer", "unspecified", amount, top)
         for payer, share in award.payers.items():
             self._add("payer", payer, share if fixed else ZERO, share)
+
+    def to_json(self) -> dict[str, Any]:
+        """The counts and totals so far, exactly (money as text), for a checkpoint."""
+        return {"counts": dict(self.counts), "no_rules": dict(self.no_rules), "total": self.total.as_dict(),
+                "dims": {dim: {key: t.as_dict() for key, t in buckets.items()} for dim, buckets in self.dims.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _Tally:
+        def total(entry: dict[str, Any]) -> Total:
+            return Total(int(entry["awards"]), Decimal(entry["amount"]), Decimal(entry["amount_max"]))
+
+        return cls(collections.Counter(data["counts"]), total(data["total"]),
+                   {dim: {key: total(t) for key, t in data["dims"].get(dim, {}).items()} for dim in DIMENSIONS},
+                   collections.Counter(data["no_rules"]))
 
     def merge(self, other: _Tally) -> None:
         self.counts.update(other.counts)
@@ -574,12 +588,16 @@ def _total_rows(source: Source) -> int | None:
 PATHS = ("columnar", "rows")
 
 
+def _columnar(source: Source, path: str, book: Rulebook) -> bool:
+    """Whether the columnar path reads ``source``: asked for (or the default), a CSV register (polars
+    installed), and rules of city files only (its plans are per city)."""
+    return path == "columnar" and source.fmt == "csv" and source.table is not None and source.records is not None \
+        and source.records.fmt == "csv" and not any(f.rules and f.model.level != "city" for f in book.files.values())
+
+
 def _register(source: Source, assessor: _Assessor, path: str) -> Any:
-    """The columnar reading of ``source`` where it applies (a CSV register, polars installed, rules of city
-    files only: its plans are per city), else None."""
-    if path != "columnar" or source.fmt != "csv" or source.table is None or source.records is None \
-            or source.records.fmt != "csv" \
-            or any(f.rules and f.model.level != "city" for f in assessor.book.files.values()):
+    """The columnar reading of ``source`` where it applies (see ``_columnar``), else None."""
+    if not _columnar(source, path, assessor.book) or source.table is None or source.records is None:
         return None
     from incentives.columnar import Register
 
@@ -603,7 +621,8 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
               as_of: dt.date | None = None, *, records: str | Path | None = None, chunk_size: int = 1000,
               workers: int = 1, output_format: str | None = None, progress: bool | None = None,
               reform: Reform | None = None, path: str | None = None,
-              readings: dict[str, str] | None = None) -> BatchSummary:
+              readings: dict[str, str] | None = None, resume: bool = False,
+              checkpoint_seconds: float = 2.0) -> BatchSummary:
     """Assess every enterprise of a register and write awards, errors and the summary to ``output_dir``.
 
     ``input`` is the enterprises table (.csv, .jsonl, .parquet or .xlsx); ``records`` defaults to the
@@ -614,6 +633,9 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     With ``reform``, each enterprise is also assessed under the reformed rules: ``reform.json`` has
     baseline against reform by payer, county and rule, ``reform_changes.csv`` each enterprise whose
     total changes. ``readings`` chooses options of the rule files' readings (see ``incentives.readings``).
+    While it runs, a checkpoint is written at most every ``checkpoint_seconds``; ``resume=True`` goes on
+    from the last one a killed run for the same ``output_dir`` left (and starts anew when there is none),
+    and raises ``ResumeError`` when the inputs, the rules or the options changed since that run began.
     """
     started = time.perf_counter()
     if chunk_size < 1 or workers < 1:
@@ -633,44 +655,64 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     if reform is not None:
         assessor.reform, assessor.reform_book = reform, apply_reform(book, reform)
     target = Path(output_dir)
-    with OutputFolder(target) as folder:
+    resumable = not _columnar(source, path, book) and out_fmt in AwardWriter.APPENDABLE and reform is None
+    if resume and not resumable:
+        raise ResumeError("only a run of the per-enterprise path (--path rows) writing csv or jsonl awards, without "
+                          "a reform, can be resumed", location=Location(str(target)))
+    inputs = [input_entry("enterprises", source.path)]
+    if source.records is not None:
+        inputs.append(input_entry("records", source.records.path))
+    with OutputFolder(target, resume=resume) as folder:
+        checkpoints = None
+        if resumable:
+            run = {"inputs": inputs, "rulebook_hash": book.hash, "rules": _rules_path(rulebook),
+                   "as_of": as_of.isoformat(), "chunk_size": chunk_size, "format": out_fmt}
+            checkpoints = Checkpoints(folder.path, run, [f"awards.{out_fmt}", "errors.csv"], checkpoint_seconds)
+        state = checkpoints.resume() if checkpoints is not None and folder.resumed else None
+        if state is not None:
+            folder.started = state["started"]
         summary = _run_into(folder.path, target, source, book, as_of, assessor, rulebook, reform, out_fmt,
-                            chunk_size, workers, progress, started, path)
-        inputs = [input_entry("enterprises", source.path)]
-        if source.records is not None:
-            inputs.append(input_entry("records", source.records.path))
+                            chunk_size, workers, progress, started, path, checkpoints, state, folder.started)
         rows = summary.rows
         assert rows is not None
+        resumed = {"resumed": checkpoints.resumes} if checkpoints is not None and checkpoints.resumes else {}
         manifest = folder.publish({
             "as_of": as_of.isoformat(), "rulebook_hash": book.hash, "inputs": inputs, "rows": rows.to_dict(),
-            "rows_in_files": {f"awards.{out_fmt}": summary.total.awards, "errors.csv": rows.error_rows}})
+            "rows_in_files": {f"awards.{out_fmt}": summary.total.awards, "errors.csv": rows.error_rows}, **resumed})
     return dataclasses.replace(summary, manifest=manifest)
 
 
 def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt.date, assessor: _Assessor,
               rulebook: Rulebook | str | Path, reform: Reform | None, out_fmt: str, chunk_size: int, workers: int,
-              progress: bool | None, started: float, path: str = "rows") -> BatchSummary:
-    """Assess the register and write every result file into ``out`` (the partial folder)."""
+              progress: bool | None, started: float, path: str = "rows", checkpoints: Checkpoints | None = None,
+              state: dict[str, Any] | None = None, begun: str = "") -> BatchSummary:
+    """Assess the register and write every result file into ``out`` (the partial folder); with ``state``
+    (a checkpoint's), go on after the chunks it counts, appending to the files it describes."""
     comparison = ReformReport() if reform else None
     columns = award_columns(assessor.payers)
-    tally = _Tally()
+    tally = _Tally.from_json(state["tally"]) if state is not None else _Tally()
+    done = int(state["chunks"]) if state is not None else 0
     bar = _Progress(None, progress)
     if bar.enabled:
         bar.total = _total_rows(source)
-    awards = AwardWriter(out / f"awards.{out_fmt}", out_fmt, columns)
+    awards = AwardWriter(out / f"awards.{out_fmt}", out_fmt, columns, append=state is not None)
     changes = open(out / "reform_changes.csv", "w", newline="", encoding="utf-8") if reform else None
     digest = book.hash
-    error_rows = 0
+    error_rows = int(state["error_rows"]) if state is not None else 0
     try:
         changed = csv.writer(changes) if changes else None
         if changed:
             changed.writerow(("credit_code", "name", "change"))
-        with open(out / "errors.csv", "w", newline="", encoding="utf-8") as ef:
+        with open(out / "errors.csv", "a" if state is not None else "w", newline="", encoding="utf-8") as ef:
             errors = csv.writer(ef)
-            errors.writerow(ERROR_COLUMNS)
+            if state is None:
+                errors.writerow(ERROR_COLUMNS)
             register = _register(source, assessor, path)
+            chunks = _chunks(source.items(), chunk_size)
+            for _ in range(done):  # read again (the duplicates and orphans need every row), not assessed
+                next(chunks, None)
             results = register.results() if register is not None else \
-                _results(assessor, _chunks(source.items(), chunk_size), workers, _rules_path(rulebook))
+                _results(assessor, chunks, workers, _rules_path(rulebook))
             for result in results:
                 if result.frame is not None:
                     awards.write_frame(result.frame)
@@ -682,6 +724,12 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
                 if comparison is not None and result.reform is not None and changed is not None:
                     changed.writerows(result.reform.gains + result.reform.losses)  # streamed, not kept
                     comparison.merge(result.reform)
+                done += 1
+                if checkpoints is not None and checkpoints.due():
+                    awards.flush()
+                    ef.flush()
+                    checkpoints.save({"chunks": done, "error_rows": error_rows, "tally": tally.to_json(),
+                                      "started": begun})
                 bar.update(tally.counts["enterprises_read"])
             errors.writerows([*(text_value(v) for v in source.orphan_error(orphan)), digest]
                              for orphan in source.orphans)
@@ -779,7 +827,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="columnar (polars, for CSV registers; the default where polars is installed) or rows "
                         "(one enterprise at a time; every format)")
     add_reading_argument(p)
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the last checkpoint a killed run for the same output left (the same inputs, "
+                        "rules and options; csv or jsonl awards); without one, start anew")
+    p.add_argument("--checkpoint-seconds", type=_seconds, default=2.0,
+                   help="at most how often a run records how far it got, for --resume (default: 2)")
     p.set_defaults(run=_run)
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds ≥ 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"not a number of seconds ≥ 0: {text!r}")
+    return value
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -791,7 +855,10 @@ def _run(args: argparse.Namespace) -> int:
         args.input = _spool_stdin(Path(args.output_dir))
     s = run_batch(args.input, args.output_dir, args.rules or default_rules(), args.as_of, records=args.records,
                   chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform,
-                  path=args.path, readings=parse_choices(args.reading))
+                  path=args.path, readings=parse_choices(args.reading), resume=args.resume,
+                  checkpoint_seconds=args.checkpoint_seconds)
+    for resumed in s.manifest.get("resumed", []):
+        print(f"resumed after chunk {resumed['chunk']:,} ({resumed['at']}) of the run begun {s.manifest['started']}")
     print(f"{s.enterprises_read:,} enterprises read, {s.assessed:,} assessed, {s.with_awards:,} with awards, "
           f"{s.errors} error(s)" + (f" (see {Path(s.output_dir) / 'errors.csv'})" if s.errors else ""))
     if s.rows is not None:

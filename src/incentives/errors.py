@@ -159,3 +159,8 @@ def expect(value: Any, types: type | tuple[type, ...], name: str, hint: str = ""
         wanted = wanted or " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
         raise ArgumentError(f"must be {wanted}, not {type(value).__name__}" + (f": {hint}" if hint else ""),
                             field=name)
+
+
+class ResumeError(IncentivesError):
+    """A run cannot be resumed: its inputs, rules or options changed since it began, or its partial
+    results no longer match their checkpoint."""
