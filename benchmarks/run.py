@@ -237,10 +237,11 @@ PRE_HARDENING = "bf20ba4"   # the last commit before the batch accounted for eve
 
 
 def checkout(rev: str, into: Path) -> Path | None:
-    """``src/`` of commit ``rev`` of this repository, extracted under ``into``; None (and why) when it cannot be."""
+    """``src/`` of commit ``rev`` of this repository, extracted under ``into`` with the rules and sources of
+    that commit beside it; None (and why) when it cannot be."""
     try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "src"], check=True,
-                                 capture_output=True).stdout
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "src", "rules", "sources"],
+                                 check=True, capture_output=True).stdout
     except (OSError, subprocess.CalledProcessError) as e:
         reason = e.stderr.decode(errors="replace").strip() if isinstance(e, subprocess.CalledProcessError) else e
         print(f"(no baseline: commit {rev} cannot be checked out here: {reason})\n")
@@ -273,11 +274,18 @@ def batch(book_path: Path, sizes: list[int], workers: int, baseline: Path | None
     print()
     if baseline is not None:   # up to 100,000 enterprises: each size runs ten times
         print("## incentives batch --path rows against the baseline, same registers, same rules")
-        batch_against(book_path, [n for n in sizes if n <= 100_000] or [min(sizes)], baseline)
+        own = not reads(baseline, book_path)   # rule files newer than the baseline: both read the baseline's own
+        if own:
+            print(f"(the baseline cannot read today's rule files: both run on the baseline's rules, "
+                  f"{baseline.parent / 'rules'}, over registers its synth writes)")
+        batch_against(baseline.parent / "rules" if own else book_path, [n for n in sizes if n <= 100_000]
+                      or [min(sizes)], baseline, own_rules=own)
 
 
-def batch_against(book_path: Path, sizes: list[int], baseline: Path, repeat: int = 5) -> None:
-    """One worker, this checkout against another's ``src`` (``--baseline``), alternately, best of ``repeat`` each."""
+def batch_against(book_path: Path, sizes: list[int], baseline: Path, repeat: int = 5, own_rules: bool = False) -> None:
+    """One worker, this checkout against another's ``src`` (``--baseline``), alternately, best of ``repeat`` each;
+    with ``own_rules``, the register is synthesized by the baseline over its rules (``book_path``). The totals of
+    both runs are checked equal before any figure is printed."""
     print(f"(one worker; against {baseline}, run alternately in this run, best of {repeat} each, process start "
           "included: × baseline above 1 means faster than the baseline; CPU seconds are user + system, the "
           "steadier figure when the cores are shared)")
@@ -287,13 +295,18 @@ def batch_against(book_path: Path, sizes: list[int], baseline: Path, repeat: int
         with tempfile.TemporaryDirectory() as tmp:
             register = Path(tmp) / "register"
             subprocess.run([sys.executable, "-m", "incentives.cli", "synth", "--city", "all", "--n", str(n),
-                            "--seed", "7", "-o", str(register), "--format", "csv"], check=True, cwd=ROOT,
-                           stdout=subprocess.DEVNULL)
+                            "--seed", "7", "-o", str(register), "--format", "csv"], check=True,
+                           cwd=book_path.parent if own_rules else ROOT, stdout=subprocess.DEVNULL,
+                           env={**os.environ, "PYTHONPATH": str(baseline)} if own_rules else None)
             enterprises = next(register.glob("*enterprises*.csv"))
             mine, theirs = [], []
             for _ in range(repeat):
                 mine.append(batch_run(enterprises, Path(tmp) / "out", book_path, 1))
                 theirs.append(batch_run(enterprises, Path(tmp) / "base", book_path, 1, baseline))
+                totals = [json.loads((Path(tmp) / d / "summary.json").read_text(encoding="utf-8"))["total"]
+                          for d in ("out", "base")]
+                if totals[0] != totals[1]:
+                    raise SystemExit(f"the batch and its baseline disagree ({totals}): no timing")
             seconds, base = min(m[0] for m in mine), min(t[0] for t in theirs)
             cpu, base_cpu = min(m[2] for m in mine), min(t[2] for t in theirs)
             rss, base_rss = min(m[1] for m in mine), min(t[1] for t in theirs)
@@ -301,6 +314,13 @@ def batch_against(book_path: Path, sizes: list[int], baseline: Path, repeat: int
                   f"{cpu:7.2f} {base_cpu:9.2f} {base_cpu / cpu:6.2f}× {rss:13.0f} {base_rss:13.0f}")
     print(f"(load average {os.getloadavg()[0]:.1f} at the end of these runs, on {os.cpu_count()} cores)")
     print()
+
+
+def reads(src: Path, rules: Path) -> bool:
+    """Whether the package in ``src`` loads the rule files in ``rules``."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    return subprocess.run([sys.executable, "-c", f"from incentives import load_rulebook; load_rulebook({str(rules)!r})"],
+                          cwd=ROOT, env=env, capture_output=True).returncode == 0
 
 
 def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int,

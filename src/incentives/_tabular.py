@@ -325,7 +325,7 @@ def parse_row(table: Table, row: Row) -> tuple[dict[str, Any], str | None]:
         for (name, is_list), value in zip(itertools.compress(table.kinds, cells), filter(None, cells)):
             value = value.strip()   # what _cell does for a text, inline
             if value:
-                values[name] = [p for p in map(str.strip, value.split(LIST_SEPARATOR)) if p] if is_list else value
+                values[name] = list(filter(None, map(str.strip, value.split(LIST_SEPARATOR)))) if is_list else value
     else:
         for (name, _), value in zip(table.kinds, row.cells):
             if value is None or value == "":
@@ -408,8 +408,8 @@ def _numbered_codes(table: Table, book: Any = None) -> Iterator[tuple[int, str]]
     with open(table.path, "rb") as f:
         f.readline()
         for n, raw in enumerate(_lines(f), 1):
-            if isinstance(raw, str) and '"' not in raw and raw.count(",") == commas:
-                yield n, _key(raw.split(",", column + 1)[column])
+            if raw.__class__ is str and '"' not in raw and raw.count(",") == commas:
+                yield n, (raw[:raw.find(",")] if column == 0 else raw.split(",", column + 1)[column]).strip().upper()
                 continue
             row = csv_row(table, n, raw)
             if row is not None:
@@ -577,10 +577,10 @@ class Source:
     def items(self) -> Iterator[tuple[Row, list[Row]]]:
         """Each enterprise row with its record rows; a row whose credit code is duplicated carries the problem."""
         label = self.table.label if self.table is not None else str(self.path)
-        duplicates = self.duplicates if self.duplicates.flagged else None
+        flagged = self.duplicates.flagged
         for row, records in self._joined():
-            if duplicates is not None:
-                problem = duplicates.problem(label, row)   # every row, in order: see DuplicateCodes
+            if row.code in flagged:
+                problem = self.duplicates.problem(label, row)   # every such row, in order: see DuplicateCodes
                 if problem and not row.problem:
                     row.problem = problem
             yield row, records

@@ -182,10 +182,11 @@ class _Assessor:
     def run(self, chunk: list[tuple[Row, list[Row]]]) -> _ChunkResult:
         result = _ChunkResult([], [], _Tally(), ReformReport() if self.reform_book else None)
         counts = result.tally.counts
+        tabular = self.tables[0] is not None
+        records_read = assessed = records_assessed = with_awards = 0
         for row, records in chunk:
-            counts["enterprises_read"] += 1
-            held = len(records) if self.tables[0] is not None else _jsonl_records(row.cells)
-            counts["records_read"] += held
+            held = len(records) if tabular else _jsonl_records(row.cells)
+            records_read += held
             enterprise = self._enterprise(row, records, result.errors)
             if enterprise is None:
                 counts["bad_enterprises"] += 1
@@ -201,19 +202,20 @@ class _Assessor:
                 counts["bad_enterprises"] += 1
                 counts["records_rejected"] += held
                 continue
-            counts["assessed"] += 1
-            counts["records_assessed"] += len(enterprise.records)
+            assessed += 1
+            records_assessed += len(enterprise.records)
             profile = enterprise.profile
             if not self.book.places(enterprise):
                 result.tally.no_rules[profile.city] += 1
             if awards:
-                counts["with_awards"] += 1
+                with_awards += 1
             for award in awards:
                 result.awards.append(self._award_row(profile, award))
                 result.tally.award(profile, award)
             if result.reform is not None and reformed is not None:
                 result.reform.add(profile, awards, reformed)
-        counts["errors"] += len(result.errors)
+        counts.update(enterprises_read=len(chunk), records_read=records_read, assessed=assessed,
+                      records_assessed=records_assessed, with_awards=with_awards, errors=len(result.errors))
         result.errors = [tuple(map(text_value, e)) for e in result.errors]
         return result
 
@@ -299,7 +301,11 @@ _PROFILE_FIELDS = frozenset(SCHEMA.profile_fields)
 
 
 def _record(values: dict[str, Any]) -> dict[str, Any]:
-    return {_FIELD_OF.get(k, k): v for k, v in values.items() if k != "credit_code"}
+    """A record row's values as the facts name them (``record_id`` is ``id``; the credit code is the join's)."""
+    values.pop("credit_code", None)
+    if "record_id" in values:
+        values[_FIELD_OF["record_id"]] = values.pop("record_id")
+    return values
 
 
 def _jsonl_records(data: dict[str, Any]) -> int:
