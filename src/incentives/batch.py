@@ -178,6 +178,7 @@ class _Assessor:
         self.reform: Reform | None = None
         self.reform_book: Rulebook | None = None
         self._cited: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        self.yearly = tables[0] is not None and any(map(yearly_column, tables[0].columns))  # figure columns?
 
     def run(self, chunk: list[tuple[Row, list[Row]]]) -> _ChunkResult:
         result = _ChunkResult([], [], _Tally(), ReformReport() if self.reform_book else None)
@@ -240,7 +241,7 @@ class _Assessor:
                     errors.append(self._error(recs.label, row, rec, code, None, problem + _WHOLE))
                     return None
                 facts.append(_record(fields))
-            data = {"enterprise": values, "records": facts, "yearly": _yearly(values)}
+            data = {"enterprise": values, "records": facts, "yearly": _yearly(values) if self.yearly else {}}
         try:
             enterprise = Enterprise.model_validate(data)
         except ValidationError as e:
