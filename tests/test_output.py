@@ -170,7 +170,7 @@ def test_a_run_resumed_after_sigkill_writes_what_an_uninterrupted_run_writes(
         registers: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     large = registers[1]
     whole = tmp_path / "whole"
-    assert main(batch_command(large, whole, 1)[3:]) == 0
+    assert main([*batch_command(large, whole, 1)[3:], "--path", "rows"]) == 0
     reference = read_manifest(whole)
     assert reference is not None
     rng = random.Random(9)

@@ -17,16 +17,19 @@ next chunk and ends with the files an uninterrupted run writes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Iterator
 
 from incentives.errors import IncentivesError, Location, ResumeError
 
@@ -125,6 +128,28 @@ class OutputFolder:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return manifest
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a service manager stopping the job), raised where the program stands so that a
+    run unwinds as after Ctrl-C: no partial results left, no traceback."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Within: SIGTERM raises ``Terminated`` (in the main thread; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_target(target: Path) -> None:

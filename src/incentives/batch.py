@@ -33,7 +33,7 @@ from typing import IO, Any, Iterator
 from pydantic import ValidationError
 
 from incentives import _yaml
-from incentives._output import Checkpoints, OutputFolder, input_entry
+from incentives._output import Checkpoints, OutputFolder, input_entry, sigterm_unwinds
 from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Row, Source, Table, award_columns,
                                  parse_row, payer_columns, require, text_value, yearly_column)
 from incentives.engine import AwardRow, award_rows
@@ -860,10 +860,11 @@ def _run(args: argparse.Namespace) -> int:
     reform = load_reform(args.reform)[0] if args.reform else None
     if args.input == "-":
         args.input = _spool_stdin(Path(args.output_dir))
-    s = run_batch(args.input, args.output_dir, args.rules or default_rules(), args.as_of, records=args.records,
-                  chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform,
-                  path=args.path, readings=parse_choices(args.reading), resume=args.resume,
-                  checkpoint_seconds=args.checkpoint_seconds)
+    with sigterm_unwinds():   # kill: the partial folder goes, as after Ctrl-C (exit 143, one line)
+        s = run_batch(args.input, args.output_dir, args.rules or default_rules(), args.as_of, records=args.records,
+                      chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform,
+                      path=args.path, readings=parse_choices(args.reading), resume=args.resume,
+                      checkpoint_seconds=args.checkpoint_seconds)
     for resumed in s.manifest.get("resumed", []):
         print(f"resumed after chunk {resumed['chunk']:,} ({resumed['at']}) of the run begun {s.manifest['started']}")
     print(f"{s.enterprises_read:,} enterprises read, {s.assessed:,} assessed, {s.with_awards:,} with awards, "

@@ -3,7 +3,7 @@
 Any ``IncentivesError`` prints as one ``file:line:col: message`` line per problem on stderr with exit code 2;
 no traceback ever reaches a user. Exit codes: 0 done (and clean), 1 the check ran and found
 problems (lint errors, failed rule tests, no rule tests found), 2 bad input or usage, 130 Ctrl-C
-(SIGINT), 143 SIGTERM: one line each, and no partial results left.
+(SIGINT), 143 SIGTERM to a batch: one line each, and no partial results left.
 
 Wherever a file is read, ``-`` reads standard input. Without ``--rules``, the working directory's
 ``rules/`` is used when it holds a rulebook, else the rulebook shipped with the package.
@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Sequence
 
+from incentives._output import Terminated
 from incentives.engine import assess
 from incentives.errors import FactsError, IncentivesError, LintWarning, Location
 from incentives.facts import load_enterprise
@@ -33,21 +32,9 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, a service manager stopping the job), raised where the program stands so that it
-    unwinds as after Ctrl-C: no partial results left, no traceback."""
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         return int(args.run(args))
     except IncentivesError as e:
@@ -58,15 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0
-    except Terminated:  # kill: one line, the shell's code for SIGTERM, and no partial results left
+    except Terminated:  # kill (batch): one line, the shell's code for SIGTERM, and no partial results left
         print("incentives: terminated", file=sys.stderr)
         return EXIT_TERMINATED
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's code for SIGINT, and no partial results left
         print("incentives: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _parser() -> argparse.ArgumentParser:

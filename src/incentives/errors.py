@@ -11,6 +11,7 @@
     ├── EngineError                 a matcher failed while assessing (wraps durable_rules errors)
     ├── LedgerError                 an event the ledger cannot apply, or a database it cannot use
     │   └── PaymentRefused          a payment beyond what is payable (nothing is written; retry later)
+    ├── ResumeError                 a batch cannot be resumed: its inputs, rules or options changed (docs/batch.md)
     └── ArgumentError               a public function was called with an argument of the wrong type
                                     (also a ``TypeError``)
 
