@@ -15,8 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from incentives import RulebookError, assess, load_rulebook
+from incentives import RulebookError, assess, load_enterprise, load_rulebook
 from incentives.batch import run_batch
 from incentives.cli import main
 from incentives.explain import explain
@@ -202,3 +204,33 @@ def test_batch_workers_read_the_rules_with_the_same_choices(book, tmp_path: Path
     assert (tmp_path / "one" / "awards.csv").read_bytes() == (tmp_path / "two" / "awards.csv").read_bytes()
     manifest = json.loads((tmp_path / "two" / "manifest.json").read_text("utf-8"))
     assert "+readings:" in manifest["rulebook_hash"]
+
+
+def _every_option(book):  # type: ignore[no-untyped-def]
+    return {name: tuple(r.options) for f in book.files.values() for name, r in f.model.readings.items()}
+
+
+@settings(max_examples=20)
+@given(data=st.data())
+def test_choices_made_at_once_or_one_after_another_read_the_same_rules(book, data) -> None:  # type: ignore[no-untyped-def]
+    options = _every_option(book)
+    chosen = data.draw(st.dictionaries(st.sampled_from(sorted(options)), st.integers(0, 9), max_size=len(options)))
+    choices = {name: options[name][n % len(options[name])] for name, n in chosen.items()}
+    first = {name: option for name, option in choices.items() if data.draw(st.booleans())}
+    later = {name: option for name, option in choices.items() if name not in first}
+    at_once = book.with_readings(choices)
+    stepwise = book.with_readings(first).with_readings(later)
+    assert stepwise.hash == at_once.hash == load_rulebook(RULES, readings=choices).hash
+    assert (at_once.hash == book.hash) == all(book.readings_in_force()[n] == o for n, o in choices.items())
+    assert at_once.readings_in_force() == {**book.readings_in_force(), **choices}
+    for example in sorted((RULES.parent / "examples" / "enterprises").glob("*.yaml")):
+        ent = load_enterprise(example, book.vocabulary)
+        assert assess(ent, stepwise, dt.date(2026, 6, 30)) == assess(ent, at_once, dt.date(2026, 6, 30)), example.name
+
+
+def test_info_lists_every_reading_with_its_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "--rules", str(RULES)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    start = out.index("readings (--reading id=option; the option in force first):")
+    assert "  sjz.quality.first_time  not_enforced (enforced)" in out[start:]
+    assert "  cz.validity  open_ended (five_years)" in out[start:]

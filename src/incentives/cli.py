@@ -254,6 +254,13 @@ def describe(book: Rulebook, where: Path) -> str:
         for doc_id, doc in loaded.model.documents.items():
             window = f"{doc.effective.start}..{doc.effective.end or ''}"
             lines.append(f"  {doc_id}  {doc.number or '-'}  {doc.title}  ({loaded.model.city}, {window})")
+    in_force = book.readings_in_force()
+    if in_force:
+        lines.append("readings (--reading id=option; the option in force first):")
+        for loaded in book.files.values():
+            for name, reading in loaded.model.readings.items():
+                others = [o for o in reading.options if o != in_force[name]]
+                lines.append(f"  {name}  {in_force[name]}" + (f" ({', '.join(others)})" if others else ""))
     return "\n".join(lines)
 
 
