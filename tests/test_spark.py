@@ -69,3 +69,25 @@ def test_spark_gives_the_award_rows_and_errors_of_the_local_batch(spark: Any, tm
     got = sorted((tuple(r) for r in errors.collect()), key=str)
     assert got == sorted((local_error(r) for r in rows(tmp_path / "local" / "errors.csv")), key=str)
     assert any("check digit" in (r[5] or "") for r in got) and any("no enterprise with" in (r[5] or "") for r in got)
+
+
+def test_spark_reads_the_rules_with_the_readings_chosen(spark: Any, tmp_path: Path) -> None:
+    from incentives.spark import assess
+
+    # 〔2021〕—69 三、（一）1 "对获得国家专精特新“小巨人”称号的企业，给予 100 万元奖励。" (重点“小巨人” not named)
+    body = "91130100MA0CNR4K2"
+    code = body + credit_code_check_digit(body)
+    items = [{"enterprise": {"name": "鹿泉某电子科技有限公司", "credit_code": code, "city": "shijiazhuang"},
+              "records": [{"id": "k", "kind": "recognition", "title": "key_little_giant", "level": "national",
+                           "date": dt.date(2023, 7, 1)}]}]
+    enterprises, records = write_register(items, tmp_path / "register", "csv")
+    choice = {"sjz.little_giant.key_little_giant": "rewarded"}
+    run_batch(enterprises, tmp_path / "local", RULES, AS_OF, readings=choice)
+    awards, _ = assess(spark.read.csv(str(enterprises), header=True), spark.read.csv(str(records), header=True),
+                       RULES, AS_OF, readings=choice)
+    got = [tuple(r) for r in awards.collect()]
+    assert got == [tuple(v or None for v in r.values()) for r in rows(tmp_path / "local" / "awards.csv")]
+    assert len(got) == 1 and "1000000.00" in got[0]
+    plain, _ = assess(spark.read.csv(str(enterprises), header=True), spark.read.csv(str(records), header=True),
+                      RULES, AS_OF)
+    assert plain.collect() == []

@@ -37,14 +37,15 @@ def _rule_texts(rules: str | Path) -> dict[str, str]:
 _books: dict[str, Rulebook] = {}    # per executor process: the rulebook of each set of rule texts
 
 
-def _rulebook(texts: dict[str, str], digest: str) -> Rulebook:
-    key = hashlib.sha256(repr(sorted(texts.items())).encode()).hexdigest()
+def _rulebook(texts: dict[str, str], digest: str, readings: dict[str, str] | None = None) -> Rulebook:
+    key = hashlib.sha256(repr((sorted(texts.items()), sorted((readings or {}).items()))).encode()).hexdigest()
     book = _books.get(key)
     if book is None:
         directory = Path(tempfile.mkdtemp(prefix="incentives-rules-"))
         for name, text in texts.items():
             (directory / name).write_text(text, "utf-8")
-        book = load_rulebook(directory, check_quotes=False)  # the source texts stay on the driver
+        book = load_rulebook(directory, check_quotes=False,  # the source texts stay on the driver
+                             readings=readings)
         if book.hash != digest:
             raise IncentivesError("the rules reached the executor changed: their hash differs from the driver's")
         _books[key] = book
@@ -52,21 +53,23 @@ def _rulebook(texts: dict[str, str], digest: str) -> Rulebook:
 
 
 def assess(enterprises: Any, records: Any, rules: str | Path | None, as_of: dt.date, *,
-           partitions: int | None = None) -> tuple[Any, Any]:
+           partitions: int | None = None, readings: dict[str, str] | None = None) -> tuple[Any, Any]:
     """Award rows and error rows (two Spark DataFrames of text columns, as ``awards.csv`` and ``errors.csv``).
 
     ``enterprises`` and ``records`` have the columns of the register layout (docs/batch.md); any column
     type is read as its text. Rows are numbered in each DataFrame's order for the errors. A record
     whose credit code no enterprise has is an error row, as in ``incentives batch``. ``rules`` is a
     rule directory on the driver, or None for the rules shipped in the package (as the commands do).
+    ``readings`` chooses options of the rule files' readings (``incentives.readings``), on every executor.
     """
     from incentives.shipped import default_rules
 
     rules = rules if rules is not None else default_rules()
     F, T = require("pyspark.sql.functions"), require("pyspark.sql.types")
 
-    book = load_rulebook(rules)
+    book = load_rulebook(rules, readings=readings)
     texts = _rule_texts(rules)
+    chosen = dict(book.readings)
     ent_names = list(_header("enterprises", list(enterprises.columns), ENTERPRISES))
     rec_names = list(_header("records", list(records.columns), RECORDS))
     payers = payer_columns(book)
@@ -97,7 +100,7 @@ def assess(enterprises: Any, records: Any, rules: str | Path | None, as_of: dt.d
     digest = book.hash
 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
-        yield from _partition(batches, texts, digest, iso, ent_names, rec_names, awards)
+        yield from _partition(batches, texts, digest, iso, ent_names, rec_names, awards, chosen)
 
     out = both.mapInArrow(run, out_schema).cache()
     award_rows = out.filter(F.col("_kind") == "award").select(*awards)
@@ -107,7 +110,8 @@ def assess(enterprises: Any, records: Any, rules: str | Path | None, as_of: dt.d
 
 
 def _partition(batches: Iterator[Any], texts: dict[str, str], digest: str, iso: str, ent_names: list[str],
-               rec_names: list[str], awards: tuple[str, ...]) -> Iterator[Any]:
+               rec_names: list[str], awards: tuple[str, ...],
+               readings: dict[str, str] | None = None) -> Iterator[Any]:
     """One partition: its enterprises and records assessed by the columnar path, as Arrow batches."""
     import polars as pl
 
@@ -121,7 +125,7 @@ def _partition(batches: Iterator[Any], texts: dict[str, str], digest: str, iso: 
         return
     frame = pl.from_arrow(pa.Table.from_batches(tables))
     assert isinstance(frame, pl.DataFrame)
-    book = _rulebook(texts, digest)
+    book = _rulebook(texts, digest, readings)
     ents_table = Table(Path(ENTERPRISES), "csv", "enterprises", {n: i for i, n in enumerate(ent_names, 1)})
     recs_table = Table(Path(RECORDS), "csv", "records", {n: i for i, n in enumerate(rec_names, 1)})
     assessor = _Assessor(book, dt.date.fromisoformat(iso), (ents_table, recs_table), ENTERPRISES, True)
