@@ -699,6 +699,100 @@ def award_text(awards: pl.DataFrame, ents: pl.DataFrame, payers: tuple[str, ...]
 
 
 # ------------------------------------------------------------------------------------ the register
+@dataclass
+class Codes:
+    """What the reading needs to know of the credit codes before it starts (``_tabular.Source``)."""
+
+    ordered: bool                       # each code's records together, in the enterprises' order
+    duplicates: dict[str, list[int]]    # a code on several enterprise rows → its data-row numbers
+
+
+def scan_codes(ents: Table, recs: Table, block_bytes: int | None = None) -> Codes | None:
+    """The credit codes of both tables, read by polars a block at a time and kept as 64-bit hashes
+    (8 bytes a row): whether the records are grouped in the enterprises' order, and which codes more
+    than one enterprise row carries (checked exactly, on a second pass, only where two hashes meet).
+
+    ``None`` where a table is not plain (a quote, a blank line, a row of the wrong width, a bad byte,
+    an empty code): the reader that accounts for such rows one by one decides then."""
+    size = block_bytes or BLOCK_BYTES
+    ent_hashes = _code_hashes(ents, size)
+    rec_hashes = _code_hashes(recs, size) if ent_hashes is not None else None
+    if ent_hashes is None or rec_hashes is None:
+        return None
+    duplicated = ent_hashes.is_duplicated()
+    if not duplicated.any():
+        return Codes(_ordered(ent_hashes, rec_hashes, unique=True), {})
+    duplicates = _duplicate_rows(ents, size, set(ent_hashes.filter(duplicated).to_list()))
+    return None if duplicates is None else Codes(_ordered(ent_hashes, rec_hashes, unique=False), duplicates)
+
+
+def _code_blocks(table: Table, size: int) -> Iterator[pl.Series | None]:
+    """Each block's credit codes as the reader keys them (stripped, upper case), or ``None`` for a
+    block that is not plain."""
+    width, column = len(table.columns), table.columns["credit_code"] - 1
+    with open(table.path, "rb") as f:
+        f.readline()
+        rest = b""
+        while True:
+            data = rest + f.read(size)
+            if not data:
+                return
+            cut = data.rfind(b"\n") + 1 or len(data)
+            block, rest = data[:cut], data[cut:]
+            lines = block.count(b"\n") + (not block.endswith(b"\n"))
+            if (b'"' in block or block.count(b"\r") != block.count(b"\r\n") or b"\n\n" in block
+                    or b"\n\r\n" in block or block.startswith((b"\n", b"\r\n"))
+                    or block.count(b",") != lines * (width - 1)):
+                yield None
+                return
+            try:
+                frame = pl.read_csv(block, has_header=False, columns=[column], infer_schema=False)
+            except pl.exceptions.PolarsError:   # not UTF-8, among others
+                yield None
+                return
+            codes = frame.to_series(0).str.strip_chars().str.to_uppercase()
+            if frame.height != lines or codes.is_null().any() or (codes == "").any():
+                yield None
+                return
+            yield codes
+
+
+def _code_hashes(table: Table, size: int) -> pl.Series | None:
+    hashes = []
+    for codes in _code_blocks(table, size):
+        if codes is None:
+            return None
+        hashes.append(codes.hash())
+    return pl.concat(hashes) if hashes else pl.Series([], dtype=pl.UInt64)
+
+
+def _duplicate_rows(table: Table, size: int, hashes: set[int]) -> dict[str, list[int]] | None:
+    """The codes on several rows, with their 1-based row numbers, among the rows whose hash is in ``hashes``."""
+    found: dict[str, list[int]] = {}
+    start = 1
+    for codes in _code_blocks(table, size):
+        if codes is None:
+            return None
+        numbers = pl.int_range(start, start + codes.len(), eager=True)
+        meet = codes.hash().is_in(list(hashes))
+        for code, number in zip(codes.filter(meet).to_list(), numbers.filter(meet).to_list()):
+            found.setdefault(code, []).append(number)
+        start += codes.len()
+    return {code: rows for code, rows in found.items() if len(rows) > 1}
+
+
+def _ordered(ents: pl.Series, recs: pl.Series, unique: bool) -> bool:
+    """Whether the records' runs of one code follow the enterprises' order (``_grouped_in_order``).
+    With a code on two enterprise rows the greedy match of that check is followed exactly, in Python."""
+    runs = recs.rle().struct.field("value")
+    if not unique:
+        found = iter(ents.to_list())
+        return all(code in found for code in runs.to_list())
+    first = pl.DataFrame({"_h": ents, "_p": pl.int_range(ents.len(), eager=True)})
+    at = pl.DataFrame({"_h": runs}).join(first, on="_h", how="left", maintain_order="left")["_p"]
+    return at.null_count() == 0 and (at.len() < 2 or bool((at.diff().drop_nulls() > 0).all()))
+
+
 class Unordered(Exception):
     """The records are not grouped in the enterprises' order: the run starts again, indexing them."""
 
