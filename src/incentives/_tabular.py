@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from incentives.errors import IncentivesError, Location, SourceError
 from incentives.facts import SCHEMA
@@ -457,6 +457,14 @@ class DuplicateCodes:
                     seen[b >> 3] |= 1 << (b & 7)
             yield code
 
+    @classmethod
+    def known(cls, rows: dict[str, list[int]]) -> DuplicateCodes:
+        """Duplicates found by another reading of the codes: every duplicated code with all its rows."""
+        found = cls(0)
+        found.done()
+        found.settled, found.rows = True, rows
+        return found
+
     def done(self) -> None:
         """The filter is no longer needed once every code went through ``watch``."""
         self.filter = bytearray()
@@ -512,7 +520,10 @@ def _grouped_in_order(enterprises: Iterator[str], records: Iterator[str]) -> boo
 class Source:
     """The enterprises of a register with their records, and how the two tables were joined."""
 
-    def __init__(self, enterprises: Path, records: Path | None) -> None:
+    def __init__(self, enterprises: Path, records: Path | None, scan: Callable[[Table, Table], Any] | None = None
+                 ) -> None:
+        """``scan`` reads the credit codes of two CSV tables faster than the pass here does (``columnar.scan_codes``:
+        whether the records are in the enterprises' order, and the duplicated codes), or declines with ``None``."""
         self.fmt = file_format(enterprises)
         self.path = enterprises
         self.orphans: list[Row] = []
@@ -532,6 +543,11 @@ class Source:
         rec_path = records or (enterprises if self.fmt == "xlsx" else records_path_for(enterprises))
         self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises))
         self.records = _open_table(rec_path, file_format(rec_path), "records", self._book(rec_path))
+        found = scan(self.table, self.records) if scan is not None and self.fmt == self.records.fmt == "csv" else None
+        if found is not None:
+            self.duplicates = DuplicateCodes.known(found.duplicates)
+            self.join = "merge" if found.ordered else "index"
+            return
         self.duplicates = DuplicateCodes(enterprises.stat().st_size // 60)
         codes = self.duplicates.watch(_numbered_codes(self.table, self._book(enterprises)))
         ordered = _grouped_in_order(codes, _codes(self.records, self._book(rec_path)))

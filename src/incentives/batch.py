@@ -614,6 +614,15 @@ def _register(source: Source, assessor: _Assessor, path: str) -> Any:
     return register
 
 
+def _scan(path: str) -> Any:
+    """The columnar path's reading of the credit codes (polars, vectorised), for the columnar path only."""
+    if path != "columnar":
+        return None
+    from incentives.columnar import scan_codes
+
+    return scan_codes
+
+
 def _default_path() -> str:
     """columnar where polars is installed (the ``batch`` extra); it reads CSV registers and leaves the
     other formats to the per-enterprise path, which ``path="rows"`` (``--path rows``) asks for always."""
@@ -654,7 +663,7 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     path = path or _default_path()
     if path not in PATHS:
         raise IncentivesError(f"unknown path {path!r}: use one of {', '.join(PATHS)}")
-    source = Source(Path(input), Path(records) if records is not None else None)
+    source = Source(Path(input), Path(records) if records is not None else None, _scan(path))
     out_fmt = output_format or source.fmt
     if out_fmt not in FORMATS.values():
         raise IncentivesError(f"unknown output format {out_fmt!r}: use one of {', '.join(FORMATS.values())}")
