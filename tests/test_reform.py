@@ -149,3 +149,19 @@ def test_batch_with_a_reform_matches_compare(book, tmp_path: Path) -> None:  # t
         assert len(rows) == data["enterprises_gaining"] == len(expected.gains)
         assert sum(Decimal(r["change"]) for r in rows) == expected.total.change
         assert summary.reform is not None and summary.reform.total.change == expected.total.change
+
+
+def test_a_reform_keeps_the_rulebooks_own_facts_schema_derived_facts_and_divisions(tmp_path: Path) -> None:
+    from test_factschema import LEASES, lease_rules
+
+    from incentives import load_enterprise, load_rulebook
+
+    book = load_rulebook(lease_rules(tmp_path / "rules"))
+    reform = Reform.model_validate({"title": "租赁补贴提高到6万元",
+                                    "changes": [{"rule": "demo.lease", "set": {"amount.fixed": "6万元"}}]})
+    reformed = apply_reform(book, reform)
+    assert (reformed.facts, reformed.derived, reformed.divisions) == (book.facts, book.derived, book.divisions)
+    (tmp_path / "leases.yaml").write_text(LEASES, "utf-8")
+    ent = load_enterprise(tmp_path / "leases.yaml", book.vocabulary, facts=book.facts)
+    assert [(a.record_id, a.amount) for a in assess(ent, reformed, dt.date(2026, 6, 30)).awards] == \
+        [("a", Decimal("60000.00"))]

@@ -41,7 +41,7 @@ from incentives.facts import Enterprise, Profile
 from incentives.money import to_fen
 from incentives.outcomes import Award
 from incentives.readings import Change, set_path
-from incentives.rulebook import LoadedFile, Rulebook, inspect_rule_file
+from incentives.rulebook import LoadedFile, Rulebook
 
 ZERO = Decimal(0)
 
@@ -69,10 +69,8 @@ def apply_reform(rulebook: Rulebook, reform: Reform, source: str = "<reform>") -
     files = dict(rulebook.files)
     for city in touched:
         files[city] = _revalidate(rulebook.files.get(city), data[city], rulebook, source)
-    by_id = {rule.id: rule for loaded in files.values() for rule in loaded.rules}
     digest = f"{rulebook.hash}+reform:{hashlib.sha256(reform.model_dump_json().encode()).hexdigest()[:16]}"
-    return Rulebook(files=files, vocabulary=rulebook.vocabulary, hash=digest, by_id=by_id, readings=rulebook.readings,
-                    divisions=rulebook.divisions)
+    return rulebook.rebuilt(files, digest)
 
 
 def _apply(data: dict[str, dict[str, Any]], change: Change, book: Rulebook, source: str, n: int) -> str:
@@ -115,7 +113,7 @@ def _revalidate(original: LoadedFile | None, data: dict[str, Any], book: Ruleboo
     # Documents keep their source paths relative to the original file, so quote checks still resolve.
     path = original.path if original else source
     text = _yaml.dump(data)
-    loaded, problems = inspect_rule_file(path, book.vocabulary, text=text)
+    loaded, problems = book.inspect(path, text)
     if problems or loaded is None:
         first = problems[0]
         raise RulebookError(f"after the reform, {first.field}: {first.message}", problems=problems,

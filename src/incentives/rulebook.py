@@ -411,6 +411,23 @@ class Rulebook:
                                                                        compare=False)
     _read: dict[frozenset[tuple[str, str]], Rulebook] = field(default_factory=dict, repr=False, compare=False)
 
+    def rebuilt(self, files: dict[str, LoadedFile], hash: str, readings: dict[str, str] | None = None) -> Rulebook:
+        """A rulebook of other ``files`` (reformed, or read under other readings) that keeps this one's
+        vocabulary, facts schema, derived facts and divisions; its caches start empty."""
+        by_id = {rule.id: rule for loaded in files.values() for rule in loaded.rules}
+        return Rulebook(files=files, vocabulary=self.vocabulary, hash=hash, by_id=by_id, facts=self.facts,
+                        derived=self.derived, readings=self.readings if readings is None else readings,
+                        divisions=self.divisions)
+
+    def inspect(self, path: str | Path, text: str) -> tuple[LoadedFile | None, list[IncentivesError]]:
+        """A rule file's text checked as one of this rulebook's files: its vocabulary, facts schema,
+        derived facts and divisions (``inspect_rule_file``)."""
+        token = _DERIVED.set(self.derived)
+        try:
+            return inspect_rule_file(path, self.vocabulary, text=text, facts=self.facts, divisions=self.divisions)
+        finally:
+            _DERIVED.reset(token)
+
     def rules_for(self, places: str | tuple[str, ...]) -> tuple[CompiledRule, ...]:
         """The rules of one file (by its place or city key), or of several in the order given."""
         if isinstance(places, str):
@@ -540,9 +557,7 @@ class Rulebook:
                 _DERIVED.reset(token)
                 _FACTS.reset(facts_token)
             files[city] = result
-        by_id = {rule.id: rule for loaded in files.values() for rule in loaded.rules}
-        book = Rulebook(files=files, vocabulary=self.vocabulary, hash=_with_readings_hash(self.hash, wanted),
-                        by_id=by_id, facts=self.facts, derived=self.derived, readings=wanted)
+        book = self.rebuilt(files, _with_readings_hash(self.hash, wanted), readings=wanted)
         self._read[key] = book
         return book
 
