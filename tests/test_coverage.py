@@ -76,7 +76,8 @@ rules:
     ent = enterprise([record("training", fees="12345.67", id="t")])
     [award] = assess(ent, book, dt.date(2026, 6, 30)).awards
     assert award.basis == "100% × record.fees 12345.67 = 12345.67"
-    assert "100% × record.fees 12345.67 = 12345.67" in explain(ent, book, "x.training", dt.date(2026, 6, 30))
+    assert "100% × record.fees 12345.67 = 12345.67" in explain(ent, book, "x.training", dt.date(2026, 6, 30), "en")
+    assert "100% × 培训费用 12,345.67元 = 12,345.67元" in explain(ent, book, "x.training", dt.date(2026, 6, 30), "zh")
     assert "| 100% of record.fees ≤ 5万元 |" in to_markdown(coverage(book))
 
 

@@ -48,6 +48,8 @@ def test_wheel_carries_rules_vocabulary_sources_and_examples(wheel: Path) -> Non
     assert shipped <= names
     assert "incentives/_data/examples/enterprises/wenan-pilot.yaml" in names
     assert "incentives/__main__.py" in names and "incentives/py.typed" in names
+    assert "incentives/locale/zh/LC_MESSAGES/incentives.po" in names      # the message catalogue, as written
+    assert not [n for n in names if n.endswith(".mo")]                      # compiled when read, never shipped stale
 
 
 def test_installed_wheel_evaluates_an_example_from_another_folder(installed: Path, tmp_path: Path) -> None:
@@ -89,3 +91,12 @@ def test_a_checkout_uses_its_own_rules(tmp_path: Path) -> None:
     assert default_rules(tmp_path) == shipped_rules()       # a rules/ folder without a vocabulary is not a rulebook
     (tmp_path / "rules" / "vocabulary.yaml").write_text("{}\n")
     assert default_rules(tmp_path) == tmp_path / "rules"
+
+
+def test_installed_wheel_speaks_chinese_from_another_folder(installed: Path, tmp_path: Path) -> None:
+    example = ROOT / "examples" / "enterprises" / "shijiazhuang-luquan-electronics.yaml"
+    run = subprocess.run([str(installed / "incentives"), "evaluate", str(example), "--as-of", "2026-06-30", "--lang", "zh"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "sjz.positive_list [r6] 每家企业限一次：已就记录 r1 获奖" in run.stdout
+    assert "新闻报道 sjz-leader-report 不是正式文件" in run.stdout and "石家庄市" in run.stdout

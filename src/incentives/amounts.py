@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from incentives import expressions as ex
 from incentives.conditions import WHOLE, All, Condition, Facts, Truth, Whole, evaluate
 from incentives.errors import ExpressionError
+from incentives.messages import N_
 from incentives.money import Factor, Money, Rate, percent, to_fen
 
 FORMS = ("fixed", "rate", "matching", "up_to", "brackets", "multiplier", "unquantified", "non_monetary",
@@ -284,7 +285,7 @@ class Amount(_Strict):
         if self.form in ("fixed", "up_to") and self.at_most is None:
             value = self.fixed if self.form == "fixed" else self.up_to
             assert value is not None
-            return Priced(to_fen(value), None if self.form == "fixed" else f"up to {value}")
+            return Priced(to_fen(value), None if self.form == "fixed" else N_("up to %(amount)s") % {"amount": value})
         return None
 
 
@@ -324,7 +325,8 @@ def price(amount: Amount, facts: Facts, tier_trees: tuple[All, ...] = (), price_
         if not isinstance(inner, Priced) or inner.amount is None:
             return inner
         return _capped(inner.amount * amount.multiplier, amount.cap,
-                       f"{_pct(amount.multiplier)} × {amount.of_rule} {inner.amount}" if basis else None)
+                       N_("%(rate)s × %(rule)s %(amount)s") % {"rate": _pct(amount.multiplier), "rule": amount.of_rule,
+                                                           "amount": inner.amount} if basis else None)
     if form == "brackets":
         assert amount.brackets is not None
         return _bracket(amount.brackets, facts, tier_trees)
@@ -335,7 +337,8 @@ def price(amount: Amount, facts: Facts, tier_trees: tuple[All, ...] = (), price_
         return Missing((amount.of or "",))
     rate = amount.rate if form == "rate" else amount.matching
     assert rate is not None
-    return _capped(base * rate, amount.cap, f"{_pct(rate)} × {amount.of} {base}" if basis else None)
+    return _capped(base * rate, amount.cap, N_("%(rate)s × %(fact)s %(value)s") % {"rate": _pct(rate), "fact": amount.of, "value": base}
+                   if basis else None)
 
 
 def _env(facts: Facts) -> ex.Env:
@@ -361,7 +364,8 @@ def _value(text: str | ex.Expr, facts: Facts, steps: list[ex.Step] | None) -> De
 
 
 def _inputs(steps: list[ex.Step]) -> str:
-    return "; ".join(f"{s.name} = {s.value} ({s.source})" for s in steps if s.value is not None)
+    return "; ".join(N_("%(input)s = %(value)s (%(source)s)") % {"input": s.name, "value": s.value, "source": s.source}
+                     for s in steps if s.value is not None)
 
 
 def _computed(amount: Amount, facts: Facts, basis: bool) -> Price:
@@ -400,17 +404,20 @@ def _computed(amount: Amount, facts: Facts, basis: bool) -> Price:
     if amount.marginal is not None:
         base = value
         value, parts = amount.marginal.total(base)
-        text = f"bands on {text} {base}: " + " + ".join(parts)
+        text = N_("bands on %(expression)s %(amount)s: %(parts)s") % {"expression": text, "amount": base,
+                                                                     "parts": " + ".join(parts)}
     if value < 0:
-        return NoAmount(f"{text} comes to {to_fen(value)}, below zero")
+        return NoAmount(N_("%(expression)s comes to %(amount)s, below zero") % {"expression": text, "amount": to_fen(value)})
     limit = amount.cap
     if isinstance(cap, Decimal):
         limit = cap if limit is None else min(limit, cap)
     described = None
     if steps is not None:
-        described = f"{text} ({_inputs(steps)})" if _inputs(steps) else text
+        described = N_("%(expression)s (%(inputs)s)") % {"expression": text, "inputs": _inputs(steps)} \
+            if _inputs(steps) else text
         if isinstance(cap, Decimal):
-            described += f"; at most {amount.at_most} = {to_fen(cap)}"
+            described = N_("%(basis)s; at most %(expression)s = %(amount)s") % {
+                "basis": described, "expression": amount.at_most, "amount": to_fen(cap)}
     return _capped(value, limit, described)
 
 
@@ -427,11 +434,12 @@ def _by_year(spec: ByYear, facts: Facts, basis: bool) -> Price:
         if low <= year <= high:
             inner = price(amount, facts, basis=basis)
             if isinstance(inner, Priced) and basis:
-                label = f"year {year} of support (from {first})"
-                return Priced(inner.amount, f"{label}: {inner.basis}" if inner.basis else label)
+                label = N_("year %(n)s of support (from %(year)s)") % {"n": year, "year": first}
+                return Priced(inner.amount, N_("%(label)s: %(basis)s") % {"label": label, "basis": inner.basis}
+                              if inner.basis else label)
             return inner
-    return NoAmount(f"year {year} of support (from {first}) is not among the years supported "
-                    f"({', '.join(str(k) for k in spec.years)})")
+    return NoAmount(N_("year %(n)s of support (from %(year)s) is not among the years supported (%(years)s)") % {
+        "n": year, "year": first, "years": ", ".join(str(k) for k in spec.years)})
 
 
 def _bracket(brackets: Brackets, facts: Facts, trees: tuple[All, ...]) -> Price:
@@ -449,19 +457,22 @@ def _bracket(brackets: Brackets, facts: Facts, trees: tuple[All, ...]) -> Price:
             continue
         if truth is Truth.FALSE:
             continue
-        label = f"tier {n} ({brackets.of} {base} {tier.bounds()})"
+        label = N_("tier %(n)s (%(fact)s %(value)s %(bounds)s)") % {"n": n, "fact": brackets.of, "value": base,
+                                                                   "bounds": tier.bounds()}
         if tier.fixed is not None:
             return Priced(to_fen(tier.fixed), label)
         assert tier.rate is not None
-        return _capped(base * tier.rate, tier.cap, f"{label}: {_pct(tier.rate)} × {base}")
+        return _capped(base * tier.rate, tier.cap,
+                       N_("%(label)s: %(rate)s × %(amount)s") % {"label": label, "rate": _pct(tier.rate), "amount": base})
     if missing:
         return Missing(tuple(sorted(missing)))
-    return NoAmount(f"{brackets.of} {base} falls in no tier")
+    return NoAmount(N_("%(fact)s %(value)s falls in no tier") % {"fact": brackets.of, "value": base})
 
 
 def _capped(raw: Decimal, cap: Decimal | None, basis: str | None) -> Priced:
     if basis is not None:
-        basis += f" = {to_fen(raw)}" + (f", capped at {cap}" if cap is not None and raw > cap else "")
+        basis = (N_("%(basis)s = %(amount)s, capped at %(cap)s") if cap is not None and raw > cap else
+                 N_("%(basis)s = %(amount)s")) % {"basis": basis, "amount": to_fen(raw), "cap": cap}
     return Priced(to_fen(cap if cap is not None and raw > cap else raw), basis)
 
 

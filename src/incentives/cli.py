@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.code == "unknown-reading" and e.location.path is None:  # a choice made on this command line
             e.location, e.field = Location("--reading"), None
         for problem in getattr(e, "problems", None) or [e]:  # every problem of the file, one line each
-            print(f"incentives: {problem}", file=sys.stderr)
+            print(f"incentives: {_in_language(problem, getattr(args, 'lang', None))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0
@@ -51,6 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's code for SIGINT, and no partial results left
         print("incentives: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _in_language(problem: BaseException, lang: str | None) -> str:
+    """The problem's line, its message in Chinese where ``--lang zh`` was asked for (location and codes unchanged)."""
+    text = str(problem)
+    message = getattr(problem, "message", None)
+    if lang != "zh" or not isinstance(message, str):
+        return text
+    from incentives.messages import translate
+
+    return text.replace(message, translate(message, "zh"))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -119,7 +130,9 @@ def _facts_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("facts", help="enterprise fact file (YAML or JSON; - reads standard input)")
     p.add_argument("--rules", default=None, help="rule directory or file (default: rules/ here, else the shipped rules)")
     p.add_argument("--as-of", type=_date, default=None, help="YYYY-MM-DD (default: today)")
-    p.add_argument("--lang", choices=["zh", "en"], default="zh")
+    p.add_argument("--lang", choices=["zh", "en"], default=None,
+                   help="language of the text (default zh); with --format json, the sentences for people "
+                        "(reasons, conflicts, warnings) are translated only when --lang is given")
     add_reading_argument(p)
 
 
@@ -153,9 +166,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     book, enterprise = _load(args)
     result = assess(enterprise, book, args.as_of, engine=args.engine)
     if args.format == "json":
-        print(result.model_dump_json(indent=2))
+        from incentives.report import localized
+
+        print(localized(result, args.lang or "en", book).model_dump_json(indent=2))
     else:
-        print(render(result, args.lang))
+        print(render(result, args.lang or "zh", book))
     return 0
 
 
@@ -164,9 +179,9 @@ def _explain(args: argparse.Namespace) -> int:
 
     book, enterprise = _load(args)
     if args.format == "json":
-        print(explanation(enterprise, book, args.rule, args.as_of).model_dump_json(indent=2))
+        print(explanation(enterprise, book, args.rule, args.as_of, args.lang or "en").model_dump_json(indent=2))
     else:
-        print(explain(enterprise, book, args.rule, args.as_of, args.lang))
+        print(explain(enterprise, book, args.rule, args.as_of, args.lang or "zh"))
     return 0
 
 

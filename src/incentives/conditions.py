@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, ClassVar, Mapping, Union
 
 from incentives import expressions as ex
+from incentives.messages import N_
 
 Value = Union[str, bool, Decimal, dt.date, tuple[str, ...]]
 
@@ -77,6 +79,16 @@ def _not_empty(actual: Any, value: Any) -> bool:
     return bool(actual) is bool(value)
 
 
+# How a test reads (``record.level is national``); the catalogue gives each its Chinese form.
+_DESCRIBE: dict[Op, str] = {
+    Op.IS: N_("%(fact)s is %(value)s"), Op.IS_NOT: N_("%(fact)s is_not %(value)s"),
+    Op.ONE_OF: N_("%(fact)s one_of %(values)s"), Op.AT_LEAST: N_("%(fact)s at_least %(value)s"),
+    Op.MORE_THAN: N_("%(fact)s more_than %(value)s"), Op.AT_MOST: N_("%(fact)s at_most %(value)s"),
+    Op.LESS_THAN: N_("%(fact)s less_than %(value)s"), Op.ON_OR_AFTER: N_("%(fact)s on_or_after %(value)s"),
+    Op.ON_OR_BEFORE: N_("%(fact)s on_or_before %(value)s"), Op.INCLUDES: N_("%(fact)s includes %(value)s"),
+    Op.INCLUDES_ANY: N_("%(fact)s includes_any %(values)s"), Op.NOT_EMPTY: N_("%(fact)s not_empty %(value)s"),
+}
+
 # Plain module-level functions: the comparisons themselves carry no state.
 _COMPARE: dict[Op, Callable[[Any, Any], bool]] = {
     Op.IS: operator.eq, Op.IS_NOT: operator.ne, Op.ONE_OF: _one_of,
@@ -113,7 +125,8 @@ class Test:
         return Truth.TRUE if self._compare(actual, self.value) else Truth.FALSE  # type: ignore[attr-defined]
 
     def describe(self) -> str:
-        return f"{self.fact} {self.op.value} {show(self.value)}"
+        shown = show(self.value)
+        return _DESCRIBE[self.op] % {"fact": self.fact, "value": shown, "values": shown}
 
 
 @dataclass(frozen=True)
@@ -237,7 +250,8 @@ class Count:
 
     @property
     def fact(self) -> str:
-        return f"{self.written} {self.kind}"
+        counted = _COUNTED.get(self.written)
+        return counted % {"kind": self.kind} if counted else f"{self.written} {self.kind}"
 
     def evaluate(self, facts: Facts) -> Truth:
         return self.judge(facts)[0]
@@ -274,8 +288,9 @@ class Count:
         if self.at_most is not None and truth is not Truth.FALSE:
             upper = Truth.TRUE if high <= self.at_most else Truth.FALSE if low > self.at_most else Truth.UNKNOWN
             truth = upper if truth is Truth.TRUE or upper is Truth.FALSE else Truth.UNKNOWN
-        actual = f"{low}" + (f" ({', '.join(found)})" if found else "") + \
-            (f", {len(unsure)} undetermined" if unsure else "")
+        actual = f"{low}" + (f" ({', '.join(found)})" if found else "")
+        if unsure:
+            actual = N_("%(actual)s, %(n)s undetermined") % {"actual": actual, "n": len(unsure)}
         missing: tuple[str, ...] = ()
         if truth is Truth.UNKNOWN:
             names: list[str] = []
@@ -287,9 +302,19 @@ class Count:
         return truth, actual, missing
 
     def describe(self) -> str:
-        bounds = " and ".join(f"{op} {n}" for op, n in (("at_least", self.at_least), ("at_most", self.at_most))
-                              if n is not None)
-        return f"{self.fact} where {_describe_tree(self.where)}: {bounds}"
+        bounds = [template % {"n": n} for template, n in ((N_("at_least %(n)s"), self.at_least),
+                                                          (N_("at_most %(n)s"), self.at_most)) if n is not None]
+        return N_("%(counted)s where %(where)s: %(bounds)s") % {
+            "counted": self.fact, "where": _describe_tree(self.where), "bounds": _joined(bounds, N_("%(left)s and %(right)s"))}
+
+
+# How a count reads (``none project``); the catalogue gives each its Chinese form.
+_COUNTED = {"count": N_("count %(kind)s"), "some": N_("some %(kind)s"), "none": N_("none %(kind)s")}
+
+
+def _joined(parts: list[str], template: str) -> str:
+    """``a and b and c`` from one template, so each joint reads as the catalogue writes it."""
+    return functools.reduce(lambda left, right: template % {"left": left, "right": right}, parts) if parts else ""
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:
@@ -301,8 +326,9 @@ def _years_before(day: dt.date, years: int) -> dt.date:
 
 def _describe_tree(node: Node) -> str:
     if isinstance(node, (All, Any_)):
-        joined = (" and " if isinstance(node, All) else " or ").join(map(_describe_tree, node.children))
-        return f"({joined})" if len(node.children) > 1 else joined or "any"
+        joined = _joined([_describe_tree(c) for c in node.children],
+                         N_("%(left)s and %(right)s") if isinstance(node, All) else N_("%(left)s or %(right)s"))
+        return f"({joined})" if len(node.children) > 1 else joined or N_("any")
     return node.describe()
 
 
@@ -343,9 +369,11 @@ class Check:
 
     def describe(self) -> str:
         if self.truth is Truth.UNKNOWN:
-            return f"{', '.join(self.missing)} missing (required: {self.test.describe()})"
-        verdict = "holds" if self.truth is Truth.TRUE else "fails"
-        return f"{self.test.describe()} {verdict}: actual {show(self.actual)}"
+            return N_("%(facts)s missing (required: %(condition)s)") % {
+                "facts": ", ".join(self.missing), "condition": self.test.describe()}
+        verdict = N_("%(condition)s holds: actual %(actual)s") if self.truth is Truth.TRUE else \
+            N_("%(condition)s fails: actual %(actual)s")
+        return verdict % {"condition": self.test.describe(), "actual": show(self.actual)}
 
 
 def show(value: Any) -> str:

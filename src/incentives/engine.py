@@ -20,6 +20,7 @@ from incentives.amounts import Missing, NoAmount, Price, PriceOf, Priced, price
 from incentives.conditions import Check, Facts, Truth, evaluate, show
 from incentives.errors import ArgumentError, EngineError, expect
 from incentives.facts import Enterprise, EnterpriseBase
+from incentives.messages import N_
 from incentives.outcomes import (Assessment, Award, CheckResult, Citation, Conflict, EnterpriseRef,
                                  InstalmentDue, ReportedAmount, RuleOutcome)
 from incentives.money import split, to_fen
@@ -86,7 +87,7 @@ def _place_warnings(enterprise: Enterprise, rulebook: Rulebook) -> list[str]:
     p = enterprise.profile
     places = rulebook.places(enterprise)
     if not places:
-        return [f"no rule file for city {p.city!r}"]
+        return [N_("no rule file for city '%(city)s'") % {"city": p.city}]
     path = rulebook.divisions.path_of(p.city, p.county)
     if path and path[-1].level == "county":
         return []
@@ -94,8 +95,9 @@ def _place_warnings(enterprise: Enterprise, rulebook: Rulebook) -> list[str]:
     left = [k for k, f in rulebook.files.items() if k in counties and f.rules]
     if not left:
         return []
-    why = f"county {p.county!r} is not in the divisions table under {path[-1].id}" if p.county else "no county given"
-    return [f"{why}: the county files {', '.join(left)} were not applied"]
+    why = N_("county %(county)s is not in the divisions table under %(city)s") % {
+        "county": repr(p.county), "city": path[-1].id} if p.county else N_("no county given")
+    return [N_("%(why)s: the county files %(files)s were not applied") % {"why": why, "files": ", ".join(left)}]
 
 
 def _checked_arguments(enterprise: Any, rulebook: Any, as_of: Any, engine: Any) -> dt.date:
@@ -177,7 +179,7 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, A
                and all(t.evaluate(Facts(enterprise.profile, r, derived)) is not Truth.FALSE for t in selectors)]
     if not records:
         wanted = ", ".join(t.describe() for t in selectors)
-        not_eligible.append(_outcome(rule, None, [f"no record with {wanted}"], [], []))
+        not_eligible.append(_outcome(rule, None, [N_("no record with %(conditions)s") % {"conditions": wanted}], [], []))
         return
     for record in records:
         facts = Facts(enterprise.profile, record, derived)
@@ -187,8 +189,8 @@ def _judge_rule(rule: CompiledRule, enterprise: Enterprise, derived: dict[str, A
             raise EngineError(f"durable_rules and the native matcher disagree on rule {rule.id} "
                               f"for record {record.id}", field=rule.id)
         if record.date > as_of:
-            not_eligible.append(_outcome(rule, record.id, [f"record.date {record.date} is after as_of {as_of}"],
-                                         [], checks))
+            not_eligible.append(_outcome(rule, record.id, [N_("record.date %(date)s is after as_of %(as_of)s") % {
+                "date": record.date, "as_of": as_of}], [], checks))
         elif truth is Truth.FALSE:
             reasons = [c.describe() for c in checks if c.truth is Truth.FALSE]
             not_eligible.append(_outcome(rule, record.id, reasons, [], checks))
@@ -266,9 +268,10 @@ def _apply_limits(candidates: list[_Candidate]) -> None:
         key = (c.rule.id, None if limit == "once_per_enterprise" else
                c.record.achievement if limit == "once_per_achievement" else c.record.date.year)
         if key in paid:
-            scope = ("once per enterprise" if limit == "once_per_enterprise" else
-                     "once per achievement" if limit == "once_per_achievement" else f"once per year ({key[1]})")
-            c.lost_to = f"{scope}: already awarded for record {paid[key]}"
+            scope = (N_("once per enterprise") if limit == "once_per_enterprise" else
+                     N_("once per achievement") if limit == "once_per_achievement" else
+                     N_("once per year (%(year)s)") % {"year": key[1]})
+            c.lost_to = N_("%(scope)s: already awarded for record %(record)s") % {"scope": scope, "record": paid[key]}
         else:
             paid[key] = c.record.id
 
@@ -287,8 +290,8 @@ def _settle(record_id: str, same: list[_Candidate]) -> list[Conflict]:
     shown = [best, *reported]
     documents = sorted({c.rule.rule.cite.document for c in shown})
     kinds = sorted({c.rule.document.kind for c in reported})
-    reason = (f"{'/'.join(kinds)} {', '.join(sorted({c.rule.rule.cite.document for c in reported}))} is not an "
-              f"official text: its amount is shown, the official text's is paid")
+    reason = N_("%(kinds)s %(documents)s is not an official text: its amount is shown, the official text's is paid") % {
+        "kinds": "/".join(kinds), "documents": ", ".join(sorted({c.rule.rule.cite.document for c in reported}))}
     return conflicts + [Conflict(record_id=record_id, rule_ids=[c.rule.id for c in shown],
                                  amounts=[c.amount for c in shown], paid_rule_id=best.rule.id, documents=documents,
                                  reason=reason, reported=[c.rule.id for c in reported])]
@@ -302,18 +305,19 @@ def _settle_official(record_id: str, same: list[_Candidate]) -> list[Conflict]:
     best = max(same, key=lambda c: c.amount or ZERO)  # the first of the highest: candidates are never compared
     for c in same:
         if c is not best:
-            c.lost_to = f"record {record_id} is already rewarded by {best.rule.id}; only the highest is paid"
+            c.lost_to = N_("record %(record)s is already rewarded by %(rule)s; only the highest is paid") % {
+                "record": record_id, "rule": best.rule.id}
     amounts = {c.amount for c in same}
     documents = sorted({c.rule.rule.cite.document for c in same})
     if len(groups) == 1 and None not in groups and len(amounts) == 1 and len(documents) == 1:
         return []
     declared = len(groups) == 1 and None not in groups
-    reason = (f"group {same[0].rule.rule.group} pays the highest only" if declared else
-              "these rules reward the same record and declare no common group; the highest is paid")
+    reason = (N_("group %(group)s pays the highest only") % {"group": same[0].rule.rule.group} if declared else
+              N_("these rules reward the same record and declare no common group; the highest is paid"))
     if len(documents) > 1 and None in amounts:
-        reason += "; one source states no amount"
+        reason = N_("%(reason)s; one source states no amount") % {"reason": reason}
     elif len(documents) > 1 and len(amounts) > 1:
-        reason += "; the source documents disagree on the amount"
+        reason = N_("%(reason)s; the source documents disagree on the amount") % {"reason": reason}
     return [Conflict(record_id=record_id, rule_ids=[c.rule.id for c in same], amounts=[c.amount for c in same],
                      paid_rule_id=best.rule.id, documents=documents, reason=reason)]
 
@@ -329,13 +333,13 @@ def _apply_additional(candidates: list[_Candidate], enterprise: Enterprise) -> N
     for c in adding:
         needs = c.rule.group.base_needs if c.rule.group else "paid"
         if needs == "paid" and c.rule.adds_to not in paying:
-            c.lost_to = f"additional to {c.rule.adds_to}, which does not pay"
+            c.lost_to = N_("additional to %(rule)s, which does not pay") % {"rule": c.rule.adds_to}
         elif needs == "achieved" and not any(
                 r.date <= c.record.date and all(t.evaluate(Facts(enterprise.profile, r, {})) is Truth.TRUE
                                                 for t in c.rule.base_selectors) for r in enterprise.records):
             wanted = ", ".join(t.describe() for t in c.rule.base_selectors)
-            c.lost_to = (f"additional to {c.rule.adds_to}: no record with {wanted} "
-                         f"on or before {c.record.date}")
+            c.lost_to = N_("additional to %(rule)s: no record with %(conditions)s on or before %(date)s") % {
+                "rule": c.rule.adds_to, "conditions": wanted, "date": c.record.date}
 
 
 def _apply_caps(candidates: list[_Candidate]) -> None:
@@ -345,14 +349,15 @@ def _apply_caps(candidates: list[_Candidate]) -> None:
         if c.lost_to is not None or c.amount is None or not c.rule.caps or c.rule.reported:
             continue
         year = c.record.date.year
-        caps = [(name + (f" ({year})" if per_year else ""), cap) for name, cap, per_year in c.rule.caps]
+        caps = [(N_("%(name)s (%(year)s)") % {"name": name, "year": year} if per_year else name, cap) for name, cap, per_year in c.rule.caps]
         for name, cap in caps:
             left = to_fen(cap - spent.get(name, ZERO))
             if left <= 0:
-                c.lost_to = f"the {name} cap of {cap} per enterprise is already reached"
+                c.lost_to = N_("the %(name)s cap of %(cap)s per enterprise is already reached") % {"name": name, "cap": cap}
                 break
             elif c.amount > left:
-                c.basis = (c.basis + "; " if c.basis else "") + f"reduced to {left} by the {name} cap of {cap}"
+                reduced = N_("reduced to %(remaining)s by the %(name)s cap of %(cap)s") % {"remaining": left, "name": name, "cap": cap}
+                c.basis = N_("%(basis)s; %(reduced)s") % {"basis": c.basis, "reduced": reduced} if c.basis else reduced
                 c.amount = left
         if c.lost_to is None:
             for name, cap in caps:
@@ -421,7 +426,7 @@ def _outcome(rule: CompiledRule, record_id: str | None, reasons: list[str], miss
 def _check_result(check: Check) -> CheckResult:
     actual = None if check.actual is None else show(check.actual)
     if check.truth is Truth.UNKNOWN and check.missing != (check.fact,):
-        actual = "missing: " + ", ".join(check.missing)   # the concrete facts a comparison or count lacks
+        actual = N_("missing: %(facts)s") % {"facts": ", ".join(check.missing)}   # the concrete facts a comparison or count lacks
     result = {Truth.TRUE: "holds", Truth.FALSE: "fails", Truth.UNKNOWN: "missing"}[check.truth]
     return CheckResult(fact=check.fact, op=check.op, required=check.required, actual=actual,
                        result=result, origin=check.test.origin)  # type: ignore[arg-type]

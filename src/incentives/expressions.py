@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import Any, Callable, Mapping, Union
 
 from incentives.errors import ExpressionError, Location
+from incentives.messages import N_
 
 # ---------------------------------------------------------------------------------------------------
 # Dimensions
@@ -602,7 +603,7 @@ def evaluate(node: Expr, env: Env, steps: list[Step] | None = None) -> Outcome:
     if node.op == "×":
         return left * right
     if right == 0:
-        return Undefined(f"division by zero: {show(node.right)} is 0")
+        return Undefined(N_("division by zero: %(expression)s is 0") % {"expression": show(node.right)})
     return left / right
 
 
@@ -622,7 +623,7 @@ def _read(ref: Ref, env: Env, steps: list[Step] | None) -> Outcome:
         if not isinstance(at, Decimal):
             return at
         if at != at.to_integral_value():
-            return Undefined(f"{show(ref.index)} = {at} is not a year")
+            return Undefined(N_("%(expression)s = %(at)s is not a year") % {"expression": show(ref.index), "at": at})
         year = int(at)
     if not ref.scope or (ref.scope == "enterprise" and ref.index is not None):
         derived = env.derived.get(ref.name)
@@ -631,19 +632,19 @@ def _read(ref: Ref, env: Env, steps: list[Step] | None) -> Outcome:
         year = env.year if year is None else year
         name = f"enterprise.{ref.name}[{year}]"
         value = None if year is None or env.figure is None else env.figure(ref.name, year)
-        source = "yearly figures"
+        source = N_("yearly figures")
     else:
         holder = {"record": env.record, "rewarded": env.rewarded, "enterprise": env.profile}[ref.scope]
         value = None if holder is None else getattr(holder, ref.name, None)
         who = getattr(holder, "id", None)
         name = f"{ref.scope}.{ref.name}"
-        source = f"record {who}" if ref.scope != "enterprise" and who else "enterprise profile"
+        source = N_("record %(record)s") % {"record": who} if ref.scope != "enterprise" and who else N_("enterprise profile")
     if value is None:
         if steps is not None:
             steps.append(Step(name, None, "missing"))
         return Unknown((name,))
     if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
-        return Undefined(f"{name} is {value!r}, not a number")
+        return Undefined(N_("%(input)s is %(value)s, not a number") % {"input": name, "value": repr(value)})
     if steps is not None:
         steps.append(Step(name, value, source))
     return Decimal(value)
@@ -653,7 +654,7 @@ def _total(ref: Ref, env: Env, steps: list[Step] | None) -> Outcome:
     """``sum(kind.field)``: the field added over the enterprise's records of the kind up to ``as_of``
     (none: 0, records are a closed world); a record lacking the field makes the sum unknown."""
     if env.records is None:
-        return Unknown((f"records of kind {ref.scope}",))
+        return Unknown((N_("records of kind %(kind)s") % {"kind": ref.scope},))
     total, ids, missing = Decimal(0), [], []
     for record in env.records:
         if record.kind != ref.scope or (env.as_of is not None and record.date > env.as_of):
@@ -667,7 +668,8 @@ def _total(ref: Ref, env: Env, steps: list[Step] | None) -> Outcome:
     if missing:
         return Unknown(tuple(missing))
     if steps is not None:
-        steps.append(Step(f"sum({ref.scope}.{ref.name})", total, f"records {', '.join(ids) or 'none'}"))
+        steps.append(Step(f"sum({ref.scope}.{ref.name})", total,
+                          N_("records %(records)s") % {"records": ", ".join(ids)} if ids else N_("records none")))
     return total
 
 
@@ -684,7 +686,7 @@ def _derive(derived: Derived, env: Env, steps: list[Step] | None) -> Outcome:
         if shown is not None and derived.dim == BOOL:
             shown = shown == 1
         steps.append(Step(f"{derived.name}[{env.year}]", shown,
-                          f"derived: {derived.text or show(derived.expr)}"))
+                          N_("derived: %(expression)s") % {"expression": derived.text or show(derived.expr)}))
     return value
 
 

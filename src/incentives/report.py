@@ -1,7 +1,9 @@
 """Human-readable assessments: money, rates and dates in Chinese or English, and plain-text tables.
 
-Chinese shows ``30万元`` where an amount is a whole number of hundreds of yuan and ``123,456.79元``
-otherwise; English shows ``CNY 300,000.00``. Formatting comes from babel's locale data.
+Chinese shows ``30万元`` where an amount is a whole number of 万 and ``123,456.79元`` otherwise (a
+column shows 万元 only where every amount in it is whole: ``column_in_wan``); English shows
+``CNY 300,000.00``. Formatting comes from babel's locale data; labels and sentences come from the
+message catalogue (``incentives.messages``), so a Chinese report has no English sentence in it.
 """
 
 from __future__ import annotations
@@ -9,49 +11,50 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from decimal import Decimal
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 
+from incentives.messages import N_, Names, fact_label, gettext, translate
 from incentives.outcomes import Assessment, Award, RuleOutcome
+
+if TYPE_CHECKING:
+    from incentives.rulebook import Rulebook
 
 Lang = Literal["zh", "en"]
 _LOCALE = {"zh": "zh_CN", "en": "en"}
 _WAN = Decimal(10_000)
 
+# Each label's English form is its msgid; the catalogue gives the Chinese.
 _LABELS = {
-    "zh": {"enterprise": "企业", "as_of": "评估日", "rule": "规则", "award": "奖励", "amount": "金额",
-           "payers": "承担", "clause": "条款", "record": "记录", "total": "合计(确定金额)",
-           "total_max": "合计(含最高额)", "not_eligible": "不符合", "undetermined": "待补充事实",
-           "conflicts": "冲突", "missing": "缺少", "hash": "规则库", "up_to": "最高", "unquantified": "金额未定",
-           "non_monetary": "非资金支持", "none": "无", "city": "市级", "county": "县级", "province": "省级",
-           "unspecified": "未明确", "departments": "责任部门", "basis": "计算", "paid": "支付",
-           "readings": "适用解读", "by_level": "按文件层级"},
-    "en": {"enterprise": "Enterprise", "as_of": "As of", "rule": "Rule", "award": "Award", "amount": "Amount",
-           "payers": "Payers", "clause": "Clause", "record": "Record", "total": "Total (determined)",
-           "total_max": "Total (with ceilings)", "not_eligible": "Not eligible", "undetermined": "Undetermined",
-           "conflicts": "Conflicts", "missing": "missing", "hash": "Rulebook", "up_to": "up to",
-           "unquantified": "amount not stated", "non_monetary": "non-monetary", "none": "none", "city": "city",
-           "county": "county", "province": "province", "unspecified": "unspecified", "departments": "Departments",
-           "basis": "Basis", "paid": "paid", "readings": "Readings", "by_level": "By level of the paying file"},
+    "enterprise": N_("Enterprise"), "as_of": N_("As of"), "rule": N_("Rule"), "award": N_("Award"),
+    "amount": N_("Amount"), "payers": N_("Payers"), "clause": N_("Clause"), "record": N_("Record"),
+    "total": N_("Total (determined)"), "total_max": N_("Total (with ceilings)"), "not_eligible": N_("Not eligible"),
+    "undetermined": N_("Undetermined"), "conflicts": N_("Conflicts"), "missing": N_("missing"),
+    "missing_facts": N_("missing facts"), "hash": N_("Rulebook"), "up_to": N_("up to"),
+    "unquantified": N_("amount not stated"), "non_monetary": N_("non-monetary"), "none": N_("none"),
+    "city": N_("city"), "county": N_("county"), "province": N_("province"), "unspecified": N_("unspecified"),
+    "departments": N_("Departments"), "basis": N_("Basis"), "paid": N_("paid"), "readings": N_("Readings"),
+    "by_level": N_("By level of the paying file"),
 }
 
 
 def label(key: str, lang: Lang) -> str:
-    return _LABELS[lang].get(key, key)
+    """The label ``key`` (``total``, a payer such as ``city``...) in ``lang``; unknown keys unchanged."""
+    return gettext(_LABELS[key], lang) if key in _LABELS else key
 
 
 def money(amount: Decimal, lang: Lang = "zh", wan: bool | None = None) -> str:
     """``30万元`` / ``123,456.79元`` in Chinese, ``CNY 300,000.00`` in English.
 
     ``wan`` fixes the Chinese unit (for a column: see ``column_in_wan``); by default a whole number of
-    hundreds of yuan is shown in 万元."""
+    万 is shown in 万元."""
     if lang == "en":
         return format_currency(amount, "CNY", locale="en", format="¤¤ #,##0.00", currency_digits=False)
     if wan is False:
         return format_decimal(amount, format="#,##0.00", locale="zh_CN") + "元"
-    if wan or (amount and amount % 100 == 0):
+    if wan or (amount and amount % _WAN == 0):
         return format_decimal(amount / _WAN, locale="zh_CN", decimal_quantization=False) + "万元"
     return format_decimal(amount, format="#,##0.00", locale="zh_CN") + "元"
 
@@ -99,13 +102,18 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
-def render(result: Assessment, lang: Lang = "zh") -> str:
-    """The assessment as text: awards table, totals, then the rules that do not pay and why."""
+def render(result: Assessment, lang: Lang = "zh", rulebook: Rulebook | None = None) -> str:
+    """The assessment as text: awards table, totals, then the rules that do not pay and why.
+
+    In Chinese every sentence (reasons, conflicts, warnings) is shown in its Chinese form, with facts
+    and terms by their Chinese names from ``rulebook`` (by default the shipped one)."""
     def L(key: str) -> str:
         return label(key, lang)
 
+    names = Names.of(rulebook) if lang == "zh" else Names()
     e = result.enterprise
-    out = [f"{L('enterprise')}: {e.name} ({e.credit_code}, {e.city}{' ' + e.county if e.county else ''})",
+    city = names.city(e.city)
+    out = [f"{L('enterprise')}: {e.name} ({e.credit_code}, {city}{' ' + e.county if e.county else ''})",
            f"{L('as_of')}: {date(result.as_of, lang)}    {L('hash')}: {result.rulebook_hash[:19]}"]
     out += [reading_line(result.readings, lang)] if result.readings else []
     out.append("")
@@ -130,11 +138,13 @@ def render(result: Assessment, lang: Lang = "zh") -> str:
                             and a.amount is not None), Decimal(0)) for level in ("province", "city", "county")}
         out.append(f"{L('by_level')}: " + ", ".join(f"{L(level)} {money(v, lang)}" for level, v in sums.items()
                                                       if level in levels))
-    out += _outcome_lines(L("undetermined"), result.undetermined, lang)
-    out += _outcome_lines(L("not_eligible"), [o for o in result.not_eligible if o.record_id], lang)
+    out += _outcome_lines(L("undetermined"), result.undetermined, lang, names)
+    out += _outcome_lines(L("not_eligible"), [o for o in result.not_eligible if o.record_id], lang, names)
+    sep = "；" if lang == "zh" else "; "
     for c in result.conflicts:
-        out.append(f"{L('conflicts')}: {c.record_id}: {', '.join(c.rule_ids)} → {L('paid')} {c.paid_rule_id}; {c.reason}")
-    out += result.warnings
+        reason = translate(c.reason, lang, names.about(names.kind_of(c.paid_rule_id)))
+        out.append(f"{L('conflicts')}: {c.record_id}: {', '.join(c.rule_ids)} → {L('paid')} {c.paid_rule_id}{sep}{reason}")
+    out += [translate(w, lang, names) for w in result.warnings]
     return "\n".join(out)
 
 
@@ -143,11 +153,46 @@ def reading_line(readings: dict[str, str], lang: Lang) -> str:
     return f"{label('readings', lang)}: " + ", ".join(f"{name}={option}" for name, option in sorted(readings.items()))
 
 
-def _outcome_lines(title: str, outcomes: list[RuleOutcome], lang: Lang) -> list[str]:
+def reasons(outcome: RuleOutcome, lang: Lang, names: Names | None = None) -> str:
+    """Why ``outcome``'s rule does not pay, or which facts it lacks, as one line in ``lang``."""
+    if lang == "en":
+        return "; ".join(outcome.reasons) if outcome.reasons else f"{label('missing', lang)}: {', '.join(outcome.missing)}"
+    names = (names or Names.of(None)).about(None)
+    names = names.about(names.kind_of(outcome.rule_id))
+    if outcome.reasons:
+        return "；".join(translate(r, lang, names) for r in outcome.reasons)
+    return f"{label('missing_facts', lang)}：{'、'.join(fact_label(f, lang, names) for f in outcome.missing)}"
+
+
+def _outcome_lines(title: str, outcomes: list[RuleOutcome], lang: Lang, names: Names) -> list[str]:
     if not outcomes:
         return []
     lines = ["", f"{title}:"]
     for o in outcomes:
-        why = "; ".join(o.reasons) if o.reasons else f"{label('missing', lang)}: {', '.join(o.missing)}"
-        lines.append(f"  {o.rule_id} [{o.record_id}] {why}")
+        lines.append(f"  {o.rule_id} [{o.record_id}] {reasons(o, lang, names)}")
     return lines
+
+
+def localized(result: Assessment, lang: Lang, rulebook: Rulebook | None = None) -> Assessment:
+    """``result`` with its sentences for people (reasons, conflicts, warnings, how amounts were computed)
+    in ``lang``; ids, codes, facts, amounts and dates stay as they are, so the JSON keeps its shape."""
+    if lang == "en":
+        return result
+    names = Names.of(rulebook)
+    return result.model_copy(update={
+        "awards": localized_awards(result.awards, lang, names),
+        "not_eligible": localized_outcomes(result.not_eligible, lang, names),
+        "undetermined": localized_outcomes(result.undetermined, lang, names),
+        "conflicts": [c.model_copy(update={"reason": translate(c.reason, lang, names.about(names.kind_of(c.paid_rule_id)))})
+                      for c in result.conflicts],
+        "warnings": [translate(w, lang, names) for w in result.warnings]})
+
+
+def localized_awards(awards: list[Award], lang: Lang, names: Names) -> list[Award]:
+    return [a.model_copy(update={"basis": translate(a.basis, lang, names.about(names.kind_of(a.rule_id)))})
+            if a.basis else a for a in awards]
+
+
+def localized_outcomes(outcomes: list[RuleOutcome], lang: Lang, names: Names) -> list[RuleOutcome]:
+    return [o.model_copy(update={"reasons": [translate(r, lang, names.about(names.kind_of(o.rule_id)))
+                                             for r in o.reasons]}) for o in outcomes]

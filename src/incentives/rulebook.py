@@ -39,6 +39,7 @@ from incentives.amounts import Amount
 from incentives import readings as _readings
 from incentives.readings import Reading
 from incentives.money import Money, Rate, Splitter, parse_money, parse_rate, parse_ratio
+from incentives.messages import N_
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
 VOCABULARY_FILE = "vocabulary.yaml"
@@ -89,6 +90,10 @@ class Window(_Strict):
 
 
 DocumentKind = Literal["normative", "notice", "report", "interpretation"]
+# The kinds as sentences name them (a conflict: "report sjz-leader-report is not an official text"); the
+# catalogue gives their Chinese.
+DOCUMENT_KINDS = {"normative": N_("normative"), "notice": N_("notice"), "report": N_("report"),
+                  "interpretation": N_("interpretation")}
 OFFICIAL_KINDS = frozenset({"normative", "notice"})
 _LEGACY_KINDS = {"policy": "normative", "framework": "notice"}   # names used by earlier rule files
 
@@ -351,9 +356,9 @@ class CompiledRule:
         """The per-enterprise caps on this rule's awards: (name, cap, whether it applies per year)."""
         caps = []
         if self.rule.enterprise_cap is not None:
-            caps.append((f"rule {self.id}", self.rule.enterprise_cap, self.rule.cap_per == "year"))
+            caps.append((N_("rule %(rule)s") % {"rule": self.id}, self.rule.enterprise_cap, self.rule.cap_per == "year"))
         if self.group is not None and self.group.cap is not None:
-            caps.append((f"group {self.rule.group}", self.group.cap, self.group.cap_per == "year"))
+            caps.append((N_("group %(group)s") % {"group": self.rule.group}, self.group.cap, self.group.cap_per == "year"))
         return tuple(caps)
 
     @cached_property
@@ -513,7 +518,8 @@ class Rulebook:
             return names[name.strip()]
         known = ", ".join(f"{city} ({'/'.join(n for n, c in names.items() if c == city and n != city)})"
                           for city in sorted(set(names.values())))
-        raise FactsError(f"unknown city {name!r}; known cities: {known}", field="enterprise.city")
+        raise FactsError(N_("unknown city %(name)s; known cities: %(known)s") % {"name": repr(name), "known": known},
+                         field="enterprise.city")
 
     @property
     def rules(self) -> list[CompiledRule]:
