@@ -8,7 +8,10 @@ can be run against an older checkout to see what it printed."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from decimal import Decimal
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -17,7 +20,7 @@ import yaml
 from incentives import assess, load_enterprise, load_rulebook
 from incentives.cli import main
 from incentives.explain import explain, explanation
-from incentives.report import render
+from incentives.report import money, render
 from incentives.rulebook import Rulebook
 
 from conftest import ROOT, RULES
@@ -127,3 +130,91 @@ def test_the_commands_print_no_english_sentence_in_chinese(capsys: pytest.Captur
             assert not english_runs(text, ids), (path.name, rule_id, english_runs(text, ids))
             checked += 1
     assert checked >= 30
+
+
+# ------------------------------------------------------------------------------------ one unit per column
+_MONEY = re.compile(r"(\d[\d,]*(?:\.\d+)?)(万元|元)")
+
+
+def _columns(table: list[str]) -> list[list[str]]:
+    """The cells of a plain-text table (header, rule, rows), column by column."""
+    starts = [m.start() for m in re.finditer(r"-+", table[1])]
+    width = lambda text: sum(2 if ord(c) > 0x2E80 else 1 for c in text)   # noqa: E731  (double-width CJK)
+
+    def cells(line: str) -> list[str]:
+        out, col, current = [], 0, ""
+        bounds = starts[1:] + [10**9]
+        for c in line:
+            if col >= bounds[len(out)]:
+                out.append(current.strip())
+                current = ""
+            current += c
+            col += width(c)
+        out.append(current.strip())
+        return out + [""] * (len(starts) - len(out))
+    rows = [cells(line) for line in [table[0], *table[2:]]]
+    return [list(col) for col in zip(*rows)]
+
+
+def assert_one_unit_per_column(table: list[str]) -> int:
+    """Every money column shows one unit: all 万元 (each a whole number of 万) or all 元 with separators."""
+    checked = 0
+    for column in _columns(table):
+        found = [m for cell in column[1:] for m in _MONEY.findall(cell)]
+        if not found:
+            continue
+        units = {unit for _, unit in found}
+        assert len(units) == 1, (column[0], column)
+        for number, unit in found:
+            assert "." not in number if unit == "万元" else re.fullmatch(r"\d{1,3}(,\d{3})*\.\d\d", number), column
+        checked += 1
+    return checked
+
+
+def assert_single_amounts(lines: list[str]) -> None:
+    """An amount standing alone shows in 万元 only as a whole number of 万, else in 元 with separators."""
+    for line in lines:
+        for number, unit in _MONEY.findall(line):
+            assert "." not in number if unit == "万元" else re.fullmatch(r"\d{1,3}(,\d{3})*\.\d\d", number), line
+
+
+def test_money_in_every_column_of_every_example_keeps_one_unit_style() -> None:
+    book = load_rulebook(RULES)
+    columns = 0
+    for path in sorted((ROOT / "examples" / "enterprises").glob("*.yaml")):
+        lines = render(assess(load_enterprise(path, book.vocabulary), book, AS_OF), "zh", book).splitlines()
+        rule = next(i for i, line in enumerate(lines) if line.startswith("--"))
+        end = lines.index("", rule)
+        columns += assert_one_unit_per_column(lines[rule - 1:end])
+        assert_single_amounts(lines[end:])
+    assert columns >= 14          # the amount and payer columns of the seven tables with money
+
+
+def test_a_batch_summary_in_chinese_uses_separators_and_one_unit_per_column(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from incentives.synth import synthesize, write_register
+
+    book = load_rulebook(RULES)
+    inputs = write_register(synthesize("langfang", 600, seed=1, rulebook=book, as_of=AS_OF), tmp_path / "reg", "csv")
+    argv = ["batch", str(inputs[0]), "-o", str(tmp_path / "out"), "--rules", str(RULES), "--as-of", AS_OF.isoformat(),
+            "--reform", str(ROOT / "examples" / "reforms" / "langfang-pilot-cap.yaml")]
+    assert main([*argv, "--lang", "zh"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))
+    total = Decimal(summary["total"]["amount"])
+    [awards] = [line for line in out if line.startswith("奖励")]
+    shown = money(total, "zh")
+    assert awards.startswith(f"奖励{summary['total']['awards']:,}笔：确定金额{shown}，含最高额") and total > 10**6
+    assert "," in shown and "yuan" not in "\n".join(out)
+    assert out[0].startswith(f"读取企业{summary['counts']['enterprises_read']:,}家，已评估")
+    assert_single_amounts(out)
+    tables = [i for i, line in enumerate(out) if line.startswith("--")]
+    assert len(tables) == 3                                 # the reform's tables by payer, county and rule
+    for start in tables:
+        end = out.index("", start) if "" in out[start:] else len(out)
+        assert assert_one_unit_per_column(out[start - 1:end]) == 3      # 现行规则, 改革后, 变化
+    found = {where: runs for where, line in enumerate(out) if (runs := english_runs(line, set(book.by_id)))}
+    assert not found, [out[i] for i in found]
+    assert main(argv) == 0
+    english = capsys.readouterr().out
+    assert f"{total:,.2f} yuan determined" in english

@@ -89,3 +89,11 @@ def test_the_budget_page_draws_a_batch_summary(client: httpx.Client, tmp_path: P
                                             + len(json.loads(data)["by_payer"]))
     bad = client.post("/budget", files={"summary": ("summary.json", b"{}", "application/json")})
     assert bad.status_code == 422 and "not a batch summary.json" in bad.text
+
+
+def test_a_chinese_result_page_gives_its_reasons_in_chinese(client: httpx.Client) -> None:
+    page = client.get("/example/shijiazhuang-luquan-electronics", params={"as_of": "2026-06-30"})
+    assert page.status_code == 200
+    assert "每家企业限一次：已就记录 r1 获奖" in page.text and "once per enterprise" not in page.text
+    english = client.get("/example/shijiazhuang-luquan-electronics", params={"as_of": "2026-06-30", "lang": "en"})
+    assert "once per enterprise: already awarded for record r1" in english.text

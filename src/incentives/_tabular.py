@@ -22,6 +22,7 @@ from typing import IO, Any, Callable, Iterable, Iterator
 
 from incentives.errors import IncentivesError, Location, SourceError
 from incentives.facts import SCHEMA
+from incentives.messages import N_
 from incentives.rulebook import Rulebook
 
 ZERO = Decimal("0.00")
@@ -576,10 +577,10 @@ class Source:
 
     @property
     def join_note(self) -> str:
-        return {"inline": "records inline, one enterprise per line",
-                "merge": "records grouped in the enterprises' order: joined by a streaming merge",
-                "index": "records not grouped in the enterprises' order: indexed in memory by credit code "
-                         "(memory grows with the records table)"}[self.join]
+        return {"inline": N_("records inline, one enterprise per line"),
+                "merge": N_("records grouped in the enterprises' order: joined by a streaming merge"),
+                "index": N_("records not grouped in the enterprises' order: indexed in memory by credit code "
+                            "(memory grows with the records table)")}[self.join]
 
     def orphan_error(self, orphan: Row) -> tuple[Any, ...]:
         """The errors.csv row of a record whose credit code no enterprise has."""

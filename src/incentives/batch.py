@@ -39,6 +39,7 @@ from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Row,
 from incentives.engine import AwardRow, award_rows
 from incentives.errors import IncentivesError, Location, ResumeError
 from incentives.facts import SCHEMA, Enterprise, Profile, facts_error
+from incentives.messages import N_, Lang, gettext
 from incentives.readings import add_reading_argument
 from incentives.reform import Reform, ReformReport, apply_reform, load_reform
 from incentives.divisions import LEVELS
@@ -548,12 +549,17 @@ class RowAccount:
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "balanced": self.balanced}
 
-    def line(self) -> str:
+    def line(self, lang: Lang = "en") -> str:
         """The accounting in one line, as the command prints it."""
-        return (f"rows in: {self.enterprise_rows:,} enterprise rows = {self.assessed:,} assessed + {self.rejected:,} in "
-                f"errors; {self.record_rows:,} record rows = {self.records_assessed:,} assessed + "
-                f"{self.records_rejected:,} with a rejected enterprise + {self.orphan_records:,} orphan(s) in errors"
-                + ("" if self.balanced else " (DOES NOT BALANCE: please report this)"))
+        line = gettext(N_("rows in: %(enterprise_rows)s enterprise rows = %(assessed)s assessed + %(rejected)s in "
+                          "errors; %(record_rows)s record rows = %(records_assessed)s assessed + %(records_rejected)s "
+                          "with a rejected enterprise + %(orphans)s orphan(s) in errors"), lang) % {
+            "enterprise_rows": f"{self.enterprise_rows:,}", "assessed": f"{self.assessed:,}",
+            "rejected": f"{self.rejected:,}", "record_rows": f"{self.record_rows:,}",
+            "records_assessed": f"{self.records_assessed:,}", "records_rejected": f"{self.records_rejected:,}",
+            "orphans": f"{self.orphan_records:,}"}
+        return line if self.balanced else \
+            gettext(N_("%(line)s (DOES NOT BALANCE: please report this)"), lang) % {"line": line}
 
 
 class _Progress:
@@ -848,6 +854,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "rules and options; csv or jsonl awards); without one, start anew")
     p.add_argument("--checkpoint-seconds", type=_seconds, default=2.0,
                    help="at most how often a run records how far it got, for --resume (default: 2)")
+    p.add_argument("--lang", choices=["zh", "en"], default="en", help="language of the summary printed (default en)")
     p.set_defaults(run=_run)
 
 
@@ -875,30 +882,57 @@ def _run(args: argparse.Namespace) -> int:
                       path=args.path, readings=parse_choices(args.reading), resume=args.resume,
                       checkpoint_seconds=args.checkpoint_seconds)
     for resumed in s.manifest.get("resumed", []):
-        print(f"resumed after chunk {resumed['chunk']:,} ({resumed['at']}) of the run begun {s.manifest['started']}")
-    print(f"{s.enterprises_read:,} enterprises read, {s.assessed:,} assessed, {s.with_awards:,} with awards, "
-          f"{s.errors} error(s)" + (f" (see {Path(s.output_dir) / 'errors.csv'})" if s.errors else ""))
+        print(gettext(N_("resumed after chunk %(chunk)s (%(at)s) of the run begun %(started)s"), args.lang) % {
+            "chunk": f"{resumed['chunk']:,}", "at": resumed["at"], "started": s.manifest["started"]})
+    for line in summary_lines(s, reform.title if reform is not None else None, args.lang):
+        print(line)
+    return 0
+
+
+def summary_lines(s: BatchSummary, reform_title: str | None = None, lang: Lang = "en") -> list[str]:
+    """What ``incentives batch`` prints after a run, in ``lang``: counts and money with separators."""
+    from incentives.report import label, money
+
+    def say(template: str, **args: Any) -> str:
+        return gettext(template, lang) % args
+
+    def yuan(amount: Decimal) -> str:
+        return f"{amount:,.2f} yuan" if lang == "en" else money(amount, lang)
+
+    line = say(N_("%(read)s enterprises read, %(assessed)s assessed, %(with_awards)s with awards, %(errors)s error(s)"),
+               read=f"{s.enterprises_read:,}", assessed=f"{s.assessed:,}", with_awards=f"{s.with_awards:,}",
+               errors=s.errors)
+    lines = [say(N_("%(line)s (see %(path)s)"), line=line, path=Path(s.output_dir) / "errors.csv") if s.errors else line]
     if s.rows is not None:
-        print(s.rows.line())
-    print(f"{s.total.awards:,} award{'s' * (s.total.awards != 1)}: {s.total.amount:,.2f} yuan determined, "
-          f"{s.total.amount_max:,.2f} yuan with ceilings")
-    if s.reform is not None and reform is not None:
+        lines.append(s.rows.line(lang))
+    lines.append(say(N_("%(awards)s award: %(amount)s determined, %(amount_max)s with ceilings") if s.total.awards == 1
+                     else N_("%(awards)s awards: %(amount)s determined, %(amount_max)s with ceilings"),
+                     awards=f"{s.total.awards:,}", amount=yuan(s.total.amount), amount_max=yuan(s.total.amount_max)))
+    if s.reform is not None and reform_title is not None:
         from incentives.reform import render
 
-        print(render(s.reform, reform.title))
-    print("by level: " + "; ".join(f"{level} {b.awards:,} award{'s' * (b.awards != 1)} {b.amount:,.2f} yuan"
-                                   for level, b in s.by_level.items()))
-    print("by payer: " + ("; ".join(f"{payer} {b.amount:,.2f} yuan" for payer, b in sorted(s.by["payer"].items()))
-                          or "none"))
+        lines.append(render(s.reform, reform_title, lang))
+    joint = "; " if lang == "en" else "；"
+    if lang == "en":
+        levels = [f"{level} {b.awards:,} award{'s' * (b.awards != 1)} {b.amount:,.2f} yuan" for level, b in s.by_level.items()]
+        payers = [f"{payer} {b.amount:,.2f} yuan" for payer, b in sorted(s.by["payer"].items())]
+    else:
+        levels = [f"{label(level, lang)} {b.awards:,}笔 {money(b.amount, lang)}" for level, b in s.by_level.items()]
+        payers = [f"{label(payer, lang)} {money(b.amount, lang)}" for payer, b in sorted(s.by["payer"].items())]
+    lines.append(say(N_("by level: %(levels)s"), levels=joint.join(levels)))
+    lines.append(say(N_("by payer: %(payers)s"), payers=joint.join(payers) or gettext("none", lang)))
     if s.cities_without_rules:
-        print("no rule file for: " + ", ".join(f"{c} ({n})" for c, n in sorted(s.cities_without_rules.items())))
-    print(f"{s.seconds:.2f} s, {s.enterprises_per_second:,.0f} enterprises/s; {s.join_note}")
+        lines.append(say(N_("no rule file for: %(cities)s"),
+                         cities=", ".join(f"{c} ({n})" for c, n in sorted(s.cities_without_rules.items()))))
+    lines.append(say(N_("%(seconds)s s, %(speed)s enterprises/s; %(join_note)s"), seconds=f"{s.seconds:.2f}",
+                     speed=f"{s.enterprises_per_second:,.0f}", join_note=gettext(s.join_note, lang)))
     if s.path == "columnar":
-        print(f"columnar path: {s.paths['columnar']} enterprises in frames, {s.paths['per_enterprise']} one at a "
-              f"time (rows the column checks did not pass), {s.paths['fallback']} by rules not compiled "
-              f"({', '.join(s.fallback_rules) or 'none'})")
-    print(f"results in {s.output_dir}")
-    return 0
+        lines.append(say(N_("columnar path: %(columnar)s enterprises in frames, %(rows)s one at a time (rows the column "
+                            "checks did not pass), %(fallback)s by rules not compiled (%(rules)s)"),
+                         columnar=s.paths["columnar"], rows=s.paths["per_enterprise"], fallback=s.paths["fallback"],
+                         rules=", ".join(s.fallback_rules) or gettext("none", lang)))
+    lines.append(say(N_("results in %(dir)s"), dir=s.output_dir))
+    return lines
 
 
 def _spool_stdin(output_dir: Path) -> Path:

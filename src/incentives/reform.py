@@ -38,6 +38,7 @@ from incentives import _yaml
 from incentives.engine import AwardRow, award_rows
 from incentives.errors import Location, RulebookError
 from incentives.facts import Enterprise, Profile
+from incentives.messages import N_, Lang, Names, gettext
 from incentives.money import to_fen
 from incentives.outcomes import Award
 from incentives.readings import Change, set_path
@@ -211,28 +212,44 @@ def compare(enterprises: Iterable[Enterprise], baseline: Rulebook, reformed: Rul
     return report
 
 
-def render(report: ReformReport, title: str) -> str:
-    """The comparison as plain text tables."""
-    from incentives.report import column_in_wan, money, table
+def render(report: ReformReport, title: str, lang: Lang = "zh") -> str:
+    """The comparison as plain text tables, in ``lang``; each money column keeps one unit style."""
+    from incentives.report import column_in_wan, label, money, table
 
-    def rows(name: str, tallies: dict[str, Tally]) -> str:
-        body = [[name, "baseline", "reform", "change"]]
+    def say(template: str, **args: Any) -> str:
+        return gettext(template, lang) % args
+
+    names = Names.of(None) if lang == "zh" else Names()
+
+    def place(key: str) -> str:   # langfang/香河县 → 廊坊市香河县; "-": no county on file
+        city, _, county = key.partition("/")
+        if lang == "en":
+            return key
+        return names.city(city) + (gettext(N_("(county not recorded)"), lang) if county == "-" else county)
+
+    def rows(name: str, tallies: dict[str, Tally], labelled: bool = False) -> str:
+        body = [[gettext(name, lang), gettext(N_("baseline"), lang), gettext(N_("reform"), lang),
+                 gettext(N_("change"), lang)]]
         items = sorted(tallies.items())
         wan = [column_in_wan([getattr(t, f) for _, t in items]) for f in ("baseline", "reform", "change")]
-        body += [[k, money(t.baseline, wan=wan[0]), money(t.reform, wan=wan[1]), _signed(t.change, wan[2])]
-                 for k, t in items]
+        body += [[label(k, lang) if labelled else place(k) if name == N_("county or district") else k, money(t.baseline, lang, wan[0]), money(t.reform, lang, wan[1]),
+                  _signed(t.change, wan[2], lang)] for k, t in items]
         return table(body)
 
-    out = [f"Reform: {title}", f"Enterprises: {report.enterprises}",
-           f"Total: {money(report.total.baseline)} → {money(report.total.reform)} ({_signed(report.total.change)})", "",
-           rows("payer", report.by_payer), "", rows("county", report.by_county), "", rows("rule", report.by_rule), "",
-           f"Gain: {report.gained + len(report.gains)} enterprise(s); lose: {report.lost + len(report.losses)}"]
-    out += [f"  + {name} ({code}) {_signed(c)}" for code, name, c in report.gains[:10]]
-    out += [f"  - {name} ({code}) {_signed(c)}" for code, name, c in report.losses[:10]]
+    total = report.total
+    out = [say(N_("Reform: %(title)s"), title=title), say(N_("Enterprises: %(n)s"), n=f"{report.enterprises:,}"),
+           say(N_("Total: %(baseline)s → %(reform)s (%(change)s)"), baseline=money(total.baseline, lang),
+               reform=money(total.reform, lang), change=_signed(total.change, None, lang)), "",
+           rows(N_("payer"), report.by_payer, labelled=True), "", rows(N_("county or district"), report.by_county), "",
+           rows(N_("rule"), report.by_rule), "",
+           say(N_("Gain: %(gained)s enterprise(s); lose: %(lost)s"), gained=report.gained + len(report.gains),
+               lost=report.lost + len(report.losses))]
+    out += [f"  + {name} ({code}) {_signed(c, None, lang)}" for code, name, c in report.gains[:10]]
+    out += [f"  - {name} ({code}) {_signed(c, None, lang)}" for code, name, c in report.losses[:10]]
     return "\n".join(out)
 
 
-def _signed(amount: Decimal, wan: bool | None = None) -> str:
+def _signed(amount: Decimal, wan: bool | None = None, lang: Lang = "zh") -> str:
     from incentives.report import money
 
-    return ("+" if amount > 0 else "-" if amount < 0 else "±") + money(abs(amount), wan=wan)
+    return ("+" if amount > 0 else "-" if amount < 0 else "±") + money(abs(amount), lang, wan)

@@ -21,9 +21,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from incentives import IncentivesError, Rulebook, SourceError, __version__, assess, shipped_rules
+from incentives import Assessment, IncentivesError, Rulebook, SourceError, __version__, assess, shipped_rules
 from incentives.errors import Location
-from incentives.report import label, money, percent
+from incentives.report import label, localized, money, percent
 from incentives.schemas import schema
 from incentives.service.live import LiveRulebook
 from incentives.service.policies import policies
@@ -212,6 +212,8 @@ def mount(app: FastAPI, live: LiveRulebook) -> None:
         lang = _lang(request)
         loaded = live.current
         request.state.rulebook_hash = loaded.book.hash
+        if lang == "zh" and isinstance(context.get("result"), Assessment):   # reasons and conflicts in Chinese
+            context["result"] = localized(context["result"], "zh", loaded.book)
         return templates.TemplateResponse(request, name, {"w": WORDS[lang], "lang": lang, "book": loaded.book,
                                                           "suffix": "?lang=en" if lang == "en" else "", **context},
                                           status_code=status)
