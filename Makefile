@@ -31,7 +31,7 @@ demo: $(STAMP) cjk-font
 	@echo; echo "== A synthetic register of 20,000 Langfang enterprises, assessed and reformed =="
 	$(BIN)/incentives synth --city langfang --n 20000 --seed 1 --as-of 2026-06-30 -o out/demo/register
 	$(BIN)/incentives batch out/demo/register/enterprises.csv -o out/demo/results --as-of 2026-06-30 \
-		--workers 2 --reform examples/reforms/langfang-pilot-cap.yaml
+		--workers 2 --reform examples/reforms/langfang-pilot-cap.yaml --lang zh
 	$(BIN)/incentives chart out/demo/results/summary.json -o out/demo/charts
 
 # The ledger's tests start a throwaway PostgreSQL server: install Debian's package where it is missing.

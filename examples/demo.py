@@ -30,7 +30,7 @@ def main() -> int:
         result = assess(enterprise, book, AS_OF)
         print("=" * 100)
         print(f"{path.relative_to(ROOT)}")
-        print(render(result, "zh"))
+        print(render(result, "zh", book))
         print()
         grand.append((enterprise.profile.name, result.total))
     print("=" * 100)

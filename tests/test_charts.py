@@ -76,3 +76,59 @@ def test_with_a_font_the_charts_name_counties(summary: Path, tmp_path: Path) -> 
     assert "drawn with the CJK font DejaVuSans.ttf" in report
     rows = re.findall(r"<tr><td>([^<]*)</td><td>(?:langfang|cangzhou|shijiazhuang)</td><td>([^<]*)</td>", report)
     assert rows and all(label == county for label, county in rows if county != "(unknown)")
+
+
+@pytest.fixture(scope="module")
+def demo_summary(tmp_path_factory: pytest.TempPathFactory, book: Rulebook) -> Path:
+    """The demo's register (make demo: synth --city langfang --seed 1, batch at 2026-06-30), smaller."""
+    root = tmp_path_factory.mktemp("demo")
+    inputs = write_register(synthesize("langfang", 3000, seed=1, rulebook=book, as_of=dt.date(2026, 6, 30)),
+                            root / "register", "csv")
+    run_batch(inputs[0], root / "results", book, dt.date(2026, 6, 30))
+    return root / "results" / "summary.json"
+
+
+def test_the_demo_budget_chart_names_its_counties_in_chinese(demo_summary: Path, tmp_path: Path) -> None:
+    from incentives.charts import charts, cjk_font
+
+    if cjk_font("廊坊市香河县") is None:
+        pytest.skip("no CJK font on this machine (make test and make demo install fonts-noto-cjk)")
+    by_county, by_rule = charts(demo_summary, tmp_path)
+    data = json.loads(demo_summary.read_text("utf-8"))
+    counties = {v["county"] for v in data["by_county"].values() if v["county"] != "(unknown)"}
+    assert len(counties) == 6 and all(c.endswith(("县", "市", "区")) for c in counties)   # "langfang #1 … #6" before
+    assert "langfang/(unknown)" in data["by_county"]         # 3% of the synthetic register names no county
+    assert set(by_county.labels) == counties | {"廊坊市（未注明县区）"}
+    assert by_county.title == "各县（市、区）奖励（万元）" and by_county.xlabel == "万元（柱后数字为奖励笔数）"
+    assert by_county.legend == ["确定金额", "最高额（上限）"]
+    titles = {v["title"] for v in data["by_rule"].values()}
+    assert by_rule.title == "各规则奖励（万元）"
+    assert all(label.split(" ", 1)[0] in data["by_rule"] and any(label.split(" ", 1)[1].rstrip("…") in t for t in titles)
+               for label in by_rule.labels)
+    assert not any("langfang" in label or "#" in label for label in by_county.labels + by_rule.labels)
+
+
+def test_the_charts_in_english_say_so_in_english(demo_summary: Path, tmp_path: Path) -> None:
+    from incentives.charts import charts
+
+    by_county, by_rule = charts(demo_summary, tmp_path, font=None, lang="en")
+    assert by_county.title == "Awards by county (10,000 yuan)" and by_county.legend == ["determined", "up to (ceiling)"]
+    assert "langfang (county not recorded)" in by_county.labels
+    assert all(label.isascii() for label in by_county.labels)
+    data = json.loads(demo_summary.read_text("utf-8"))
+    assert all(label.split(" ", 1)[1].rstrip("…") in data["by_rule"][label.split(" ", 1)[0]]["title_en"]
+               for label in by_rule.labels)
+
+
+def test_without_a_font_a_chinese_chart_is_drawn_in_english_and_says_why_once(
+        demo_summary: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from incentives import charts as module
+
+    by_county, _ = module.charts(demo_summary, tmp_path, font=None, lang="zh")
+    assert by_county.title == "Awards by county (10,000 yuan)"        # no glyph boxes: Chinese needs the font
+    assert all(label.startswith("langfang") for label in by_county.labels)
+    module._said.clear()
+    for _ in range(3):
+        module._say_once(module.gettext(module._NO_FONT, "zh"))
+    err = capsys.readouterr().err
+    assert err.count("incentives: 未找到中文字体") == 1 and "fonts-noto-cjk" in err

@@ -2,9 +2,12 @@
 
 Reads the ``summary.json`` that ``incentives batch`` writes. The PNGs are drawn with matplotlib's
 Agg renderer; ``report.html`` embeds them (base64) with the tables by county, payer, rule and
-status, so it can be mailed as one file. Chinese labels need a CJK font: one is looked for among
-the installed fonts; without one the charts label rules by id and English title and number the
-counties (the tables give the names), so no glyph boxes appear. The report says which.
+status, so it can be mailed as one file. Titles and axes are in the chosen language (``lang``,
+from the message catalogue). Chinese labels need a CJK font: one is looked for through matplotlib's
+font manager and among the system's fonts (``make demo`` and ``make test`` install Debian's
+fonts-noto-cjk where none is); without one the charts are drawn in English, label rules by id and
+English title and number the counties (the tables give the names), so no glyph boxes appear. The
+command says so once, and the report says which.
 
 Amounts in the tables are the exact decimal strings of the summary; the bars are in 万元.
 """
@@ -15,6 +18,8 @@ import argparse
 import base64
 import html
 import json
+import sys
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,7 @@ from typing import Any
 from incentives import _yaml
 from incentives._tabular import require
 from incentives.errors import Location, SourceError
+from incentives.messages import N_, Lang, Names, gettext
 
 AUTO = "auto"
 _CJK_HINTS = ("cjk", "wenquanyi", "wqy", "noto sans sc", "noto serif sc", "source han", "simhei", "simsun", "yahei",
@@ -60,40 +66,75 @@ def load_summary(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def chart(summary: str | Path, out_dir: str | Path, *, font: str | None = AUTO) -> list[Path]:
+@dataclass(frozen=True)
+class BarChart:
+    """One chart as drawn: its file and the texts matplotlib was given, read back from its axes."""
+
+    path: Path
+    title: str
+    xlabel: str
+    labels: list[str]
+    legend: list[str]
+
+
+def chart(summary: str | Path, out_dir: str | Path, *, font: str | None = AUTO, lang: Lang = "zh") -> list[Path]:
     """Write ``budget_by_county.png``, ``budget_by_rule.png`` and ``report.html`` to ``out_dir``.
 
     ``font``: ``"auto"`` looks for a CJK font, ``None`` draws without one (ids and English titles),
-    or the path of a font file to use. Returns the files written.
+    or the path of a font file to use. ``lang``: the language of titles, axes and labels (Chinese
+    needs the font). Returns the files written.
     """
+    drawn = charts(summary, out_dir, font=font, lang=lang)
+    return [c.path for c in drawn] + [Path(out_dir) / "report.html"]
+
+
+def charts(summary: str | Path, out_dir: str | Path, *, font: str | None = AUTO, lang: Lang = "zh") -> list[BarChart]:
+    """What ``chart`` writes, returning the two bar charts as drawn (titles, axis and bar labels)."""
     data = load_summary(summary)
     counties = sorted(data["by_county"].items(), key=lambda kv: (-_dec(kv[1]["amount_max"]), kv[0]))
     rules = sorted(data["by_rule"].items(), key=lambda kv: (-_dec(kv[1]["amount_max"]), kv[0]))
-    names = "".join(v.get("county", k) for k, v in counties) + "".join(v.get("title", "") for _, v in rules)
     searched = font == AUTO
     if font == AUTO:
-        font = cjk_font(names)
-    county_labels = {k: _county_label(k, v, n, font) for n, (k, v) in enumerate(counties, 1)}
-    rule_labels = {k: f"{k} {_clip(v.get('title', '') if font else v.get('title_en', ''), 14 if font else 30)}"
+        font = cjk_font("廊坊市（未注明县区）各规则奖励万元" + "".join(v.get("county", k) for k, v in counties)
+                        + "".join(v.get("title", "") for _, v in rules))
+        if font is None and lang == "zh":
+            _say_once(gettext(_NO_FONT, lang))
+    shown: Lang = "zh" if lang == "zh" and font else "en"   # Chinese only where it can be drawn
+    cities = Names.of(None) if shown == "zh" else Names()
+    county_labels = {k: _county_label(k, v, n, font, shown, cities) for n, (k, v) in enumerate(counties, 1)}
+    rule_labels = {k: f"{k} {_clip(v.get('title', '') if shown == 'zh' else v.get('title_en', ''), 14 if font else 30)}"
                    for k, v in rules}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     by_county = out / "budget_by_county.png"
     by_rule = out / "budget_by_rule.png"
-    _bars(by_county, "各县（市、区）奖励（万元）" if font else "Awards by county (10,000 yuan)",
-          [(county_labels[k], v) for k, v in counties], font)
-    _bars(by_rule, "各规则奖励（万元）" if font else "Awards by rule (10,000 yuan)",
-          [(rule_labels[k], v) for k, v in rules], font)
+    drawn = [_bars(by_county, gettext(N_("Awards by county (10,000 yuan)"), shown),
+                   [(county_labels[k], v) for k, v in counties], font, shown),
+             _bars(by_rule, gettext(N_("Awards by rule (10,000 yuan)"), shown),
+                   [(rule_labels[k], v) for k, v in rules], font, shown)]
     report = out / "report.html"
     report.write_text(_html(data, font, searched, county_labels, counties, rules, (by_county, by_rule)),
                       encoding="utf-8")
-    return [by_county, by_rule, report]
+    return drawn
 
 
-def _county_label(key: str, entry: dict[str, Any], n: int, font: str | None) -> str:
+_NO_FONT = N_("no CJK font found (looked through matplotlib's font manager and the system fonts): the charts are "
+              "drawn in English, numbering the counties and naming rules by id; install a CJK font such as "
+              "Debian's fonts-noto-cjk, or pass one with --font")
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    """A notice on stderr, once per process however many charts are drawn."""
+    if message not in _said:
+        _said.add(message)
+        print(f"incentives: {message}", file=sys.stderr)
+
+
+def _county_label(key: str, entry: dict[str, Any], n: int, font: str | None, lang: Lang, names: Names) -> str:
     city, county = entry.get("city", ""), entry.get("county", key)
     if county.isascii():                  # "(unknown)": say whose
-        return f"{city} {county}"
+        return gettext(N_("%(city)s (county not recorded)"), lang) % {"city": names.city(city)}
     return county if font else f"{city} #{n}"
 
 
@@ -105,34 +146,34 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _bars(path: Path, title: str, items: list[tuple[str, dict[str, Any]]], font: str | None) -> None:
+def _bars(path: Path, title: str, items: list[tuple[str, dict[str, Any]]], font: str | None, lang: Lang) -> BarChart:
     """Horizontal bars: the determined amount, and the ceilings of up_to awards on top of it."""
     figure_mod = require("matplotlib.figure")
     agg = require("matplotlib.backends.backend_agg")
     font_manager = require("matplotlib.font_manager")
-    labels = [label for label, _ in items] or ["(no awards)"]
+    labels = [label for label, _ in items] or [gettext(N_("(no awards)"), lang)]
     fixed = [float(_dec(v["amount"]) / _WAN) for _, v in items] or [0.0]
     ceiling = [float((_dec(v["amount_max"]) - _dec(v["amount"])) / _WAN) for _, v in items] or [0.0]
     fig = figure_mod.Figure(figsize=(11, 1.4 + 0.3 * len(labels)), dpi=100)
     agg.FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     rows = list(range(len(labels)))[::-1]
-    ax.barh(rows, fixed, color="#2f6f9f", label="确定金额" if font else "determined")
-    ax.barh(rows, ceiling, left=fixed, color="#9cc3de", label="最高额（上限）" if font else "up to (ceiling)")
+    ax.barh(rows, fixed, color="#2f6f9f", label=gettext(N_("determined"), lang))
+    ax.barh(rows, ceiling, left=fixed, color="#9cc3de", label=gettext(N_("up to (ceiling)"), lang))
     for row, (_, v), a, b in zip(rows, items, fixed, ceiling):
         ax.annotate(f"{v['awards']}", (a + b, row), xytext=(3, 0), textcoords="offset points", va="center",
                     fontsize=7, color="#555")
     ax.set_yticks(rows)
     props = font_manager.FontProperties(fname=font) if font else None
     ax.set_yticklabels(labels, fontproperties=props, fontsize=9)
-    # With a CJK font the chart speaks Chinese throughout; without one, English and ids
     ax.set_title(title, fontproperties=props)
-    ax.set_xlabel("万元（柱后数字为奖励笔数）" if font else "10,000 yuan (the number after a bar counts its awards)",
-                  fontproperties=props)
-    ax.legend(loc="lower right", fontsize=8, prop=props)
+    ax.set_xlabel(gettext(N_("10,000 yuan (the number after a bar counts its awards)"), lang), fontproperties=props)
+    legend = ax.legend(loc="lower right", fontsize=8, prop=props)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})
+    return BarChart(path, ax.get_title(), ax.get_xlabel(), [t.get_text() for t in ax.get_yticklabels()][::-1],
+                    [t.get_text() for t in legend.get_texts()])
 
 
 def _money(text: Any) -> str:
@@ -215,11 +256,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        description="Write budget_by_county.png, budget_by_rule.png and report.html.")
     p.add_argument("summary", help="summary.json written by incentives batch")
     p.add_argument("-o", "--output", required=True, dest="output_dir", help="directory for the charts")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh",
+                   help="language of titles, axes and labels (default zh; Chinese needs a CJK font)")
+    p.add_argument("--font", default=AUTO, help="font file to draw with (default: a CJK font found on the machine)")
     p.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    for path in chart(args.summary, args.output_dir):
+    for path in chart(args.summary, args.output_dir, font=args.font, lang=args.lang):
         print(path)
     return 0
 
