@@ -134,3 +134,11 @@ def test_chinese_notes_are_shown_and_english_ones_pointed_to(tmp_path: Path) -> 
 def test_money_in_a_sentence_is_shown_as_the_tables_show_it() -> None:
     assert translate("up to 5000000", "zh") == "最高500万元"
     assert translate("up to 1234.5", "zh") == "最高1,234.50元"
+
+
+def test_the_translators_note_runs() -> None:
+    text = (ROOT / "docs" / "translating.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/translating.md", "exec"), {})
