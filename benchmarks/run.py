@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -131,7 +133,11 @@ def models(book: Any, n: int) -> None:
     from incentives.synth import synthesize
 
     repeat = 5
-    items = [item for city in ("langfang", "cangzhou", "shijiazhuang")
+    known = oracle_facts.RECORD_MODELS   # fields added since the migration are left out, for both models
+    items = [{"enterprise": item["enterprise"],
+              "records": [{k: v for k, v in r.items() if k in known[r["kind"]].model_fields}
+                          for r in item["records"] if r["kind"] in known]}
+             for city in ("langfang", "cangzhou", "shijiazhuang")
              for item in synthesize(city, n // 3, seed=2026, rulebook=book, as_of=AS_OF)]
     print(f"## Facts models on {len(items):,} synthetic enterprises of the three cities "
           f"(validate + award_rows, one core, best of {repeat})")
@@ -248,6 +254,10 @@ def checkout(rev: str, into: Path) -> Path | None:
         return None
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
+    for path in (into / "rules").glob("*.yaml"):   # a file that pays nothing (hebei.yaml before it named its
+        data = yaml.safe_load(path.read_text("utf-8"))  # jurisdiction) changes no award: both read the rest
+        if isinstance(data, dict) and data.get("rules") == []:
+            path.unlink()
     return into / "src"
 
 
@@ -299,19 +309,32 @@ def batch_against(book_path: Path, sizes: list[int], baseline: Path, repeat: int
                            cwd=book_path.parent if own_rules else ROOT, stdout=subprocess.DEVNULL,
                            env={**os.environ, "PYTHONPATH": str(baseline)} if own_rules else None)
             enterprises = next(register.glob("*enterprises*.csv"))
-            mine, theirs = [], []
+            mine, theirs, default = [], [], []
+            noted = False
             for _ in range(repeat):
+                default.append(batch_run(enterprises, Path(tmp) / "out", book_path, 1, default_path=True))
                 mine.append(batch_run(enterprises, Path(tmp) / "out", book_path, 1))
                 theirs.append(batch_run(enterprises, Path(tmp) / "base", book_path, 1, baseline))
                 totals = [json.loads((Path(tmp) / d / "summary.json").read_text(encoding="utf-8"))["total"]
                           for d in ("out", "base")]
                 if totals[0] != totals[1]:
-                    raise SystemExit(f"the batch and its baseline disagree ({totals}): no timing")
+                    # Fixes to the law's reading since the baseline (once per achievement, 再奖励 on an older
+                    # base...) change a few awards of the same rules; the work stays the same. More is a bug.
+                    if abs(totals[0]["awards"] - totals[1]["awards"]) > totals[1]["awards"] // 1000:
+                        raise SystemExit(f"the batch and its baseline disagree ({totals}): no timing")
+                    if not noted:
+                        print(f"(awards differ where the reading of the law was fixed since the baseline: "
+                              f"{totals[0]['awards']:,} against {totals[1]['awards']:,}, "
+                              f"{totals[0]['amount']} against {totals[1]['amount']} yuan)")
+                        noted = True
             seconds, base = min(m[0] for m in mine), min(t[0] for t in theirs)
             cpu, base_cpu = min(m[2] for m in mine), min(t[2] for t in theirs)
             rss, base_rss = min(m[1] for m in mine), min(t[1] for t in theirs)
             print(f"{n:12,} {seconds:9.2f} {base:11.2f} {n / seconds * 60:12,.0f} {base / seconds:10.2f}× "
-                  f"{cpu:7.2f} {base_cpu:9.2f} {base_cpu / cpu:6.2f}× {rss:13.0f} {base_rss:13.0f}")
+                  f"{cpu:7.2f} {base_cpu:9.2f} {base_cpu / cpu:6.2f}× {rss:13.0f} {base_rss:13.0f}  --path rows")
+            seconds, cpu, rss = min(d[0] for d in default), min(d[2] for d in default), min(d[1] for d in default)
+            print(f"{n:12,} {seconds:9.2f} {base:11.2f} {n / seconds * 60:12,.0f} {base / seconds:10.2f}× "
+                  f"{cpu:7.2f} {base_cpu:9.2f} {base_cpu / cpu:6.2f}× {rss:13.0f} {base_rss:13.0f}  default path")
     print(f"(load average {os.getloadavg()[0]:.1f} at the end of these runs, on {os.cpu_count()} cores)")
     print()
 
@@ -324,11 +347,12 @@ def reads(src: Path, rules: Path) -> bool:
 
 
 def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int,
-              src: Path | None = None) -> tuple[float, float, float]:
+              src: Path | None = None, default_path: bool = False) -> tuple[float, float, float]:
     """Seconds, peak RSS (MiB, the largest process) and CPU seconds (user + system, the process and its
     workers) of one ``run_batch`` in a fresh interpreter (of the package in ``src`` when given, else this
-    checkout's)."""
-    path = "" if src is not None else ", path='rows'"   # another checkout may predate the columnar path
+    checkout's), on the per-enterprise path, or with ``default_path`` on the path ``incentives batch`` takes."""
+    # another checkout may predate the columnar path: it runs its default
+    path = "" if src is not None or default_path else ", path='rows'"
     script = ("import resource, sys, json, datetime as dt\n"
               "from incentives.batch import run_batch\n"
               f"s = run_batch({str(enterprises)!r}, {str(out)!r}, {str(book_path)!r}, "
