@@ -456,3 +456,15 @@ def test_the_illustrative_set_uses_every_construct() -> None:
     for construct in ('"rd_ratio[year - 1]', "some:", "none:", "marginal:", "by_year:", 'ratio: "1:1"',
                       "instalments:", "enterprise_cap:", "at_most:", '"rd_spend[year - 1]"'):
         assert construct in text, construct
+
+
+def test_the_readme_layout_names_every_module_of_the_package_by_audience() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    layout = readme[readme.index("## Layout"):]
+    package = ROOT / "src" / "incentives"
+    names = [p.name for p in package.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    names += [f"{p.name}/" for p in package.iterdir() if p.is_dir() and not p.name.startswith("_")]
+    missing = [name for name in sorted(names) if f"`{name}`" not in layout]
+    assert not missing, f"README.md's layout does not name {missing}"
+    for audience in ("core", "authoring", "population", "services"):
+        assert f"| {audience}" in layout
