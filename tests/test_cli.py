@@ -249,3 +249,43 @@ def test_a_money_column_keeps_one_unit_style() -> None:
         assert all("," in c or len(c.rstrip("万元")) <= 7 for c in cells), cells     # separators
         checked += 1
     assert checked >= 5
+
+
+EXAMPLE_SET = ROOT / "docs" / "examples" / "province-county"
+
+
+@pytest.mark.parametrize("city, county", [("廊坊市", "香河县"), ("廊坊", "香河"), ("langfang", "xianghe")])
+def test_evaluate_picks_the_province_and_county_files_of_the_enterprise(capsys: pytest.CaptureFixture[str],
+                                                                       tmp_path: Path, city: str, county: str) -> None:
+    text = (EXAMPLE_SET / "enterprises" / "xianghe-equipment.yaml").read_text("utf-8")
+    facts = text.replace("city: 廊坊市, county: 香河县", f"city: {city}, county: {county}")
+    firm = tmp_path / "firm.yaml"
+    firm.write_text(facts, "utf-8")
+    code, out, _ = run(capsys, "evaluate", str(firm), "--rules", str(EXAMPLE_SET), "--as-of", "2026-12-31",
+                       "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["enterprise"]["city"] == "langfang"
+    assert [(a["rule_id"], a["level"], a["place"], a["amount"]) for a in data["awards"]] == [
+        ("excounty.investment", "county", "xianghe", "1450000.00"),
+        ("exprov.rd.marginal", "province", "hebei", "340000.00")]
+    assert data["total_by_payer"] == {"city": "725000.00", "county": "725000.00", "province": "340000.00"}
+
+
+def test_an_unknown_county_is_an_error_listing_the_counties_of_its_city(capsys: pytest.CaptureFixture[str],
+                                                                      tmp_path: Path) -> None:
+    firm = tmp_path / "firm.yaml"
+    firm.write_text((EXAMPLE_SET / "enterprises" / "xianghe-equipment.yaml").read_text("utf-8").replace(
+        "county: 香河县", "county: 丰台区"), "utf-8")
+    code, out, err = run(capsys, "evaluate", str(firm), "--rules", str(EXAMPLE_SET), "--as-of", "2026-12-31")
+    assert code == 2 and out == ""
+    assert f"{firm}: enterprise.county: unknown county '丰台区' in 廊坊市; known counties: dachang (大厂回族自治县/大厂), " \
+           "dacheng (大城县/大城), guan (固安县/固安), wenan (文安县/文安), xianghe (香河县/香河), yongqing (永清县/永清)" in err
+
+
+def test_explain_says_a_county_rule_is_for_another_county(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    firm = tmp_path / "firm.yaml"
+    firm.write_text((EXAMPLE_SET / "enterprises" / "xianghe-equipment.yaml").read_text("utf-8").replace(
+        "county: 香河县", "county: 文安县"), "utf-8")
+    code, out, _ = run(capsys, "explain", str(firm), "--rules", str(EXAMPLE_SET), "--as-of", "2026-12-31",
+                       "--rule", "excounty.investment", "--lang", "en")
+    assert code == 0 and out.rstrip().endswith("rule is for xianghe, enterprise is in langfang 文安县")

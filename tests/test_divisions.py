@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from incentives import assess, award_rows, load_rulebook
 from incentives.divisions import BUNDLED, load_divisions
@@ -241,3 +243,39 @@ def test_the_calculator_offers_the_cities_some_file_covers(three, tmp_path: Path
     assert _cities_with_rules(three) == ["cangzhou", "langfang", "shijiazhuang"]     # the province covers them all
     assert _cities_with_rules(_book(tmp_path / "county", {"xianghe": COUNTY})) == ["langfang"]
     assert _cities_with_rules(load_rulebook(RULES)) == ["cangzhou", "langfang", "shijiazhuang"]
+
+
+CITY_FILES = {"langfang": CITY, "cangzhou": CITY.replace("place: langfang", "place: cangzhou").replace("lf.", "cz."),
+              "xianghe": COUNTY, "botou": COUNTY.replace("place: xianghe", "place: botou").replace("xh.", "bt."),
+              "hebei": PROVINCE}
+
+
+@pytest.fixture(scope="module")
+def books(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Every subset of five files (a province, two cities, two counties), loaded once each."""
+    import itertools
+
+    out = {}
+    for n in range(len(CITY_FILES) + 1):
+        for keys in itertools.combinations(sorted(CITY_FILES), n):
+            out[keys] = _book(tmp_path_factory.mktemp("subset"), {k: CITY_FILES[k] for k in keys})
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_an_award_comes_only_from_a_file_on_the_enterprises_path(books, data) -> None:  # type: ignore[no-untyped-def]
+    keys = data.draw(st.sampled_from(sorted(books)))
+    book = books[keys]
+    city, county = data.draw(st.sampled_from([("langfang", "香河县"), ("廊坊", "文安县"), ("langfang", None),
+                                              ("cangzhou", "泊头市"), ("沧州市", "献县"), ("保定", None)]))
+    result = assess(enterprise([LEADER, FACTORY], city=city, county=county), book, AS_OF)
+    path = [d.id for d in TABLE.path_of(city, county)]
+    assert book.covering(city, county) == tuple(k for k in path if k in keys)
+    for award in result.awards:
+        assert award.place in path and award.level == TABLE.by_id[award.place].level
+        assert sum(award.payers.values()) == award.amount
+    assert result.total_by_payer == {p: sum((a.payers.get(p, D(0)) for a in result.awards), D(0))
+                                     for p in result.total_by_payer}
+    if not path:
+        assert result.awards == [] and result.warnings == [f"no rule file for city {city!r}"]
