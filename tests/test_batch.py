@@ -342,7 +342,9 @@ def test_a_register_under_province_and_county_files_is_summed_by_level_and_payer
                "investment": "8000万元", "completed": True}
     firms = [("91131024MA0CTX8K46", "langfang", "香河县", [*rd, project]),    # province 34万 + county file 145万
              ("91131026MA0CTX8K43", "廊坊", "文安县", [*rd, project]),         # province only
-             ("91130981MA0CTX8K4R", "cangzhou", "泊头市", rd)]                 # province only
+             ("91130981MA0CTX8K4R", "cangzhou", "泊头市", rd),                 # province only
+             ("91131024MA0CTX8L21", "langfang", "丰台区", [project]),          # not a Langfang county:
+             ("91131024MA0CTX8M0U", "langfang", None, [project])]              # county files left out, counted
     lines = [json.dumps({"enterprise": {"name": "示例企业", "credit_code": code, "city": city, "county": county},
                          "yearly": figures, "records": records}, ensure_ascii=False) for code, city, county, records in firms]
     register = tmp_path / "register.jsonl"
@@ -362,3 +364,6 @@ def test_a_register_under_province_and_county_files_is_summed_by_level_and_payer
     assert {k: v["amount"] for k, v in summary["by_payer"].items()} == {
         "province": "1020000.00", "city": "725000.00", "county": "725000.00"}
     assert summary["cities_without_rules"] == {}
+    assert summary["counties_not_covered"] == {"langfang/(unknown)": 1, "langfang/丰台区": 1}
+    assert "county files not applied (county absent or not in the divisions table): langfang/(unknown) (1), " \
+           "langfang/丰台区 (1)" in out

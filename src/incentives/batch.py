@@ -73,6 +73,7 @@ class _Tally:
     total: Total = field(default_factory=Total)
     dims: dict[str, dict[str, Total]] = field(default_factory=lambda: {d: {} for d in DIMENSIONS})
     no_rules: collections.Counter[str] = field(default_factory=collections.Counter)
+    county_unknown: collections.Counter[str] = field(default_factory=collections.Counter)   # city/county
 
     def _add(self, dim: str, key: str, amount: Decimal, amount_max: Decimal) -> None:
         bucket = self.dims[dim].get(key)
@@ -116,6 +117,7 @@ class _Tally:
     def merge(self, other: _Tally) -> None:
         self.counts.update(other.counts)
         self.no_rules.update(other.no_rules)
+        self.county_unknown.update(other.county_unknown)
         self.total.add(other.total)
         for dim, buckets in other.dims.items():
             mine = self.dims[dim]
@@ -209,6 +211,8 @@ class _Assessor:
             profile = enterprise.profile
             if not self.book.places(enterprise):
                 result.tally.no_rules[profile.city] += 1
+            elif self.book.left_out(profile.city, profile.county):
+                result.tally.county_unknown[f"{profile.city}/{profile.county or UNKNOWN_COUNTY}"] += 1
             if awards:
                 with_awards += 1
             for award in awards:
@@ -463,6 +467,7 @@ class BatchSummary:
     paths: dict[str, int] = field(default_factory=dict)   # enterprises assessed by each path
     fallback_rules: list[str] = field(default_factory=list)  # rules the columnar path does not compile
     rule_levels: dict[str, str] = field(default_factory=dict)  # rule id → the level of its file's place
+    counties_not_covered: dict[str, int] = field(default_factory=dict)  # city/county → enterprises
 
     @property
     def by_level(self) -> dict[str, Total]:
@@ -505,6 +510,7 @@ class BatchSummary:
             **{f"by_{name}": dimension(name) for name in DIMENSIONS},
             "by_level": {level: bucket.as_dict() for level, bucket in self.by_level.items()},
             "cities_without_rules": dict(sorted(self.cities_without_rules.items())),
+            "counties_not_covered": dict(sorted(self.counties_not_covered.items())),
             "seconds": round(self.seconds, 3),
             "enterprises_per_second": round(self.enterprises_per_second, 1),
             "workers": self.workers,
@@ -775,7 +781,7 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
         bad_enterprises=counts["bad_enterprises"], orphan_records=len(source.orphans),
         records_read=counts["records_read"] + len(source.orphans), total=tally.total, by=tally.dims,
         rule_titles={r.id: (r.rule.title.zh, r.rule.title.en) for r in book.rules},
-        rule_levels={r.id: r.level for r in book.rules},
+        rule_levels={r.id: r.level for r in book.rules}, counties_not_covered=dict(tally.county_unknown),
         cities_without_rules=dict(tally.no_rules), seconds=time.perf_counter() - started, workers=workers,
         chunk_size=chunk_size, rows=rows, path="columnar" if register is not None else "rows",
         paths=register.counts.as_dict() if register is not None else {},
@@ -921,6 +927,9 @@ def summary_lines(s: BatchSummary, reform_title: str | None = None, lang: Lang =
         payers = [f"{label(payer, lang)} {money(b.amount, lang)}" for payer, b in sorted(s.by["payer"].items())]
     lines.append(say(N_("by level: %(levels)s"), levels=joint.join(levels)))
     lines.append(say(N_("by payer: %(payers)s"), payers=joint.join(payers) or gettext("none", lang)))
+    if s.counties_not_covered:
+        lines.append(say(N_("county files not applied (county absent or not in the divisions table): %(counties)s"),
+                         counties=", ".join(f"{c} ({n})" for c, n in sorted(s.counties_not_covered.items()))))
     if s.cities_without_rules:
         lines.append(say(N_("no rule file for: %(cities)s"),
                          cities=", ".join(f"{c} ({n})" for c, n in sorted(s.cities_without_rules.items()))))

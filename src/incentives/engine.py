@@ -88,13 +88,10 @@ def _place_warnings(enterprise: Enterprise, rulebook: Rulebook) -> list[str]:
     places = rulebook.places(enterprise)
     if not places:
         return [N_("no rule file for city '%(city)s'") % {"city": p.city}]
-    path = rulebook.divisions.path_of(p.city, p.county)
-    if path and path[-1].level == "county":
-        return []
-    counties = {d.id for d in rulebook.divisions.by_id.values() if path and d.parent == path[-1].id}
-    left = [k for k, f in rulebook.files.items() if k in counties and f.rules]
+    left = rulebook.left_out(p.city, p.county)
     if not left:
         return []
+    path = rulebook.divisions.path_of(p.city, p.county)
     why = N_("county %(county)s is not in the divisions table under %(city)s") % {
         "county": repr(p.county), "city": path[-1].id} if p.county else N_("no county given")
     return [N_("%(why)s: the county files %(files)s were not applied") % {"why": why, "files": ", ".join(left)}]

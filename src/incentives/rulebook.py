@@ -414,6 +414,8 @@ class Rulebook:
     _indexes: dict[tuple[str, ...], RuleIndex] = field(default_factory=dict, repr=False, compare=False)
     _covering: dict[tuple[str, str | None], tuple[str, ...]] = field(default_factory=dict, repr=False,
                                                                        compare=False)
+    _left_out: dict[tuple[str, str | None], tuple[str, ...]] = field(default_factory=dict, repr=False,
+                                                                       compare=False)
     _read: dict[frozenset[tuple[str, str]], Rulebook] = field(default_factory=dict, repr=False, compare=False)
 
     def rebuilt(self, files: dict[str, LoadedFile], hash: str, readings: dict[str, str] | None = None) -> Rulebook:
@@ -451,6 +453,18 @@ class Rulebook:
             found = tuple(d.id for d in path if d.id in self.files) if path else \
                 ((city,) if city in self.files else ())
             self._covering[(city, county)] = found
+        return found
+
+    def left_out(self, city: str, county: str | None = None) -> tuple[str, ...]:
+        """The county files of ``city`` (with rules) not applied because ``county`` is absent or not in the
+        divisions table under it: an enterprise there may be owed what they pay."""
+        found = self._left_out.get((city, county))
+        if found is None:
+            path = self.divisions.path_of(city, county)
+            found = () if not path or path[-1].level == "county" else tuple(
+                k for k, f in self.files.items() if f.rules and k in self.divisions.by_id
+                and self.divisions.by_id[k].parent == path[-1].id)
+            self._left_out[(city, county)] = found
         return found
 
     def places(self, enterprise: Enterprise) -> tuple[str, ...]:
