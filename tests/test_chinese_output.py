@@ -187,6 +187,8 @@ def test_money_in_every_column_of_every_example_keeps_one_unit_style() -> None:
         end = lines.index("", rule)
         columns += assert_one_unit_per_column(lines[rule - 1:end])
         assert_single_amounts(lines[end:])
+        [total] = [line for line in lines if line.startswith("合计(确定金额)")]
+        assert len({unit for _, unit in _MONEY.findall(total)}) == 1, total     # the total and its payers: one unit
     assert columns >= 14          # the amount and payer columns of the seven tables with money
 
 

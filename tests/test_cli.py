@@ -44,7 +44,7 @@ def test_evaluate_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
 def test_evaluate_table_in_chinese_and_english(capsys: pytest.CaptureFixture[str]) -> None:
     args = [str(EXAMPLES / "xianghe-leader.yaml"), "--rules", str(RULES), "--as-of", "2026-06-30"]
     _, zh, _ = run(capsys, "evaluate", *args)
-    assert "30万元" in zh and "合计(确定金额): 135万元" in zh and "市级 150,000.00元, 县级 150,000.00元" in zh   # the payers column is not all whole 万
+    assert "30万元" in zh and "合计(确定金额): 1,350,000.00元  (市级 675,000.00元, 县级 675,000.00元)" in zh and "市级 150,000.00元, 县级 150,000.00元" in zh   # the payers column is not all whole 万
     _, en, _ = run(capsys, "evaluate", *args, "--lang", "en")
     assert "CNY 300,000.00" in en and "Total (determined): CNY 1,350,000.00" in en and "June 30, 2026" in en
 

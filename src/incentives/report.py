@@ -128,8 +128,9 @@ def render(result: Assessment, lang: Lang = "zh", rulebook: Rulebook | None = No
         out.append(table(rows))
     else:
         out.append(f"{L('award')}: {L('none')}")
-    by_payer = ", ".join(f"{L(p)} {money(v, lang)}" for p, v in result.total_by_payer.items())
-    out += ["", f"{L('total')}: {money(result.total, lang)}" + (f"  ({by_payer})" if by_payer else "")]
+    wan_total = column_in_wan([result.total, *result.total_by_payer.values()])   # one unit on the line
+    by_payer = ", ".join(f"{L(p)} {money(v, lang, wan_total)}" for p, v in result.total_by_payer.items())
+    out += ["", f"{L('total')}: {money(result.total, lang, wan_total)}" + (f"  ({by_payer})" if by_payer else "")]
     if result.total_max != result.total:
         out.append(f"{L('total_max')}: {money(result.total_max, lang)}")
     levels = {a.level for a in result.awards}
