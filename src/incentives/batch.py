@@ -571,9 +571,10 @@ class RowAccount:
 class _Progress:
     """A one-line bar on stderr, drawn only when stderr is a terminal."""
 
-    def __init__(self, total: int | None, enabled: bool | None, stream: IO[str] = sys.stderr) -> None:
-        self.total, self.stream = total, stream
-        self.enabled = stream.isatty() if enabled is None else enabled
+    def __init__(self, total: int | None, enabled: bool | None, stream: IO[str] | None = None) -> None:
+        # sys.stderr as it is now, not as it was at import (a test's capture may have replaced and closed it since)
+        self.total, self.stream = total, stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
         self.start = self.last = time.perf_counter()
 
     def update(self, done: int, final: bool = False) -> None:
