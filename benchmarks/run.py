@@ -22,6 +22,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -284,12 +285,13 @@ def batch(book_path: Path, sizes: list[int], workers: int, baseline: Path | None
     print()
     if baseline is not None:   # up to 100,000 enterprises: each size runs ten times
         print("## incentives batch --path rows against the baseline, same registers, same rules")
-        own = not reads(baseline, book_path)   # rule files newer than the baseline: both read the baseline's own
-        if own:
-            print(f"(the baseline cannot read today's rule files: both run on the baseline's rules, "
-                  f"{baseline.parent / 'rules'}, over registers its synth writes)")
-        batch_against(baseline.parent / "rules" if own else book_path, [n for n in sizes if n <= 100_000]
-                      or [min(sizes)], baseline, own_rules=own)
+        rules, own = book_path, problem(baseline, book_path) is not None
+        if own:   # rule files newer than the baseline: both read the baseline's own (those that both can)
+            rules, dropped = common_rules(baseline)
+            print(f"(the baseline cannot read today's rule files: both run on the baseline's, {rules}"
+                  + (f", without {', '.join(dropped)} (today's package reads it no more)" if dropped else "")
+                  + ", over registers the baseline's synth writes)")
+        batch_against(rules, [n for n in sizes if n <= 100_000] or [min(sizes)], baseline, own_rules=own)
 
 
 def batch_against(book_path: Path, sizes: list[int], baseline: Path, repeat: int = 5, own_rules: bool = False) -> None:
@@ -339,11 +341,30 @@ def batch_against(book_path: Path, sizes: list[int], baseline: Path, repeat: int
     print()
 
 
-def reads(src: Path, rules: Path) -> bool:
-    """Whether the package in ``src`` loads the rule files in ``rules``."""
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    return subprocess.run([sys.executable, "-c", f"from incentives import load_rulebook; load_rulebook({str(rules)!r})"],
-                          cwd=ROOT, env=env, capture_output=True).returncode == 0
+def problem(src: Path | None, rules: Path) -> str | None:
+    """Why the package in ``src`` (this checkout's when None) does not load the rule files in ``rules``, or None."""
+    env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None
+    proc = subprocess.run([sys.executable, "-c", f"from incentives import load_rulebook; load_rulebook({str(rules)!r})"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    return None if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["?"])[-1]
+
+
+def common_rules(baseline: Path) -> tuple[Path, list[str]]:
+    """The baseline's rule files beside its checkout, less the files this checkout no longer reads (a province's
+    file written before jurisdictions, say), and the names of those left out."""
+    rules = baseline.parent / "common-rules"   # beside rules/, so that ../sources/ is found
+    shutil.copytree(baseline.parent / "rules", rules)
+    dropped: list[str] = []
+    for _ in range(10):
+        why = problem(None, rules) or problem(baseline, rules)
+        if why is None:
+            return rules, dropped
+        name = next((p.name for p in rules.glob("*.yaml") if f"/{p.name}:" in why), None)
+        if name is None or name in ("vocabulary.yaml", "facts.yaml"):
+            break
+        (rules / name).unlink()
+        dropped.append(name)
+    raise SystemExit(f"no rule files that both this checkout and the baseline read: {why}")
 
 
 def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int,
@@ -357,8 +378,10 @@ def batch_run(enterprises: Path, out: Path, book_path: Path, workers: int,
               "from incentives.batch import run_batch\n"
               f"s = run_batch({str(enterprises)!r}, {str(out)!r}, {str(book_path)!r}, "
               f"dt.date(2026, 6, 30), workers={workers}, progress=False{path})\n"
-              "peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-              " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+              "import re, pathlib\n"   # VmHWM: this process's own peak (ru_maxrss keeps the parent's mark over exec)
+              "hwm = re.search(r'VmHWM:\\s*(\\d+)', pathlib.Path('/proc/self/status').read_text())\n"
+              "own = int(hwm.group(1)) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
               "print(json.dumps({'peak_kib': peak}))\n")
     start = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
