@@ -106,7 +106,9 @@ class OutputFolder:
             (self.path / name).unlink(missing_ok=True)
         files = {p.name: {"bytes": p.stat().st_size, "sha256": file_digest(p)}
                  for p in sorted(self.path.iterdir()) if p.is_file()}
-        manifest = {"complete": True, "started": self.started, "ended": now(), **manifest}
+        # complete where it is named: a run killed between this write and the rename leaves a partial folder
+        # whose manifest names another folder, so it claims nothing
+        manifest = {"complete": True, "folder": self.target.name, "started": self.started, "ended": now(), **manifest}
         for name, entry in manifest.pop("rows_in_files", {}).items():
             files.setdefault(name, {})["rows"] = entry
         manifest["files"] = files
@@ -198,12 +200,15 @@ def _alive(pid: int) -> bool:
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The folder's manifest if it says the folder is complete, else ``None``."""
+    """The folder's manifest if it says the folder is complete, else ``None``: ``complete: true``, and written
+    for a folder of this name (``folder``), so that the partial folder of a run killed as it published is not."""
     try:
         data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("complete") is True else None
+    if not isinstance(data, dict) or data.get("complete") is not True:
+        return None
+    return data if data.get("folder", folder.name) == folder.name else None
 
 
 class Checkpoints:
