@@ -159,9 +159,11 @@ def killed_with_a_checkpoint(enterprises: Path, out: Path, delay: float, workers
         time.sleep(delay)
         child.kill()
         child.wait()
-        if child.returncode == -signal.SIGKILL:
+        left = list(out.parent.glob(f".{out.name}.partial-*"))
+        if child.returncode == -signal.SIGKILL and [p for p in left if (p / CHECKPOINT).is_file()]:
             break
-        shutil.rmtree(out)
+        for folder in [out, *left]:   # finished, or killed as it published: again, killed sooner
+            shutil.rmtree(folder, ignore_errors=True)
         delay /= 3
     assert child.returncode == -signal.SIGKILL, "the run ended before it was killed"
     partial, = out.parent.glob(f".{out.name}.partial-*")
