@@ -59,6 +59,18 @@ class Block:
     # _cells (every value of the row) and _problem (what is wrong with it) where it was read line by line
 
 
+def _line_count(block: bytes) -> int:
+    return block.count(b"\n") + (not block.endswith(b"\n"))
+
+
+def _plain_block(block: bytes, width: int) -> bool:
+    """Whether polars reads a block of whole lines as the line reader would: no quote, no blank line, a
+    carriage return only before a newline, and every row of the header's width (polars pads a short row)."""
+    return (b'"' not in block and block.count(b"\r") == block.count(b"\r\n") and b"\n\n" not in block
+            and b"\n\r\n" not in block and not block.startswith((b"\n", b"\r\n"))
+            and block.count(b",") == _line_count(block) * (width - 1))
+
+
 class TableReader:
     """A CSV table read in blocks of whole lines: by polars where a block is plain (no quote, no
     carriage return but before a newline, no blank line), by the csv module otherwise, with the same row numbers."""
@@ -94,11 +106,8 @@ class TableReader:
 
     def _parse(self, block: bytes) -> Block:
         width = len(self.names)
-        lines = block.count(b"\n") + (not block.endswith(b"\n"))
-        plain = (b'"' not in block and block.count(b"\r") == block.count(b"\r\n") and b"\n\n" not in block
-                 and b"\n\r\n" not in block and not block.startswith((b"\n", b"\r\n"))
-                 and block.count(b",") == lines * (width - 1))   # polars pads a short row; a long one it refuses
-        if plain:
+        lines = _line_count(block)
+        if _plain_block(block, width):
             try:
                 frame = pl.read_csv(block, has_header=False, new_columns=self.names, schema={n: _S for n in self.names},
                                     infer_schema=False)
@@ -294,24 +303,18 @@ def _achievement(col: dict[str, pl.Expr]) -> pl.Expr:
     sep = "\x1f"
     own = pl.concat_str([pl.lit("#"), col["kind"], col["record_id"]], separator=sep)
     ach: Any = None
-    for kind, model in RECORD_MODELS.items():   # fields that identify it on their own come first
-        same = model.same_achievement_fields
-        if not same:
-            continue
-        values = [col[n].str.strip_chars() for n in same]
-        known = pl.all_horizontal([v.is_not_null() & (v != "") for v in values])
-        when = (col["kind"] == kind) & known
-        text = pl.concat_str([pl.lit(kind), pl.lit("="), *values], separator=sep)
-        ach = pl.when(when).then(text) if ach is None else ach.when(when).then(text)
-    for kind, model in RECORD_MODELS.items():
-        names = model.achievement_fields
-        if not names:
-            continue
-        values = [col[n].str.strip_chars() for n in names]
-        known = pl.all_horizontal([v.is_not_null() & (v != "") for v in values])
-        when = (col["kind"] == kind) & known
-        text = pl.concat_str([pl.lit(kind), *values], separator=sep)
-        ach = pl.when(when).then(text) if ach is None else ach.when(when).then(text)
+    # fields that identify it on their own come first; their text is marked "=" apart from the others
+    marks: tuple[tuple[str, list[pl.Expr]], ...] = (("same_achievement_fields", [pl.lit("=")]),
+                                                    ("achievement_fields", []))
+    for attr, mark in marks:
+        for kind, model in RECORD_MODELS.items():
+            names = getattr(model, attr)
+            if not names:
+                continue
+            values = [col[n].str.strip_chars() for n in names]
+            when = (col["kind"] == kind) & pl.all_horizontal([v.is_not_null() & (v != "") for v in values])
+            text = pl.concat_str([pl.lit(kind), *mark, *values], separator=sep)
+            ach = pl.when(when).then(text) if ach is None else ach.when(when).then(text)
     return (own if ach is None else ach.otherwise(own)).alias("_ach")
 
 
@@ -739,10 +742,8 @@ def _code_blocks(table: Table, size: int) -> Iterator[pl.Series | None]:
                 return
             cut = data.rfind(b"\n") + 1 or len(data)
             block, rest = data[:cut], data[cut:]
-            lines = block.count(b"\n") + (not block.endswith(b"\n"))
-            if (b'"' in block or block.count(b"\r") != block.count(b"\r\n") or b"\n\n" in block
-                    or b"\n\r\n" in block or block.startswith((b"\n", b"\r\n"))
-                    or block.count(b",") != lines * (width - 1)):
+            lines = _line_count(block)
+            if not _plain_block(block, width):
                 yield None
                 return
             try:
