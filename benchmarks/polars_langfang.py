@@ -36,13 +36,16 @@ def awards(enterprises: str, records: str, as_of: dt.date) -> pl.LazyFrame:
             .with_columns(date=pl.col("date").str.to_date("%Y-%m-%d"))
             .filter(pl.col("date").is_between(START, min(END, as_of)))
             .join(ents, on="credit_code", how="inner"))
-    titles = (recs.filter(pl.col("kind") == "recognition")
-              .join(FIXED.lazy(), on=["title", "level"], how="inner")
-              .filter((pl.col("rule_id") != "lf.industrial_internet_platform")
-                      | (pl.col("scope").is_in(PLATFORM_SCOPES) & pl.col("in_cluster")))
-              .sort("credit_code", "date", "record_id")
-              .unique(["credit_code", "rule_id"], keep="first", maintain_order=True)   # 一次性: once per enterprise
-              .select("credit_code", "rule_id", "record_id", "date", amount=pl.col("fixed")))
+    recognised = (recs.filter(pl.col("kind") == "recognition")
+                  .join(FIXED.lazy(), on=["title", "level"], how="inner")
+                  .select("credit_code", "rule_id", "record_id", "date", "scope", amount=pl.col("fixed")))
+    platform = pl.col("rule_id") == "lf.industrial_internet_platform"
+    titles = pl.concat([
+        (recognised.filter(~platform)
+         .sort("credit_code", "date", "record_id")
+         .unique(["credit_code", "rule_id"], keep="first", maintain_order=True)),   # 一次性: once per enterprise
+        recognised.filter(platform & pl.col("scope").is_in(PLATFORM_SCOPES)),       # a lump sum per platform, any builder
+    ]).drop("scope")
     fen = pl.col("investment").cast(pl.Decimal(20, 2)).mul(100).cast(pl.Int64)
     pilots = (recs.filter((pl.col("kind") == "project") & (pl.col("type") == "digital_transformation_pilot")
                           & pl.col("in_cluster") & pl.col("investment").is_not_null())
