@@ -27,7 +27,7 @@ from incentives.errors import IncentivesError
 from incentives.facts import credit_code_check_digit
 from incentives.synth import synthesize, write_register
 
-from conftest import shared_rulebook
+from conftest import credit_code, shared_rulebook
 from test_durable import AMOUNTS, VOCABULARY, pick
 from test_population import GROUPS, amount, registered, rule_file, rule_spec
 
@@ -235,3 +235,144 @@ def test_the_benchmark_baseline_pays_what_the_batch_pays(tmp_path: Path) -> None
     baseline = pl.read_csv(tmp_path / "hand.csv", infer_schema=False).select(columns).sort(pl.all())
     assert batch.height > 100 and set(batch["rule_id"]) >= {"lf.industrial_internet_platform", "lf.digital_pilot"}
     assert batch.equals(baseline)
+
+
+# ------------------------------------------------------------------------------------ resuming
+def resume_register(directory: Path, join: str) -> Path:
+    """600 enterprises of the three cities with a duplicated credit code and a bad row; for ``index``, the
+    records shuffled (joined by the index) with three orphan records among them."""
+    import random
+
+    book = shared_rulebook()
+    items = list(synthesize("all", 600, seed=11, rulebook=book, as_of=AS_OF))
+    items[51]["enterprise"]["credit_code"] = items[50]["enterprise"]["credit_code"]
+    items[100]["enterprise"]["size"] = "giant"
+    [enterprises, records] = write_register(items, directory / join, "csv")
+    if join == "index":
+        with open(records, newline="", encoding="utf-8") as f:
+            head, *body = list(csv.reader(f))
+        orphans = [[credit_code(f"91131024MA0CTR{n:03d}"), *row[1:]] for n, row in enumerate(body[:3])]
+        body += orphans
+        random.Random(3).shuffle(body)
+        with open(records, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([head, *body])
+    return enterprises
+
+
+RESUME_BLOCK = 4096     # bytes of enterprises a chunk: about 40 chunks of the 600 enterprises
+
+
+@pytest.fixture(scope="module")
+def checkpointed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path, list[str]]]:
+    """For each join: the register, an uninterrupted columnar run's results (a checkpoint after every chunk),
+    and the text of every checkpoint it wrote."""
+    import incentives.columnar as columnar
+    from incentives._output import Checkpoints
+
+    root = tmp_path_factory.mktemp("checkpointed")
+    found = {}
+    for join in ("merge", "index"):
+        enterprises = resume_register(root / "registers", join)
+        texts: list[str] = []
+        save = Checkpoints.save
+
+        def saved(self: Checkpoints, state: dict[str, Any]) -> None:
+            save(self, state)
+            texts.append(self.path.read_text(encoding="utf-8"))
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(columnar, "BLOCK_BYTES", RESUME_BLOCK)
+            patch.setattr(Checkpoints, "save", saved)
+            summary = run_batch(enterprises, root / f"whole-{join}", shared_rulebook(), AS_OF, path="columnar",
+                                checkpoint_seconds=0)
+        assert summary.join == join and summary.path == "columnar" and summary.rows is not None
+        assert summary.rows.balanced and summary.bad_enterprises >= 3   # the duplicated pair and the giant
+        assert summary.orphan_records == (3 if join == "index" else 0)
+        found[join] = (enterprises, root / f"whole-{join}", texts)
+    return found
+
+
+def without_timing(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if k not in ("seconds", "enterprises_per_second", "output_dir")}
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+@pytest.mark.parametrize("join", ["merge", "index"])
+def test_a_columnar_run_resumed_after_any_chunk_writes_what_an_uninterrupted_run_writes(
+        checkpointed: dict[str, tuple[Path, Path, list[str]]], tmp_path_factory: pytest.TempPathFactory,
+        monkeypatch: pytest.MonkeyPatch, join: str, data: st.DataObject) -> None:
+    """Killed after any chunk's checkpoint, with any part of the rows written after it on disk (or as it
+    published): the resumed run assesses only the chunks after the checkpoint and writes the same files."""
+    import json
+    import os
+    import secrets
+
+    from incentives._output import CHECKPOINT, read_manifest
+    from incentives.columnar import Register
+
+    enterprises, whole, texts = checkpointed[join]
+    k = data.draw(st.integers(0, len(texts) - 1), label="checkpoint")
+    checkpoint = json.loads(texts[k])
+    out = tmp_path_factory.mktemp("resumed") / "results"
+    partial = out.parent / f".results.partial-{os.getpid()}-{secrets.token_hex(4)}"   # a run of this process, gone
+    partial.mkdir()
+    for name in ("awards.csv", "errors.csv"):
+        full = (whole / name).read_bytes()
+        kept = checkpoint["files"][name]["bytes"]
+        (partial / name).write_bytes(full[:data.draw(st.integers(kept, len(full)), label=f"{name} bytes")])
+    if data.draw(st.booleans(), label="killed as it published"):
+        for name in ("summary.json", "summary.csv", "manifest.json"):
+            (partial / name).write_bytes((whole / name).read_bytes())
+    (partial / CHECKPOINT).write_text(texts[k], encoding="utf-8")
+    assessed = []
+    chunk = Register._chunk
+
+    def counted(self: Register, ents: pl.DataFrame, recs: pl.DataFrame) -> Any:
+        assessed.append(ents.height)
+        return chunk(self, ents, recs)
+
+    small_blocks(monkeypatch, RESUME_BLOCK)
+    monkeypatch.setattr(Register, "_chunk", counted)
+    summary = run_batch(enterprises, out, shared_rulebook(), AS_OF, path="columnar", resume=True, checkpoint_seconds=0)
+    done = checkpoint["state"]["chunks"]
+    assert len(assessed) == len(texts) - done   # the chunks before the checkpoint were read, not assessed
+    for name in OUTPUTS:
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert without_timing(json.loads((out / "summary.json").read_text("utf-8"))) == without_timing(
+        json.loads((whole / "summary.json").read_text("utf-8")))
+    manifest, reference = read_manifest(out), read_manifest(whole)
+    assert manifest is not None and reference is not None and manifest == summary.manifest
+    assert manifest["resumed"] == [{"chunk": done, "at": manifest["resumed"][0]["at"]}]
+    assert manifest["started"] == checkpoint["state"]["started"]
+    for key in ("inputs", "rows", "rulebook_hash", "as_of"):
+        assert manifest[key] == reference[key]
+    assert {n: manifest["files"][n] for n in OUTPUTS} == {n: reference["files"][n] for n in OUTPUTS}
+    assert sorted(p.name for p in out.iterdir()) == sorted([*manifest["files"], "manifest.json"])
+    assert not list(out.parent.glob(".results.*"))
+
+
+def test_a_columnar_checkpoint_is_resumed_only_with_the_same_path_and_blocks(
+        checkpointed: dict[str, tuple[Path, Path, list[str]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from incentives._output import CHECKPOINT
+    from incentives.errors import ResumeError
+
+    enterprises, whole, texts = checkpointed["merge"]
+    partial = tmp_path / f".results.partial-{os.getpid()}-0a0b0c0d"
+    partial.mkdir()
+    for name in ("awards.csv", "errors.csv"):
+        (partial / name).write_bytes((whole / name).read_bytes())
+    (partial / CHECKPOINT).write_text(texts[len(texts) // 2], encoding="utf-8")
+    small_blocks(monkeypatch, 2 * RESUME_BLOCK)
+    with pytest.raises(ResumeError, match=f"block_bytes is {2 * RESUME_BLOCK} now and was {RESUME_BLOCK} when the run "
+                                          "being resumed began"):
+        run_batch(enterprises, tmp_path / "results", shared_rulebook(), AS_OF, path="columnar", resume=True)
+    with pytest.raises(ResumeError, match="path is 'rows' now and was 'columnar' when the run being resumed began"):
+        run_batch(enterprises, tmp_path / "results", shared_rulebook(), AS_OF, path="rows", resume=True)
+    small_blocks(monkeypatch, RESUME_BLOCK)
+    summary = run_batch(enterprises, tmp_path / "results", shared_rulebook(), AS_OF, path="columnar", resume=True)
+    assert summary.manifest["resumed"][0]["chunk"] == len(texts) // 2 + 1
+    for name in OUTPUTS:
+        assert (tmp_path / "results" / name).read_bytes() == (whole / name).read_bytes(), name

@@ -46,9 +46,14 @@ def claims_complete(parent: Path) -> list[Path]:
     return [p for p in parent.iterdir() if p.is_dir() and (p / MANIFEST).exists() and read_manifest(p) is not None]
 
 
-def batch_command(enterprises: Path, out: Path, workers: int) -> list[str]:
-    return [sys.executable, "-m", "incentives.cli", "batch", str(enterprises), "-o", str(out), "--rules",
-            str(ROOT / "rules"), "--as-of", "2026-06-30", "--workers", str(workers), "--chunk-size", "500"]
+def batch_command(enterprises: Path, out: Path, workers: int, block: int | None = None) -> list[str]:
+    """The command line of a batch in a new process; with ``block``, the columnar path reads blocks of that
+    many bytes (many chunks of a small register). ``[3:]`` is the part after the program."""
+    start = [sys.executable, "-m", "incentives.cli"] if block is None else [
+        sys.executable, "-c", f"import sys, incentives.columnar as c; c.BLOCK_BYTES = {block}; "
+        "from incentives.cli import main; sys.exit(main())"]
+    return [*start, "batch", str(enterprises), "-o", str(out), "--rules", str(ROOT / "rules"), "--as-of",
+            "2026-06-30", "--workers", str(workers), "--chunk-size", "500"]
 
 
 @pytest.mark.parametrize("sig, workers", [(signal.SIGKILL, 1), (signal.SIGKILL, 2), (signal.SIGINT, 1),
@@ -143,12 +148,13 @@ def test_an_output_path_that_is_a_file_or_a_folder_of_other_files_is_refused(
 
 
 def killed_with_a_checkpoint(enterprises: Path, out: Path, delay: float, workers: int = 1,
-                             rules: Path = ROOT / "rules", every: float = 0) -> Path:
-    """Start a batch that records a checkpoint at most every ``every`` seconds, SIGKILL it ``delay``
+                             rules: Path = ROOT / "rules", every: float = 0, path: str = "rows") -> Path:
+    """Start a batch on ``path`` that records a checkpoint at most every ``every`` seconds, SIGKILL it ``delay``
     seconds after its first checkpoint, and return the partial folder it leaves (with its checkpoint)."""
     import shutil
 
-    argv = [*batch_command(enterprises, out, workers), "--checkpoint-seconds", str(every), "--path", "rows"]
+    argv = [*batch_command(enterprises, out, workers, BLOCK if path == "columnar" else None),
+            "--checkpoint-seconds", str(every), "--path", path]
     argv[argv.index("--rules") + 1] = str(rules)
     for _ in range(6):   # a machine with idle cores may finish first: then again, killed sooner
         child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -175,22 +181,31 @@ def without_timing(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k not in ("seconds", "enterprises_per_second", "workers")}
 
 
+BLOCK = 65536   # bytes of enterprises a columnar chunk reads in the kill tests: about 50 chunks of the large register
+
+
+@pytest.mark.parametrize("path", ["rows", "columnar"])
 def test_a_run_resumed_after_sigkill_writes_what_an_uninterrupted_run_writes(
-        registers: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        registers: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    import incentives.columnar as columnar
+
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", BLOCK)   # as the killed runs read it
     large = registers[1]
     whole = tmp_path / "whole"
-    assert main([*batch_command(large, whole, 1)[3:], "--path", "rows"]) == 0
+    assert main([*batch_command(large, whole, 1)[3:], "--path", path]) == 0
     reference = read_manifest(whole)
     assert reference is not None
     rng = random.Random(9)
     chunks_resumed, written_after = [], []   # the chunk each run resumed after, bytes written past its checkpoint
     for attempt, workers in enumerate((1, 2, 1)):
         out = tmp_path / f"resumed-{attempt}"
-        partial = killed_with_a_checkpoint(large, out, rng.uniform(0, 1.5), workers, every=0.3)
+        partial = killed_with_a_checkpoint(large, out, rng.uniform(0, 1.5), workers, every=0.3, path=path)
         checkpoint = json.loads((partial / CHECKPOINT).read_text(encoding="utf-8"))
+        assert checkpoint["run"]["path"] == path
         beyond = (partial / "awards.csv").stat().st_size - checkpoint["files"]["awards.csv"]["bytes"]
         capsys.readouterr()
-        assert main([*batch_command(large, out, 2 - attempt % 2)[3:], "--resume", "--path", "rows"]) == 0
+        assert main([*batch_command(large, out, 2 - attempt % 2)[3:], "--resume", "--path", path]) == 0
         said = capsys.readouterr().out
         assert f"resumed after chunk {checkpoint['state']['chunks']:,} " in said
         chunks_resumed.append(checkpoint["state"]["chunks"])

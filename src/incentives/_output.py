@@ -101,11 +101,11 @@ class OutputFolder:
             shutil.rmtree(self.path, ignore_errors=True)
 
     def publish(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        """Write ``manifest.json`` (complete, with every file's rows and hash) last, then rename into place."""
-        for name in (CHECKPOINT, CHECKPOINT + ".tmp"):
-            (self.path / name).unlink(missing_ok=True)
+        """Write ``manifest.json`` (complete, with every file's rows and hash) last, then rename into place.
+        The checkpoint goes only after the rename: a run killed before it leaves a folder ``--resume`` takes over."""
+        (self.path / (CHECKPOINT + ".tmp")).unlink(missing_ok=True)
         files = {p.name: {"bytes": p.stat().st_size, "sha256": file_digest(p)}
-                 for p in sorted(self.path.iterdir()) if p.is_file()}
+                 for p in sorted(self.path.iterdir()) if p.is_file() and p.name not in (CHECKPOINT, MANIFEST)}
         # complete where it is named: a run killed between this write and the rename leaves a partial folder
         # whose manifest names another folder, so it claims nothing
         manifest = {"complete": True, "folder": self.target.name, "started": self.started, "ended": now(), **manifest}
@@ -127,6 +127,7 @@ class OutputFolder:
             raise IncentivesError(f"cannot move the results into place: {e.strerror or e}",
                                   location=Location(str(self.target))) from e
         self.published = True
+        (self.target / CHECKPOINT).unlink(missing_ok=True)   # a kill just before this leaves it: not in the manifest
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return manifest

@@ -103,7 +103,8 @@ class _Tally:
     def to_json(self) -> dict[str, Any]:
         """The counts and totals so far, exactly (money as text), for a checkpoint."""
         return {"counts": dict(self.counts), "no_rules": dict(self.no_rules), "total": self.total.as_dict(),
-                "dims": {dim: {key: t.as_dict() for key, t in buckets.items()} for dim, buckets in self.dims.items()}}
+                "dims": {dim: {key: t.as_dict() for key, t in buckets.items()} for dim, buckets in self.dims.items()},
+                "county_unknown": dict(self.county_unknown)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> _Tally:
@@ -112,7 +113,7 @@ class _Tally:
 
         return cls(collections.Counter(data["counts"]), total(data["total"]),
                    {dim: {key: total(t) for key, t in data["dims"].get(dim, {}).items()} for dim in DIMENSIONS},
-                   collections.Counter(data["no_rules"]))
+                   collections.Counter(data["no_rules"]), collections.Counter(data.get("county_unknown", {})))
 
     def merge(self, other: _Tally) -> None:
         self.counts.update(other.counts)
@@ -684,10 +685,11 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     if reform is not None:
         assessor.reform, assessor.reform_book = reform, apply_reform(book, reform)
     target = Path(output_dir)
-    resumable = not _columnar(source, path, book) and out_fmt in AwardWriter.APPENDABLE and reform is None
+    columnar = _columnar(source, path, book)
+    resumable = out_fmt in AwardWriter.APPENDABLE and reform is None
     if resume and not resumable:
-        raise ResumeError("only a run of the per-enterprise path (--path rows) writing csv or jsonl awards, without "
-                          "a reform, can be resumed", location=Location(str(target)))
+        raise ResumeError("only a run writing csv or jsonl awards, without a reform, can be resumed",
+                          location=Location(str(target)))
     inputs = [input_entry("enterprises", source.path)]
     if source.records is not None:
         inputs.append(input_entry("records", source.records.path))
@@ -695,7 +697,12 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
         checkpoints = None
         if resumable:
             run = {"inputs": inputs, "rulebook_hash": book.hash, "rules": _rules_path(rulebook),
-                   "as_of": as_of.isoformat(), "chunk_size": chunk_size, "format": out_fmt}
+                   "as_of": as_of.isoformat(), "chunk_size": chunk_size, "format": out_fmt,
+                   "path": "columnar" if columnar else "rows"}
+            if columnar:   # a chunk is a block of the enterprises table: its size says where each chunk ends
+                from incentives import columnar as frames
+
+                run["block_bytes"] = frames.BLOCK_BYTES
             checkpoints = Checkpoints(folder.path, run, [f"awards.{out_fmt}", "errors.csv"], checkpoint_seconds)
         state = checkpoints.resume() if checkpoints is not None and folder.resumed else None
         if state is not None:
@@ -738,8 +745,11 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
                 errors.writerow(ERROR_COLUMNS)
             register = _register(source, assessor, path)
             chunks = _chunks(source.items(), chunk_size)
-            for _ in range(done):  # read again (the duplicates and orphans need every row), not assessed
-                next(chunks, None)
+            if register is not None and state is not None:   # its blocks are read again, not assessed
+                register.skip = done
+                register.counts = dataclasses.replace(register.counts, **state["paths"])
+            for _ in range(done if register is None else 0):  # read again (the duplicates and orphans need
+                next(chunks, None)                              # every row), not assessed
             results = register.results() if register is not None else \
                 _results(assessor, chunks, workers, _rules_path(rulebook))
             for result in results:
@@ -758,7 +768,7 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
                     awards.flush()
                     ef.flush()
                     checkpoints.save({"chunks": done, "error_rows": error_rows, "tally": tally.to_json(),
-                                      "started": begun})
+                                      "started": begun, "paths": register.counts.as_dict() if register else {}})
                 bar.update(tally.counts["enterprises_read"])
             errors.writerows([*(text_value(v) for v in source.orphan_error(orphan)), digest]
                              for orphan in source.orphans)

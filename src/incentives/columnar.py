@@ -824,7 +824,8 @@ class Counts:
 
 
 class Register:
-    """A CSV register read and assessed by frames; ``results`` yields ``batch._ChunkResult``s in input order."""
+    """A CSV register read and assessed by frames; ``results`` yields ``batch._ChunkResult``s in input order,
+    one per block of the enterprises table after the first ``skip``."""
 
     def __init__(self, ents: Table, recs: Table, assessor: Any, block_bytes: int | None = None,
                  join: str = "merge") -> None:
@@ -840,6 +841,8 @@ class Register:
         self.duplicates: Any = None     # the source's duplicated credit codes
         self.ent_names = list(ents.columns)
         self.rec_names = list(recs.columns)
+        self.skip = 0       # blocks whose results a resumed run's files hold already: read, not assessed
+        self.blocks = 0     # blocks read so far
 
     def results(self) -> Iterator[Any]:
         ent_reader = TableReader(self.ents, self.block_bytes)
@@ -852,11 +855,11 @@ class Register:
                 for block in ent_reader.blocks():
                     frame = self._keyed_ents(block.frame)
                     if pending is None or pending.is_empty():
-                        yield self._chunk(frame, self._empty_recs())
+                        yield from self._assessed(frame, self._empty_recs())
                         continue
                     keys = frame.filter(pl.col("_first"))["_key"]
                     taken = pending["_code"].is_in(keys.implode(), nulls_equal=True)
-                    yield self._chunk(frame, pending.filter(taken))
+                    yield from self._assessed(frame, pending.filter(taken))
                     pending = pending.filter(~taken)
                 if pending is not None and pending.height:
                     self.orphans[:] = [_row(r, self.rec_names, "credit_code")
@@ -877,7 +880,7 @@ class Register:
                     else:
                         buffer = nxt if buffer is None else pl.concat([buffer, nxt])
                 if buffer is None or buffer.is_empty():
-                    yield self._chunk(frame, self._empty_recs())
+                    yield from self._assessed(frame, self._empty_recs())
                     continue
                 inside = buffer["_code"].is_in(keys, nulls_equal=True)
                 outside = (~inside).arg_true()
@@ -888,12 +891,19 @@ class Register:
                                          on="_code", how="left", maintain_order="left")["_e"]
                 if positions.len() and not positions.is_sorted():
                     raise Unordered()
-                yield self._chunk(frame, mine)
+                yield from self._assessed(frame, mine)
             if (buffer is not None and buffer.height) or next(rec_blocks, None) is not None:
                 raise Unordered()
         finally:
             ent_reader.close()
             rec_reader.close()
+
+    def _assessed(self, ents: pl.DataFrame, recs: pl.DataFrame) -> Iterator[Any]:
+        """The block's chunk result, unless it is one of the first ``skip``: those a resumed run reads again
+        (the merge's buffer and the orphans need their records) but does not assess."""
+        self.blocks += 1
+        if self.blocks > self.skip:
+            yield self._chunk(ents, recs)
 
     def _keyed(self, frame: pl.DataFrame) -> pl.DataFrame:
         return frame.with_columns(_code=_key("credit_code"))
