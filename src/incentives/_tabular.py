@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import io
 import itertools
 import json
 import re
@@ -638,6 +639,14 @@ def text_value(value: Any) -> Any:
     return str(value) if isinstance(value, (Decimal, dt.date)) else value
 
 
+@dataclass
+class EncodedRows:
+    """Award rows already written out as csv bytes."""
+
+    data: bytes
+    count: int
+
+
 class AwardWriter:
     """``awards.<fmt>``: one row per award, written chunk by chunk."""
 
@@ -689,14 +698,26 @@ class AwardWriter:
             for row in rows:  # already text, so money stays exact; an empty cell is left out
                 self.sheet.append([v if v != "" else None for v in row])
 
+    @staticmethod
+    def encoded(frame: Any, fmt: str) -> Any:
+        """What ``write_frame`` takes for award rows as a polars frame of text columns: for csv, their
+        bytes, encoded here so that the encoding can run beside other work; the frame for the rest."""
+        if fmt != "csv":
+            return frame
+        pl = require("polars")  # an empty text is written as csv writes it: nothing, not ""
+        frame = frame.with_columns(pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c)
+                                   for c in frame.columns)
+        data = io.BytesIO()
+        frame.write_csv(data, include_header=False, line_terminator="\r\n", quote_style="necessary")
+        return EncodedRows(data.getvalue(), frame.height)
+
     def write_frame(self, frame: Any) -> None:
-        """Award rows as a polars frame of text columns (from the columnar path)."""
+        """Award rows from the columnar path: a polars frame of text columns, or ``encoded`` ones."""
         if self.fmt == "csv":
-            self.rows += frame.height
-            pl = require("polars")  # an empty text is written as csv writes it: nothing, not ""
-            frame = frame.with_columns(pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c)
-                                       for c in frame.columns)
-            self.file.write(frame.write_csv(include_header=False, line_terminator="\r\n", quote_style="necessary"))
+            rows = frame if isinstance(frame, EncodedRows) else self.encoded(frame, "csv")
+            self.rows += rows.count
+            self.file.flush()
+            self.file.buffer.write(rows.data)
         else:
             rows = frame.rows()
             if self.fmt in ("jsonl", "parquet"):

@@ -616,13 +616,13 @@ def _columnar(source: Source, path: str, book: Rulebook) -> bool:
         and source.records.fmt == "csv" and not any(f.rules and f.model.level != "city" for f in book.files.values())
 
 
-def _register(source: Source, assessor: _Assessor, path: str) -> Any:
+def _register(source: Source, assessor: _Assessor, path: str, out_fmt: str, threads: int | None) -> Any:
     """The columnar reading of ``source`` where it applies (see ``_columnar``), else None."""
     if not _columnar(source, path, assessor.book) or source.table is None or source.records is None:
         return None
     from incentives.columnar import Register
 
-    register = Register(source.table, source.records, assessor, join=source.join)
+    register = Register(source.table, source.records, assessor, join=source.join, threads=threads, out_fmt=out_fmt)
     register.orphans = source.orphans  # filled as the records are read, and written to errors.csv at the end
     register.duplicates = source.duplicates_up_front()  # rows of a duplicated credit code: per-enterprise path
     return register
@@ -649,7 +649,7 @@ def _default_path() -> str:
 
 def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | str | Path,
               as_of: dt.date | None = None, *, records: str | Path | None = None, chunk_size: int = 1000,
-              workers: int = 1, output_format: str | None = None, progress: bool | None = None,
+              workers: int | None = None, output_format: str | None = None, progress: bool | None = None,
               reform: Reform | None = None, path: str | None = None,
               readings: dict[str, str] | None = None, resume: bool = False,
               checkpoint_seconds: float = 2.0) -> BatchSummary:
@@ -658,7 +658,9 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     ``input`` is the enterprises table (.csv, .jsonl, .parquet or .xlsx); ``records`` defaults to the
     table beside it with ``enterprises`` in its name replaced by ``records`` (the ``records`` sheet
     for xlsx; inline for JSONL). Bad rows go to ``errors.csv`` and never stop the run. ``workers``
-    processes each assess whole chunks; output is in input order whatever the number of workers.
+    processes each assess whole chunks on the per-enterprise path (default 1); on the columnar path,
+    ``workers`` chunks are assessed at once in threads (default ``columnar.THREADS``). Output is in
+    input order whatever the number of workers.
     Raises ``IncentivesError`` only for what stops every row: an unreadable file, an unknown column.
     With ``reform``, each enterprise is also assessed under the reformed rules: ``reform.json`` has
     baseline against reform by payer, county and rule, ``reform_changes.csv`` each enterprise whose
@@ -668,7 +670,7 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     and raises ``ResumeError`` when the inputs, the rules or the options changed since that run began.
     """
     started = time.perf_counter()
-    if chunk_size < 1 or workers < 1:
+    if chunk_size < 1 or (workers is not None and workers < 1):
         raise IncentivesError("chunk_size and workers must be at least 1")
     book = rulebook if isinstance(rulebook, Rulebook) else load_rulebook(rulebook, readings=readings)
     if readings and isinstance(rulebook, Rulebook):
@@ -719,8 +721,8 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
 
 
 def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt.date, assessor: _Assessor,
-              rulebook: Rulebook | str | Path, reform: Reform | None, out_fmt: str, chunk_size: int, workers: int,
-              progress: bool | None, started: float, path: str = "rows", checkpoints: Checkpoints | None = None,
+              rulebook: Rulebook | str | Path, reform: Reform | None, out_fmt: str, chunk_size: int,
+              workers: int | None, progress: bool | None, started: float, path: str = "rows", checkpoints: Checkpoints | None = None,
               state: dict[str, Any] | None = None, begun: str = "") -> BatchSummary:
     """Assess the register and write every result file into ``out`` (the partial folder); with ``state``
     (a checkpoint's), go on after the chunks it counts, appending to the files it describes."""
@@ -743,7 +745,7 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
             errors = csv.writer(ef)
             if state is None:
                 errors.writerow(ERROR_COLUMNS)
-            register = _register(source, assessor, path)
+            register = _register(source, assessor, path, out_fmt, workers)
             chunks = _chunks(source.items(), chunk_size)
             if register is not None and state is not None:   # its blocks are read again, not assessed
                 register.skip = done
@@ -751,7 +753,7 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
             for _ in range(done if register is None else 0):  # read again (the duplicates and orphans need
                 next(chunks, None)                              # every row), not assessed
             results = register.results() if register is not None else \
-                _results(assessor, chunks, workers, _rules_path(rulebook))
+                _results(assessor, chunks, workers or 1, _rules_path(rulebook))
             for result in results:
                 if result.frame is not None:
                     awards.write_frame(result.frame)
@@ -793,7 +795,8 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
         records_read=counts["records_read"] + len(source.orphans), total=tally.total, by=tally.dims,
         rule_titles={r.id: (r.rule.title.zh, r.rule.title.en) for r in book.rules},
         rule_levels={r.id: r.level for r in book.rules}, counties_not_covered=dict(tally.county_unknown),
-        cities_without_rules=dict(tally.no_rules), seconds=time.perf_counter() - started, workers=workers,
+        cities_without_rules=dict(tally.no_rules), seconds=time.perf_counter() - started,
+        workers=register.threads if register is not None else workers or 1,
         chunk_size=chunk_size, rows=rows, path="columnar" if register is not None else "rows",
         paths=register.counts.as_dict() if register is not None else {},
         fallback_rules=register.frames.fallback_rules if register is not None else [])
@@ -857,8 +860,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--rules", default=None, help="rule directory or file (default: rules/ here, else the shipped rules)")
     p.add_argument("--as-of", type=parse_date, default=None, help="YYYY-MM-DD (default: today)")
     p.add_argument("--chunk-size", type=positive, default=1000, help="enterprises per chunk (default: 1000)")
-    p.add_argument("--workers", type=positive, default=1,
-                   help="processes assessing chunks, the main one included (default: 1)")
+    p.add_argument("--workers", type=positive, default=None,
+                   help="processes assessing chunks on the rows path, the main one included (default: 1); "
+                        "chunks assessed at once on the columnar path (default: 2)")
     p.add_argument("--format", choices=sorted(set(FORMATS.values())), default=None,
                    help="format of the awards file (default: the input's)")
     p.add_argument("--reform", default=None, help="reform file: also assess under the reformed rules and compare")

@@ -30,19 +30,23 @@ import math
 import re
 import types
 import typing
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any, Iterator
 
+import numpy as np
 import polars as pl
 
-from incentives._tabular import ENTERPRISE_COLUMNS, RECORD_COLUMNS, Row, Table, _lines, csv_row
+from incentives._tabular import ENTERPRISE_COLUMNS, RECORD_COLUMNS, AwardWriter, Row, Table, _lines, csv_row
 from incentives.amounts import Amount, Tier
 from incentives.conditions import All, Any_, Node, Op, Test
 from incentives.facts import _CODE_CHARS, _CODE_WEIGHTS, DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, field_kind
 from incentives.rulebook import CompiledRule, Rulebook
 
 BLOCK_BYTES = 8 << 20           # bytes of the enterprises table read per chunk (about 100,000 enterprises)
+THREADS = 2                     # chunks assessed at once (each holds a chunk's frames in memory)
 _S = pl.String
 
 
@@ -65,10 +69,19 @@ def _line_count(block: bytes) -> int:
 
 def _plain_block(block: bytes, width: int) -> bool:
     """Whether polars reads a block of whole lines as the line reader would: no quote, no blank line, a
-    carriage return only before a newline, and every row of the header's width (polars pads a short row)."""
-    return (b'"' not in block and block.count(b"\r") == block.count(b"\r\n") and b"\n\n" not in block
-            and b"\n\r\n" not in block and not block.startswith((b"\n", b"\r\n"))
-            and block.count(b",") == _line_count(block) * (width - 1))
+    carriage return only before a newline, and every row of the header's width (polars pads a short row).
+    Counted by numpy: the bytes' own ``count`` and ``in`` would pass over the block six times."""
+    if b'"' in block:
+        return False
+    if b"\r" in block and (block.count(b"\r") != block.count(b"\r\n") or b"\n\r\n" in block
+                           or block.startswith(b"\r\n")):
+        return False
+    octets = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(octets == 10)
+    if ends.size and (ends[0] == 0 or bool((np.diff(ends) == 1).any())):
+        return False  # a blank line
+    lines = ends.size + (not block.endswith(b"\n"))
+    return int(np.count_nonzero(octets == 44)) == lines * (width - 1)
 
 
 class TableReader:
@@ -828,7 +841,7 @@ class Register:
     one per block of the enterprises table after the first ``skip``."""
 
     def __init__(self, ents: Table, recs: Table, assessor: Any, block_bytes: int | None = None,
-                 join: str = "merge") -> None:
+                 join: str = "merge", threads: int | None = None, out_fmt: str = "csv") -> None:
         self.ents, self.recs, self.assessor = ents, recs, assessor
         self.book: Rulebook = assessor.book
         self.block_bytes = block_bytes or BLOCK_BYTES
@@ -839,12 +852,34 @@ class Register:
         self.counts = Counts()
         self.orphans: list[Row] = []
         self.duplicates: Any = None     # the source's duplicated credit codes
+        self.threads = threads or THREADS
+        self.out_fmt = out_fmt
         self.ent_names = list(ents.columns)
         self.rec_names = list(recs.columns)
         self.skip = 0       # blocks whose results a resumed run's files hold already: read, not assessed
         self.blocks = 0     # blocks read so far
 
     def results(self) -> Iterator[Any]:
+        """Chunks are assessed ``threads`` at a time (polars frees the interpreter while it works, so one
+        chunk's frames run while another's Python does), and yielded in input order."""
+        with ThreadPoolExecutor(self.threads) as pool:
+            pending: deque[Future[Any]] = deque()
+            for ents, recs in self._pieces():
+                pending.append(pool.submit(self._chunk, ents, recs))
+                if len(pending) > self.threads:
+                    yield self._counted(pending.popleft().result())
+            while pending:
+                yield self._counted(pending.popleft().result())
+
+    def _counted(self, done: tuple[Any, Counts]) -> Any:
+        result, counts = done
+        self.counts.columnar += counts.columnar
+        self.counts.per_enterprise += counts.per_enterprise
+        self.counts.fallback += counts.fallback
+        return result
+
+    def _pieces(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+        """Each block of enterprises with the records of its credit codes, read and joined in order."""
         ent_reader = TableReader(self.ents, self.block_bytes)
         rec_reader = TableReader(self.recs, self.block_bytes)
         try:
@@ -898,12 +933,12 @@ class Register:
             ent_reader.close()
             rec_reader.close()
 
-    def _assessed(self, ents: pl.DataFrame, recs: pl.DataFrame) -> Iterator[Any]:
-        """The block's chunk result, unless it is one of the first ``skip``: those a resumed run reads again
+    def _assessed(self, ents: pl.DataFrame, recs: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+        """The block to assess, unless it is one of the first ``skip``: those a resumed run reads again
         (the merge's buffer and the orphans need their records) but does not assess."""
         self.blocks += 1
         if self.blocks > self.skip:
-            yield self._chunk(ents, recs)
+            yield ents, recs
 
     def _keyed(self, frame: pl.DataFrame) -> pl.DataFrame:
         return frame.with_columns(_code=_key("credit_code"))
@@ -917,7 +952,7 @@ class Register:
                                                    "_cells": pl.List(_S), "_problem": _S, "_code": _S}
         return pl.DataFrame(schema=schema)
 
-    def _chunk(self, raw_ents: pl.DataFrame, raw_recs: pl.DataFrame) -> Any:
+    def _chunk(self, raw_ents: pl.DataFrame, raw_recs: pl.DataFrame) -> tuple[Any, Counts]:
         from incentives.batch import _ChunkResult, _Tally
         from incentives.reform import ReformReport
 
@@ -942,12 +977,12 @@ class Register:
         verdict = self.frames.assess(fast_ents, fast_recs)
         reformed = self.reform.assess(fast_ents, fast_recs) if self.reform is not None else None
         sent = verdict.slow | (reformed.slow if reformed is not None else set())
-        self.counts.fallback += len(sent)
+        counts = Counts(fallback=len(sent))
         slow |= sent
         assessed = fast_ents.filter(~pl.col("_e").is_in(list(sent)))
         awards = verdict.awards.filter(~pl.col("_e").is_in(list(sent)))
-        self.counts.columnar += assessed.height
-        self.counts.per_enterprise += len(slow) - len(sent)
+        counts.columnar = assessed.height
+        counts.per_enterprise = len(slow) - len(sent)
 
         result = _ChunkResult([], [], _Tally(), ReformReport() if reformed is not None else None)
         tally = result.tally
@@ -986,8 +1021,8 @@ class Register:
         if reformed is not None and result.reform is not None:
             _compare(result.reform, awards, reformed.awards.filter(~pl.col("_e").is_in(list(sent))), assessed,
                      {e: r.reform for e, r in slow_rows.items()})
-        result.frame = text.drop("_e")
-        return result
+        result.frame = AwardWriter.encoded(text.drop("_e"), self.out_fmt)
+        return result, counts
 
 
 def _tally(tally: Any, awards: pl.DataFrame, payers: tuple[str, ...]) -> None:

@@ -129,7 +129,7 @@ def _partition(batches: Iterator[Any], texts: dict[str, str], digest: str, iso: 
     ents_table = Table(Path(ENTERPRISES), "csv", "enterprises", {n: i for i, n in enumerate(ent_names, 1)})
     recs_table = Table(Path(RECORDS), "csv", "records", {n: i for i, n in enumerate(rec_names, 1)})
     assessor = _Assessor(book, dt.date.fromisoformat(iso), (ents_table, recs_table), ENTERPRISES, True)
-    register = Register(ents_table, recs_table, assessor)
+    register = Register(ents_table, recs_table, assessor, out_fmt="arrow")   # award rows as a frame
 
     def part(tag: str, names: list[str]) -> pl.DataFrame:
         rows = frame.filter(pl.col("_tag") == tag).sort("_number")
@@ -141,7 +141,7 @@ def _partition(batches: Iterator[Any], texts: dict[str, str], digest: str, iso: 
     known = ents["_key"].implode()
     orphans = recs.filter(~pl.col("_code").is_in(known))
     recs = recs.filter(pl.col("_code").is_in(known))
-    result = register._chunk(ents, recs)
+    result, _ = register._chunk(ents, recs)
     text = result.frame
     n = text.height
     columns: dict[str, Any] = {"_kind": ["award"] * n, **{c: [v or None for v in text[c].to_list()]
