@@ -176,13 +176,24 @@ def _blank(name: str) -> pl.Expr:
     return pl.when(value == "").then(None).otherwise(value).alias(name)
 
 
-def check_digit_ok(code: pl.Expr) -> pl.Expr:
-    """Whether an 18-character code (of allowed characters) has the right check digit, vectorised."""
-    total = pl.lit(0, dtype=pl.Int64)
-    for i, weight in enumerate(_CODE_WEIGHTS):
-        total = total + code.str.slice(i, 1).replace_strict(_CODE_VALUE, default=0, return_dtype=pl.Int64) * weight
-    expected = ((31 - total % 31) % 31).replace_strict(dict(enumerate(_CODE_CHARS)), return_dtype=pl.String)
-    return code.str.slice(17, 1) == expected
+_CODE_LOOKUP = np.zeros(256, dtype=np.int64)      # a code's character (ASCII) → its value
+_CODE_LOOKUP[[ord(c) for c in _CODE_CHARS]] = range(len(_CODE_CHARS))
+_CODE_CHECK = np.frombuffer(_CODE_CHARS.encode("ascii"), dtype=np.uint8)   # a value → its character
+_CODE_WEIGHTS_NP = np.array(_CODE_WEIGHTS, dtype=np.int64)
+
+
+def check_digit_ok(codes: pl.Series) -> pl.Series:
+    """Whether each code is 18 allowed characters with the right check digit (GB 32100), as one numpy
+    product over the codes laid end to end: a polars expression per position costs ten times more."""
+    shaped = codes.str.contains(_CODE_RE).fill_null(False)
+    ok = np.zeros(codes.len(), dtype=bool)
+    at = np.flatnonzero(shaped.to_numpy())
+    if at.size:
+        text = codes.filter(shaped).str.join("").item()
+        chars = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+        total = _CODE_LOOKUP[chars[:, :17]] @ _CODE_WEIGHTS_NP
+        ok[at] = chars[:, 17] == _CODE_CHECK[(31 - total % 31) % 31]
+    return pl.Series(codes.name, ok)
 
 
 def _fen(text: pl.Expr) -> pl.Expr:
@@ -228,7 +239,7 @@ def enterprises_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
           & (pl.col("enterprise.size").is_null() | pl.col("enterprise.size").is_in(sizes))
           & (pl.col("_industries").is_null() | pl.col("_industries").str.contains(_terms_pattern(industries))))
     typed = typed.with_columns(_ok=ok & pl.col("_known"))
-    return typed.with_columns(_ok=pl.col("_ok") & check_digit_ok(pl.col("credit_code")).fill_null(False))
+    return typed.with_columns(_ok=pl.col("_ok") & check_digit_ok(typed["credit_code"]))
 
 
 def _plain(info: Any) -> bool:
