@@ -73,12 +73,14 @@ def _plain_block(block: bytes, width: int) -> bool:
     Counted by numpy: the bytes' own ``count`` and ``in`` would pass over the block six times."""
     if b'"' in block:
         return False
-    if b"\r" in block and (block.count(b"\r") != block.count(b"\r\n") or b"\n\r\n" in block
-                           or block.startswith(b"\r\n")):
-        return False
     octets = np.frombuffer(block, dtype=np.uint8)
     ends = np.flatnonzero(octets == 10)
-    if ends.size and (ends[0] == 0 or bool((np.diff(ends) == 1).any())):
+    returns = np.flatnonzero(octets == 13)
+    if returns.size and (returns[-1] + 1 == octets.size or bool((octets[returns + 1] != 10).any())):
+        return False  # a carriage return not before a newline
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    empty = ends - starts
+    if bool(((empty == 0) | ((empty == 1) & (octets[starts] == 13))).any()):
         return False  # a blank line
     lines = ends.size + (not block.endswith(b"\n"))
     return int(np.count_nonzero(octets == 44)) == lines * (width - 1)
