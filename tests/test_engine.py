@@ -164,6 +164,26 @@ def test_many_rules_on_one_record_pay_the_first_highest_without_comparing_candid
     assert [(r.rule_id, r.amount) for r in award_rows(enterprise(LEADER), book, AS_OF)] == [("x.r006", D("70000.00"))]
 
 
+def test_a_report_beside_many_paying_rules_is_shown_beside_the_first_highest_without_comparing_candidates(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from incentives.engine import _Candidate
+
+    amounts = [f"{1 + i % 7}万元" for i in range(60)]
+    book = book_of(tmp_path, "groups:\n  g: {title: 各项均奖, combine: all}\nrules:\n"
+                   + "".join(rule(f"x.r{i:03}", "a", a, "g") for i, a in enumerate(amounts))
+                   + rule("x.report", "b", "1000万元", "g"))
+
+    def refuse(self: object, other: object) -> bool:
+        raise AssertionError("candidates compared")
+
+    monkeypatch.setattr(_Candidate, "__eq__", refuse)
+    result = assess(enterprise(LEADER), book, AS_OF)
+    assert result.total == D(sum(1 + i % 7 for i in range(60)) * 10000) and len(result.awards) == 60
+    [conflict] = [c for c in result.conflicts if c.reported]
+    assert conflict.paid_rule_id == "x.r006" and conflict.rule_ids == ["x.r006", "x.report"]
+    assert [(r.rule_id, r.amount) for a in result.awards for r in a.reported] == [("x.report", D("10000000.00"))]
+
+
 def test_once_per_year(tmp_path: Path) -> None:
     book = book_of(tmp_path, "rules:\n" + rule("x.one", "a", "1万元") + "    limit: once_per_year\n")
     records = [record("recognition", title="cluster_leader", level="provincial", id=f"r{i}", date=day)

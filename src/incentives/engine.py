@@ -281,7 +281,7 @@ def _settle(record_id: str, same: list[_Candidate]) -> list[Conflict]:
     if not settled or not reported:
         return conflicts
     paying = [c for c in settled if c.lost_to is None]
-    best = max(paying, key=lambda c: (c.amount or ZERO, -paying.index(c)))
+    best = max(enumerate(paying), key=lambda p: (p[1].amount or ZERO, -p[0]))[1]  # the first highest, in linear time
     for r in reported:
         r.beside = best
     shown = [best, *reported]
