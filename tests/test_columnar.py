@@ -186,6 +186,20 @@ def test_reforms_and_unordered_records_on_the_columnar_path(tmp_path: Path, monk
     assert shuffled.join == "index" and shuffled.total == columnar.total
 
 
+def test_a_line_longer_than_a_block_is_read_whole_after_the_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader trusts the code scan's plain blocks only while its blocks are the scan's: a line longer
+    than a block makes them part ways (the scan cuts it, the reader reads it whole)."""
+    book = shared_rulebook()
+    items = list(synthesize("langfang", 300, seed=8, rulebook=book, as_of=AS_OF))
+    items[40]["enterprise"]["name"] = "廊坊" + "长" * 3000 + "有限公司"   # 9,000 bytes of UTF-8
+    [enterprises, _] = write_register(items, tmp_path / "register", "csv")
+    small_blocks(monkeypatch, 4096)
+    columnar, _ = both_paths(enterprises, tmp_path / "out", book)
+    assert columnar.assessed == 300 and columnar.paths["columnar"] + columnar.paths["per_enterprise"] == 300
+    assert "长" * 3000 in (tmp_path / "out" / "columnar" / "awards.csv").read_text("utf-8") or not any(
+        r.amount for r in award_rows(Enterprise.model_validate(items[40]), book, AS_OF))
+
+
 def test_check_digits_as_a_column() -> None:
     codes = ["91131024MA0CTX8K46", "91131024MA0CTX8K47", "91130922MA0AGDA454", "911309", "91131024MA0CTX8K4I",
              None, "91131024MA0CTX8K46X", "九1131024MA0CTX8K4"]

@@ -530,6 +530,7 @@ class Source:
         self.path = enterprises
         self.orphans: list[Row] = []
         self.books: dict[Path, Any] = {}  # open xlsx workbooks
+        self.scanned: Any = None  # what ``scan`` found
         if self.fmt == "jsonl":
             if records is not None:
                 raise SourceError("a JSONL register holds its records inline: --records is for csv, parquet and xlsx",
@@ -546,6 +547,7 @@ class Source:
         self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises))
         self.records = _open_table(rec_path, file_format(rec_path), "records", self._book(rec_path))
         found = scan(self.table, self.records) if scan is not None and self.fmt == self.records.fmt == "csv" else None
+        self.scanned = found
         if found is not None:
             self.duplicates = DuplicateCodes.known(found.duplicates)
             self.join = "merge" if found.ordered else "index"

@@ -625,6 +625,7 @@ def _register(source: Source, assessor: _Assessor, path: str, out_fmt: str, thre
     register = Register(source.table, source.records, assessor, join=source.join, threads=threads, out_fmt=out_fmt)
     register.orphans = source.orphans  # filled as the records are read, and written to errors.csv at the end
     register.duplicates = source.duplicates_up_front()  # rows of a duplicated credit code: per-enterprise path
+    register.plain_at = source.scanned.block_bytes if source.scanned is not None else 0  # blocks read as plain
     return register
 
 

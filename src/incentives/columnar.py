@@ -90,10 +90,11 @@ class TableReader:
     """A CSV table read in blocks of whole lines: by polars where a block is plain (no quote, no
     carriage return but before a newline, no blank line), by the csv module otherwise, with the same row numbers."""
 
-    def __init__(self, table: Table, block_bytes: int) -> None:
+    def __init__(self, table: Table, block_bytes: int, plain: bool = False) -> None:
         self.table = table
         self.names = list(table.columns)
         self.block_bytes = block_bytes
+        self.plain = plain  # every block was found plain by ``scan_codes``, read at the same size
         self.file: IO[bytes] = open(table.path, "rb")
         head = self.file.readline()
         if head.startswith(b"\xef\xbb\xbf"):
@@ -112,6 +113,7 @@ class TableReader:
                 return
             cut = data.rfind(b"\n") + 1
             if cut == 0:
+                self.plain = False  # a line longer than a block: the blocks are no longer the scan's
                 more = self.file.read()
                 data, cut = data + more, len(data + more)
             block, self.rest = data[:cut], data[cut:]
@@ -121,13 +123,13 @@ class TableReader:
 
     def _parse(self, block: bytes) -> Block:
         width = len(self.names)
-        lines = _line_count(block)
-        if _plain_block(block, width):
+        if self.plain or _plain_block(block, width):
             try:
                 frame = pl.read_csv(block, has_header=False, new_columns=self.names, schema={n: _S for n in self.names},
                                     infer_schema=False)
             except pl.exceptions.PolarsError:
                 frame = None  # a ragged row: read the block with csv, which keeps every value
+            lines = frame.height if self.plain and frame is not None else _line_count(block)
             if frame is not None and frame.height == lines:
                 start = self.number
                 self.number += lines
@@ -735,6 +737,7 @@ class Codes:
 
     ordered: bool                       # each code's records together, in the enterprises' order
     duplicates: dict[str, list[int]]    # a code on several enterprise rows → its data-row numbers
+    block_bytes: int = 0                # every block of both tables read at this size was plain
 
 
 def scan_codes(ents: Table, recs: Table, block_bytes: int | None = None) -> Codes | None:
@@ -745,15 +748,15 @@ def scan_codes(ents: Table, recs: Table, block_bytes: int | None = None) -> Code
     ``None`` where a table is not plain (a quote, a blank line, a row of the wrong width, a bad byte,
     an empty code): the reader that accounts for such rows one by one decides then."""
     size = block_bytes or BLOCK_BYTES
-    ent_hashes = _code_hashes(ents, size)
-    rec_hashes = _code_hashes(recs, size) if ent_hashes is not None else None
+    with ThreadPoolExecutor(2) as pool:   # polars parses one table while the other's bytes are counted
+        ent_hashes, rec_hashes = pool.map(lambda table: _code_hashes(table, size), (ents, recs))
     if ent_hashes is None or rec_hashes is None:
         return None
     duplicated = ent_hashes.is_duplicated()
     if not duplicated.any():
-        return Codes(_ordered(ent_hashes, rec_hashes, unique=True), {})
+        return Codes(_ordered(ent_hashes, rec_hashes, unique=True), {}, size)
     duplicates = _duplicate_rows(ents, size, set(ent_hashes.filter(duplicated).to_list()))
-    return None if duplicates is None else Codes(_ordered(ent_hashes, rec_hashes, unique=False), duplicates)
+    return None if duplicates is None else Codes(_ordered(ent_hashes, rec_hashes, unique=False), duplicates, size)
 
 
 def _code_blocks(table: Table, size: int) -> Iterator[pl.Series | None]:
@@ -867,6 +870,7 @@ class Register:
         self.orphans: list[Row] = []
         self.duplicates: Any = None     # the source's duplicated credit codes
         self.threads = threads or THREADS
+        self.plain_at = 0   # the block size at which ``scan_codes`` found every block of both tables plain
         self.out_fmt = out_fmt
         self.ent_names = list(ents.columns)
         self.rec_names = list(recs.columns)
@@ -894,8 +898,9 @@ class Register:
 
     def _pieces(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
         """Each block of enterprises with the records of its credit codes, read and joined in order."""
-        ent_reader = TableReader(self.ents, self.block_bytes)
-        rec_reader = TableReader(self.recs, self.block_bytes)
+        plain = self.plain_at == self.block_bytes
+        ent_reader = TableReader(self.ents, self.block_bytes, plain)
+        rec_reader = TableReader(self.recs, self.block_bytes, plain)
         try:
             rec_blocks = (self._keyed(b.frame) for b in rec_reader.blocks())
             if self.join == "index":
