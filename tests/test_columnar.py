@@ -291,16 +291,33 @@ def resume_register(directory: Path, join: str) -> Path:
 RESUME_BLOCK = 4096     # bytes of enterprises a chunk: about 40 chunks of the 600 enterprises
 
 
+# the runs resumed: the join of the register, the path, and whether with the Langfang reform
+RUNS = {"merge": ("merge", "columnar", False), "index": ("index", "columnar", False),
+        "reform": ("index", "columnar", True), "reform-rows": ("merge", "rows", True),
+        "jsonl": ("merge", "columnar", False)}   # awards.jsonl
+
+
+def run_options(run: str) -> dict[str, Any]:
+    from incentives.reform import load_reform
+
+    from conftest import ROOT
+
+    _, path, reformed = RUNS[run]
+    return {"path": path, "chunk_size": 50 if path == "rows" else 1000, "checkpoint_seconds": 0,
+            "output_format": "jsonl" if run == "jsonl" else "csv",
+            "reform": load_reform(ROOT / "examples/reforms/langfang-pilot-cap.yaml")[0] if reformed else None}
+
+
 @pytest.fixture(scope="module")
 def checkpointed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path, list[str]]]:
-    """For each join: the register, an uninterrupted columnar run's results (a checkpoint after every chunk),
+    """For each of ``RUNS``: the register, an uninterrupted run's results (a checkpoint after every chunk),
     and the text of every checkpoint it wrote."""
     import incentives.columnar as columnar
     from incentives._output import Checkpoints
 
     root = tmp_path_factory.mktemp("checkpointed")
     found = {}
-    for join in ("merge", "index"):
+    for run, (join, path, reformed) in RUNS.items():
         enterprises = resume_register(root / "registers", join)
         texts: list[str] = []
         save = Checkpoints.save
@@ -312,12 +329,14 @@ def checkpointed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pa
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(columnar, "BLOCK_BYTES", RESUME_BLOCK)
             patch.setattr(Checkpoints, "save", saved)
-            summary = run_batch(enterprises, root / f"whole-{join}", shared_rulebook(), AS_OF, path="columnar",
-                                checkpoint_seconds=0)
-        assert summary.join == join and summary.path == "columnar" and summary.rows is not None
+            summary = run_batch(enterprises, root / f"whole-{run}", shared_rulebook(), AS_OF, **run_options(run))
+        assert summary.join == join and summary.path == path and summary.rows is not None
         assert summary.rows.balanced and summary.bad_enterprises >= 3   # the duplicated pair and the giant
         assert summary.orphan_records == (3 if join == "index" else 0)
-        found[join] = (enterprises, root / f"whole-{join}", texts)
+        if reformed:
+            assert summary.reform is not None and summary.reform.total.change != 0
+            assert len((root / f"whole-{run}" / "reform_changes.csv").read_bytes().splitlines()) > 2
+        found[run] = (enterprises, root / f"whole-{run}", texts)
     return found
 
 
@@ -327,10 +346,10 @@ def without_timing(summary: dict[str, Any]) -> dict[str, Any]:
 
 @settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-@pytest.mark.parametrize("join", ["merge", "index"])
-def test_a_columnar_run_resumed_after_any_chunk_writes_what_an_uninterrupted_run_writes(
+@pytest.mark.parametrize("run", list(RUNS))
+def test_a_run_resumed_after_any_chunk_writes_what_an_uninterrupted_run_writes(
         checkpointed: dict[str, tuple[Path, Path, list[str]]], tmp_path_factory: pytest.TempPathFactory,
-        monkeypatch: pytest.MonkeyPatch, join: str, data: st.DataObject) -> None:
+        monkeypatch: pytest.MonkeyPatch, run: str, data: st.DataObject) -> None:
     """Killed after any chunk's checkpoint, with any part of the rows written after it on disk (or as it
     published): the resumed run assesses only the chunks after the checkpoint and writes the same files."""
     import json
@@ -338,35 +357,40 @@ def test_a_columnar_run_resumed_after_any_chunk_writes_what_an_uninterrupted_run
     import secrets
 
     from incentives._output import CHECKPOINT, read_manifest
+    from incentives.batch import _Assessor
     from incentives.columnar import Register
 
-    enterprises, whole, texts = checkpointed[join]
+    enterprises, whole, texts = checkpointed[run]
+    files = list(json.loads(texts[0])["files"])   # awards.csv, errors.csv, and reform_changes.csv with a reform
+    outputs = [*files, "summary.csv", *(["reform.json"] if RUNS[run][2] else [])]
     k = data.draw(st.integers(0, len(texts) - 1), label="checkpoint")
     checkpoint = json.loads(texts[k])
     out = tmp_path_factory.mktemp("resumed") / "results"
     partial = out.parent / f".results.partial-{os.getpid()}-{secrets.token_hex(4)}"   # a run of this process, gone
     partial.mkdir()
-    for name in ("awards.csv", "errors.csv"):
+    for name in files:
         full = (whole / name).read_bytes()
         kept = checkpoint["files"][name]["bytes"]
         (partial / name).write_bytes(full[:data.draw(st.integers(kept, len(full)), label=f"{name} bytes")])
     if data.draw(st.booleans(), label="killed as it published"):
-        for name in ("summary.json", "summary.csv", "manifest.json"):
+        for name in {"summary.json", "summary.csv", "manifest.json", *outputs} - set(files):
             (partial / name).write_bytes((whole / name).read_bytes())
     (partial / CHECKPOINT).write_text(texts[k], encoding="utf-8")
     assessed = []
-    chunk = Register._chunk
+    columnar = RUNS[run][1] == "columnar"
+    owner, method = (Register, "_chunk") if columnar else (_Assessor, "run")
+    chunk = getattr(owner, method)
 
-    def counted(self: Register, ents: pl.DataFrame, recs: pl.DataFrame) -> Any:
-        assessed.append(ents.height)
-        return chunk(self, ents, recs)
+    def counted(self: Any, *args: Any) -> Any:
+        assessed.append(args)
+        return chunk(self, *args)
 
     small_blocks(monkeypatch, RESUME_BLOCK)
-    monkeypatch.setattr(Register, "_chunk", counted)
-    summary = run_batch(enterprises, out, shared_rulebook(), AS_OF, path="columnar", resume=True, checkpoint_seconds=0)
+    monkeypatch.setattr(owner, method, counted)
+    summary = run_batch(enterprises, out, shared_rulebook(), AS_OF, resume=True, **run_options(run))
     done = checkpoint["state"]["chunks"]
     assert len(assessed) == len(texts) - done   # the chunks before the checkpoint were read, not assessed
-    for name in OUTPUTS:
+    for name in outputs:
         assert (out / name).read_bytes() == (whole / name).read_bytes(), name
     assert without_timing(json.loads((out / "summary.json").read_text("utf-8"))) == without_timing(
         json.loads((whole / "summary.json").read_text("utf-8")))
@@ -376,7 +400,7 @@ def test_a_columnar_run_resumed_after_any_chunk_writes_what_an_uninterrupted_run
     assert manifest["started"] == checkpoint["state"]["started"]
     for key in ("inputs", "rows", "rulebook_hash", "as_of"):
         assert manifest[key] == reference[key]
-    assert {n: manifest["files"][n] for n in OUTPUTS} == {n: reference["files"][n] for n in OUTPUTS}
+    assert {n: manifest["files"][n] for n in outputs} == {n: reference["files"][n] for n in outputs}
     assert sorted(p.name for p in out.iterdir()) == sorted([*manifest["files"], "manifest.json"])
     assert not list(out.parent.glob(".results.*"))
 
@@ -400,6 +424,9 @@ def test_a_columnar_checkpoint_is_resumed_only_with_the_same_path_and_blocks(
         run_batch(enterprises, tmp_path / "results", shared_rulebook(), AS_OF, path="columnar", resume=True)
     with pytest.raises(ResumeError, match="path is 'rows' now and was 'columnar' when the run being resumed began"):
         run_batch(enterprises, tmp_path / "results", shared_rulebook(), AS_OF, path="rows", resume=True)
+    with pytest.raises(ResumeError, match=r"reform is '\S+\+reform:[0-9a-f]{16}' now and was None when the run"):
+        run_batch(enterprises, tmp_path / "results", shared_rulebook(), AS_OF, path="columnar", resume=True,
+                  reform=run_options("reform")["reform"])
     small_blocks(monkeypatch, RESUME_BLOCK)
     summary = run_batch(enterprises, tmp_path / "results", shared_rulebook(), AS_OF, path="columnar", resume=True)
     assert summary.manifest["resumed"][0]["chunk"] == len(texts) // 2 + 1

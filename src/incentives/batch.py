@@ -689,10 +689,9 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
         assessor.reform, assessor.reform_book = reform, apply_reform(book, reform)
     target = Path(output_dir)
     columnar = _columnar(source, path, book)
-    resumable = out_fmt in AwardWriter.APPENDABLE and reform is None
+    resumable = out_fmt in AwardWriter.APPENDABLE
     if resume and not resumable:
-        raise ResumeError("only a run writing csv or jsonl awards, without a reform, can be resumed",
-                          location=Location(str(target)))
+        raise ResumeError("only a run writing csv or jsonl awards can be resumed", location=Location(str(target)))
     inputs = [input_entry("enterprises", source.path)]
     if source.records is not None:
         inputs.append(input_entry("records", source.records.path))
@@ -701,12 +700,14 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
         if resumable:
             run = {"inputs": inputs, "rulebook_hash": book.hash, "rules": _rules_path(rulebook),
                    "as_of": as_of.isoformat(), "chunk_size": chunk_size, "format": out_fmt,
-                   "path": "columnar" if columnar else "rows"}
+                   "path": "columnar" if columnar else "rows",
+                   "reform": assessor.reform_book.hash if assessor.reform_book is not None else None}
             if columnar:   # a chunk is a block of the enterprises table: its size says where each chunk ends
                 from incentives import columnar as frames
 
                 run["block_bytes"] = frames.BLOCK_BYTES
-            checkpoints = Checkpoints(folder.path, run, [f"awards.{out_fmt}", "errors.csv"], checkpoint_seconds)
+            checkpoints = Checkpoints(folder.path, run, [f"awards.{out_fmt}", "errors.csv",
+                                                         *(["reform_changes.csv"] if reform else [])], checkpoint_seconds)
         state = checkpoints.resume() if checkpoints is not None and folder.resumed else None
         if state is not None:
             folder.started = state["started"]
@@ -727,7 +728,8 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
               state: dict[str, Any] | None = None, begun: str = "") -> BatchSummary:
     """Assess the register and write every result file into ``out`` (the partial folder); with ``state``
     (a checkpoint's), go on after the chunks it counts, appending to the files it describes."""
-    comparison = ReformReport() if reform else None
+    comparison = None if reform is None else ReformReport.from_json(state["reform"]) if state is not None \
+        else ReformReport()
     columns = award_columns(assessor.payers)
     tally = _Tally.from_json(state["tally"]) if state is not None else _Tally()
     done = int(state["chunks"]) if state is not None else 0
@@ -735,12 +737,13 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
     if bar.enabled:
         bar.total = _total_rows(source)
     awards = AwardWriter(out / f"awards.{out_fmt}", out_fmt, columns, append=state is not None)
-    changes = open(out / "reform_changes.csv", "w", newline="", encoding="utf-8") if reform else None
+    changes = open(out / "reform_changes.csv", "a" if state is not None else "w", newline="", encoding="utf-8") \
+        if reform else None
     digest = book.hash
     error_rows = int(state["error_rows"]) if state is not None else 0
     try:
         changed = csv.writer(changes) if changes else None
-        if changed:
+        if changed and state is None:
             changed.writerow(("credit_code", "name", "change"))
         with open(out / "errors.csv", "a" if state is not None else "w", newline="", encoding="utf-8") as ef:
             errors = csv.writer(ef)
@@ -770,8 +773,11 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
                 if checkpoints is not None and checkpoints.due():
                     awards.flush()
                     ef.flush()
+                    if changes:
+                        changes.flush()
                     checkpoints.save({"chunks": done, "error_rows": error_rows, "tally": tally.to_json(),
-                                      "started": begun, "paths": register.counts.as_dict() if register else {}})
+                                      "started": begun, "paths": register.counts.as_dict() if register else {},
+                                      "reform": comparison.to_json() if comparison is not None else None})
                 bar.update(tally.counts["enterprises_read"])
             errors.writerows([*(text_value(v) for v in source.orphan_error(orphan)), digest]
                              for orphan in source.orphans)

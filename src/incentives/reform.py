@@ -184,6 +184,26 @@ class ReformReport:
         self.gained += other.gained + len(other.gains)
         self.lost += other.lost + len(other.losses)
 
+    def to_json(self) -> dict[str, Any]:
+        """Everything counted so far, exactly (money as text), for a batch's checkpoint."""
+        def tallies(table: dict[str, Tally]) -> dict[str, list[str]]:
+            return {k: [str(t.baseline), str(t.reform)] for k, t in table.items()}
+
+        return {"enterprises": self.enterprises, "total": [str(self.total.baseline), str(self.total.reform)],
+                "by_payer": tallies(self.by_payer), "by_county": tallies(self.by_county),
+                "by_rule": tallies(self.by_rule), "gains": [[c, n, str(d)] for c, n, d in self.gains],
+                "losses": [[c, n, str(d)] for c, n, d in self.losses], "gained": self.gained, "lost": self.lost}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReformReport:
+        def tallies(table: dict[str, list[str]]) -> dict[str, Tally]:
+            return {k: Tally(Decimal(b), Decimal(r)) for k, (b, r) in table.items()}
+
+        return cls(int(data["enterprises"]), Tally(*map(Decimal, data["total"])), tallies(data["by_payer"]),
+                   tallies(data["by_county"]), tallies(data["by_rule"]),
+                   [(c, n, Decimal(d)) for c, n, d in data["gains"]], [(c, n, Decimal(d)) for c, n, d in data["losses"]],
+                   int(data["gained"]), int(data["lost"]))
+
     def to_dict(self, title: str) -> dict[str, Any]:
         def rows(table: dict[str, Tally]) -> dict[str, dict[str, str]]:
             return {k: {"baseline": str(t.baseline), "reform": str(t.reform), "change": str(t.change)}
