@@ -124,6 +124,18 @@ def test_the_manifest_describes_the_run(registers: tuple[Path, Path], book: Rule
     assert header[0].endswith(",rulebook_hash") and all(line.endswith(book.hash) for line in header[1:])
 
 
+@pytest.mark.parametrize("path", ["columnar", "rows"])
+def test_the_manifest_hashes_files_checkpointed_as_they_grew(registers: tuple[Path, Path], book: Rulebook,
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            path: str) -> None:
+    import incentives.columnar as columnar
+
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", 4096)   # a checkpoint after every chunk: hashed in many steps
+    run_batch(registers[0], tmp_path / "out", book, AS_OF, path=path, chunk_size=20, checkpoint_seconds=0)
+    manifest = read_manifest(tmp_path / "out")
+    assert manifest is not None and manifest["files"]["awards.csv"]["rows"] > 0 and consistent(tmp_path / "out")
+
+
 @pytest.mark.parametrize("target, message", [
     ("/proc/self/results", "results cannot go under /proc"), ("/sys/results", "results cannot go under /sys"),
     ("/dev/null", "results cannot go under /dev")])

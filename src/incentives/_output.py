@@ -39,13 +39,16 @@ MARKERS = (MANIFEST, "summary.json")     # a folder holding one of these is a pr
 SYSTEM = ("/proc", "/sys", "/dev")
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: Path, prefix: tuple[int, Any] | None = None) -> str:
     """``sha256:…`` of a file's bytes, read in blocks into one small buffer (so hashing a large input
-    does not raise the run's peak memory)."""
-    digest = hashlib.sha256()
+    does not raise the run's peak memory). ``prefix``: the length and running hash of bytes already
+    hashed (a checkpoint's), so that only the rest is read."""
+    digest = prefix[1].copy() if prefix is not None else hashlib.sha256()
     buffer = bytearray(1 << 16)
     view = memoryview(buffer)
     with open(path, "rb", buffering=0) as f:
+        if prefix is not None:
+            f.seek(prefix[0])
         while n := f.readinto(buffer):
             digest.update(view[:n])
     return "sha256:" + digest.hexdigest()
@@ -100,11 +103,13 @@ class OutputFolder:
         if not self.published and not isinstance(error, ResumeError):  # a refused resume keeps it for a later try
             shutil.rmtree(self.path, ignore_errors=True)
 
-    def publish(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    def publish(self, manifest: dict[str, Any], hashed: dict[str, tuple[int, Any]] | None = None) -> dict[str, Any]:
         """Write ``manifest.json`` (complete, with every file's rows and hash) last, then rename into place.
-        The checkpoint goes only after the rename: a run killed before it leaves a folder ``--resume`` takes over."""
+        The checkpoint goes only after the rename: a run killed before it leaves a folder ``--resume`` takes over.
+        ``hashed``: files whose first bytes are hashed already (``Checkpoints.hashed``): only the rest is read."""
         (self.path / (CHECKPOINT + ".tmp")).unlink(missing_ok=True)
-        files = {p.name: {"bytes": p.stat().st_size, "sha256": file_digest(p)}
+        hashed = hashed or {}
+        files = {p.name: {"bytes": p.stat().st_size, "sha256": file_digest(p, hashed.get(p.name))}
                  for p in sorted(self.path.iterdir()) if p.is_file() and p.name not in (CHECKPOINT, MANIFEST)}
         # complete where it is named: a run killed between this write and the rename leaves a partial folder
         # whose manifest names another folder, so it claims nothing
@@ -281,6 +286,10 @@ class Checkpoints:
 
     def due(self) -> bool:
         return time.monotonic() - self.last >= self.every
+
+    def hashed(self) -> dict[str, tuple[int, Any]]:
+        """Each file's length and running hash as of the last checkpoint (for ``OutputFolder.publish``)."""
+        return {name: (self.lengths[name], self.hashes[name]) for name in self.files}
 
     def save(self, state: dict[str, Any]) -> None:
         """Record ``state`` as reached: call right after the files were flushed."""

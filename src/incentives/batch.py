@@ -718,7 +718,8 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
         resumed = {"resumed": checkpoints.resumes} if checkpoints is not None and checkpoints.resumes else {}
         manifest = folder.publish({
             "as_of": as_of.isoformat(), "rulebook_hash": book.hash, "inputs": inputs, "rows": rows.to_dict(),
-            "rows_in_files": {f"awards.{out_fmt}": summary.total.awards, "errors.csv": rows.error_rows}, **resumed})
+            "rows_in_files": {f"awards.{out_fmt}": summary.total.awards, "errors.csv": rows.error_rows}, **resumed},
+            hashed=checkpoints.hashed() if checkpoints is not None else None)
     return dataclasses.replace(summary, manifest=manifest)
 
 
