@@ -205,7 +205,9 @@ def columnar(sizes: list[int], repeat: int) -> None:
                         str(Path(tmp) / "hand.csv"), str(AS_OF)]
                 batch_argv = [*cli, str(enterprises), "-o", str(out), "--as-of", str(AS_OF), "--path", "columnar"]
                 runs = {"hand-written polars": hand} if city == "langfang" else {}
-                runs["incentives batch (columnar)"] = batch_argv
+                runs["incentives batch (columnar)"] = batch_argv   # two chunks at a time (the default)
+                if city == "langfang":
+                    runs["columnar, --workers 1"] = [*batch_argv, "--workers", "1"]   # what the threads add
                 if city == "langfang":
                     subprocess.run(hand, check=True, cwd=ROOT)
                     subprocess.run(batch_argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
