@@ -444,3 +444,23 @@ def test_a_block_is_plain_exactly_when_its_bytes_say_so(block: bytes, width: int
                 and b"\n\r\n" not in block and not block.startswith((b"\n", b"\r\n"))
                 and block.count(b",") == lines * (width - 1))
     assert _plain_block(block, width) == expected
+
+
+def test_records_found_out_of_order_after_the_scan_stop_the_run_with_a_located_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    import incentives.columnar as columnar
+    from incentives.errors import SourceError
+
+    book = shared_rulebook()
+    items = list(synthesize("langfang", 400, seed=9, rulebook=book, as_of=AS_OF))
+    [enterprises, records] = write_register(items, tmp_path / "register", "csv")
+    lines = records.read_text("utf-8").splitlines(keepends=True)
+    body = lines[1:]
+    random.Random(2).shuffle(body)
+    records.write_text(lines[0] + "".join(body), encoding="utf-8")   # as if changed after the scan found it ordered
+    monkeypatch.setattr(columnar, "scan_codes", lambda ents, recs: columnar.Codes(True, {}, 0))
+    with pytest.raises(SourceError, match="not grouped in the enterprises' order") as caught:
+        run_batch(enterprises, tmp_path / "out", book, AS_OF)
+    assert str(caught.value).startswith(str(records)) and not (tmp_path / "out").exists()

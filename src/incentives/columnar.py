@@ -42,6 +42,7 @@ import polars as pl
 from incentives._tabular import ENTERPRISE_COLUMNS, RECORD_COLUMNS, AwardWriter, Row, Table, _lines, csv_row
 from incentives.amounts import Amount, Tier
 from incentives.conditions import All, Any_, Node, Op, Test
+from incentives.errors import Location, SourceError
 from incentives.facts import _CODE_CHARS, _CODE_WEIGHTS, DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, field_kind
 from incentives.rulebook import CompiledRule, Rulebook
 
@@ -824,8 +825,13 @@ def _ordered(ents: pl.Series, recs: pl.Series, unique: bool) -> bool:
     return at.null_count() == 0 and (at.len() < 2 or bool((at.diff().drop_nulls() > 0).all()))
 
 
-class Unordered(Exception):
-    """The records are not grouped in the enterprises' order: the run starts again, indexing them."""
+class Unordered(SourceError):
+    """The merge join met records out of the enterprises' order after the code scan found them in order
+    (which only a file changed while it is read could do): the run stops, its partial folder removed."""
+
+    def __init__(self, table: Table) -> None:
+        super().__init__("the records are not grouped in the enterprises' order as they were when the run began "
+                         "(was the file changed while it was read?): run again", location=Location(table.label))
 
 
 def _key(column: str) -> pl.Expr:
@@ -944,10 +950,10 @@ class Register:
                 positions = checked.join(frame.filter(pl.col("_first")).select(pl.col("_key").alias("_code"), "_e"),
                                          on="_code", how="left", maintain_order="left")["_e"]
                 if positions.len() and not positions.is_sorted():
-                    raise Unordered()
+                    raise Unordered(self.recs)
                 yield from self._assessed(frame, mine)
             if (buffer is not None and buffer.height) or next(rec_blocks, None) is not None:
-                raise Unordered()
+                raise Unordered(self.recs)
         finally:
             ent_reader.close()
             rec_reader.close()
