@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, event, given, reject, settings
 from hypothesis import strategies as st
 
 from incentives import Enterprise, load_rulebook
+from incentives._tabular import AwardWriter
 from incentives.batch import run_batch
 from incentives.columnar import check_digit_ok, money_text
 from incentives.engine import award_rows
@@ -32,22 +34,65 @@ from test_durable import AMOUNTS, VOCABULARY, pick
 from test_population import GROUPS, amount, registered, rule_file, rule_spec
 
 AS_OF = dt.date(2026, 6, 30)
-OUTPUTS = ("awards.csv", "errors.csv", "summary.csv")
+OUTPUTS = ("errors.csv", "summary.csv")
+FORMATS = ("csv", "parquet", "xlsx", "jsonl")
 
 
 def small_blocks(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
     import incentives.columnar as columnar
 
     monkeypatch.setattr(columnar, "BLOCK_BYTES", size)
+    monkeypatch.setattr(AwardWriter, "ROW_GROUP", 7)   # awards.parquet in row groups cut across chunks
 
 
 def both_paths(enterprises: Path, out: Path, book: Any, **kw: Any) -> tuple[Any, Any]:
     columnar = run_batch(enterprises, out / "columnar", book, AS_OF, path="columnar", **kw)
     rows = run_batch(enterprises, out / "rows", book, AS_OF, path="rows", **kw)
     assert columnar.path == "columnar" and rows.path == "rows"
-    for name in OUTPUTS:
+    awards = f"awards.{kw.get('output_format') or enterprises.suffix[1:]}"
+    for name in (awards, *OUTPUTS):
         assert (out / "columnar" / name).read_bytes() == (out / "rows" / name).read_bytes(), name
+    summary = json.loads((out / "columnar" / "summary.json").read_text("utf-8"))["path"]
+    assert summary["columnar"] + summary["per_enterprise"] + summary["fallback"] == columnar.enterprises_read
+    assert columnar.to_dict()["rows"] == rows.to_dict()["rows"] and columnar.to_dict()["rows"]["balanced"]
     return columnar, rows
+
+
+def write_loose(items: list[dict[str, Any]], directory: Path, fmt: str) -> Path:
+    """A register as ``write_register`` writes it, but a Parquet column whose values do not all fit its type
+    (``30万元`` or ``0.004`` among amounts, ``yes`` among flags) is written as text: a wrong type in a Parquet
+    column."""
+    if fmt == "jsonl":   # and a line that is not JSON where an enterprise says so
+        path = write_register(items, directory, fmt)[0]
+        lines = path.read_text("utf-8").splitlines(keepends=True)
+        bent = [line[:-3] + "\n" if '"not_json"' in line else line for line in lines]
+        path.write_text("".join(bent), encoding="utf-8")
+        return path
+    if fmt != "parquet":
+        return write_register(items, directory, fmt)[0]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from incentives._tabular import COLUMN_TYPES, ENTERPRISE_COLUMNS, RECORD_COLUMNS
+    from incentives.synth import _rows
+
+    types = {"list": pa.list_(pa.string()), "date": pa.date32(), "bool": pa.bool_(),
+             "money": pa.decimal128(38, 2), "rate": pa.decimal128(38, 6)}
+    rows = [_rows(i) for i in items]
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, columns, table in (("enterprises", ENTERPRISE_COLUMNS, [r[0] for r in rows]),
+                                 ("records", RECORD_COLUMNS, [rec for r in rows for rec in r[1]])):
+        arrays = []
+        for n, column in enumerate(columns):
+            values = [row[n] for row in table]
+            try:
+                arrays.append(pa.array([None if v is None else Decimal(str(v)) if types.get(
+                    COLUMN_TYPES.get(column, "text")) in (types["money"], types["rate"]) else v for v in values],
+                    types.get(COLUMN_TYPES.get(column, "text"), pa.string())))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, ArithmeticError, ValueError):
+                arrays.append(pa.array([None if v is None else str(v) for v in values], pa.string()))
+        pq.write_table(pa.Table.from_arrays(arrays, names=list(columns)), directory / f"{name}.parquet")
+    return directory / "enterprises.parquet"
 
 
 def award_keys(path: Path) -> list[tuple[str, ...]]:
@@ -98,7 +143,8 @@ def load_random(directory: Path, specs: list[dict[str, Any]]) -> Any:
     return load_rulebook(path, VOCABULARY)
 
 
-TWISTS = ["", "", "", "", "bad_code", "money_in_wan", "bool_word", "duplicate_code", "unknown_term"]
+TWISTS = ["", "", "", "", "bad_code", "money_in_wan", "bool_word", "duplicate_code", "unknown_term", "negative",
+          "bad_date", "not_json"]
 
 
 def item(ent: Enterprise, n: int, twist: str) -> dict[str, Any]:
@@ -114,15 +160,22 @@ def item(ent: Enterprise, n: int, twist: str) -> dict[str, Any]:
             r["completed"] = "yes" if r["completed"] else "no"
         if twist == "unknown_term" and r.get("kind") == "recognition":
             r["title"] = "cluster_leaders"
+        if twist == "negative" and r.get("investment") is not None:
+            r["investment"] = -r["investment"] - 1
+        if twist == "bad_date":
+            r["date"] = "2025-13-45"
+    if twist == "not_json":
+        data["enterprise"]["note"] = "not_json"   # JSONL: the line is cut short (the other formats leave it out)
     return data
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(specs=st.lists(spec, min_size=1, max_size=6), ents=st.lists(registered(), min_size=1, max_size=8),
-       twists=st.lists(st.sampled_from(TWISTS), min_size=8, max_size=8), block=pick(64, 300, 1 << 20))
+       twists=st.lists(st.sampled_from(TWISTS), min_size=8, max_size=8), block=pick(64, 300, 1 << 20),
+       fmt=st.sampled_from(FORMATS))
 def test_random_rule_files_and_registers_give_the_same_outputs_on_both_paths(
         tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, specs: list[dict[str, Any]],
-        ents: list[Enterprise], twists: list[str], block: int) -> None:
+        ents: list[Enterprise], twists: list[str], block: int, fmt: str) -> None:
     directory = tmp_path_factory.mktemp("columnar")
     try:
         book = load_random(directory, specs)
@@ -132,34 +185,38 @@ def test_random_rule_files_and_registers_give_the_same_outputs_on_both_paths(
     for n, twist in enumerate(twists[:len(items)]):
         if twist == "duplicate_code" and n:
             items[n]["enterprise"]["credit_code"] = items[n - 1]["enterprise"]["credit_code"]
-    [enterprises, _] = write_register(items, directory / "register", "csv")
+    enterprises = write_loose(items, directory / "register", fmt)
     small_blocks(monkeypatch, block)
-    columnar, _ = both_paths(enterprises, directory / "out", book)
+    columnar, _ = both_paths(enterprises, directory / "out", book, output_format="csv")
     assert columnar.enterprises_read == columnar.assessed + columnar.bad_enterprises == len(items)
     clean = [e for n, e in enumerate(ents) if not twists[n]]
     if len(clean) == len(ents):  # nothing bent: the award rows are award_rows' own, and no row left the frames
         fixed = [Enterprise.model_validate(i) for i in items]
         assert award_keys(directory / "out" / "columnar" / "awards.csv") == expected_keys(fixed, book)
-    event(f"fallback rules: {min(len(columnar.fallback_rules), 2)}; per-enterprise rows: "
+    if any(t in ("bad_code", "bad_date") or t == "not_json" and fmt == "jsonl" for t in twists[:len(items)]):
+        assert columnar.paths["per_enterprise"] > 0 and columnar.errors > 0
+    event(f"{fmt}: fallback rules: {min(len(columnar.fallback_rules), 2)}; per-enterprise rows: "
           f"{min(columnar.paths['per_enterprise'], 2)}")
 
 
-@settings(max_examples=6)
-@given(city=pick("langfang", "cangzhou", "shijiazhuang", "all"), seed=st.integers(min_value=0, max_value=2**32))
+@settings(max_examples=8)
+@given(city=pick("langfang", "cangzhou", "shijiazhuang", "all"), seed=st.integers(min_value=0, max_value=2**32),
+       fmt=st.sampled_from(FORMATS), out=pick(None, "csv", "parquet"))
 def test_synthetic_registers_give_the_same_outputs_on_both_paths(tmp_path_factory: pytest.TempPathFactory,
                                                                  monkeypatch: pytest.MonkeyPatch, city: str,
-                                                                 seed: int) -> None:
+                                                                 seed: int, fmt: str, out: str | None) -> None:
     book = shared_rulebook()
     directory = tmp_path_factory.mktemp("synthetic")
     items = list(synthesize(city, 600, seed=seed, rulebook=book, as_of=AS_OF))
-    [enterprises, _] = write_register(items, directory / "register", "csv")
+    [enterprises, *_] = write_register(items, directory / "register", fmt)
     small_blocks(monkeypatch, 4096)
-    columnar, _ = both_paths(enterprises, directory / "out", book)
+    columnar, _ = both_paths(enterprises, directory / "out", book, output_format=out)
     # every row passes the column checks, and every rule of the three cities is compiled
     assert columnar.paths["per_enterprise"] == columnar.paths["fallback"] == 0 and columnar.paths["columnar"] == 600
     assert columnar.fallback_rules == []
-    ents = [Enterprise.model_validate(i) for i in items]
-    assert award_keys(directory / "out" / "columnar" / "awards.csv") == expected_keys(ents, book)
+    if (out or fmt) == "csv":
+        ents = [Enterprise.model_validate(i) for i in items]
+        assert award_keys(directory / "out" / "columnar" / "awards.csv") == expected_keys(ents, book)
 
 
 def test_reforms_and_unordered_records_on_the_columnar_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -352,24 +352,25 @@ def _jsonl_rows(path: Path, parse: bool = True) -> Iterator[Row]:
             if not parse:
                 yield Row(n, n, {}, _jsonl_key(raw))
                 continue
-            try:
-                text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
-                data = json.loads(text, parse_float=Decimal)
-            except UnicodeDecodeError as e:
-                yield Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}:{e.start + 1}: not UTF-8 text: byte "
-                                                              f"0x{raw[e.start]:02x} cannot be decoded")
-                continue
-            except json.JSONDecodeError as e:
-                yield Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}:{e.colno}: not valid JSON: {e.msg}")
-                continue
-            except (ValueError, RecursionError) as e:  # an integer of thousands of digits, nesting past the stack
-                yield Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}: not valid JSON: {str(e)[:80]}")
-                continue
-            if not isinstance(data, dict):
-                yield Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}: a line holds one object "
-                                             "{\"enterprise\": …, \"records\": […]}")
-                continue
-            yield Row(n, n, data, _jsonl_key(raw))
+            yield jsonl_row(path, n, raw)
+
+
+def jsonl_row(path: Path, n: int, raw: bytes) -> Row:
+    """Line ``n`` of a JSONL register (``raw``: its bytes, newline included) as a row, or with its problem."""
+    try:
+        text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+        data = json.loads(text, parse_float=Decimal)
+    except UnicodeDecodeError as e:
+        return Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}:{e.start + 1}: not UTF-8 text: byte "
+                                                       f"0x{raw[e.start]:02x} cannot be decoded")
+    except json.JSONDecodeError as e:
+        return Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}:{e.colno}: not valid JSON: {e.msg}")
+    except (ValueError, RecursionError) as e:  # an integer of thousands of digits, nesting past the stack
+        return Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}: not valid JSON: {str(e)[:80]}")
+    if not isinstance(data, dict):
+        return Row(n, n, {}, _jsonl_key(raw), problem=f"{path}:{n}: a line holds one object "
+                                                       "{\"enterprise\": …, \"records\": […]}")
+    return Row(n, n, data, _jsonl_key(raw))
 
 
 _JSONL_CODE = re.compile(rb'"credit_code"\s*:\s*"([^"]{0,40})"')
@@ -465,6 +466,7 @@ class DuplicateCodes:
         found = cls(0)
         found.done()
         found.settled, found.rows = True, rows
+        found.flagged = dict(rows)  # for ``Source.items``, which asks only about flagged codes
         return found
 
     def done(self) -> None:
@@ -524,7 +526,7 @@ class Source:
 
     def __init__(self, enterprises: Path, records: Path | None, scan: Callable[[Table, Table], Any] | None = None
                  ) -> None:
-        """``scan`` reads the credit codes of two CSV tables faster than the pass here does (``columnar.scan_codes``:
+        """``scan`` reads the credit codes of two CSV or Parquet tables (or of a JSONL register's lines) faster than the pass here does (``columnar.scan_codes``:
         whether the records are in the enterprises' order, and the duplicated codes), or declines with ``None``."""
         self.fmt = file_format(enterprises)
         self.path = enterprises
@@ -538,6 +540,11 @@ class Source:
             if not enterprises.is_file():
                 raise SourceError("no such file", location=Location(str(enterprises)))
             self.table, self.records, self.join = None, None, "inline"
+            lines = Table(enterprises, "jsonl", "enterprises", {"credit_code": 1})
+            found = scan(lines, lines) if scan is not None else None
+            if found is not None:
+                self.duplicates = DuplicateCodes.known(found.duplicates)
+                return
             self.duplicates = DuplicateCodes(enterprises.stat().st_size // 200)
             for _ in self.duplicates.watch((r.number, r.code) for r in _jsonl_rows(enterprises, parse=False)):
                 pass
@@ -546,7 +553,8 @@ class Source:
         rec_path = records or (enterprises if self.fmt == "xlsx" else records_path_for(enterprises))
         self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises))
         self.records = _open_table(rec_path, file_format(rec_path), "records", self._book(rec_path))
-        found = scan(self.table, self.records) if scan is not None and self.fmt == self.records.fmt == "csv" else None
+        found = scan(self.table, self.records) if scan is not None and {self.fmt, self.records.fmt} <= {"csv", "parquet"} \
+            else None
         self.scanned = found
         if found is not None:
             self.duplicates = DuplicateCodes.known(found.duplicates)
@@ -565,6 +573,8 @@ class Source:
         not meet the rows in order (one more pass over the codes, only when the filter flagged any)."""
         if not self.duplicates.settled and self.table is not None:
             self.duplicates.settle(_numbered_codes(self.table, self._book(self.table.path)))
+        elif not self.duplicates.settled:   # JSONL
+            self.duplicates.settle((r.number, r.code) for r in _jsonl_rows(self.path, parse=False))
         return self.duplicates
 
     def _book(self, path: Path) -> Any:
@@ -674,6 +684,8 @@ class AwardWriter:
                 c: money for c in columns if c.startswith("payer_")}
             self.schema = pa.schema([(c, types.get(c, pa.string())) for c in columns])
             self.file = pq.ParquetWriter(path, self.schema)
+            self.pending: list[Any] = []    # tables not yet written: row groups of ROW_GROUP rows, whatever the chunks
+            self.pending_rows = 0
         else:
             self.book = require("openpyxl").Workbook(write_only=True)
             self.sheet = self.book.create_sheet("awards")
@@ -691,7 +703,7 @@ class AwardWriter:
             if rows:
                 pa = require("pyarrow")
                 columns = list(zip(*rows))
-                self.file.write_table(pa.Table.from_arrays(
+                self._row_groups(pa.Table.from_arrays(
                     [pa.array(col, type=f.type) for col, f in zip(columns, self.schema)], schema=self.schema))
         else:
             if self.rows > XLSX_MAX_ROWS:
@@ -721,13 +733,41 @@ class AwardWriter:
             self.file.flush()
             self.file.buffer.write(rows.data)
         else:
+            pl = require("polars")  # no county, no record: absent (None), as the award rows have it
+            frame = frame.with_columns(pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c)
+                                       for c in ("county", "record_id"))
+            if self.fmt == "parquet":
+                self.rows += frame.height
+                money = [c for c in self.columns if c in ("amount", "amount_max") or c.startswith("payer_")]
+                frame = frame.with_columns(
+                    *(pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).cast(pl.Decimal(38, 2)).alias(c)
+                      for c in money), payers_unspecified=pl.col("payers_unspecified") == "true")
+                self._row_groups(frame.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(self.schema))
+                return
             rows = frame.rows()
-            if self.fmt in ("jsonl", "parquet"):
+            if self.fmt == "jsonl":
                 typed = [c in ("amount", "amount_max") or c.startswith("payer_") for c in self.columns]
                 rows = [tuple((Decimal(v) if v else None) if t else
                               (v == "true" if c == "payers_unspecified" else v)
                               for v, t, c in zip(row, typed, self.columns)) for row in rows]
             self.write(rows)
+
+    ROW_GROUP = 65536   # rows of each row group of awards.parquet: the same file whichever path wrote it
+
+    def _row_groups(self, table: Any) -> None:
+        """Write ``table`` to awards.parquet in row groups of ``ROW_GROUP`` rows, keeping the rest for later."""
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= self.ROW_GROUP:
+            self._write_pending(final=False)
+
+    def _write_pending(self, final: bool) -> None:
+        whole = require("pyarrow").concat_tables(self.pending)
+        cut = whole.num_rows if final else whole.num_rows - whole.num_rows % self.ROW_GROUP
+        if cut:
+            self.file.write_table(whole.slice(0, cut), row_group_size=self.ROW_GROUP)
+        rest = whole.slice(cut)
+        self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
 
     def flush(self) -> None:
         """Hand what was written to the operating system (csv and jsonl), for a checkpoint."""
@@ -739,6 +779,8 @@ class AwardWriter:
             self.book.save(self.path)
             deterministic_xlsx(self.path, [(self.rows + 1, len(self.columns))])
         else:
+            if self.fmt == "parquet" and self.pending:
+                self._write_pending(final=True)
             self.file.close()
 
 

@@ -610,22 +610,31 @@ PATHS = ("columnar", "rows")
 
 
 def _columnar(source: Source, path: str, book: Rulebook) -> bool:
-    """Whether the columnar path reads ``source``: asked for (or the default), a CSV register (polars
-    installed), and rules of city files only (its plans are per city)."""
-    return path == "columnar" and source.fmt == "csv" and source.table is not None and source.records is not None \
-        and source.records.fmt == "csv" and not any(f.rules and f.model.level != "city" for f in book.files.values())
+    """Whether the columnar path reads ``source``: asked for (or the default; polars installed), and
+    rules of city files only (its plans are per city). Every format goes: CSV, Parquet, xlsx, JSONL."""
+    return path == "columnar" and (source.fmt == "jsonl" or source.table is not None and source.records is not None) \
+        and not any(f.rules and f.model.level != "city" for f in book.files.values())
 
 
 def _register(source: Source, assessor: _Assessor, path: str, out_fmt: str, threads: int | None) -> Any:
     """The columnar reading of ``source`` where it applies (see ``_columnar``), else None."""
-    if not _columnar(source, path, assessor.book) or source.table is None or source.records is None:
+    if not _columnar(source, path, assessor.book):
         return None
     from incentives.columnar import Register
 
-    register = Register(source.table, source.records, assessor, join=source.join, threads=threads, out_fmt=out_fmt)
+    if source.table is None or source.records is None:   # JSONL: the records are on their enterprise's line
+        from incentives._blocks import JsonlReader, jsonl_tables
+
+        register = Register(*jsonl_tables(source.path), assessor, join=source.join, threads=threads, out_fmt=out_fmt)
+        register.inline = JsonlReader(source.path, register.block_bytes)
+    else:
+        register = Register(source.table, source.records, assessor, join=source.join, threads=threads,
+                            out_fmt=out_fmt)
     register.orphans = source.orphans  # filled as the records are read, and written to errors.csv at the end
     register.duplicates = source.duplicates_up_front()  # rows of a duplicated credit code: per-enterprise path
     register.plain_at = source.scanned.block_bytes if source.scanned is not None else 0  # blocks read as plain
+    register.books = source.books   # an xlsx register's workbook, opened once
+    assessor.as_text = True         # rows leaving the frames join the frames' award rows, all text
     return register
 
 
@@ -639,8 +648,8 @@ def _scan(path: str) -> Any:
 
 
 def _default_path() -> str:
-    """columnar where polars is installed (the ``batch`` extra); it reads CSV registers and leaves the
-    other formats to the per-enterprise path, which ``path="rows"`` (``--path rows``) asks for always."""
+    """columnar where polars is installed (the ``batch`` extra), for every format; ``path="rows"``
+    (``--path rows``) asks for the per-enterprise path."""
     try:
         import polars  # noqa: F401
     except ImportError:
@@ -875,8 +884,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="format of the awards file (default: the input's)")
     p.add_argument("--reform", default=None, help="reform file: also assess under the reformed rules and compare")
     p.add_argument("--path", choices=PATHS, default=None,
-                   help="columnar (polars, for CSV registers; the default where polars is installed) or rows "
-                        "(one enterprise at a time; every format)")
+                   help="columnar (polars, the default where polars is installed) or rows (one enterprise at "
+                        "a time); both read every format and write the same files")
     add_reading_argument(p)
     p.add_argument("--resume", action="store_true",
                    help="go on from the last checkpoint a killed run for the same output left (the same inputs, "

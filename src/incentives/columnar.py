@@ -1,7 +1,7 @@
 """The columnar population path: a register assessed as polars frames, a chunk of rows at a time.
 
-``incentives batch`` runs a CSV register here (the per-enterprise path in ``batch.py`` remains for
-JSONL and xlsx, and with ``--path rows``). The awards, errors and summary are those of the
+``incentives batch`` runs a register here (``_blocks`` reads Parquet, xlsx and JSONL as the same
+blocks of text columns as a CSV; the per-enterprise path in ``batch.py`` remains for ``--path rows``). The awards, errors and summary are those of the
 per-enterprise path, row for row:
 
 - Reading: each table is read in blocks of whole lines by polars; records are joined to their
@@ -749,6 +749,11 @@ def scan_codes(ents: Table, recs: Table, block_bytes: int | None = None) -> Code
     ``None`` where a table is not plain (a quote, a blank line, a row of the wrong width, a bad byte,
     an empty code): the reader that accounts for such rows one by one decides then."""
     size = block_bytes or BLOCK_BYTES
+    if ents.fmt == "jsonl":   # one file, records inline: only the duplicated codes are to find
+        from incentives._blocks import jsonl_duplicates
+
+        lines = jsonl_duplicates(ents.path, size)
+        return None if lines is None else Codes(True, lines)
     with ThreadPoolExecutor(2) as pool:   # polars parses one table while the other's bytes are counted
         ent_hashes, rec_hashes = pool.map(lambda table: _code_hashes(table, size), (ents, recs))
     if ent_hashes is None or rec_hashes is None:
@@ -763,6 +768,11 @@ def scan_codes(ents: Table, recs: Table, block_bytes: int | None = None) -> Code
 def _code_blocks(table: Table, size: int) -> Iterator[pl.Series | None]:
     """Each block's credit codes as the reader keys them (stripped, upper case), or ``None`` for a
     block that is not plain."""
+    if table.fmt == "parquet":
+        from incentives._blocks import block_rows, parquet_codes
+
+        yield from parquet_codes(table, block_rows(size))
+        return
     width, column = len(table.columns), table.columns["credit_code"] - 1
     with open(table.path, "rb") as f:
         f.readline()
@@ -840,8 +850,10 @@ def _key(column: str) -> pl.Expr:
 
 def _row(raw: dict[str, Any], names: list[str], code_column: str) -> Row:
     cells = raw.get("_cells")
+    typed = raw.get("_typed")   # a Parquet row's cells that are not text, as the per-enterprise path reads them
     if cells is None:
-        cells = ["" if raw[n] is None else raw[n] for n in names]
+        cells = ["" if raw[n] is None else raw[n] for n in names] if typed is None else \
+            [typed[n] if n in typed else raw[n] for n in names]
     code = raw.get(code_column)
     return Row(raw["_number"], raw["_line"], list(cells), str(code).strip().upper() if code is not None else "",
                raw.get("_problem"))
@@ -860,8 +872,8 @@ class Counts:
 
 
 class Register:
-    """A CSV register read and assessed by frames; ``results`` yields ``batch._ChunkResult``s in input order,
-    one per block of the enterprises table after the first ``skip``."""
+    """A register (CSV, Parquet or xlsx tables, or a JSONL file) read and assessed by frames; ``results`` yields
+    ``batch._ChunkResult``s in input order, one per block of the enterprises table after the first ``skip``."""
 
     def __init__(self, ents: Table, recs: Table, assessor: Any, block_bytes: int | None = None,
                  join: str = "merge", threads: int | None = None, out_fmt: str = "csv") -> None:
@@ -878,6 +890,8 @@ class Register:
         self.threads = threads or THREADS
         self.plain_at = 0   # the block size at which ``scan_codes`` found every block of both tables plain
         self.out_fmt = out_fmt
+        self.books: dict[Any, Any] = {}  # the source's open xlsx workbooks, by path
+        self.inline: Any = None         # a JSONL register's reader: each block holds its enterprises' records
         self.ent_names = list(ents.columns)
         self.rec_names = list(recs.columns)
         self.skip = 0       # blocks whose results a resumed run's files hold already: read, not assessed
@@ -904,9 +918,13 @@ class Register:
 
     def _pieces(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
         """Each block of enterprises with the records of its credit codes, read and joined in order."""
+        if self.inline is not None:   # JSONL: each block of lines holds its enterprises' records
+            for ents, recs in self.inline.blocks():
+                yield from self._assessed(self._keyed_ents(ents), self._keyed(recs))
+            return
         plain = self.plain_at == self.block_bytes
-        ent_reader = TableReader(self.ents, self.block_bytes, plain)
-        rec_reader = TableReader(self.recs, self.block_bytes, plain)
+        ent_reader = self._reader(self.ents, plain)
+        rec_reader = self._reader(self.recs, plain)
         try:
             rec_blocks = (self._keyed(b.frame) for b in rec_reader.blocks())
             if self.join == "index":
@@ -964,6 +982,16 @@ class Register:
         self.blocks += 1
         if self.blocks > self.skip:
             yield ents, recs
+
+    def _reader(self, table: Table, plain: bool) -> Any:
+        """The block reader of a table in its format: CSV by bytes, Parquet by batches, xlsx by rows."""
+        if table.fmt == "csv":
+            return TableReader(table, self.block_bytes, plain)
+        from incentives._blocks import ParquetReader, XlsxReader
+
+        if table.fmt == "parquet":
+            return ParquetReader(table, self.block_bytes)
+        return XlsxReader(table, self.block_bytes, self.books[table.path])
 
     def _keyed(self, frame: pl.DataFrame) -> pl.DataFrame:
         return frame.with_columns(_code=_key("credit_code"))
@@ -1029,7 +1057,7 @@ class Register:
             for r in rec_rows.iter_rows(named=True):
                 by_e.setdefault(r["_e"], []).append(_row(r, self.rec_names, "credit_code"))
             for r in ent_rows.iter_rows(named=True):
-                row = _row(r, self.ent_names, "credit_code")
+                row = _row(r, self.ent_names, "credit_code") if self.inline is None else self.inline.row(r)
                 if self.duplicates is not None and self.duplicates.rows and not row.problem:
                     row.problem = self.duplicates.problem(self.ents.label, row)
                 slow_rows[r["_e"]] = assessor.run([(row, by_e.get(r["_e"], []))])

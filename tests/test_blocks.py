@@ -1,0 +1,199 @@
+"""Parquet and xlsx registers go through the columnar path and write what the per-enterprise path writes.
+
+A cell the frames cannot read as its text says (a list item holding ``;``, a float in a text column) takes
+its enterprise to the per-enterprise path; types the frames read as text (decimals, dates, booleans, lists,
+integers, floats in money columns) stay in the frames; wrong types cost their row only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from incentives._blocks import parquet_frame, xlsx_text
+from incentives.batch import run_batch
+from incentives.synth import synthesize, write_register
+
+from conftest import ROOT, shared_rulebook
+from test_columnar import AS_OF, both_paths, small_blocks
+
+
+def test_parquet_cells_become_the_text_the_column_checks_read() -> None:
+    frame = pl.from_arrow(pa.table({
+        "investment": pa.array([Decimal("300000.50"), None, Decimal("-1.00")], pa.decimal128(38, 2)),
+        "equipment_purchase": pa.array([5.0, 0.1, 1e16]),
+        "date": pa.array([dt.date(2025, 9, 12), None, dt.date(999, 1, 2)]),
+        "completed": pa.array([True, False, None]),
+        "clusters": pa.array([["香河智慧家居", " "], [], ["a;b"]], pa.list_(pa.string())),
+        "county": pa.array([1, None, 3]),
+        "name": pa.array([1.5, None, None]),
+    }))
+    assert isinstance(frame, pl.DataFrame)
+    block = parquet_frame(frame, 10)
+    assert block.select("investment", "equipment_purchase", "date", "completed", "clusters", "county").rows() == [
+        ("300000.50", "5.0", "2025-09-12", "true", "香河智慧家居; ", "1"),
+        (None, "0.1", None, "false", ";", None),      # an empty list is known and empty: ";"
+        ("-1.00", "1e+16", "0999-01-02", None, "a;b", "3")]
+    # a float in a text column, a list item holding ";", a float of more digits than money holds: not faithful
+    assert block["_ragged"].to_list() == [True, False, True]
+    assert block["_number"].to_list() == block["_line"].to_list() == [11, 12, 13]
+    assert block["_typed"][0]["investment"] == Decimal("300000.50") and block["_typed"][1]["clusters"] == []
+
+
+def test_xlsx_cells_become_the_text_the_column_checks_read() -> None:
+    assert xlsx_text("investment", 300000.5) == ("300000.5", True)
+    assert xlsx_text("date", dt.datetime(2025, 9, 12, 0, 0)) == ("2025-09-12", True)
+    assert xlsx_text("completed", True) == ("true", True)
+    assert xlsx_text("county", 5.0) == ("5", True)          # a number in a text column: as the rows path reads it
+    assert xlsx_text("clusters", ";") == (";", True)
+    assert xlsx_text("clusters", " a ; b ") == ("a;b", True)
+    assert xlsx_text("name", "  ") == (None, True)
+
+
+def retyped(path: Path, **columns: Any) -> None:
+    """Rewrite a Parquet table with some columns replaced (a function of the old column, or an array)."""
+    table = pq.read_table(path)
+    for name, make in columns.items():
+        table = table.set_column(table.schema.get_field_index(name), name, make(table[name]))
+    pq.write_table(table, path, row_group_size=17)
+
+
+def test_parquet_columns_of_other_types_and_wrong_types_cost_only_their_rows(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    book = shared_rulebook()
+    items = list(synthesize("langfang", 150, seed=11, rulebook=book, as_of=AS_OF))
+    enterprises, records = write_register(items, tmp_path / "register", "parquet")
+    n = pq.read_metadata(records).num_rows
+
+    def investments(old: Any) -> Any:   # text, one of them not a number and one negative: a wrong type
+        values = [None if v is None else str(v) for v in old.to_pylist()]
+        at = [i for i, v in enumerate(values) if v is not None]
+        values[at[0]], values[at[1]] = "abc", "-5.00"
+        return pa.array(values, pa.string())
+
+    retyped(records, investment=investments,
+            completed=lambda old: pa.array([None if v is None else int(v) for v in old.to_pylist()], pa.int64()),
+            equipment_purchase=lambda old: pa.array([None if v is None else float(v) for v in old.to_pylist()]),
+            date=lambda old: pa.array([dt.datetime.combine(v, dt.time()) for v in old.to_pylist()],
+                                      pa.timestamp("us")))
+    retyped(enterprises, county=lambda old: old.dictionary_encode(),
+            clusters=lambda old: pa.array([["a;b"] if i == 3 else v for i, v in enumerate(old.to_pylist())],
+                                          pa.list_(pa.string())))
+    small_blocks(monkeypatch, 2000)
+    columnar, rows = both_paths(enterprises, tmp_path / "out", book)
+    assert columnar.records_read == n and columnar.bad_enterprises == 2
+    errors = (tmp_path / "out/columnar/errors.csv").read_text("utf-8")
+    assert "cannot read 'abc' as money" in errors and "cannot read '-5.00' as money" in errors
+    # 1 and 0 for flags, and the list item holding ";", are read one enterprise at a time; the rest in frames
+    assert 3 < columnar.paths["per_enterprise"] < 150 and columnar.paths["columnar"] > 50
+
+
+def test_xlsx_rows_with_a_bad_date_cost_only_their_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import openpyxl
+
+    book = shared_rulebook()
+    items = list(synthesize("cangzhou", 120, seed=2, rulebook=book, as_of=AS_OF))
+    [register] = write_register(items, tmp_path / "register", "xlsx")
+    workbook = openpyxl.load_workbook(register)
+    sheet = workbook["records"]
+    date = [c.value for c in sheet[1]].index("date") + 1
+    sheet.cell(2, date, "2025-02-30")
+    sheet.cell(3, date, 45000.5)
+    sheet.cell(4, date, dt.datetime(2025, 3, 1, 8, 30))   # a time of day in a date column: its date
+    workbook.save(register)
+    small_blocks(monkeypatch, 3000)
+    columnar, _ = both_paths(register, tmp_path / "out", book, output_format="xlsx")
+    assert columnar.bad_enterprises >= 1 and columnar.paths["per_enterprise"] >= 1
+    assert f"{register}[records]:2:{date}" in (tmp_path / "out/columnar/errors.csv").read_text("utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "xlsx", "jsonl"])
+def test_reforms_on_parquet_xlsx_and_jsonl_registers_on_the_columnar_path(tmp_path: Path, fmt: str) -> None:
+    from incentives.reform import load_reform
+
+    book = shared_rulebook()
+    items = list(synthesize("langfang", 300, seed=5, rulebook=book, as_of=AS_OF))
+    [enterprises, *_] = write_register(items, tmp_path / "register", fmt)
+    reform = load_reform(ROOT / "examples/reforms/langfang-pilot-cap.yaml")[0]
+    columnar, _ = both_paths(enterprises, tmp_path / "out", book, reform=reform)
+    assert columnar.reform is not None and columnar.reform.total.change != 0
+    assert columnar.paths["columnar"] == 300
+    for name in ("reform.json", "reform_changes.csv"):
+        assert (tmp_path / "out/columnar" / name).read_bytes() == (tmp_path / "out/rows" / name).read_bytes()
+
+
+def test_parquet_duplicates_and_orphans_as_the_rows_path_reports_them(tmp_path: Path) -> None:
+    book = shared_rulebook()
+    items = list(synthesize("shijiazhuang", 80, seed=4, rulebook=book, as_of=AS_OF))
+    items[5]["enterprise"]["credit_code"] = items[9]["enterprise"]["credit_code"]
+    enterprises, records = write_register(items, tmp_path / "register", "parquet")
+    table = pq.read_table(records)
+    codes = table["credit_code"].to_pylist()
+    codes[0] = "91130100MA0CNR4K2X"   # no enterprise has it: an orphan, and the records are no longer in order
+    pq.write_table(table.set_column(0, "credit_code", pa.array(codes)), records)
+    columnar, _ = both_paths(enterprises, tmp_path / "out", book)
+    assert columnar.orphan_records == 1 and columnar.join == "index"
+    summary = json.loads((tmp_path / "out/columnar/summary.json").read_text("utf-8"))
+    assert summary["rows"]["orphan_records"] == 1 and summary["counts"]["bad_enterprises"] >= 2
+    errors = (tmp_path / "out/columnar/errors.csv").read_text("utf-8")
+    assert errors.count("is on 2 rows") == 2 and "no enterprise with credit code '91130100MA0CNR4K2X'" in errors
+
+
+def test_a_parquet_register_is_assessed_in_frames_by_default(tmp_path: Path) -> None:
+    book = shared_rulebook()
+    items = list(synthesize("all", 200, seed=8, rulebook=book, as_of=AS_OF))
+    [enterprises, _] = write_register(items, tmp_path / "register", "parquet")
+    summary = run_batch(enterprises, tmp_path / "out", book, AS_OF)
+    assert summary.path == "columnar" and summary.paths == {"columnar": 200, "per_enterprise": 0, "fallback": 0}
+
+
+def test_jsonl_lines_the_frames_cannot_read_as_written_go_one_at_a_time(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    book = shared_rulebook()
+    items = list(synthesize("langfang", 60, seed=3, rulebook=book, as_of=AS_OF))
+    [path] = write_register(items, tmp_path / "register", "jsonl")
+    lines = path.read_text("utf-8").splitlines()
+    with_money = [n for n, i in enumerate(items) if any(r.get("investment") is not None for r in i["records"])]
+
+    def bent(n: int, old: str, new: str) -> None:
+        assert old in lines[n], (old, lines[n])
+        lines[n] = lines[n].replace(old, new, 1)
+
+    odd = {   # each line the frames must leave to the per-enterprise path, and how it is bent
+        1: ('"enterprise": {', '"enterprise": {"county": null, '),                 # a key given as null
+        2: ('"enterprise": {', '"enterprise": {"name": "另一家", '),               # a key given twice
+        3: ('"enterprise": {', '"enterprise": {"founded": "2001", '),              # a key the profile has not
+        4: ('"enterprise": {', '"enterprise": {"county": 5, '),                   # a number for a text
+        5: ('"enterprise": {', '"enterprise": {"county": "", '),                  # an empty text, not an absent one
+        6: ('"records": [', '"yearly": {"2024": {"revenue": "3000万元"}}, "records": ['),   # yearly figures
+        7: ('"enterprise": {"', '"enterprise": {"\\u006e'),                       # an escape in a key
+        8: ('"enterprise": {', '"profile": {'),                                   # the model's own name for it
+        9: ('}', ''),                                                             # not JSON
+        10: ('"enterprise": {', '"enterprise": {"clusters": "香河智慧家居", '),     # a text for a list
+        11: ('"enterprise": {', '"enterprise": {"clusters": ["a;b"], '),          # a list item holding ";"
+    }
+    for n, (old, new) in odd.items():
+        bent(n, old, new)
+    money = with_money[-1]
+    lines[money] = __import__("re").sub(r'"investment": "([0-9]+)(\.[0-9]+)?"', r'"investment": \1.5', lines[money])
+    kept = {12: ('"records": [', '"yearly": {}, "records": ['), 13: ('"enterprise": {', '"enterprise": {"clusters": [], ')}
+    for n, (old, new) in kept.items():
+        bent(n, old, new)
+    lines[20] = '{"enterprise": {"name": "\xff"}}'   # replaced below by a byte that is not UTF-8
+    data = ("\ufeff" + "\r\n".join(lines[:30]) + "\n\n" + "\n".join(lines[30:])).encode("utf-8")
+    data = data.replace("\xff".encode("utf-8"), b"\xff")   # no trailing newline on the last line
+    path.write_bytes(data)
+    small_blocks(monkeypatch, 700)
+    columnar, _ = both_paths(path, tmp_path / "out", book)
+    sent = len(odd) + 2 + (money not in odd)   # the odd lines, the line not UTF-8, the float; the blank line is none
+    assert columnar.enterprises_read == 60 and columnar.paths["per_enterprise"] == sent
+    errors = (tmp_path / "out/columnar/errors.csv").read_text("utf-8")
+    assert "not valid JSON" in errors and "not UTF-8 text" in errors
