@@ -171,11 +171,11 @@ _PEAK = ("import json, resource, subprocess, sys\n"
          "print(json.dumps({'peak_kib': r.ru_maxrss, 'cpu': r.ru_utime + r.ru_stime}))\n")
 
 
-def synth_register(n: int, city: str, out: Path) -> Path:
+def synth_register(n: int, city: str, out: Path, fmt: str = "csv") -> Path:
     subprocess.run([sys.executable, "-m", "incentives.cli", "synth", "--city", city, "--n", str(n), "--seed", "7",
-                    "--as-of", str(AS_OF), "-o", str(out), "--format", "csv"], check=True, cwd=ROOT,
+                    "--as-of", str(AS_OF), "-o", str(out), "--format", fmt], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
-    return out / "enterprises.csv"
+    return out / f"enterprises.{fmt}"
 
 
 def award_keys(path: Path) -> Any:
@@ -215,6 +215,14 @@ def columnar(sizes: list[int], repeat: int) -> None:
                     print(f"{'':>22} award rows equal to the hand-written polars': {same}")
                     if not same:
                         raise SystemExit("the baseline and the batch disagree: no timing")
+                    # the same register as Parquet, awards as CSV: the same award rows, checked before timing
+                    parquet = synth_register(n, city, Path(tmp) / f"{city}-parquet", "parquet")
+                    parquet_argv = [*cli, str(parquet), "-o", str(Path(tmp) / "out-parquet"), "--as-of", str(AS_OF),
+                                    "--path", "columnar", "--format", "csv"]
+                    subprocess.run(parquet_argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                    if (Path(tmp) / "out-parquet/awards.csv").read_bytes() != (out / "awards.csv").read_bytes():
+                        raise SystemExit("the Parquet register's awards differ from the CSV register's: no timing")
+                    runs["batch (columnar, Parquet in)"] = parquet_argv
                 for label, argv in runs.items():
                     best = min((timed_process(argv) for _ in range(repeat)), key=lambda t: t[0])
                     base = best if label.startswith("hand") else base
