@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from incentives.synth import synthesize, write_register
 
 from conftest import credit_code, shared_rulebook
 from test_durable import AMOUNTS, VOCABULARY, pick
-from test_population import GROUPS, amount, registered, rule_file, rule_spec
+from test_population import GROUPS, amount, registered, rule_file, rule_spec, unread
 
 AS_OF = dt.date(2026, 6, 30)
 OUTPUTS = ("errors.csv", "summary.csv")
@@ -45,6 +46,10 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
     monkeypatch.setattr(AwardWriter, "ROW_GROUP", 7)   # awards.parquet in row groups cut across chunks
 
 
+# what only the run itself says: where it wrote, how long it took, which path it took with how many workers
+RUN_ONLY = ("output_dir", "seconds", "enterprises_per_second", "path", "workers")
+
+
 def both_paths(enterprises: Path, out: Path, book: Any, **kw: Any) -> tuple[Any, Any]:
     columnar = run_batch(enterprises, out / "columnar", book, AS_OF, path="columnar", **kw)
     rows = run_batch(enterprises, out / "rows", book, AS_OF, path="rows", **kw)
@@ -55,6 +60,10 @@ def both_paths(enterprises: Path, out: Path, book: Any, **kw: Any) -> tuple[Any,
     summary = json.loads((out / "columnar" / "summary.json").read_text("utf-8"))["path"]
     assert summary["columnar"] + summary["per_enterprise"] + summary["fallback"] == columnar.enterprises_read
     assert columnar.to_dict()["rows"] == rows.to_dict()["rows"] and columnar.to_dict()["rows"]["balanced"]
+    # the whole summary too: by level and payer, counties not covered, cities without rules
+    summaries = [json.loads((out / p / "summary.json").read_text("utf-8")) for p in ("columnar", "rows")]
+    assert [{k: v for k, v in s.items() if k not in RUN_ONLY} for s in summaries][0] == \
+        {k: v for k, v in summaries[1].items() if k not in RUN_ONLY}
     return columnar, rows
 
 
@@ -95,10 +104,13 @@ def write_loose(items: list[dict[str, Any]], directory: Path, fmt: str) -> Path:
     return directory / "enterprises.parquet"
 
 
+PAYERS = ("province", "city", "county")
+
+
 def award_keys(path: Path) -> list[tuple[str, ...]]:
     with open(path, newline="", encoding="utf-8") as f:
-        return [(r["credit_code"], r["rule_id"], r["record_id"], r["amount"], r["amount_max"], r["payer_city"],
-                 r["payer_county"]) for r in csv.DictReader(f)]
+        return [(r["credit_code"], r["rule_id"], r["record_id"], r["amount"], r["amount_max"],
+                 *(r.get(f"payer_{p}", "") for p in PAYERS)) for r in csv.DictReader(f)]
 
 
 def expected_keys(ents: list[Enterprise], book: Any) -> list[tuple[str, ...]]:
@@ -109,7 +121,7 @@ def expected_keys(ents: list[Enterprise], book: Any) -> list[tuple[str, ...]]:
     for e in ents:
         for r in award_rows(e, book, AS_OF):
             out.append((e.profile.credit_code, r.rule_id, r.record_id, text(r.amount), text(r.amount_max),
-                        text(r.payers.get("city")), text(r.payers.get("county"))))
+                        *(text(r.payers.get(p)) for p in PAYERS)))
     return out
 
 
@@ -521,3 +533,159 @@ def test_records_found_out_of_order_after_the_scan_stop_the_run_with_a_located_e
     with pytest.raises(SourceError, match="not grouped in the enterprises' order") as caught:
         run_batch(enterprises, tmp_path / "out", book, AS_OF)
     assert str(caught.value).startswith(str(records)) and not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- province, city and county files
+# Files named so that they load county first: the engine's order (province, city, county) is not the files'.
+LEVELS = (("3-province", "province", "hebei", "hb"), ("2-city", "city", "langfang", "lf"),
+          ("1-county", "county", "xianghe", "xh"))
+# Where the enterprises are: 香河县 by id, full and short names (all three files); another county of the
+# city (province and city files); no county and a county the city lacks (county file left out, counted);
+# another city of the province (province file only); a city no file covers.
+PLACES = (("langfang", "香河县"), ("廊坊市", "xianghe"), ("廊坊", "香河"), ("langfang", "文安县"), ("langfang", None),
+          ("langfang", "丰台区"), ("cangzhou", "泊头市"), ("北京", None))
+COMPILED = ("fixed", "up_to", "unquantified", "rate", "matching", "brackets", "multiplier")
+
+
+def in_fen(value: Any) -> bool:
+    """Whether no number written in ``value`` is finer than the fen (the frames compare money in fen)."""
+    if isinstance(value, dict):
+        return all(map(in_fen, value.values()))
+    if isinstance(value, (list, tuple)):
+        return all(map(in_fen, value))
+    if isinstance(value, str) and re.fullmatch(r"\d+\.\d*", value):
+        value = Decimal(value)
+    return not isinstance(value, Decimal) or (value * 100) % 1 == 0
+
+
+# rules the frames compile, every one: amounts over a column, one cap at most, bounds in whole fen, shares
+# of few digits (1:2 is 1/3 written to 28 places)
+compiled_amount = every_amount.filter(lambda a: next(iter(a)) in COMPILED and "at_most" not in a and in_fen(a)
+                                      and a.get("of", "record.investment") == "record.investment")
+compiled_spec = spec.filter(lambda s: in_fen(s["conditions"])).flatmap(lambda s: st.fixed_dictionaries({
+    "amount": compiled_amount if s["conditions"][0]["kind"] == "project" else unread}).map(lambda extra: {
+        **s, **extra, "enterprise_cap": None if s["group"] == "g.cap" else s["enterprise_cap"],
+        "payers": {"city": "50%", "county": "50%"} if s["payers"] == {"city": "1/3"} else s["payers"]}))
+
+
+def level_file(directory: Path, name: str, level: str, place: str, prefix: str, specs: list[dict[str, Any]]) -> None:
+    """``rule_file``'s rules as the file of a place: ids, groups and multipliers its own, a province's
+    rules paid by the province where a city's are paid by the city."""
+    import yaml
+
+    scratch = directory / f"_{name}"
+    scratch.mkdir()
+    data = yaml.safe_load(rule_file(scratch, specs).read_text("utf-8"))
+    del data["city"]
+    data = {"jurisdiction": {"level": level, "place": place}, **data,
+            "groups": {f"{prefix}.{g}": v for g, v in MORE_GROUPS.items()}}
+    for r, s in zip(data["rules"], specs):
+        r["id"] = r["id"].replace("gen.", f"{prefix}.")
+        if "group" in r:
+            r["group"] = f"{prefix}.{r['group']}"
+        if "of_rule" in r["amount"]:
+            r["amount"]["of_rule"] = r["amount"]["of_rule"].replace("gen.", f"{prefix}.")
+        if s.get("enterprise_cap") is not None:
+            r["cap_per"] = s["cap_per"]
+        if level == "province" and isinstance(r["payers"], dict):
+            payers = r["payers"]
+            r["payers"] = ({**payers, "to": ["province" if p == "city" else p for p in payers["to"]]} if "to" in payers
+                           else {("province" if p == "city" else p): v for p, v in payers.items()})
+    (directory / f"{name}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(compiled=st.booleans(), data=st.data(), ents=st.lists(registered(), min_size=1, max_size=10),
+       places=st.lists(st.sampled_from(PLACES), min_size=10, max_size=10),
+       twists=st.lists(st.sampled_from(TWISTS), min_size=10, max_size=10), block=pick(64, 300, 1 << 20))
+def test_province_city_and_county_files_give_the_same_outputs_on_both_paths(
+        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, compiled: bool, data: st.DataObject,
+        ents: list[Enterprise], places: list[tuple[str, str | None]], twists: list[str], block: int) -> None:
+    directory = tmp_path_factory.mktemp("levels")
+    for name, level, place, prefix in LEVELS:
+        specs = data.draw(st.lists(compiled_spec if compiled else spec, min_size=1, max_size=4), label=name)
+        level_file(directory, name, level, place, prefix, specs)
+    try:
+        book = load_rulebook(directory, VOCABULARY)
+    except IncentivesError:
+        reject()  # e.g. a multiplier of a rule that is not there
+    assert [f.model.level for f in book.files.values()] == ["county", "city", "province"]
+    items = [item(e, n, twists[n]) for n, e in enumerate(ents)]
+    for n, (city, county) in enumerate(places[:len(items)]):
+        items[n]["enterprise"]["city"] = city
+        items[n]["enterprise"].pop("county", None)
+        if county is not None:
+            items[n]["enterprise"]["county"] = county
+        if twists[n] == "duplicate_code" and n:
+            items[n]["enterprise"]["credit_code"] = items[n - 1]["enterprise"]["credit_code"]
+    [enterprises, _] = write_register(items, directory / "register", "csv")
+    small_blocks(monkeypatch, block)
+    columnar, rows = both_paths(enterprises, directory / "out", book)
+    assert columnar.counties_not_covered == rows.counties_not_covered
+    assert columnar.cities_without_rules == rows.cities_without_rules
+    clean = not any(twists[:len(items)])
+    if clean:  # the award rows are award_rows' own, the files each enterprise's path holds
+        fixed = [Enterprise.model_validate(i) for i in items]
+        assert award_keys(directory / "out" / "columnar" / "awards.csv") == expected_keys(fixed, book)
+    if compiled:  # every rule of every level compiled: no enterprise left the frames but for its rows
+        assert columnar.fallback_rules == [] and columnar.paths["fallback"] == 0
+        if clean:  # and only those with a sum finer than the fen, which the column checks leave to the other path
+            plain = sum(in_fen(i["records"]) for i in items)
+            assert columnar.paths == {"columnar": plain, "per_enterprise": len(items) - plain, "fallback": 0}
+    paid = {level for level, total in columnar.by_level.items() if total.awards}
+    event(f"compiled: {compiled}; levels paid: {sorted(paid)}; fallback rules: {min(len(columnar.fallback_rules), 1)}; "
+          f"not covered: {bool(columnar.counties_not_covered)}")
+
+
+def test_the_example_province_and_county_files_with_the_three_cities_on_both_paths(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped city files with docs/examples/province-county's files as Hebei's and 香河县's, over a
+    synthetic register of the three cities and the enterprises of tests/test_batch.py's levels register."""
+    import shutil
+
+    from conftest import ROOT
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copytree(ROOT / "sources", tmp_path / "sources")   # the quotes are checked against them
+    for name in ("langfang", "cangzhou", "shijiazhuang", "vocabulary", "facts", "divisions"):
+        shutil.copy(ROOT / "rules" / f"{name}.yaml", rules)
+    for name in ("province", "county"):
+        shutil.copy(ROOT / "docs/examples/province-county" / f"{name}.yaml", rules / f"example-{name}.yaml")
+    book = load_rulebook(rules)
+    assert {k: f.model.level for k, f in book.files.items() if f.rules}["xianghe"] == "county"
+    items = list(synthesize("all", 1500, seed=11, rulebook=book, as_of=AS_OF))
+    rd = [{"id": "sme", "kind": "recognition", "title": "specialized_sme", "level": "provincial", "date": "2025-06-01"},
+          {"id": "rd26", "kind": "rd_investment", "amount": "8000000", "date": "2026-03-31"}]
+    project = {"id": "a", "kind": "project", "type": "attracted_investment", "date": "2026-03-01",
+               "investment": "80000000", "completed": True}
+    firms = [("91131024MA0CTX8K46", "langfang", "香河县", [*rd, project]), ("91131026MA0CTX8K43", "廊坊", "文安县", [*rd, project]),
+             ("91130981MA0CTX8K4R", "cangzhou", "泊头市", rd), ("91131024MA0CTX8L21", "langfang", "丰台区", [project]),
+             ("91131024MA0CTX8M0U", "langfang", None, [project])]
+    firm_items = [{"enterprise": {"name": "示例企业", "credit_code": code, "city": city,
+                                  **({"county": county} if county else {})}, "records": records}
+                  for code, city, county, records in firms]
+    [enterprises, records] = write_register(items, tmp_path / "register", "csv")
+    [more, more_records] = write_register(firm_items, tmp_path / "firms", "csv")
+    # the firms after the synthetic enterprises, with their yearly figures (R&D ratio 8%) in yearly columns
+    head, *body = enterprises.read_text("utf-8").splitlines()
+    firm_rows = more.read_text("utf-8").splitlines()[1:]
+    enterprises.write_text("\n".join([head + ",revenue_2025,rd_spend_2025", *(row + ",," for row in body),
+                                      *(row + ",100000000,8000000" for row in firm_rows)]) + "\n", "utf-8")
+    with open(records, "a", encoding="utf-8") as f:
+        f.write("".join(more_records.read_text("utf-8").splitlines(keepends=True)[1:]))
+    small_blocks(monkeypatch, 16384)
+    columnar, _ = both_paths(enterprises, tmp_path / "out", book)
+    assert columnar.join == "merge" and columnar.enterprises_read == columnar.assessed == 1505
+    # the example files' rules read yearly figures, other records and progressive bands: not compiled, their
+    # enterprises (those with a record such a rule could reward, in Hebei or in 香河县) take the other path
+    assert set(columnar.fallback_rules) == {"exprov.rd.marginal", "exprov.shared_factory", "excounty.investment",
+                                            "excounty.first_retrofit"}
+    assert columnar.paths["columnar"] > 1000 and columnar.paths["fallback"] > 0
+    assert columnar.by_level["county"].amount >= Decimal("1450000.00")
+    assert columnar.by_level["province"].amount >= Decimal("1020000.00")
+    assert columnar.counties_not_covered["langfang/丰台区"] == 1
+    ents = [Enterprise.model_validate(i) for i in items] + [
+        Enterprise.model_validate({**i, "yearly": {2025: {"revenue": "100000000", "rd_spend": "8000000"}}})
+        for i in firm_items]
+    assert award_keys(tmp_path / "out" / "columnar" / "awards.csv") == expected_keys(ents, book)

@@ -610,10 +610,10 @@ PATHS = ("columnar", "rows")
 
 
 def _columnar(source: Source, path: str, book: Rulebook) -> bool:
-    """Whether the columnar path reads ``source``: asked for (or the default; polars installed), and
-    rules of city files only (its plans are per city). Every format goes: CSV, Parquet, xlsx, JSONL."""
-    return path == "columnar" and (source.fmt == "jsonl" or source.table is not None and source.records is not None) \
-        and not any(f.rules and f.model.level != "city" for f in book.files.values())
+    """Whether the columnar path reads ``source``: asked for (or the default; polars installed). Every format
+    goes: CSV, Parquet, xlsx, JSONL; it plans by the files covering each enterprise, of any level, as the
+    engine picks them."""
+    return path == "columnar" and (source.fmt == "jsonl" or source.table is not None and source.records is not None)
 
 
 def _register(source: Source, assessor: _Assessor, path: str, out_fmt: str, threads: int | None) -> Any:

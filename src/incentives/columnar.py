@@ -13,13 +13,14 @@ per-enterprise path, row for row:
   another way (``30万元``).
 - Matching: each rule's condition tree compiled a second time into a polars expression. A missing
   fact is a null; polars' Kleene ``&``/``|`` are the three-valued ``all``/``any``; a rule pays
-  where the expression is true.
+  where the expression is true. Rules are planned by their file: an enterprise's records meet the
+  rules of the files covering it (province, city, county: ``Rulebook.covering``).
 - Pricing in integer fen with half-up rounding (fixed, up_to, rate or matching with cap, brackets,
   multiplier); limits, conflicts, ``additional`` groups and caps as window operations in the
   engine's order (record date, record id, rule position); payer shares by largest remainder.
 - A rule this module cannot compile (a rate fact, two caps, a money bound finer than the fen)
-  falls back: every enterprise with a record such a rule could reward is assessed on the
-  per-enterprise path, and the summary counts them.
+  falls back: every enterprise its file covers with a record such a rule could reward is assessed
+  on the per-enterprise path, and the summary counts them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import datetime as dt
 import io
 import math
 import re
+import threading
 import types
 import typing
 from collections import deque
@@ -42,6 +44,7 @@ import polars as pl
 from incentives._tabular import ENTERPRISE_COLUMNS, RECORD_COLUMNS, AwardWriter, Row, Table, _lines, csv_row
 from incentives.amounts import Amount, Tier
 from incentives.conditions import All, Any_, Node, Op, Test
+from incentives.divisions import LEVELS
 from incentives.errors import Location, SourceError
 from incentives.facts import _CODE_CHARS, _CODE_WEIGHTS, DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, field_kind
 from incentives.rulebook import CompiledRule, Rulebook
@@ -505,10 +508,19 @@ class Plan:
 
 
 @dataclass
-class CityPlans:
+class PlacePlans:
+    """The rules of one file (a province's, a city's or a county's), compiled for frames."""
+
     by_kind: dict[str, list[Plan]] = field(default_factory=dict)
     fallback: list[CompiledRule] = field(default_factory=list)   # rules not compiled
-    uses_derived: bool = False
+
+
+def _engine_order(book: Rulebook) -> dict[str, int]:
+    """Each rule's place in the engine's order: the files covering an enterprise from the province down
+    (``Rulebook.covering``), each file's rules as written. One enterprise's files are of three levels,
+    so ordering every rule by its file's level, then as loaded, orders the rules of any one path."""
+    ranked = sorted(enumerate(book.rules), key=lambda nr: (LEVELS.index(nr[1].level), nr[0]))
+    return {r.id: n for n, (_, r) in enumerate(ranked)}
 
 
 def _rule_table(book: Rulebook, payers: tuple[str, ...]) -> pl.DataFrame:
@@ -519,17 +531,17 @@ def _rule_table(book: Rulebook, payers: tuple[str, ...]) -> pl.DataFrame:
     for p in payers:
         rows[f"_w_{p}"] = []
         rows[f"_o_{p}"] = []
-    positions = {r.id: n for n, r in enumerate(book.rules)}
-    for n, r in enumerate(book.rules):
+    ranks = _engine_order(book)
+    for r in book.rules:
         cap = r.caps[0] if len(r.caps) == 1 else None
-        rows["_rule"].append(n)
+        rows["_rule"].append(ranks[r.id])
         rows["rule_id"].append(r.id)
         rows["title"].append(r.rule.title.zh)
         rows["status"].append(r.rule.amount.status)
         rows["_limit"].append(r.rule.limit)
         rows["_group"].append(r.rule.group)
         rows["_all"].append(r.group is not None and r.group.combine != "highest")
-        rows["_adds_to"].append(positions.get(r.adds_to) if r.adds_to else None)
+        rows["_adds_to"].append(ranks.get(r.adds_to) if r.adds_to else None)
         rows["_cap_name"].append(cap[0] if cap else None)
         rows["_cap"].append(_fen_of(cap[1]) if cap else None)
         rows["_cap_year"].append(bool(cap[2]) if cap else False)
@@ -583,16 +595,24 @@ class Verdict:
 
 
 class Frames:
-    """A rulebook compiled for frames: plans per city, the rule table, and the assessment of a chunk."""
+    """A rulebook compiled for frames: plans per file, the rule table, and the assessment of a chunk.
+
+    An enterprise is assessed against the plans of every file covering it, as the engine picks them
+    (``Rulebook.covering``: its province's, city's and county's files, by id or name): each distinct
+    set of covering files is a numbered path, and each file's plans read the records of the
+    enterprises whose path holds it."""
 
     def __init__(self, book: Rulebook, as_of: dt.date, payers: tuple[str, ...]) -> None:
         self.book, self.as_of, self.payers = book, as_of, payers
         self.columns = _columns(book)
         self.rules = _rule_table(book, payers)
-        self.cities: dict[str, CityPlans] = {}
-        positions = {r.id: n for n, r in enumerate(book.rules)}
-        for city, loaded in book.files.items():
-            plans = self.cities[city] = CityPlans(uses_derived=book.uses_derived_facts(city))
+        self.places: dict[str, PlacePlans] = {}
+        self.paths: dict[tuple[str, ...], int] = {}     # the files covering an enterprise → its path's number
+        self.on_path: dict[str, list[int]] = {}         # a file → the paths that hold it
+        self._numbering = threading.Lock()              # chunks may be assessed at once
+        order = _engine_order(book)
+        for place, loaded in book.files.items():
+            plans = PlacePlans()
             for rule in loaded.rules:
                 if rule.reported:
                     continue  # a reported amount is shown beside the official one, never a row
@@ -610,37 +630,57 @@ class Frames:
                     plans.fallback.append(rule)
                     continue
                 plans.by_kind.setdefault(str(rule.rule.rewards["kind"]), []).append(
-                    Plan(rule, positions[rule.id], holds, priced, fen))
+                    Plan(rule, order[rule.id], holds, priced, fen))
+            if plans.by_kind or plans.fallback:
+                self.places[place] = plans
 
     @property
     def fallback_rules(self) -> list[str]:
-        return [r.id for plans in self.cities.values() for r in plans.fallback]
+        return [r.id for plans in self.places.values() for r in plans.fallback]
+
+    def path(self, city: str, county: str | None) -> int:
+        """The number of the path of files covering an enterprise of ``city`` and ``county``."""
+        files = self.book.covering(city, county)
+        with self._numbering:
+            number = self.paths.get(files)
+            if number is None:
+                number = self.paths[files] = len(self.paths)
+                for place in files:
+                    self.on_path.setdefault(place, []).append(number)
+        return number
 
     def assess(self, ents: pl.DataFrame, recs: pl.DataFrame) -> Verdict:
         """``ents``: valid enterprises with ``_e``; ``recs``: their valid records with ``_e`` and ``_r``."""
         recs = recs.filter(pl.col("record.date") <= self.as_of)
         having = ents.join(recs.select("_e").unique(), on="_e", how="semi")  # lists only where a record reads them
+        where = having.select("city", "county").unique()
+        where = where.with_columns(_path=pl.Series([self.path(c, k) for c, k in where.iter_rows()], dtype=pl.Int64))
+        having = having.join(where, on=["city", "county"], how="left", nulls_equal=True)
         joined = recs.join(having.select(
-            "_e", pl.col("city").alias("enterprise.city"), _list(pl.col("_clusters")).alias("enterprise.clusters"),
+            "_e", "_path", pl.col("city").alias("enterprise.city"), _list(pl.col("_clusters")).alias("enterprise.clusters"),
             _list(pl.col("_industries")).alias("enterprise.industries"), "enterprise.size",
             "enterprise.recognitions"), on="_e", how="left")
         joined = joined.with_columns((pl.col("enterprise.size") != "large").alias("enterprise.sme"))
+        present = set(where["_path"].to_list())
+        with self._numbering:
+            on_path = {place: [n for n in self.on_path.get(place, ()) if n in present] for place in self.places}
         slow: set[int] = set()
         fallback = 0
-        pieces: list[pl.LazyFrame] = []
-        lazy = joined.lazy()
-        cities = set(joined["enterprise.city"].unique().to_list())
-        for city, plans in self.cities.items():
-            if city not in cities:
-                continue
-            here = lazy.filter(pl.col("enterprise.city") == city)
-            if plans.fallback:
+        for place, plans in self.places.items():
+            if plans.fallback and on_path[place]:
                 kinds = list({str(r.rule.rewards["kind"]) for r in plans.fallback})
-                sent = set(joined.filter((pl.col("enterprise.city") == city) & pl.col("record.kind").is_in(kinds))
+                sent = set(joined.filter(pl.col("_path").is_in(on_path[place]) & pl.col("record.kind").is_in(kinds))
                            ["_e"].unique().to_list())
                 fallback += len(sent - slow)
                 slow |= sent
-                here = here.filter(~pl.col("_e").is_in(list(sent)))
+        lazy = joined.lazy()
+        if slow:   # such an enterprise is assessed on the other path by every file covering it
+            lazy = lazy.filter(~pl.col("_e").is_in(list(slow)))
+        pieces: list[pl.LazyFrame] = []
+        for place, plans in self.places.items():
+            if not on_path[place]:
+                continue
+            here = lazy.filter(pl.col("_path").is_in(on_path[place]))
             for kind, kind_plans in plans.by_kind.items():
                 of_kind = here.filter(pl.col("record.kind") == kind)
                 for plan in kind_plans:
@@ -651,6 +691,18 @@ class Frames:
                   "_fen": pl.Int64, "_rule": pl.Int64}
         candidates = pl.concat(pieces).collect() if pieces else pl.DataFrame(schema=schema)
         return Verdict(self.combine(candidates), slow, fallback)
+
+    def uncovered(self, ents: pl.DataFrame) -> tuple[dict[str, int], dict[tuple[str, str | None], int]]:
+        """Of the assessed ``ents``: per city, those no file covers; per (city, county), those whose
+        county files were left out (``Rulebook.left_out``: county absent or not in the divisions table)."""
+        no_rules: dict[str, int] = {}
+        left_out: dict[tuple[str, str | None], int] = {}
+        for city, county, n in ents.group_by("city", "county").len().iter_rows():
+            if not self.book.covering(city, county):
+                no_rules[city] = no_rules.get(city, 0) + n
+            elif self.book.left_out(city, county):
+                left_out[(city, county)] = n
+        return no_rules, left_out
 
     def combine(self, c: pl.DataFrame) -> pl.DataFrame:
         """Limits, conflicts on one record, ``additional`` groups and caps, as the engine applies them."""
@@ -1006,7 +1058,7 @@ class Register:
         return pl.DataFrame(schema=schema)
 
     def _chunk(self, raw_ents: pl.DataFrame, raw_recs: pl.DataFrame) -> tuple[Any, Counts]:
-        from incentives.batch import _ChunkResult, _Tally
+        from incentives.batch import UNKNOWN_COUNTY, _ChunkResult, _Tally
         from incentives.reform import ReformReport
 
         assessor = self.assessor
@@ -1044,8 +1096,10 @@ class Register:
         tally.counts["assessed"] += assessed.height
         tally.counts["records_assessed"] += fast_recs.filter(~pl.col("_e").is_in(list(sent))).height
         tally.counts["with_awards"] += awards["_e"].n_unique()
-        for city, n in assessed.filter(~pl.col("city").is_in(list(self.book.files)))["city"].value_counts().iter_rows():
-            tally.no_rules[city] += n
+        no_rules, left_out = self.frames.uncovered(assessed)
+        tally.no_rules.update(no_rules)
+        for (city, county), n in left_out.items():
+            tally.county_unknown[f"{city}/{county or UNKNOWN_COUNTY}"] += n
         _tally(tally, awards.join(assessed.select("_e", "city", "county"), on="_e", how="left"), assessor.payers)
         text = award_text(awards, assessed, assessor.payers, self.book.hash)
 
