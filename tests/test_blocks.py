@@ -197,3 +197,28 @@ def test_jsonl_lines_the_frames_cannot_read_as_written_go_one_at_a_time(tmp_path
     assert columnar.enterprises_read == 60 and columnar.paths["per_enterprise"] == sent
     errors = (tmp_path / "out/columnar/errors.csv").read_text("utf-8")
     assert "not valid JSON" in errors and "not UTF-8 text" in errors
+
+
+def test_a_killed_columnar_run_on_a_jsonl_register_resumes_to_the_files_of_a_whole_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import incentives.columnar as columnar
+    from incentives._output import CHECKPOINT
+    from incentives.cli import main
+
+    from test_output import BLOCK, batch_command, killed_with_a_checkpoint
+
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", BLOCK)   # as the killed run reads it: many blocks of lines
+    book = shared_rulebook()
+    [register] = write_register(synthesize("all", 20_000, seed=3, rulebook=book, as_of=AS_OF), tmp_path / "register",
+                                "jsonl")
+    whole = tmp_path / "whole"
+    assert main([*batch_command(register, whole, 1)[3:], "--path", "columnar"]) == 0
+    out = tmp_path / "resumed"
+    partial = killed_with_a_checkpoint(register, out, 0.2, every=0.1, path="columnar")
+    checkpoint = json.loads((partial / CHECKPOINT).read_text(encoding="utf-8"))
+    assert checkpoint["run"]["path"] == "columnar" and checkpoint["state"]["chunks"] >= 1
+    assert main([*batch_command(register, out, 1)[3:], "--resume", "--path", "columnar"]) == 0
+    for name in ("awards.jsonl", "errors.csv", "summary.csv"):
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["path"]["columnar"] == 20_000 and summary["rows"]["balanced"]
