@@ -1073,8 +1073,7 @@ class Register:
         slow = set(ents.filter(~pl.col("_ok"))["_e"].to_list()) | set(bad_recs.to_list())
         if self.duplicates is not None and self.duplicates.rows:
             slow |= set(raw_ents.filter(pl.col("_key").is_in(list(self.duplicates.rows)))["_e"].to_list())
-        fast_ents = ents.filter(~pl.col("_e").is_in(list(slow)))
-        fast_recs = typed.filter(~pl.col("_e").is_in(list(slow)))
+        fast_ents, fast_recs = _without(ents, slow), _without(typed, slow)
         recognitions = (fast_recs.filter(pl.col("record.kind") == "recognition")
                         .group_by("_e").agg(pl.col("record.title").unique().sort().alias("enterprise.recognitions")))
         fast_ents = fast_ents.join(recognitions, on="_e", how="left").with_columns(
@@ -1084,17 +1083,17 @@ class Register:
         sent = verdict.slow | (reformed.slow if reformed is not None else set())
         counts = Counts(fallback=len(sent))
         slow |= sent
-        assessed = fast_ents.filter(~pl.col("_e").is_in(list(sent)))
-        awards = verdict.awards.filter(~pl.col("_e").is_in(list(sent)))
+        assessed, awards = _without(fast_ents, sent), _without(verdict.awards, sent)
         counts.columnar = assessed.height
         counts.per_enterprise = len(slow) - len(sent)
 
         result = _ChunkResult([], [], _Tally(), ReformReport() if reformed is not None else None)
         tally = result.tally
         tally.counts["enterprises_read"] += assessed.height
-        tally.counts["records_read"] += fast_recs.filter(~pl.col("_e").is_in(list(sent))).height
+        records_assessed = _without(fast_recs, sent).height
+        tally.counts["records_read"] += records_assessed
         tally.counts["assessed"] += assessed.height
-        tally.counts["records_assessed"] += fast_recs.filter(~pl.col("_e").is_in(list(sent))).height
+        tally.counts["records_assessed"] += records_assessed
         tally.counts["with_awards"] += awards["_e"].n_unique()
         no_rules, left_out = self.frames.uncovered(assessed)
         tally.no_rules.update(no_rules)
@@ -1126,10 +1125,15 @@ class Register:
                 extra = pl.DataFrame(rows, schema={"_e": pl.Int64, **{c: _S for c in columns}}, orient="row")
                 text = pl.concat([text, extra]).sort("_e", maintain_order=True)
         if reformed is not None and result.reform is not None:
-            _compare(result.reform, awards, reformed.awards.filter(~pl.col("_e").is_in(list(sent))), assessed,
+            _compare(result.reform, awards, _without(reformed.awards, sent), assessed,
                      {e: r.reform for e, r in slow_rows.items()})
         result.frame = AwardWriter.encoded(text.drop("_e"), self.out_fmt)
         return result, counts
+
+
+def _without(frame: pl.DataFrame, positions: set[int]) -> pl.DataFrame:
+    """The rows of enterprises (``_e``) not in ``positions``; the frame itself when there are none (most chunks)."""
+    return frame.filter(~pl.col("_e").is_in(list(positions))) if positions else frame
 
 
 def _tally(tally: Any, awards: pl.DataFrame, payers: tuple[str, ...]) -> None:
