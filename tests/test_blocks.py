@@ -188,12 +188,13 @@ def test_jsonl_lines_the_frames_cannot_read_as_written_go_one_at_a_time(tmp_path
     for n, (old, new) in kept.items():
         bent(n, old, new)
     lines[20] = '{"enterprise": {"name": "\xff"}}'   # replaced below by a byte that is not UTF-8
+    lines[21] = "\u3000"                                # a space that is not ASCII: not JSON, not a blank line
     data = ("\ufeff" + "\r\n".join(lines[:30]) + "\n\n" + "\n".join(lines[30:])).encode("utf-8")
     data = data.replace("\xff".encode("utf-8"), b"\xff")   # no trailing newline on the last line
     path.write_bytes(data)
     small_blocks(monkeypatch, 700)
     columnar, _ = both_paths(path, tmp_path / "out", book)
-    sent = len(odd) + 2 + (money not in odd)   # the odd lines, the line not UTF-8, the float; the blank line is none
+    sent = len(odd) + 3 + (money not in odd)   # the odd lines, the line not UTF-8, the wide space, the float
     assert columnar.enterprises_read == 60 and columnar.paths["per_enterprise"] == sent
     errors = (tmp_path / "out/columnar/errors.csv").read_text("utf-8")
     assert "not valid JSON" in errors and "not UTF-8 text" in errors

@@ -304,7 +304,7 @@ class JsonlReader:
         frame = pl.DataFrame({"_json": texts}).with_columns(
             _number=pl.int_range(number + 1, number + 1 + texts.len(), dtype=pl.Int64))
         bad = frame.filter(pl.col("_json").is_null())["_number"]
-        return frame.filter(pl.col("_json").is_null() | (pl.col("_json").str.strip_chars() != "")
+        return frame.filter(pl.col("_json").is_null() | (pl.col("_json").str.strip_chars(_ASCII_SPACE) != "")
                             ).with_columns(_utf8=~pl.col("_number").is_in(bad.implode()))
 
     def _decode(self, texts: pl.Series) -> pl.Series:
@@ -361,6 +361,9 @@ class JsonlReader:
             "credit_code", *(pl.col("_r").struct.field(n).alias("record_id" if n == "id" else n) for n in _RECORD_KEYS),
             _number=pl.col("_i") + 1, _line=pl.col("_number"), _ragged=pl.lit(False), _problem=pl.lit(None, dtype=_S))
         return ents, records
+
+
+_ASCII_SPACE = " \t\n\r\x0b\x0c"   # what ``bytes.strip`` takes away: a line of other spaces is not blank
 
 
 _CODE_KEY = r'"credit_code"\s*:\s*"([^"]{0,40})"'   # as ``_tabular._jsonl_key`` finds a line's code
