@@ -681,7 +681,9 @@ def test_the_example_province_and_county_files_with_the_three_cities_on_both_pat
     # enterprises (those with a record such a rule could reward, in Hebei or in 香河县) take the other path
     assert set(columnar.fallback_rules) == {"exprov.rd.marginal", "exprov.shared_factory", "excounty.investment",
                                             "excounty.first_retrofit"}
-    assert columnar.paths["columnar"] > 1000 and columnar.paths["fallback"] > 0
+    # only the enterprises with a record such a rule might reward (its conditions true or unknown) go there:
+    # 12 of 1,505 here, where every enterprise with a record of the rule's kind (144) went before
+    assert columnar.paths["columnar"] > 1400 and 0 < columnar.paths["fallback"] <= 20
     assert columnar.by_level["county"].amount >= Decimal("1450000.00")
     assert columnar.by_level["province"].amount >= Decimal("1020000.00")
     assert columnar.counties_not_covered["langfang/丰台区"] == 1

@@ -513,6 +513,19 @@ class PlacePlans:
 
     by_kind: dict[str, list[Plan]] = field(default_factory=dict)
     fallback: list[CompiledRule] = field(default_factory=list)   # rules not compiled
+    reach: list[pl.Expr] = field(default_factory=list)           # the records each of them might reward
+
+
+def _reach(rule: CompiledRule, columns: dict[str, pl.DataType]) -> pl.Expr:
+    """The records a rule the frames do not price might reward: of its kind, where its conditions hold or
+    cannot be told (a condition the frames do not compile: every record of the kind). Only their
+    enterprises go to the per-enterprise path; a rule that rewards none of an enterprise's records
+    changes nothing the frames decide for it (limits, conflicts, groups and caps count paying rules)."""
+    of_kind = pl.col("record.kind") == str(rule.rule.rewards["kind"])
+    try:
+        return of_kind & truth(rule.tree, columns).fill_null(True)
+    except NotVectorised:
+        return of_kind
 
 
 def _engine_order(book: Rulebook) -> dict[str, int]:
@@ -628,6 +641,7 @@ class Frames:
                     priced, fen = price(rule.rule.amount, rule.tier_trees, book, self.columns)
                 except NotVectorised:
                     plans.fallback.append(rule)
+                    plans.reach.append(_reach(rule, self.columns))
                     continue
                 plans.by_kind.setdefault(str(rule.rule.rewards["kind"]), []).append(
                     Plan(rule, order[rule.id], holds, priced, fen))
@@ -668,8 +682,7 @@ class Frames:
         fallback = 0
         for place, plans in self.places.items():
             if plans.fallback and on_path[place]:
-                kinds = list({str(r.rule.rewards["kind"]) for r in plans.fallback})
-                sent = set(joined.filter(pl.col("_path").is_in(on_path[place]) & pl.col("record.kind").is_in(kinds))
+                sent = set(joined.filter(pl.col("_path").is_in(on_path[place]) & pl.any_horizontal(plans.reach))
                            ["_e"].unique().to_list())
                 fallback += len(sent - slow)
                 slow |= sent
