@@ -15,15 +15,14 @@ from pathlib import Path
 
 import polars as pl
 
-from incentives.columnar import _CODE_CHARS, _CODE_VALUE
-from incentives.facts import _CODE_WEIGHTS
+from incentives.facts import _CODE_CHARS, _CODE_VALUES, _CODE_WEIGHTS
 
 
 def recoded(code: pl.Expr, k: int) -> pl.Expr:
     body = code.str.slice(0, 1) + pl.lit(_CODE_CHARS[k + 1]) + code.str.slice(2, 15)
     total = pl.lit(0, dtype=pl.Int64)
     for i, weight in enumerate(_CODE_WEIGHTS):
-        total = total + body.str.slice(i, 1).replace_strict(_CODE_VALUE, default=0, return_dtype=pl.Int64) * weight
+        total = total + body.str.slice(i, 1).replace_strict(_CODE_VALUES, default=0, return_dtype=pl.Int64) * weight
     return body + ((31 - total % 31) % 31).replace_strict(dict(enumerate(_CODE_CHARS)), return_dtype=pl.String)
 
 

@@ -67,27 +67,23 @@ class Block:
     # _cells (every value of the row) and _problem (what is wrong with it) where it was read line by line
 
 
-def _line_count(block: bytes) -> int:
-    return block.count(b"\n") + (not block.endswith(b"\n"))
-
-
-def _plain_block(block: bytes, width: int) -> bool:
-    """Whether polars reads a block of whole lines as the line reader would: no quote, no blank line, a
-    carriage return only before a newline, and every row of the header's width (polars pads a short row).
-    Counted by numpy: the bytes' own ``count`` and ``in`` would pass over the block six times."""
+def _plain_lines(block: bytes, width: int) -> int | None:
+    """The number of lines of a block that polars reads as the line reader would (no quote, no blank line,
+    a carriage return only before a newline, every row of the header's width: polars pads a short row),
+    ``None`` for any other. Counted by numpy: the bytes' own ``count`` and ``in`` pass over it six times."""
     if b'"' in block:
-        return False
+        return None
     octets = np.frombuffer(block, dtype=np.uint8)
     ends = np.flatnonzero(octets == 10)
     returns = np.flatnonzero(octets == 13)
     if returns.size and (returns[-1] + 1 == octets.size or bool((octets[returns + 1] != 10).any())):
-        return False  # a carriage return not before a newline
+        return None  # a carriage return not before a newline
     starts = np.concatenate(([0], ends[:-1] + 1))
     empty = ends - starts
     if bool(((empty == 0) | ((empty == 1) & (octets[starts] == 13))).any()):
-        return False  # a blank line
-    lines = ends.size + (not block.endswith(b"\n"))
-    return int(np.count_nonzero(octets == 44)) == lines * (width - 1)
+        return None  # a blank line
+    lines = int(ends.size) + (not block.endswith(b"\n"))
+    return lines if int(np.count_nonzero(octets == 44)) == lines * (width - 1) else None
 
 
 class TableReader:
@@ -127,13 +123,14 @@ class TableReader:
 
     def _parse(self, block: bytes) -> Block:
         width = len(self.names)
-        if self.plain or _plain_block(block, width):
+        plain = None if self.plain else _plain_lines(block, width)   # a trusted block's lines: the frame's
+        if self.plain or plain is not None:
             try:
                 frame = pl.read_csv(block, has_header=False, new_columns=self.names, schema={n: _S for n in self.names},
                                     infer_schema=False)
             except pl.exceptions.PolarsError:
                 frame = None  # a ragged row: read the block with csv, which keeps every value
-            lines = frame.height if self.plain and frame is not None else _line_count(block)
+            lines = plain if plain is not None else frame.height if frame is not None else 0
             if frame is not None and frame.height == lines:
                 start = self.number
                 self.number += lines
@@ -170,7 +167,6 @@ class TableReader:
 
 
 # ------------------------------------------------------------------------------------ validation
-_CODE_VALUE = {c: n for n, c in enumerate(_CODE_CHARS)}
 _CODE_RE = f"^[{_CODE_CHARS}]{{18}}$"
 _MONEY_RE = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"   # fen fit in 64 bits; a larger sum takes the per-enterprise path
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -849,8 +845,8 @@ def _code_blocks(table: Table, size: int) -> Iterator[pl.Series | None]:
                 return
             cut = data.rfind(b"\n") + 1 or len(data)
             block, rest = data[:cut], data[cut:]
-            lines = _line_count(block)
-            if not _plain_block(block, width):
+            lines = _plain_lines(block, width)
+            if lines is None:
                 yield None
                 return
             try:
@@ -937,6 +933,11 @@ class Counts:
     def as_dict(self) -> dict[str, int]:
         return {"columnar": self.columnar, "per_enterprise": self.per_enterprise, "fallback": self.fallback}
 
+    def add(self, other: Counts) -> None:
+        self.columnar += other.columnar
+        self.per_enterprise += other.per_enterprise
+        self.fallback += other.fallback
+
 
 class Register:
     """A register (CSV, Parquet or xlsx tables, or a JSONL file) read and assessed by frames; ``results`` yields
@@ -978,9 +979,7 @@ class Register:
 
     def _counted(self, done: tuple[Any, Counts]) -> Any:
         result, counts = done
-        self.counts.columnar += counts.columnar
-        self.counts.per_enterprise += counts.per_enterprise
-        self.counts.fallback += counts.fallback
+        self.counts.add(counts)
         return result
 
     def _pieces(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
