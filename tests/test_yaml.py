@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from incentives import IncentivesError, SourceError, load_enterprise
+from incentives import IncentivesError, SourceError, _yaml, load_enterprise
 from incentives._yaml import MAX_BYTES, parse, read_text
 from incentives.cli import main
 
@@ -107,3 +112,109 @@ def test_the_recursion_limit_is_not_what_stops_deep_documents() -> None:
             parse("[" * 300 + "]" * 300)
     finally:
         sys.setrecursionlimit(old)
+
+
+# libyaml reads the text where PyYAML has it (ten times faster); PyYAML's Python parser is the reference.
+# Whichever reads it, a text gives the same Document (data, positions, texts) or the same located error.
+
+def _outcome(read: Callable[[str], _yaml.Document], text: str) -> tuple[object, ...]:
+    try:
+        doc = read(text)
+    except SourceError as e:
+        return ("error", str(e))
+    return ("document", repr(doc.data), doc.positions, doc.texts)
+
+
+def _both(text: str) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    return (_outcome(lambda t: parse(t, "f.yaml"), text),
+            _outcome(lambda t: _yaml._pure(_yaml._json_tabs(t), "f.yaml"), text))
+
+
+PIECES = ["a", "k", "甲乙", "1", "-1", "1.5", "1e5", "0777", "1:1", "2024-02-29", "2025-02-30", "~", "null", "true",
+          ": ", ":", "- ", "-", "? ", "?", ", ", "[", "]", "{", "}", "'", '"', "#c", " #", "&a ", "*a", "<<: ", "!!str ",
+          "!x ", "!!int ", "!!python/object ", "\n", "\n  ", "\n    ", " ", "\t", "|", ">", "|-\n  ", ">#", "---\n", "...\n",
+          "%YAML 1.1\n", "\\", "\\x41", "\\U0001F600", "\\U00110000", "\ufeff", "\x85", "\u2028", "\r", "\x07", "\x00", "9" * 5000]
+SCALARS = st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(), st.none(), st.dates(),
+                    st.sampled_from(PIECES), st.text(alphabet="ab 甲:#-?'\"\n[]{},&*!|>", max_size=8))
+DATA = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.one_of(st.text(max_size=5), st.integers()), inner, max_size=4), max_leaves=25)
+
+
+@st.composite
+def yaml_texts(draw: st.DrawFn) -> str:
+    """Text of every kind: YAML punctuation strung together, or data written as YAML or JSON in any style, perhaps cut."""
+    if draw(st.booleans()):
+        return "".join(draw(st.lists(st.sampled_from(PIECES), max_size=25)))
+    data = draw(DATA)
+    if draw(st.integers(0, 5)) == 0:
+        text = json.dumps(data, default=str, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 1, "\t"])))
+    else:
+        text = yaml.safe_dump(data, allow_unicode=draw(st.booleans()), default_flow_style=draw(st.sampled_from([None, False, True])),
+                              width=draw(st.sampled_from([20, 80, 1000])), indent=draw(st.sampled_from([2, 4])),
+                              default_style=draw(st.sampled_from([None, "'", '"', "|"])))
+    for _ in range(draw(st.integers(0, 2))):  # where the two parsers are known to part ways, most often
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from([*UNALIKE, *PIECES])) + text[at + draw(st.integers(0, 2)):]
+    return text.rstrip("\n") if draw(st.booleans()) else text
+
+
+UNALIKE = ["\t", " \t", "\ufeff", "?", "? ", " ?", "|#", ">#", "|-#", "{? }", "[a, ? ]", "{a: }", "[b?]"]
+
+
+@settings(max_examples=500)
+@given(text=yaml_texts())
+def test_libyaml_and_the_python_parser_give_the_same_document_or_error(text: str) -> None:
+    fast, reference = _both(text)
+    assert fast == reference
+
+
+HOSTILE = [LAUGHS, "&a [*a]", "[" * 100_000, "[" * 100_000 + "]" * 100_000, "{a: " * 100_000, "[a: " * 100_000,
+           "- " * 100_000 + "x", "? " * 100_000, "a:\n  - " + "[{b: " * 50_000, "".join(" " * i + "k:\n" for i in range(300)),
+           "a: 1\na: 2\n", "a: !!python/object:os.system x\n", "a: !!set {x}\n", "day: 2025-02-30\n", "n: " + "9" * 4400 + "\n",
+           "x: \x07\n", "a: \"\\U00110000\"\n", "a: \"\\U99999999\"\n", "a: &x {p: 1}\nb:\n  <<: *x\n  p: 2\n",
+           "a: &x {p: 1}\nb:\n  <<: [*x, *x]\n", "a: [1, 2\n", "a: 'x\n", "{a: 1}}\n", "a:\n\tb: 1\n", "\ufeffa: 1\n", "a: |#\n  x\n"]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_texts_fail_alike_in_both_parsers_and_nothing_crashes(text: str) -> None:
+    for ending in ("", "\n"):
+        fast, reference = _both(text + ending)
+        assert fast == reference
+    if _yaml._CLoader is not None:  # libyaml alone, before any fallback: a YAML error or a located one, no crash
+        try:
+            _yaml._document(_yaml._CLoader, text + "\n", "f.yaml")
+        except (yaml.YAMLError, SourceError):
+            pass
+
+
+@pytest.mark.parametrize("text", [
+    "n: 0777\n", "n: 1:1\n", "n: 1e5\n", "n: 2.5E-3\n", "n: .inf\n", "n: 0x10\n", "n: 1_000\n", "d: 2024-02-29\n",
+    "d: 2024-02-29 10:00:00\n", "b: yes\n", "s: '0777'\n", "m:\n  <<: {a: 1}\n  b: 2\n", "t: |\n  x\n  y\n", "e:\n", "[]\n", "",
+])
+def test_ordinary_values_are_the_same_from_both_parsers(text: str) -> None:
+    fast, reference = _both(text)
+    assert fast == reference and fast[0] == "document"
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml: the Python parser reads everything")
+@pytest.mark.parametrize("text", ["a: x\ty\n", "a:\n\ufeff  b\n", "a: [1,\n\ufeff2]\n", "a: >#c\n  x\n", "? ", "- ?",
+                                  "{? }\n", "{a: }\n", "[a: ]\n", "[b?]\n", "{a: b?c}\n"])
+def test_where_libyaml_reads_otherwise_the_python_parser_decides(text: str) -> None:
+    class Unguarded(_yaml._CLoader):  # type: ignore[valid-type,misc]
+        compose_node = _yaml._Limits.compose_node   # without the check of plain values inside [...] and {...}
+
+    alone = _outcome(lambda t: _yaml._document(Unguarded, t, "f.yaml"), text)
+    fast, reference = _both(text)
+    assert alone != reference and fast == reference
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml: the Python parser reads everything")
+def test_the_shipped_files_are_read_by_libyaml_into_the_same_documents() -> None:
+    root = Path(__file__).resolve().parent.parent
+    files = [*root.glob("rules/**/*.yaml"), *root.glob("src/incentives/*.yaml"), *root.glob("examples/**/*.yaml")]
+    assert len(files) > 10
+    for path in files:
+        text = read_text(path)
+        assert _yaml._libyaml_reads_alike(text), path
+        fast = _outcome(lambda t: _yaml._document(_yaml._CLoader, t, str(path)), text)  # type: ignore[arg-type]
+        assert fast == _outcome(lambda t: _yaml._pure(t, str(path)), text), path

@@ -116,18 +116,27 @@ def load(path: str | Path) -> Document:
     return parse(read_text(path), label(path))
 
 
-class _Loader(yaml.SafeLoader):
+class _Limits(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
     """Safe loading without YAML 1.1's base-60 numbers, which read the ratio 1:1 as 61, and without
     octal, hexadecimal, binary or underscored numbers (``0777`` would be 511 yuan): those stay text,
-    which money then refuses. Nesting is limited while composing, merged mappings in size."""
+    which money then refuses. Nesting is limited while composing, merged mappings in size.
+
+    Nodes are always composed here, in Python, whichever parser reads the text: the limit on nesting
+    is checked before a level is entered, so no input reaches deeper than ``MAX_DEPTH`` levels of
+    any stack, Python's or C's."""
 
     depth = 0
+
+    def __init__(self) -> None:
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                mark = self.peek_event().start_mark  # type: ignore[attr-defined]
                 raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
             return super().compose_node(parent, index)
         finally:
@@ -139,15 +148,56 @@ class _Loader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(None, None, "merged mappings grow too large", node.start_mark)
 
 
-_Loader.yaml_implicit_resolvers = {
+_Limits.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers
             if not (tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in regexp.pattern)]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(   # JSON's exponents too: 1e5, 2.5E-3
+_Limits.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+_Limits.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(   # JSON's exponents too: 1e5, 2.5E-3
     r"^(?:[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)|[-+]?(?:0|[1-9][0-9]*)\.[0-9]*"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
+
+
+class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _Limits):
+    """PyYAML's own parser, in Python: the reference, whose messages and locations every error keeps."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        _Limits.__init__(self)
+
+
+_CLoader: type[_Limits] | None = None
+if yaml.__with_libyaml__:  # libyaml reads the text about ten times faster; the same nodes are composed from its events
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
+
+    class _CLoader(_Limits, CParser):  # type: ignore[no-redef]
+        flow = 0    # how many flow collections ([...] or {...}) the next node is inside
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            _Limits.__init__(self)
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event: Any = self.peek_event()
+            plain = isinstance(event, yaml.ScalarEvent) and not event.style
+            if self.flow and plain and ("?" in event.value or not event.value):
+                raise _Unalike("a plain '?' or empty value inside [...] or {...}", event.start_mark)
+            opens = isinstance(event, yaml.CollectionStartEvent) and bool(event.flow_style)
+            self.flow += opens
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.flow -= opens
+
+
+class _Unalike(yaml.MarkedYAMLError):
+    """Text that libyaml reads otherwise than PyYAML's Python parser: it is read again by the latter."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
 
 
 def parse(text: str, path: str = "<string>") -> Document:
@@ -160,14 +210,32 @@ def parse(text: str, path: str = "<string>") -> Document:
     if len(text) > MAX_BYTES:
         raise SourceError(f"document is more than the {MAX_BYTES:,} characters allowed", location=Location(path))
     text = _json_tabs(text)
-    loader: _Loader | None = None
+    if _CLoader is not None and _libyaml_reads_alike(text):
+        try:
+            return _document(_CLoader, text, path)
+        except (yaml.YAMLError, RecursionError, UnicodeError):
+            pass  # the text is read again below, so that its error is said in the same words, at the same place
+    return _pure(text, path)
+
+
+# Where libyaml and PyYAML's Python parser part ways, the text is left to the Python one: a tab (libyaml
+# takes it as a space where PyYAML refuses it), a byte-order mark inside the text (libyaml skips one at
+# the start of any line), a comment right after a block scalar's indicator (``>#``: libyaml takes it),
+# and a last line without its line end (libyaml places the end, and an empty value there, on the next line).
+# Inside [...] and {...}, where libyaml takes '?' into plain text and places an empty value elsewhere,
+# the composer above finds the difference and leaves the text to the Python parser too.
+_BLOCK_HEADER_COMMENT = re.compile(r"[|>][-+0-9]*#")
+
+
+def _libyaml_reads_alike(text: str) -> bool:
+    return ((not text or text.endswith("\n")) and "\t" not in text and "\ufeff" not in text
+            and ("#" not in text or _BLOCK_HEADER_COMMENT.search(text) is None))
+
+
+def _pure(text: str, path: str) -> Document:
+    """``text`` parsed by PyYAML's Python parser, every failure located."""
     try:
-        loader = _Loader(text)
-        root = loader.get_single_node()
-        doc = Document(data=None, path=path)
-        if root is not None:
-            doc.data = _build(loader, root, (), doc, [0])
-        return doc
+        return _document(_Loader, text, path)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
@@ -181,9 +249,26 @@ def parse(text: str, path: str = "<string>") -> Document:
         raise SourceError(f"not valid YAML: {e}", location=Location(path)) from e
     except RecursionError as e:  # a cycle or depth the limits above did not catch
         raise SourceError("not valid YAML: nested too deeply", location=Location(path)) from e
+
+
+def _document(loader_class: type[_Limits], text: str, path: str) -> Document:
+    """``text`` composed by ``loader_class`` and built into a ``Document``; YAML errors are raised as they come."""
+    loader: _Limits | None = None
+    try:
+        loader = loader_class(text)  # type: ignore[call-arg]
+        try:
+            root = loader.get_single_node()
+        except (ValueError, OverflowError) as e:  # PyYAML's scanner takes "\U00110000" to chr(), which refuses it
+            mark = loader.get_mark() if isinstance(loader, yaml.reader.Reader) else None
+            raise yaml.scanner.ScannerError(None, None, "an escaped character past U+10FFFF, the last in Unicode",
+                                            mark) from e
+        doc = Document(data=None, path=path)
+        if root is not None:
+            doc.data = _build(loader, root, (), doc, [0])
+        return doc
     finally:
         if loader is not None:
-            loader.dispose()
+            loader.dispose()  # type: ignore[attr-defined]
 
 
 def _json_tabs(text: str) -> str:
@@ -201,9 +286,10 @@ def _json_tabs(text: str) -> str:
 
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+_TEXT_STYLES = (None, "", "'", '"')  # plain (None from PyYAML's parser, "" from libyaml's), single or double quoted
 
 
-def _build(loader: _Loader, node: yaml.Node, key: Key, doc: Document, built: list[int]) -> Any:
+def _build(loader: _Limits, node: yaml.Node, key: Key, doc: Document, built: list[int]) -> Any:
     doc.positions.setdefault(key, (node.start_mark.line + 1, node.start_mark.column + 1))
     built[0] += 1
     if built[0] > MAX_NODES or len(key) > MAX_DEPTH:  # aliases expand here: a bomb or a cycle stops
@@ -229,13 +315,13 @@ def _build(loader: _Loader, node: yaml.Node, key: Key, doc: Document, built: lis
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, (*key, i), doc, built) for i, item in enumerate(node.value)]
-    if isinstance(node, yaml.ScalarNode) and node.style in (None, "'", '"'):
-        quoted = node.style is not None
+    if isinstance(node, yaml.ScalarNode) and node.style in _TEXT_STYLES:
+        quoted = bool(node.style)
         doc.texts[key] = (node.start_mark.line + 1, node.start_mark.column + 1 + quoted)
     return _scalar(loader, node, doc)
 
 
-def _scalar(loader: _Loader, node: yaml.Node, doc: Document) -> Any:
+def _scalar(loader: _Limits, node: yaml.Node, doc: Document) -> Any:
     """A scalar's value; a date that does not exist or a number Python refuses is located, not raised raw."""
     where = Location(doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
     if not isinstance(node, yaml.ScalarNode):
