@@ -33,7 +33,8 @@ EXIT_TERMINATED = 143
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(argv[0] if argv and not argv[0].startswith("-") else None)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
@@ -64,7 +65,12 @@ def _in_language(problem: BaseException, lang: str | None) -> str:
     return text.replace(message, translate(message, "zh"))
 
 
-def _parser() -> argparse.ArgumentParser:
+# Commands whose modules take a while to import (the ledger's store, the register formats), by the module
+# that registers each: a command line that names one of them imports only its module.
+_REGISTERED_BY = {"batch": "batch", "synth": "synth", "chart": "charts", "ledger": "ledger._cli"}
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="incentives", description="Enterprise incentive rules, cited and exact.",
                                      epilog="Exit codes: 0 done, 1 problems found (lint, rule tests), 2 bad input.")
     parser.add_argument("--version", action=_Version, help="version, rulebook hash, cities and documents")
@@ -105,11 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     co.add_argument("--rules", default=None, help="rule directory (default: rules/ here, else the shipped rules)")
     co.set_defaults(run=_coverage)
 
-    from incentives import batch, charts, synth  # heavy formats are imported only when a command runs
-    from incentives.ledger import _cli as ledger
+    import importlib  # heavy formats are imported only when a command runs
 
-    for module in (batch, synth, charts, ledger):
-        module.register(sub)
+    for name, module in _REGISTERED_BY.items():
+        if command not in _REGISTERED_BY or command == name:
+            importlib.import_module(f"incentives.{module}").register(sub)
 
     sc = sub.add_parser("schema", help="print the JSON Schema of facts, rules or assessments")
     sc.add_argument("which", choices=["facts", "rules", "assessment"])

@@ -13,9 +13,6 @@ import unicodedata
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal, Sequence
 
-from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, format_percent
-
 from incentives.messages import N_, Names, fact_label, gettext, translate
 from incentives.outcomes import Assessment, Award, RuleOutcome
 
@@ -50,6 +47,8 @@ def money(amount: Decimal, lang: Lang = "zh", wan: bool | None = None) -> str:
 
     ``wan`` fixes the Chinese unit (for a column: see ``column_in_wan``); by default a whole number of
     万 is shown in 万元."""
+    from babel.numbers import format_currency, format_decimal  # babel's locale data loads when a number is shown
+
     if lang == "en":
         return format_currency(amount, "CNY", locale="en", format="¤¤ #,##0.00", currency_digits=False)
     if wan is False:
@@ -66,10 +65,14 @@ def column_in_wan(amounts: Sequence[Decimal | None]) -> bool:
 
 
 def percent(rate: Decimal, lang: Lang = "zh") -> str:
+    from babel.numbers import format_percent
+
     return format_percent(rate, locale=_LOCALE[lang], decimal_quantization=False)
 
 
 def date(day: dt.date, lang: Lang = "zh") -> str:
+    from babel.dates import format_date
+
     return format_date(day, format="long", locale=_LOCALE[lang])
 
 
