@@ -182,15 +182,18 @@ if yaml.__with_libyaml__:  # libyaml reads the text about ten times faster; the 
 
         def compose_node(self, parent: Any, index: Any) -> Any:
             event: Any = self.peek_event()
-            plain = isinstance(event, yaml.ScalarEvent) and not event.style
+            plain = type(event) is yaml.ScalarEvent and not event.style
             if self.flow and plain and ("?" in event.value or not event.value):
                 raise _Unalike("a plain '?' or empty value inside [...] or {...}", event.start_mark)
-            opens = isinstance(event, yaml.CollectionStartEvent) and bool(event.flow_style)
-            self.flow += opens
+            if not (type(event) in _COLLECTION_STARTS and event.flow_style):
+                return super().compose_node(parent, index)
+            self.flow += 1
             try:
                 return super().compose_node(parent, index)
             finally:
-                self.flow -= opens
+                self.flow -= 1
+
+    _COLLECTION_STARTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
 
 
 class _Unalike(yaml.MarkedYAMLError):
