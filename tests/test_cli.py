@@ -289,3 +289,22 @@ def test_explain_says_a_county_rule_is_for_another_county(capsys: pytest.Capture
     code, out, _ = run(capsys, "explain", str(firm), "--rules", str(EXAMPLE_SET), "--as-of", "2026-12-31",
                        "--rule", "excounty.investment", "--lang", "en")
     assert code == 0 and out.rstrip().endswith("rule is for xianghe, enterprise is in langfang 文安县")
+
+
+def test_a_command_imports_only_the_modules_it_runs(tmp_path: Path) -> None:
+    register = tmp_path / "enterprises.csv"
+    register.write_text("credit_code,name,city,county,clusters,industries,size\n"
+                        "91131022MAC4FNWB04,固安德恒家居科技有限公司,langfang,固安县,;,smart_home,micro\n", encoding="utf-8")
+    (tmp_path / "records.csv").write_text(
+        "credit_code,record_id,kind,date,title,level,scope,first_time,review_passed,award,category,type,fee,"
+        "registration_number,indication,role,number,investment,equipment_purchase,completed,reaches_capacity,"
+        "investor_rank,investor_outside_city,milestone,market,amount,status,fees,ratio\n", encoding="utf-8")
+    code = ("import sys; from incentives.cli import main; code = main(sys.argv[1:]); "
+            "print(code, sorted(m for m in ('babel', 'incentives.ledger', 'incentives.charts', 'incentives.synth') "
+            "if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code, "batch", str(register), "-o", str(tmp_path / "out"),
+                           "--rules", str(RULES), "--as-of", "2026-06-30"], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.splitlines()[-1] == "0 []", proc.stderr
+    assert "1 enterprises read, 1 assessed" in proc.stdout
+    proc = _cli("no-such-command")   # a mistake lists every command, those of the modules left unimported too
+    assert proc.returncode == 2 and all(f"'{c}'" in proc.stderr for c in ("batch", "synth", "chart", "ledger", "serve"))
