@@ -139,7 +139,8 @@ class TableReader:
                 return Block(frame.with_columns(
                     _number=pl.int_range(start + 1, start + 1 + lines, dtype=pl.Int64),
                     _line=pl.int_range(line0, line0 + lines, dtype=pl.Int64),
-                    _ragged=pl.lit(False), _cells=pl.lit(None, dtype=pl.List(_S)), _problem=pl.lit(None, dtype=_S)))
+                    _ragged=pl.lit(False), _cells=pl.lit(None, dtype=pl.List(_S)), _problem=pl.lit(None, dtype=_S),
+                    _bare=pl.lit(not any(space in block for space in _SPACES))))
         return self._parse_csv(block, width)
 
     def _parse_csv(self, block: bytes, width: int) -> Block:
@@ -162,7 +163,7 @@ class TableReader:
             _line=pl.Series([r.line for r in rows], dtype=pl.Int64),
             _ragged=pl.Series([r.problem is not None or len(r.cells) != width for r in rows], dtype=pl.Boolean),
             _cells=pl.Series([r.cells for r in rows], dtype=pl.List(pl.String)),
-            _problem=pl.Series([r.problem for r in rows], dtype=pl.String))
+            _problem=pl.Series([r.problem for r in rows], dtype=pl.String), _bare=pl.lit(False))
         return Block(frame)
 
 
@@ -175,7 +176,21 @@ SIZES = ("micro", "small", "medium", "large")
 _OWN = ("credit_code", "record_id", "kind", "date", "note")
 
 
-def _blank(name: str) -> pl.Expr:
+# The bytes of every character polars' ``strip_chars`` removes (Unicode White_Space) but the carriage return,
+# which a plain block holds only before a newline, where polars drops it; two of them by their first two bytes.
+_SPACES = (b" ", b"\t", b"\x0b", b"\x0c", b"\xc2\x85", b"\xc2\xa0", b"\xe1\x9a\x80", b"\xe2\x80", b"\xe2\x81",
+           b"\xe3\x80\x80")
+
+
+def bare(frame: pl.DataFrame) -> bool:
+    """Whether every row of a block comes from plain CSV bytes holding no white space (``_bare``): each cell
+    is then stripped already and an empty one null, so ``_blank`` has nothing to do (most registers)."""
+    return "_bare" in frame.columns and bool(frame["_bare"].all())
+
+
+def _blank(name: str, bare: bool = False) -> pl.Expr:
+    if bare:
+        return pl.col(name)
     value = pl.col(name).str.strip_chars()
     return pl.when(value == "").then(None).otherwise(value).alias(name)
 
@@ -186,10 +201,11 @@ _CODE_CHECK = np.frombuffer(_CODE_CHARS.encode("ascii"), dtype=np.uint8)   # a v
 _CODE_WEIGHTS_NP = np.array(_CODE_WEIGHTS, dtype=np.int64)
 
 
-def check_digit_ok(codes: pl.Series) -> pl.Series:
+def check_digit_ok(codes: pl.Series, shaped: pl.Series | None = None) -> pl.Series:
     """Whether each code is 18 allowed characters with the right check digit (GB 32100), as one numpy
-    product over the codes laid end to end: a polars expression per position costs ten times more."""
-    shaped = codes.str.contains(_CODE_RE).fill_null(False)
+    product over the codes laid end to end: a polars expression per position costs ten times more.
+    ``shaped``: which codes are 18 allowed characters, where the caller knows it already."""
+    shaped = codes.str.contains(_CODE_RE).fill_null(False) if shaped is None else shaped
     ok = np.zeros(codes.len(), dtype=bool)
     at = np.flatnonzero(shaped.to_numpy())
     if at.size:
@@ -201,11 +217,9 @@ def check_digit_ok(codes: pl.Series) -> pl.Series:
 
 
 def _fen(text: pl.Expr) -> pl.Expr:
-    """``300000.5`` → 30000050, for text already matched by ``_MONEY_RE``."""
-    whole = text.str.split_exact(".", 1)
-    units = whole.struct.field("field_0").cast(pl.Int64)
-    cents = whole.struct.field("field_1").fill_null("").str.pad_end(2, "0").str.slice(0, 2)
-    return units * 100 + pl.when(cents == "").then(0).otherwise(cents.cast(pl.Int64, strict=False))
+    """``300000.5`` → 30000050, for text already matched by ``_MONEY_RE`` (15 digits, 2 decimals at most):
+    polars reads such a decimal exactly, five times faster than splitting the text."""
+    return (text.cast(pl.Decimal(17, 2), strict=False) * 100).cast(pl.Int64)
 
 
 def _terms_pattern(terms: Any) -> str:
@@ -226,24 +240,26 @@ def enterprises_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
     """The enterprises typed, with ``_ok``: true where the row passes every check the models make."""
     vocab = book.vocabulary
     cols = frame.columns
-    get = {c: (_blank(c) if c in cols else pl.lit(None, dtype=_S)) for c in ENTERPRISE_COLUMNS}
-    code = get["credit_code"].str.to_uppercase()
+    stripped = bare(frame)
+    get = {c: (_blank(c, stripped) if c in cols else pl.lit(None, dtype=_S)) for c in ENTERPRISE_COLUMNS}
+    # the reader's key where there is one (stripped, upper case, "" for none): the same text, found once
+    code = pl.when(pl.col("_key") != "").then(pl.col("_key")) if "_key" in cols else \
+        get["credit_code"].str.to_uppercase()
     industries = vocab.terms.get("enterprise.industries", {})
     sizes = [s for s in SIZES if vocab.has("enterprise.size", s)] if vocab.knows("enterprise.size") else list(SIZES)
     typed = frame.select(
         pl.col("_number"), pl.col("_line"), pl.col("_ragged"),
         code.alias("credit_code"), get["name"].alias("name"), get["city"].alias("city"),
         # a column not checked here (a profile field added to the schema, a yearly figure): empty
-        pl.all_horizontal(pl.lit(True), *(_blank(c).is_null() for c in cols if not c.startswith("_")
+        pl.all_horizontal(pl.lit(True), *(_blank(c, stripped).is_null() for c in cols if not c.startswith("_")
                                           and c not in _PROFILE)).alias("_known"),
         get["county"].alias("county"), get["clusters"].alias("_clusters"), get["industries"].alias("_industries"),
         get["size"].alias("enterprise.size"))
-    ok = (~pl.col("_ragged") & pl.col("credit_code").str.contains(_CODE_RE).fill_null(False)
-          & pl.col("name").is_not_null() & pl.col("city").is_not_null()
+    shaped = typed["credit_code"].str.contains(_CODE_RE).fill_null(False)
+    ok = (~pl.col("_ragged") & pl.col("name").is_not_null() & pl.col("city").is_not_null()
           & (pl.col("enterprise.size").is_null() | pl.col("enterprise.size").is_in(sizes))
           & (pl.col("_industries").is_null() | pl.col("_industries").str.contains(_terms_pattern(industries))))
-    typed = typed.with_columns(_ok=ok & pl.col("_known"))
-    return typed.with_columns(_ok=pl.col("_ok") & check_digit_ok(typed["credit_code"]))
+    return typed.with_columns(_ok=ok & pl.col("_known") & check_digit_ok(typed["credit_code"], shaped))
 
 
 def _plain(info: Any) -> bool:
@@ -280,11 +296,18 @@ RECORD_TYPES = _record_types()
 def records_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
     """The records typed (money in fen, dates, booleans), with ``_ok`` where every check passes."""
     vocab = book.vocabulary
-    present = [c for c in frame.columns if c in RECORD_COLUMNS or c == "note"]
-    frame = frame.with_columns(_blank(c) for c in present)   # stripped, an empty cell null: once
+    # a column with no value in this block is checked as one the table does not have: the same verdicts
+    present = [c for c in frame.columns if (c in RECORD_COLUMNS or c == "note") and frame[c].null_count() < frame.height]
+    if not bare(frame):
+        frame = frame.with_columns(_blank(c) for c in present)   # stripped, an empty cell null: once
     col = {c: pl.col(c) if c in present else pl.lit(None, dtype=_S) for c in (*RECORD_COLUMNS, "note")}
+    if "date" in present:   # parsed once: the checks and the typed column read it
+        frame = frame.with_columns(_date=pl.col("date").str.to_date("%Y-%m-%d", strict=False))
     kind = col["kind"]
-    date = col["date"].str.to_date("%Y-%m-%d", strict=False)
+    # the kinds the block holds: a check about another kind has no row to refuse (a row of an unknown kind
+    # is refused by the first checks whatever the others say)
+    held = set(frame["kind"].unique().to_list()) & set(RECORD_MODELS) if "kind" in present else set()
+    date = pl.col("_date") if "date" in present else pl.lit(None, dtype=pl.Date)
     checks = [~pl.col("_ragged"), pl.col("_code").is_not_null(), col["record_id"].is_not_null(),
               kind.is_in(list(RECORD_MODELS)).fill_null(False),
               col["date"].str.contains(_DATE_RE).fill_null(False), date.is_not_null()]
@@ -294,9 +317,9 @@ def records_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
         value = col[name]
         kinds = [k for k, m in RECORD_MODELS.items() if name in m.model_fields]
         required = [k for k in kinds if RECORD_MODELS[k].model_fields[name].is_required()]
-        if name in present:
+        if name in present and not held <= set(kinds):
             checks.append(value.is_null() | kind.is_in(kinds).fill_null(False))
-        if required:
+        if held & set(required):
             checks.append(~(kind.is_in(required).fill_null(False) & value.is_null()))
         if name not in present:
             out.append(pl.lit(None, dtype={"money": pl.Int64, "bool": pl.Boolean}.get(ftype, _S)).alias(f"record.{name}"))
@@ -317,17 +340,18 @@ def records_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
             typed = value
             for k in kinds:
                 vfield = f"{k}.{name}"
-                if vocab.knows(vfield):
+                if k in held and vocab.knows(vfield):
                     checks.append(~((kind == k).fill_null(False) & value.is_not_null()
                                     & ~value.is_in(list(vocab.terms[vfield]))))
         out.append(typed.alias(f"record.{name}"))
-    return frame.select(*out, _achievement(col), pl.all_horizontal(checks).alias("_ok"))
+    return frame.select(*out, _achievement(col, held), pl.all_horizontal(checks).alias("_ok"))
 
 
-def _achievement(col: dict[str, pl.Expr]) -> pl.Expr:
+def _achievement(col: dict[str, pl.Expr], kinds: set[str]) -> pl.Expr:
     """``_ach``: the record's achievement identity as one text (``Record.achievement``): its kind and the
     values of the kind's ``same_achievement`` fields where all are given, else of its identity fields, or,
-    where the kind has none or one is empty, its own id."""
+    where the kind has none or one is empty, its own id. Only the ``kinds`` the block holds are spelled out:
+    polars computes every branch of a ``when`` chain over every row."""
     sep = "\x1f"
     own = pl.concat_str([pl.lit("#"), col["kind"], col["record_id"]], separator=sep)
     ach: Any = None
@@ -337,7 +361,7 @@ def _achievement(col: dict[str, pl.Expr]) -> pl.Expr:
     for attr, mark in marks:
         for kind, model in RECORD_MODELS.items():
             names = getattr(model, attr)
-            if not names:
+            if not names or kind not in kinds:
                 continue
             values = [col[n].str.strip_chars() for n in names]
             when = (col["kind"] == kind) & pl.all_horizontal([v.is_not_null() & (v != "") for v in values])
@@ -661,8 +685,13 @@ class Frames:
 
     def assess(self, ents: pl.DataFrame, recs: pl.DataFrame) -> Verdict:
         """``ents``: valid enterprises with ``_e``; ``recs``: their valid records with ``_e`` and ``_r``."""
+        recognitions = (recs.filter(pl.col("record.kind") == "recognition")   # every one, dated or not yet
+                        .select("_e", "record.title").unique().sort("_e", "record.title")   # 3× a list's sort
+                        .group_by("_e", maintain_order=True).agg(pl.col("record.title").alias("enterprise.recognitions")))
         recs = recs.filter(pl.col("record.date") <= self.as_of)
         having = ents.join(recs.select("_e").unique(), on="_e", how="semi")  # lists only where a record reads them
+        having = having.join(recognitions, on="_e", how="left").with_columns(
+            pl.col("enterprise.recognitions").fill_null(pl.lit([], dtype=pl.List(pl.String))))
         where = having.select("city", "county").unique()
         where = where.with_columns(_path=pl.Series([self.path(c, k) for c, k in where.iter_rows()], dtype=pl.Int64))
         having = having.join(where, on=["city", "county"], how="left", nulls_equal=True)
@@ -907,8 +936,9 @@ class Unordered(SourceError):
                          "(was the file changed while it was read?): run again", location=Location(table.label))
 
 
-def _key(column: str) -> pl.Expr:
-    return pl.col(column).fill_null("").str.strip_chars().str.to_uppercase()
+def _key(column: str, stripped: bool = False) -> pl.Expr:
+    text = pl.col(column).fill_null("")
+    return (text if stripped else text.str.strip_chars()).str.to_uppercase()
 
 
 def _row(raw: dict[str, Any], names: list[str], code_column: str) -> Row:
@@ -1014,10 +1044,9 @@ class Register:
             duplicated = pl.Series(list(self.duplicates.rows) if self.duplicates is not None else [], dtype=_S)
             for block in ent_reader.blocks():
                 frame = self._keyed_ents(block.frame)
-                keys = frame["_key"].implode()
+                hashes = frame["_key"].hash().to_numpy()   # a hash met by chance only reads one block more
                 while not exhausted and (buffer is None or buffer.is_empty()
-                                         or buffer["_code"][-1] in set(frame["_key"].tail(1).to_list())
-                                         or bool(buffer["_code"].tail(1).is_in(keys).item())):
+                                         or bool((hashes == buffer["_code"].tail(1).hash().item()).any())):
                     nxt = next(rec_blocks, None)
                     if nxt is None:
                         exhausted = True
@@ -1026,13 +1055,13 @@ class Register:
                 if buffer is None or buffer.is_empty():
                     yield from self._assessed(frame, self._empty_recs())
                     continue
-                inside = buffer["_code"].is_in(keys, nulls_equal=True)
-                outside = (~inside).arg_true()
+                # each record's enterprise in the block (``_e``), null from the first record of a later block
+                placed = buffer.join(_positions(frame), on="_code", how="left", maintain_order="left")
+                outside = placed["_e"].is_null().arg_true()
                 cut = int(outside[0]) if len(outside) else buffer.height
-                mine, buffer = buffer.slice(0, cut), buffer.slice(cut)
-                checked = mine.filter(~pl.col("_code").is_in(duplicated.implode()))  # refused with every row of their code
-                positions = checked.join(frame.filter(pl.col("_first")).select(pl.col("_key").alias("_code"), "_e"),
-                                         on="_code", how="left", maintain_order="left")["_e"]
+                mine, buffer = placed.slice(0, cut), buffer.slice(cut)
+                positions = mine.filter(~pl.col("_code").is_in(duplicated.implode()))["_e"] if duplicated.len() \
+                    else mine["_e"]   # a duplicated code's records are refused with every row of the code
                 if positions.len() and not positions.is_sorted():
                     raise Unordered(self.recs)
                 yield from self._assessed(frame, mine)
@@ -1060,10 +1089,10 @@ class Register:
         return XlsxReader(table, self.block_bytes, self.books[table.path])
 
     def _keyed(self, frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.with_columns(_code=_key("credit_code"))
+        return frame.with_columns(_code=_key("credit_code", bare(frame)))
 
     def _keyed_ents(self, frame: pl.DataFrame) -> pl.DataFrame:
-        frame = frame.with_columns(_e=pl.int_range(pl.len(), dtype=pl.Int64), _key=_key("credit_code"))
+        frame = frame.with_columns(_e=pl.int_range(pl.len(), dtype=pl.Int64), _key=_key("credit_code", bare(frame)))
         return frame.with_columns(_first=pl.col("_key").is_first_distinct())
 
     def _empty_recs(self) -> pl.DataFrame:
@@ -1078,8 +1107,8 @@ class Register:
         assessor = self.assessor
         ents = enterprises_frame(raw_ents, self.book).with_columns(raw_ents["_e"], raw_ents["_key"],
                                                                    raw_ents["_first"])
-        recs = raw_recs.join(raw_ents.filter(pl.col("_first")).select(pl.col("_key").alias("_code"), "_e"),
-                             on="_code", how="left", maintain_order="left")
+        recs = raw_recs if "_e" in raw_recs.columns else \
+            raw_recs.join(_positions(raw_ents), on="_code", how="left", maintain_order="left")
         recs = recs.with_columns(_r=pl.int_range(pl.len(), dtype=pl.Int64))
         typed = records_frame(recs, self.book).with_columns(recs["_e"], recs["_r"])
         dup = typed.select(pl.struct("_e", "record.id").is_duplicated()).to_series()
@@ -1088,10 +1117,6 @@ class Register:
         if self.duplicates is not None and self.duplicates.rows:
             slow |= set(raw_ents.filter(pl.col("_key").is_in(list(self.duplicates.rows)))["_e"].to_list())
         fast_ents, fast_recs = _without(ents, slow), _without(typed, slow)
-        recognitions = (fast_recs.filter(pl.col("record.kind") == "recognition")
-                        .group_by("_e").agg(pl.col("record.title").unique().sort().alias("enterprise.recognitions")))
-        fast_ents = fast_ents.join(recognitions, on="_e", how="left").with_columns(
-            pl.col("enterprise.recognitions").fill_null(pl.lit([], dtype=pl.List(pl.String))))
         verdict = self.frames.assess(fast_ents, fast_recs)
         reformed = self.reform.assess(fast_ents, fast_recs) if self.reform is not None else None
         sent = verdict.slow | (reformed.slow if reformed is not None else set())
@@ -1143,6 +1168,11 @@ class Register:
                      {e: r.reform for e, r in slow_rows.items()})
         result.frame = AwardWriter.encoded(text.drop("_e"), self.out_fmt)
         return result, counts
+
+
+def _positions(ents: pl.DataFrame) -> pl.DataFrame:
+    """Each credit code of a keyed block of enterprises (``_code``) with the position of its first row (``_e``)."""
+    return ents.filter(pl.col("_first")).select(pl.col("_key").alias("_code"), "_e")
 
 
 def _without(frame: pl.DataFrame, positions: set[int]) -> pl.DataFrame:
