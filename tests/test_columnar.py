@@ -515,6 +515,104 @@ def test_a_block_is_plain_exactly_when_its_bytes_say_so(block: bytes, width: int
     assert _plain_lines(block, width) == (lines if expected else None)
 
 
+def betrayed_register(directory: Path) -> tuple[Path, Path, Path]:
+    """300 Langfang enterprises: clean; with the code of the 4th on the 291st row too (blocks apart); with
+    the records reversed (out of the enterprises' order)."""
+    book = shared_rulebook()
+    items = list(synthesize("langfang", 300, seed=5, rulebook=book, as_of=AS_OF))
+    clean = write_register(items, directory / "clean", "csv")[0]
+    disordered = write_register(items, directory / "disordered", "csv")
+    head, *body = disordered[1].read_bytes().splitlines(keepends=True)
+    disordered[1].write_bytes(b"".join([head, *reversed(body)]))
+    items[290]["enterprise"]["credit_code"] = items[3]["enterprise"]["credit_code"]
+    return clean, write_register(items, directory / "twice", "csv")[0], disordered[0]
+
+
+def test_codes_taken_on_trust_spare_the_scan_and_a_register_that_betrays_the_trust_is_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clean register is read once, without the scan; a code on two rows blocks apart (met only at the
+    end) or records out of order make the run start again after the scan, writing what the rows path does."""
+    import incentives.columnar as columnar
+
+    clean, twice, disordered = betrayed_register(tmp_path / "registers")
+    small_blocks(monkeypatch, 2048)
+    scans: list[Any] = []
+    scan = columnar.scan_codes
+    monkeypatch.setattr(columnar, "scan_codes", lambda *a: scans.append(a) or scan(*a))
+    summary = run_batch(clean, tmp_path / "clean", shared_rulebook(), AS_OF)
+    assert scans == [] and summary.join == "merge" and summary.bad_enterprises == 0
+    for register, join, bad in ((twice, "merge", 2), (disordered, "index", 0)):
+        before = len(scans)
+        columnar_run, _ = both_paths(register, tmp_path / register.parent.name, shared_rulebook())
+        assert len(scans) == before + 1 and columnar_run.join == join and columnar_run.bad_enterprises == bad
+
+
+def test_a_run_resumed_from_a_checkpoint_written_on_misplaced_trust_starts_anew(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed before it met the duplicated code left a checkpoint written on trust: resumed, it goes
+    on on trust, meets the code, and starts anew after the scan, writing what an uninterrupted run writes."""
+    import os
+    import secrets
+    import shutil
+
+    from incentives._output import Checkpoints, read_manifest
+
+    _, twice, _ = betrayed_register(tmp_path / "registers")
+    small_blocks(monkeypatch, 2048)
+    kept: list[Path] = []
+    save = Checkpoints.save
+
+    def saved(self: Checkpoints, state: dict[str, Any]) -> None:
+        save(self, state)
+        if state.get("trusted") and state["chunks"] == 3 and not kept:
+            kept.append(Path(shutil.copytree(self.folder, tmp_path / "killed")))
+
+    monkeypatch.setattr(Checkpoints, "save", saved)
+    run_batch(twice, tmp_path / "whole", shared_rulebook(), AS_OF, checkpoint_seconds=0)
+    assert kept, "the run wrote a checkpoint on trust before it met the duplicated code"
+    out = tmp_path / "results"
+    shutil.copytree(kept[0], out.parent / f".results.partial-{os.getpid()}-{secrets.token_hex(4)}")
+    summary = run_batch(twice, out, shared_rulebook(), AS_OF, checkpoint_seconds=0, resume=True)
+    assert summary.bad_enterprises == 2 and "resumed" not in read_manifest(out)
+    for name in ("awards.csv", "errors.csv", "summary.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_every_character_polars_strips_is_one_a_bare_block_cannot_hold() -> None:
+    """``_SPACES`` covers every character ``strip_chars`` removes, but the line end (a plain block holds a
+    carriage return only before a newline, which polars drops)."""
+    from incentives.columnar import _SPACES
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    stripped = pl.Series(chars).str.strip_chars()
+    removed = [c for c, s in zip(chars, stripped.to_list()) if s == ""]
+    assert " " in removed and "\u3000" in removed
+    assert [c for c in removed if c not in "\r\n" and not any(b in c.encode() for b in _SPACES)] == []
+
+
+@pytest.mark.parametrize("space", [" ", "\t", "\u3000", "\u00a0", "\u2003"])
+def test_a_block_with_white_space_is_stripped_and_one_without_is_read_as_it_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, space: str) -> None:
+    """Cells with white space around them in some blocks only (the others read as they are): the same rows."""
+    book = shared_rulebook()
+    items = list(synthesize("langfang", 120, seed=8, rulebook=book, as_of=AS_OF))
+    having = [item for item in items if item["records"]]
+    padded = having[::3]
+    for item in padded:
+        profile = item["enterprise"]
+        profile["name"] = f"{space}{profile['name']}{space}"   # shown on its award rows
+        profile["city"] = f"{profile['city']}{space}"
+    for item in having[1::3]:
+        for record in item["records"]:
+            record["kind"] = f"{space}{record['kind']}"
+    [enterprises, _] = write_register(items, tmp_path / "register", "csv")
+    small_blocks(monkeypatch, 1024)
+    columnar_run, _ = both_paths(enterprises, tmp_path / "out", book)
+    assert columnar_run.bad_enterprises == 0 and columnar_run.total.awards > 0
+    names = {row["name"] for row in csv.DictReader(open(tmp_path / "out/columnar/awards.csv", encoding="utf-8"))}
+    assert {item["enterprise"]["name"].strip() for item in padded} & names
+
+
 def test_records_found_out_of_order_after_the_scan_stop_the_run_with_a_located_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import random

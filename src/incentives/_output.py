@@ -177,6 +177,16 @@ def check_target(target: Path) -> None:
 _IN_USE: set[Path] = set()   # this process's partial folders (another run in this process may not take them)
 
 
+def kept_state(target: Path) -> dict[str, Any] | None:
+    """The state of the checkpoint ``OutputFolder(target, resume=True)`` would take over, if it can be read."""
+    kept = next((p for p in _stale(target) if (p / CHECKPOINT).is_file()), None) if target.parent.is_dir() else None
+    try:
+        state = json.loads((kept / CHECKPOINT).read_text(encoding="utf-8"))["state"] if kept is not None else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
 def _stale(target: Path) -> list[Path]:
     """Partial folders that killed runs for this target left behind (their process is gone), the most
     recently written first."""

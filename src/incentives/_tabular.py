@@ -521,6 +521,12 @@ def _grouped_in_order(enterprises: Iterator[str], records: Iterator[str]) -> boo
     return True
 
 
+class Misjudged(Exception):
+    """A register read on trust (``columnar.trust_codes``) has a credit code on two enterprise rows, or
+    records out of the enterprises' order, which the reading met: what it wrote is void, and ``run_batch``
+    reads the register again after scanning its codes. Never reaches a caller."""
+
+
 class Source:
     """The enterprises of a register with their records, and how the two tables were joined."""
 

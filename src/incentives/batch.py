@@ -33,9 +33,9 @@ from typing import IO, Any, Iterator
 from pydantic import ValidationError
 
 from incentives import _yaml
-from incentives._output import Checkpoints, OutputFolder, input_entry, sigterm_unwinds
-from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Row, Source, Table, award_columns,
-                                 parse_row, payer_columns, require, text_value, yearly_column)
+from incentives._output import Checkpoints, OutputFolder, input_entry, kept_state, sigterm_unwinds
+from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Misjudged, Row, Source, Table,
+                                 award_columns, parse_row, payer_columns, require, text_value, yearly_column)
 from incentives.engine import AwardRow, award_rows
 from incentives.errors import IncentivesError, Location, ResumeError
 from incentives.facts import SCHEMA, Enterprise, Profile, facts_error
@@ -633,18 +633,20 @@ def _register(source: Source, assessor: _Assessor, path: str, out_fmt: str, thre
     register.orphans = source.orphans  # filled as the records are read, and written to errors.csv at the end
     register.duplicates = source.duplicates_up_front()  # rows of a duplicated credit code: per-enterprise path
     register.plain_at = source.scanned.block_bytes if source.scanned is not None else 0  # blocks read as plain
+    register.trusted = source.scanned is not None and source.scanned.trusted   # checked as they are read
     register.books = source.books   # an xlsx register's workbook, opened once
     assessor.as_text = True         # rows leaving the frames join the frames' award rows, all text
     return register
 
 
-def _scan(path: str) -> Any:
-    """The columnar path's reading of the credit codes (polars, vectorised), for the columnar path only."""
+def _scan(path: str, trust: bool) -> Any:
+    """The columnar path's reading of the credit codes (polars, vectorised), for the columnar path only;
+    with ``trust``, the codes are taken on trust and checked as the register is read (``trust_codes``)."""
     if path != "columnar":
         return None
-    from incentives.columnar import scan_codes
+    from incentives.columnar import scan_codes, trust_codes
 
-    return scan_codes
+    return trust_codes if trust else scan_codes
 
 
 def _default_path() -> str:
@@ -689,7 +691,22 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     path = path or _default_path()
     if path not in PATHS:
         raise IncentivesError(f"unknown path {path!r}: use one of {', '.join(PATHS)}")
-    source = Source(Path(input), Path(records) if records is not None else None, _scan(path))
+    args = (input, output_dir, rulebook, book, as_of, records, chunk_size, workers, output_format, progress, reform,
+            path, resume, checkpoint_seconds, started)
+    try:
+        return _assess(*args, trust=True)
+    except Misjudged:   # a register read on trust had a duplicated code or records out of order: scan it first
+        return _assess(*args, trust=False)
+
+
+def _assess(input: str | Path, output_dir: str | Path, rulebook: Rulebook | str | Path, book: Rulebook,
+            as_of: dt.date, records: str | Path | None, chunk_size: int, workers: int | None,
+            output_format: str | None, progress: bool | None, reform: Reform | None, path: str, resume: bool,
+            checkpoint_seconds: float, started: float, trust: bool) -> BatchSummary:
+    if trust and resume:   # a run resumed goes on as it began: on trust, or after the scan
+        kept = kept_state(Path(output_dir))
+        trust = kept is None or bool(kept.get("trusted"))
+    source = Source(Path(input), Path(records) if records is not None else None, _scan(path, trust))
     out_fmt = output_format or source.fmt
     if out_fmt not in FORMATS.values():
         raise IncentivesError(f"unknown output format {out_fmt!r}: use one of {', '.join(FORMATS.values())}")
@@ -787,6 +804,7 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
                         changes.flush()
                     checkpoints.save({"chunks": done, "error_rows": error_rows, "tally": tally.to_json(),
                                       "started": begun, "paths": register.counts.as_dict() if register else {},
+                                      "trusted": register is not None and register.trusted,
                                       "reform": comparison.to_json() if comparison is not None else None})
                 bar.update(tally.counts["enterprises_read"])
             errors.writerows([*(text_value(v) for v in source.orphan_error(orphan)), digest]

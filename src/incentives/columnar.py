@@ -41,7 +41,7 @@ from typing import IO, Any, Iterator
 import numpy as np
 import polars as pl
 
-from incentives._tabular import ENTERPRISE_COLUMNS, RECORD_COLUMNS, AwardWriter, Row, Table, _lines, csv_row
+from incentives._tabular import ENTERPRISE_COLUMNS, RECORD_COLUMNS, AwardWriter, Misjudged, Row, Table, _lines, csv_row
 from incentives.amounts import Amount, Tier
 from incentives.conditions import All, Any_, Node, Op, Test
 from incentives.divisions import LEVELS
@@ -829,6 +829,15 @@ class Codes:
     ordered: bool                       # each code's records together, in the enterprises' order
     duplicates: dict[str, list[int]]    # a code on several enterprise rows → its data-row numbers
     block_bytes: int = 0                # every block of both tables read at this size was plain
+    trusted: bool = False               # taken on trust (``trust_codes``): the reading checks them
+
+
+def trust_codes(ents: Table, recs: Table) -> Codes | None:
+    """The codes of a CSV or Parquet register taken on trust, as most registers are: none on two enterprise
+    rows, the records in the enterprises' order. The merge join checks both as it reads (a code's records
+    after another's, a code met twice), which spares the scan's pass over both tables; a register where
+    either fails is read again after ``scan_codes`` (``Misjudged``). A JSONL register is scanned."""
+    return scan_codes(ents, recs) if ents.fmt == "jsonl" else Codes(True, {}, 0, trusted=True)
 
 
 def scan_codes(ents: Table, recs: Table, block_bytes: int | None = None) -> Codes | None:
@@ -987,6 +996,7 @@ class Register:
         self.duplicates: Any = None     # the source's duplicated credit codes
         self.threads = threads or THREADS
         self.plain_at = 0   # the block size at which ``scan_codes`` found every block of both tables plain
+        self.trusted = False  # the codes taken on trust (``trust_codes``): checked as the blocks are read
         self.out_fmt = out_fmt
         self.books: dict[Any, Any] = {}  # the source's open xlsx workbooks, by path
         self.inline: Any = None         # a JSONL register's reader: each block holds its enterprises' records
@@ -1042,9 +1052,12 @@ class Register:
             buffer: pl.DataFrame | None = None
             exhausted = False
             duplicated = pl.Series(list(self.duplicates.rows) if self.duplicates is not None else [], dtype=_S)
+            seen: list[Any] = []    # on trust, the hashes of every block's codes
             for block in ent_reader.blocks():
                 frame = self._keyed_ents(block.frame)
                 hashes = frame["_key"].hash().to_numpy()   # a hash met by chance only reads one block more
+                if self.trusted:
+                    seen.append(_named_once(frame, hashes))
                 while not exhausted and (buffer is None or buffer.is_empty()
                                          or bool((hashes == buffer["_code"].tail(1).hash().item()).any())):
                     nxt = next(rec_blocks, None)
@@ -1063,13 +1076,19 @@ class Register:
                 positions = mine.filter(~pl.col("_code").is_in(duplicated.implode()))["_e"] if duplicated.len() \
                     else mine["_e"]   # a duplicated code's records are refused with every row of the code
                 if positions.len() and not positions.is_sorted():
-                    raise Unordered(self.recs)
+                    raise self._disorder()
                 yield from self._assessed(frame, mine)
+            if seen and _repeated(np.concatenate(seen)):
+                raise Misjudged()
             if (buffer is not None and buffer.height) or next(rec_blocks, None) is not None:
-                raise Unordered(self.recs)
+                raise self._disorder()
         finally:
             ent_reader.close()
             rec_reader.close()
+
+    def _disorder(self) -> Exception:
+        """Records out of the enterprises' order: on trust, a register to scan; after the scan, a file changed."""
+        return Misjudged() if self.trusted else Unordered(self.recs)
 
     def _assessed(self, ents: pl.DataFrame, recs: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
         """The block to assess, unless it is one of the first ``skip``: those a resumed run reads again
@@ -1168,6 +1187,21 @@ class Register:
                      {e: r.reform for e, r in slow_rows.items()})
         result.frame = AwardWriter.encoded(text.drop("_e"), self.out_fmt)
         return result, counts
+
+
+def _named_once(ents: pl.DataFrame, hashes: Any) -> Any:
+    """The hashes of a keyed block's credit codes, or ``Misjudged`` where the block holds one twice (an
+    empty code is a bad row, not a duplicate)."""
+    named = (ents["_key"] != "").to_numpy()
+    if bool((named & ~ents["_first"].to_numpy()).any()):
+        raise Misjudged()
+    return hashes[named]
+
+
+def _repeated(hashes: Any) -> bool:
+    """Whether two codes share a hash: most likely one code on two rows (a chance meeting is scanned too)."""
+    hashes.sort()
+    return bool((hashes[1:] == hashes[:-1]).any())
 
 
 def _positions(ents: pl.DataFrame) -> pl.DataFrame:
