@@ -579,15 +579,16 @@ def test_a_run_resumed_from_a_checkpoint_written_on_misplaced_trust_starts_anew(
 
 
 def test_every_character_polars_strips_is_one_a_bare_block_cannot_hold() -> None:
-    """``_SPACES`` covers every character ``strip_chars`` removes, but the line end (a plain block holds a
+    """``spaced`` finds every character ``strip_chars`` removes, but the line end (a plain block holds a
     carriage return only before a newline, which polars drops)."""
-    from incentives.columnar import _SPACES
+    from incentives.columnar import spaced
 
     chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     stripped = pl.Series(chars).str.strip_chars()
     removed = [c for c, s in zip(chars, stripped.to_list()) if s == ""]
     assert " " in removed and "\u3000" in removed
-    assert [c for c in removed if c not in "\r\n" and not any(b in c.encode() for b in _SPACES)] == []
+    assert [c for c in removed if c not in "\r\n" and not spaced(f"名{c}名".encode())] == []
+    assert not spaced("廊坊市、（香河）-_.;,".encode())
 
 
 @pytest.mark.parametrize("space", [" ", "\t", "\u3000", "\u00a0", "\u2003"])
