@@ -299,8 +299,9 @@ def _record_types() -> dict[str, str]:
 RECORD_TYPES = _record_types()
 
 
-def records_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
-    """The records typed (money in fen, dates, booleans), with ``_ok`` where every check passes."""
+def records_frame(frame: pl.DataFrame, book: Rulebook, achieved: set[str] | None = None) -> pl.DataFrame:
+    """The records typed (money in fen, dates, booleans), with ``_ok`` where every check passes; ``_ach``
+    for the kinds ``achieved`` (every kind by default: see ``Frames.achieved``), null for the others."""
     vocab = book.vocabulary
     # a column with no value in this block is checked as one the table does not have: the same verdicts
     present = [c for c in frame.columns if (c in RECORD_COLUMNS or c == "note") and frame[c].null_count() < frame.height]
@@ -350,14 +351,17 @@ def records_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
                     checks.append(~((kind == k).fill_null(False) & value.is_not_null()
                                     & ~value.is_in(list(vocab.terms[vfield]))))
         out.append(typed.alias(f"record.{name}"))
-    return frame.select(*out, _achievement(col, held), pl.all_horizontal(checks).alias("_ok"))
+    return frame.select(*out, _achievement(col, held if achieved is None else held & achieved),
+                        pl.all_horizontal(checks).alias("_ok"))
 
 
 def _achievement(col: dict[str, pl.Expr], kinds: set[str]) -> pl.Expr:
     """``_ach``: the record's achievement identity as one text (``Record.achievement``): its kind and the
     values of the kind's ``same_achievement`` fields where all are given, else of its identity fields, or,
-    where the kind has none or one is empty, its own id. Only the ``kinds`` the block holds are spelled out:
-    polars computes every branch of a ``when`` chain over every row."""
+    where the kind has none or one is empty, its own id; for ``kinds`` only (those the block holds that a
+    rule reads it of: polars computes every branch of a ``when`` chain over every row), else null."""
+    if not kinds:
+        return pl.lit(None, dtype=_S).alias("_ach")
     sep = "\x1f"
     own = pl.concat_str([pl.lit("#"), col["kind"], col["record_id"]], separator=sep)
     ach: Any = None
@@ -373,7 +377,8 @@ def _achievement(col: dict[str, pl.Expr], kinds: set[str]) -> pl.Expr:
             when = (col["kind"] == kind) & pl.all_horizontal([v.is_not_null() & (v != "") for v in values])
             text = pl.concat_str([pl.lit(kind), *mark, *values], separator=sep)
             ach = pl.when(when).then(text) if ach is None else ach.when(when).then(text)
-    return (own if ach is None else ach.otherwise(own)).alias("_ach")
+    mine = (own if ach is None else ach.otherwise(own))
+    return pl.when(col["kind"].is_in(sorted(kinds))).then(mine).alias("_ach")
 
 
 # ------------------------------------------------------------------------------------ rules as expressions
@@ -673,6 +678,12 @@ class Frames:
                     Plan(rule, order[rule.id], holds, priced, fen))
             if plans.by_kind or plans.fallback:
                 self.places[place] = plans
+
+    @property
+    def achieved(self) -> set[str]:
+        """The record kinds whose achievement identity (``_ach``) a compiled rule reads: ``once_per_achievement``."""
+        return {kind for plans in self.places.values() for kind, kind_plans in plans.by_kind.items()
+                if any(plan.rule.rule.limit == "once_per_achievement" for plan in kind_plans)}
 
     @property
     def fallback_rules(self) -> list[str]:
@@ -997,6 +1008,7 @@ class Register:
         self.frames = Frames(self.book, assessor.as_of, assessor.payers)
         self.reform = None if assessor.reform_book is None else Frames(assessor.reform_book, assessor.as_of,
                                                                         assessor.payers)
+        self.achieved = self.frames.achieved | (self.reform.achieved if self.reform is not None else set())
         self.counts = Counts()
         self.orphans: list[Row] = []
         self.duplicates: Any = None     # the source's duplicated credit codes
@@ -1135,7 +1147,7 @@ class Register:
         recs = raw_recs if "_e" in raw_recs.columns else \
             raw_recs.join(_positions(raw_ents), on="_code", how="left", maintain_order="left")
         recs = recs.with_columns(_r=pl.int_range(pl.len(), dtype=pl.Int64))
-        typed = records_frame(recs, self.book).with_columns(recs["_e"], recs["_r"])
+        typed = records_frame(recs, self.book, self.achieved).with_columns(recs["_e"], recs["_r"])
         dup = typed.select(pl.struct("_e", "record.id").is_duplicated()).to_series()
         bad_recs = typed.filter(~pl.col("_ok") | dup)["_e"].unique()
         slow = set(ents.filter(~pl.col("_ok"))["_e"].to_list()) | set(bad_recs.to_list())
