@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from incentives.errors import IncentivesError, Location, ResumeError
 
@@ -237,8 +237,10 @@ class Checkpoints:
     describes a prefix of each file; bytes written after it are cut off when the run is resumed.
     """
 
-    def __init__(self, folder: Path, run: dict[str, Any], files: list[str], every: float = 2.0) -> None:
-        self.folder, self.run, self.files, self.every = folder, run, files, every
+    def __init__(self, folder: Path, run: dict[str, Any], files: list[str], every: float = 2.0,
+                 inputs: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+        self.folder, self._run, self.files, self.every = folder, run, files, every
+        self._inputs = inputs   # the inputs' entries, found while the run reads them (hashing takes a while)
         self.hashes = {name: hashlib.sha256() for name in files}
         self.lengths = dict.fromkeys(files, 0)
         self.last = time.monotonic()
@@ -247,6 +249,13 @@ class Checkpoints:
     @property
     def path(self) -> Path:
         return self.folder / CHECKPOINT
+
+    @property
+    def run(self) -> dict[str, Any]:
+        """What the results depend on, with the inputs' entries (waited for the first time they are needed)."""
+        if self._inputs is not None:
+            self._run, self._inputs = {"inputs": self._inputs(), **self._run}, None
+        return self._run
 
     def resume(self) -> dict[str, Any]:
         """The state of the checkpoint a killed run left, after checking that it may be continued and cutting

@@ -25,6 +25,7 @@ import multiprocessing
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -718,13 +719,12 @@ def _assess(input: str | Path, output_dir: str | Path, rulebook: Rulebook | str 
     resumable = out_fmt in AwardWriter.APPENDABLE
     if resume and not resumable:
         raise ResumeError("only a run writing csv or jsonl awards can be resumed", location=Location(str(target)))
-    inputs = [input_entry("enterprises", source.path)]
-    if source.records is not None:
-        inputs.append(input_entry("records", source.records.path))
-    with OutputFolder(target, resume=resume) as folder:
+    tables = [("enterprises", source.path), *([("records", source.records.path)] if source.records else [])]
+    with ThreadPoolExecutor(1) as hashing, OutputFolder(target, resume=resume) as folder:
+        hashed = hashing.submit(lambda: [input_entry(role, table) for role, table in tables])  # while it reads
         checkpoints = None
         if resumable:
-            run = {"inputs": inputs, "rulebook_hash": book.hash, "rules": _rules_path(rulebook),
+            run = {"rulebook_hash": book.hash, "rules": _rules_path(rulebook),
                    "as_of": as_of.isoformat(), "chunk_size": chunk_size, "format": out_fmt,
                    "path": "columnar" if columnar else "rows",
                    "reform": assessor.reform_book.hash if assessor.reform_book is not None else None}
@@ -733,7 +733,8 @@ def _assess(input: str | Path, output_dir: str | Path, rulebook: Rulebook | str 
 
                 run["block_bytes"] = frames.BLOCK_BYTES
             checkpoints = Checkpoints(folder.path, run, [f"awards.{out_fmt}", "errors.csv",
-                                                         *(["reform_changes.csv"] if reform else [])], checkpoint_seconds)
+                                                         *(["reform_changes.csv"] if reform else [])], checkpoint_seconds,
+                                      inputs=hashed.result)
         state = checkpoints.resume() if checkpoints is not None and folder.resumed else None
         if state is not None:
             folder.started = state["started"]
@@ -743,7 +744,7 @@ def _assess(input: str | Path, output_dir: str | Path, rulebook: Rulebook | str 
         assert rows is not None
         resumed = {"resumed": checkpoints.resumes} if checkpoints is not None and checkpoints.resumes else {}
         manifest = folder.publish({
-            "as_of": as_of.isoformat(), "rulebook_hash": book.hash, "inputs": inputs, "rows": rows.to_dict(),
+            "as_of": as_of.isoformat(), "rulebook_hash": book.hash, "inputs": hashed.result(), "rows": rows.to_dict(),
             "rows_in_files": {f"awards.{out_fmt}": summary.total.awards, "errors.csv": rows.error_rows}, **resumed},
             hashed=checkpoints.hashed() if checkpoints is not None else None)
     return dataclasses.replace(summary, manifest=manifest)
