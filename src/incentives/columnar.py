@@ -1243,28 +1243,26 @@ def _tally(tally: Any, awards: pl.DataFrame, payers: tuple[str, ...]) -> None:
         _top=pl.col("_fen").fill_null(0),
         _county=pl.col("city") + "/" + pl.col("county").fill_null(UNKNOWN_COUNTY))
 
-    def add(dim: str, key: pl.Expr, amount: pl.Expr, top: pl.Expr, where: pl.Expr | None = None) -> None:
-        part = frame if where is None else frame.filter(where)
-        if part.is_empty():
-            return
-        sums = part.group_by(key.alias("_k")).agg(pl.len().alias("n"), amount.sum().alias("a"), top.sum().alias("t"))
-        buckets = tally.dims[dim]
-        for k, n, a, t in sums.iter_rows():
-            bucket = buckets.get(k)
-            if bucket is None:
-                bucket = buckets[k] = Total()
-            bucket.add(Total(n, _yuan(a), _yuan(t)))
+    shares = [pl.col(f"_p_{p}") for p in payers]
+    groups = frame.group_by("status", "city", "_county", "rule_id", "_specified").agg(   # one pass, then Python
+        pl.len(), pl.col("_amount").sum(), pl.col("_top").sum(),
+        *(pl.when(fixed).then(s).otherwise(0).sum().alias(f"_a{i}") for i, s in enumerate(shares)),
+        *(s.sum().alias(f"_t{i}") for i, s in enumerate(shares)),
+        *(s.is_not_null().sum().alias(f"_n{i}") for i, s in enumerate(shares)))
 
-    total = frame.select(pl.len(), pl.col("_amount").sum(), pl.col("_top").sum()).row(0)
-    tally.total.add(Total(total[0], _yuan(total[1]), _yuan(total[2])))
-    add("status", pl.col("status"), pl.col("_amount"), pl.col("_top"))
-    add("city", pl.col("city"), pl.col("_amount"), pl.col("_top"))
-    add("county", pl.col("_county"), pl.col("_amount"), pl.col("_top"))
-    add("rule", pl.col("rule_id"), pl.col("_amount"), pl.col("_top"))
-    add("payer", pl.lit("unspecified"), pl.col("_amount"), pl.col("_top"), ~pl.col("_specified"))
-    for p in payers:
-        share = pl.col(f"_p_{p}")
-        add("payer", pl.lit(p), pl.when(fixed).then(share).otherwise(0), share, share.is_not_null())
+    def add(dim: str, key: str, n: int, amount: int, top: int) -> None:
+        if n:
+            tally.dims[dim].setdefault(key, Total()).add(Total(n, _yuan(amount), _yuan(top)))
+
+    k = len(payers)
+    for status, city, county, rule, specified, n, amount, top, *by_payer in groups.sort(pl.all()).iter_rows():
+        tally.total.add(Total(n, _yuan(amount), _yuan(top)))
+        for dim, key in (("status", status), ("city", city), ("county", county), ("rule", rule)):
+            add(dim, key, n, amount, top)
+        if not specified:
+            add("payer", "unspecified", n, amount, top)
+        for i, p in enumerate(payers):
+            add("payer", p, by_payer[2 * k + i], by_payer[i], by_payer[k + i])
 
 
 def _yuan(fen: int | None) -> Decimal:
