@@ -677,6 +677,10 @@ class Frames:
                     Plan(rule, order[rule.id], holds, priced, fen))
             if plans.by_kind or plans.fallback:
                 self.places[place] = plans
+        exprs = [e for plans in self.places.values() for e in plans.reach] + [
+            e for plans in self.places.values() for kind_plans in plans.by_kind.values()
+            for plan in kind_plans for e in (plan.holds, plan.priced, plan.fen)]
+        self.read = {name for e in exprs for name in e.meta.root_names()}   # the columns a rule reads
 
     @property
     def achieved(self) -> set[str]:
@@ -701,21 +705,24 @@ class Frames:
 
     def assess(self, ents: pl.DataFrame, recs: pl.DataFrame) -> Verdict:
         """``ents``: valid enterprises with ``_e``; ``recs``: their valid records with ``_e`` and ``_r``."""
-        recognitions = (recs.filter(pl.col("record.kind") == "recognition")   # every one, dated or not yet
-                        .select("_e", "record.title").unique().sort("_e", "record.title")   # 3× a list's sort
-                        .group_by("_e", maintain_order=True).agg(pl.col("record.title").alias("enterprise.recognitions")))
+        everything = recs
         recs = recs.filter(pl.col("record.date") <= self.as_of)
         having = ents.join(recs.select("_e").unique(), on="_e", how="semi")  # lists only where a record reads them
-        having = having.join(recognitions, on="_e", how="left").with_columns(
-            pl.col("enterprise.recognitions").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+        if "enterprise.recognitions" in self.read:
+            recognitions = (everything.filter(pl.col("record.kind") == "recognition")   # dated or not yet
+                            .select("_e", "record.title").unique().sort("_e", "record.title")   # 3× a list's sort
+                            .group_by("_e", maintain_order=True).agg(pl.col("record.title").alias("enterprise.recognitions")))
+            having = having.join(recognitions, on="_e", how="left").with_columns(
+                pl.col("enterprise.recognitions").fill_null(pl.lit([], dtype=pl.List(pl.String))))
         where = having.select("city", "county").unique()
         where = where.with_columns(_path=pl.Series([self.path(c, k) for c, k in where.iter_rows()], dtype=pl.Int64))
         having = having.join(where, on=["city", "county"], how="left", nulls_equal=True)
-        joined = recs.join(having.select(
-            "_e", "_path", pl.col("city").alias("enterprise.city"), _list(pl.col("_clusters")).alias("enterprise.clusters"),
-            _list(pl.col("_industries")).alias("enterprise.industries"), "enterprise.size",
-            "enterprise.recognitions"), on="_e", how="left")
-        joined = joined.with_columns((pl.col("enterprise.size") != "large").alias("enterprise.sme"))
+        facts = {"enterprise.city": pl.col("city"), "enterprise.clusters": _list(pl.col("_clusters")),
+                 "enterprise.industries": _list(pl.col("_industries")), "enterprise.size": pl.col("enterprise.size"),
+                 "enterprise.sme": pl.col("enterprise.size") != "large",
+                 "enterprise.recognitions": pl.col("enterprise.recognitions")}
+        joined = recs.join(having.select("_e", "_path", *(fact.alias(name) for name, fact in facts.items()
+                                                          if name in self.read)), on="_e", how="left")
         present = set(where["_path"].to_list())
         with self._numbering:
             on_path = {place: [n for n in self.on_path.get(place, ()) if n in present] for place in self.places}
