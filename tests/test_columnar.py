@@ -516,6 +516,28 @@ def test_a_block_is_plain_exactly_when_its_bytes_say_so(block: bytes, width: int
     assert _plain_lines(block, width) == (lines if expected else None)
 
 
+def test_blocks_made_ahead_come_in_order_with_an_error_where_it_was_raised() -> None:
+    import itertools
+
+    from incentives.columnar import _Ahead
+
+    def blocks() -> Any:
+        yield 1
+        yield 2
+        raise ValueError("bad block")
+
+    ahead = _Ahead(blocks())
+    assert [next(ahead), next(ahead)] == [1, 2]
+    with pytest.raises(ValueError, match="bad block"):
+        next(ahead)
+    assert next(ahead, None) is None
+    ahead.close()
+    endless = _Ahead(itertools.count())   # the reading stopped early (an error, a kill): the thread ends too
+    assert next(endless) == 0
+    endless.close()
+    assert not endless.thread.is_alive()
+
+
 def betrayed_register(directory: Path) -> tuple[Path, Path, Path]:
     """300 Langfang enterprises: clean; with the code of the 4th on the 291st row too (blocks apart); with
     the records reversed (out of the enterprises' order)."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import queue
 import re
 import threading
 import types
@@ -1001,6 +1002,56 @@ class Counts:
         self.fallback += other.fallback
 
 
+class _Ahead:
+    """The items of an iterator made one ahead in a thread of its own, handed over in order; its exception
+    is raised where the next item is asked for. ``close`` stops the thread (at its next item)."""
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self.queue: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(1)
+        self.stop = threading.Event()
+        self.done = False
+        self.thread = threading.Thread(target=self._make, args=(items,), daemon=True)
+        self.thread.start()
+
+    def _make(self, items: Iterator[Any]) -> None:
+        try:
+            for item in items:
+                if not self._hand((item, None)):
+                    return
+            self._hand((self._END, None))
+        except BaseException as e:   # raised again in the reading thread
+            self._hand((self._END, e))
+
+    def _hand(self, entry: tuple[Any, BaseException | None]) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> _Ahead:
+        return self
+
+    def __next__(self) -> Any:
+        if self.done:
+            raise StopIteration
+        item, error = self.queue.get()
+        if item is self._END:
+            self.done = True
+            if error is not None:
+                raise error
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 class Register:
     """A register (CSV, Parquet or xlsx tables, or a JSONL file) read and assessed by frames; ``results`` yields
     ``batch._ChunkResult``s in input order, one per block of the enterprises table after the first ``skip``."""
@@ -1055,13 +1106,14 @@ class Register:
         plain = self.plain_at == self.block_bytes
         ent_reader = self._reader(self.ents, plain)
         rec_reader = self._reader(self.recs, plain)
+        # each table read and keyed a block ahead in a thread of its own (polars and numpy free the interpreter)
+        rec_blocks = _Ahead(self._keyed(b.frame) for b in rec_reader.blocks())
+        ent_blocks = _Ahead(self._keyed_ents(b.frame) for b in ent_reader.blocks())
         try:
-            rec_blocks = (self._keyed(b.frame) for b in rec_reader.blocks())
             if self.join == "index":
                 everything = [b for b in rec_blocks]
                 pending = pl.concat(everything) if everything else None
-                for block in ent_reader.blocks():
-                    frame = self._keyed_ents(block.frame)
+                for frame in ent_blocks:
                     if pending is None or pending.is_empty():
                         yield from self._assessed(frame, self._empty_recs())
                         continue
@@ -1077,8 +1129,7 @@ class Register:
             exhausted = False
             duplicated = pl.Series(list(self.duplicates.rows) if self.duplicates is not None else [], dtype=_S)
             seen: list[Any] = []    # on trust, the hashes of every block's codes
-            for block in ent_reader.blocks():
-                frame = self._keyed_ents(block.frame)
+            for frame in ent_blocks:
                 hashes = frame["_key"].hash().to_numpy()   # a hash met by chance only reads one block more
                 if self.trusted:
                     seen.append(_named_once(frame, hashes))
@@ -1107,6 +1158,8 @@ class Register:
             if (buffer is not None and buffer.height) or next(rec_blocks, None) is not None:
                 raise self._disorder()
         finally:
+            ent_blocks.close()
+            rec_blocks.close()
             ent_reader.close()
             rec_reader.close()
 
