@@ -351,8 +351,8 @@ def records_frame(frame: pl.DataFrame, book: Rulebook, achieved: set[str] | None
                     checks.append(~((kind == k).fill_null(False) & value.is_not_null()
                                     & ~value.is_in(list(vocab.terms[vfield]))))
         out.append(typed.alias(f"record.{name}"))
-    return frame.select(*out, _achievement(col, held if achieved is None else held & achieved),
-                        pl.all_horizontal(checks).alias("_ok"))
+    return frame.lazy().select(*out, _achievement(col, held if achieved is None else held & achieved),  # lazy:
+                               pl.all_horizontal(checks).alias("_ok")).collect()   # the checks share their parts
 
 
 def _achievement(col: dict[str, pl.Expr], kinds: set[str]) -> pl.Expr:
