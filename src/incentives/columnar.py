@@ -4,8 +4,11 @@
 blocks of text columns as a CSV; the per-enterprise path in ``batch.py`` remains for ``--path rows``). The awards, errors and summary are those of the
 per-enterprise path, row for row:
 
-- Reading: each table is read in blocks of whole lines by polars; records are joined to their
-  enterprise by a streaming merge when they are grouped in the enterprises' order, else indexed.
+- Reading: each table is read in blocks of whole lines by polars, a block ahead in a thread of its
+  own; records are joined to their enterprise by a streaming merge when they are grouped in the
+  enterprises' order, else indexed. A CSV or Parquet register is first read on trust (codes unique,
+  records in order) and checked as it is read; where the trust fails, it is read again after
+  ``scan_codes`` (``trust_codes``, ``Misjudged``).
 - Validation as columns: credit-code check digits (a weighted sum mod 31), required cells, types
   in their plain written form (``300000.50``, ``true``, ``2025-09-12``), fields the record kind
   has, terms of the vocabulary. A row that does not pass, and every row of its enterprise, goes to
