@@ -1156,7 +1156,7 @@ class Register:
                 if positions.len() and not positions.is_sorted():
                     raise self._disorder()
                 yield from self._assessed(frame, mine)
-            if seen and _repeated(np.concatenate(seen)):
+            if seen and _repeated(seen):
                 raise Misjudged()
             if (buffer is not None and buffer.height) or next(rec_blocks, None) is not None:
                 raise self._disorder()
@@ -1278,8 +1278,15 @@ def _named_once(ents: pl.DataFrame, hashes: Any) -> Any:
     return hashes[named]
 
 
-def _repeated(hashes: Any) -> bool:
-    """Whether two codes share a hash: most likely one code on two rows (a chance meeting is scanned too)."""
+def _repeated(blocks: list[Any]) -> bool:
+    """Whether two codes of the blocks' hashes (emptied as they are gathered, so that the 8 bytes a code
+    are held once) share a hash: most likely one code on two rows (a chance meeting is scanned too)."""
+    hashes = np.empty(sum(len(b) for b in blocks), dtype=np.uint64)
+    at = 0
+    for i, block in enumerate(blocks):
+        hashes[at:at + len(block)] = block
+        at += len(block)
+        blocks[i] = None
     hashes.sort()
     return bool((hashes[1:] == hashes[:-1]).any())
 
