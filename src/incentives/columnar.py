@@ -833,9 +833,16 @@ def money_text(fen: pl.Expr) -> pl.Expr:
         (fen // 100).cast(pl.String) + "." + (fen % 100).cast(pl.String).str.zfill(2))
 
 
+def with_enterprise(awards: pl.DataFrame, ents: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """``awards`` with ``columns`` of their enterprise, taken by position: ``ents`` is a chunk's
+    enterprises in order, the one at position ``_e`` on row ``_e`` (no join to hash)."""
+    return awards.hstack(ents.select(columns).gather(awards["_e"]))
+
+
 def award_text(awards: pl.DataFrame, ents: pl.DataFrame, payers: tuple[str, ...], digest: str) -> pl.DataFrame:
-    """The award rows as ``awards.csv`` writes them, with ``_e`` for ordering."""
-    joined = awards.join(ents.select("_e", "credit_code", "name", "city", "county"), on="_e", how="left")
+    """The award rows as ``awards.csv`` writes them, with ``_e`` for ordering; ``ents`` as ``with_enterprise``
+    takes them."""
+    joined = with_enterprise(awards, ents, "credit_code", "name", "city", "county")
     fixed = pl.col("status") == "fixed"
     return joined.select(
         "_e", "credit_code", "name", "city", pl.col("county").fill_null(""), "rule_id", "title", "status",
@@ -1237,8 +1244,8 @@ class Register:
         tally.no_rules.update(no_rules)
         for (city, county), n in left_out.items():
             tally.county_unknown[f"{city}/{county or UNKNOWN_COUNTY}"] += n
-        _tally(tally, awards.join(assessed.select("_e", "city", "county"), on="_e", how="left"), assessor.payers)
-        text = award_text(awards, assessed, assessor.payers, self.book.hash)
+        _tally(tally, with_enterprise(awards, ents, "city", "county"), assessor.payers)
+        text = award_text(awards, ents, assessor.payers, self.book.hash)
 
         slow_rows: dict[int, Any] = {}
         if slow:
