@@ -79,7 +79,7 @@ class OutputFolder:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             stale = _stale(target)
-            kept = next((p for p in stale if (p / CHECKPOINT).is_file()), None) if resume else None
+            kept = _with_checkpoint(stale) if resume else None
             for folder in stale:
                 if folder != kept:
                     shutil.rmtree(folder, ignore_errors=True)
@@ -179,12 +179,17 @@ _IN_USE: set[Path] = set()   # this process's partial folders (another run in th
 
 def kept_state(target: Path) -> dict[str, Any] | None:
     """The state of the checkpoint ``OutputFolder(target, resume=True)`` would take over, if it can be read."""
-    kept = next((p for p in _stale(target) if (p / CHECKPOINT).is_file()), None) if target.parent.is_dir() else None
+    kept = _with_checkpoint(_stale(target)) if target.parent.is_dir() else None
     try:
         state = json.loads((kept / CHECKPOINT).read_text(encoding="utf-8"))["state"] if kept is not None else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return state if isinstance(state, dict) else None
+
+
+def _with_checkpoint(stale: list[Path]) -> Path | None:
+    """The partial folder a resumed run takes over: the most recent with a checkpoint."""
+    return next((p for p in stale if (p / CHECKPOINT).is_file()), None)
 
 
 def _stale(target: Path) -> list[Path]:

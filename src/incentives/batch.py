@@ -610,7 +610,7 @@ def _total_rows(source: Source) -> int | None:
 PATHS = ("columnar", "rows")
 
 
-def _columnar(source: Source, path: str, book: Rulebook) -> bool:
+def _columnar(source: Source, path: str) -> bool:
     """Whether the columnar path reads ``source``: asked for (or the default; polars installed). Every format
     goes: CSV, Parquet, xlsx, JSONL; it plans by the files covering each enterprise, of any level, as the
     engine picks them."""
@@ -619,7 +619,7 @@ def _columnar(source: Source, path: str, book: Rulebook) -> bool:
 
 def _register(source: Source, assessor: _Assessor, path: str, out_fmt: str, threads: int | None) -> Any:
     """The columnar reading of ``source`` where it applies (see ``_columnar``), else None."""
-    if not _columnar(source, path, assessor.book):
+    if not _columnar(source, path):
         return None
     from incentives.columnar import Register
 
@@ -715,7 +715,7 @@ def _assess(input: str | Path, output_dir: str | Path, rulebook: Rulebook | str 
     if reform is not None:
         assessor.reform, assessor.reform_book = reform, apply_reform(book, reform)
     target = Path(output_dir)
-    columnar = _columnar(source, path, book)
+    columnar = _columnar(source, path)
     resumable = out_fmt in AwardWriter.APPENDABLE
     if resume and not resumable:
         raise ResumeError("only a run writing csv or jsonl awards can be resumed", location=Location(str(target)))

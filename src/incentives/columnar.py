@@ -247,14 +247,13 @@ _PROFILE = ("credit_code", "name", "city", "county", "clusters", "industries", "
 
 
 def enterprises_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
-    """The enterprises typed, with ``_ok``: true where the row passes every check the models make."""
+    """A keyed block's enterprises (``Register._keyed_ents``) typed, with ``_ok``: true where the row passes
+    every check the models make."""
     vocab = book.vocabulary
     cols = frame.columns
     stripped = bare(frame)
     get = {c: (_blank(c, stripped) if c in cols else pl.lit(None, dtype=_S)) for c in ENTERPRISE_COLUMNS}
-    # the reader's key where there is one (stripped, upper case, "" for none): the same text, found once
-    code = pl.when(pl.col("_key") != "").then(pl.col("_key")) if "_key" in cols else \
-        get["credit_code"].str.to_uppercase()
+    code = pl.when(pl.col("_key") != "").then(pl.col("_key"))   # the reader's key: stripped, upper case
     industries = vocab.terms.get("enterprise.industries", {})
     sizes = [s for s in SIZES if vocab.has("enterprise.size", s)] if vocab.knows("enterprise.size") else list(SIZES)
     typed = frame.select(
@@ -1127,9 +1126,9 @@ class Register:
                     if pending is None or pending.is_empty():
                         yield from self._assessed(frame, self._empty_recs())
                         continue
-                    keys = frame.filter(pl.col("_first"))["_key"]
-                    taken = pending["_code"].is_in(keys.implode(), nulls_equal=True)
-                    yield from self._assessed(frame, pending.filter(taken))
+                    placed = pending.join(_positions(frame), on="_code", how="left", maintain_order="left")
+                    taken = placed["_e"].is_not_null()   # placed as the merge places them: no second join
+                    yield from self._assessed(frame, placed.filter(taken))
                     pending = pending.filter(~taken)
                 if pending is not None and pending.height:
                     self.orphans[:] = [_row(r, self.rec_names, "credit_code")
