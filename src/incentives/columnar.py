@@ -768,38 +768,43 @@ class Frames:
         return no_rules, left_out
 
     def combine(self, c: pl.DataFrame) -> pl.DataFrame:
-        """Limits, conflicts on one record, ``additional`` groups and caps, as the engine applies them."""
+        """Limits, conflicts on one record, ``additional`` groups and caps, as the engine applies them; a
+        step no candidate of the chunk calls for is skipped (each costs several window passes)."""
         c = c.join(self.rules, on="_rule", how="left").sort(["_e", "record.date", "record.id", "_r", "_rule"])
         year = pl.col("record.date").dt.year()
-        # limits: the first in order per (enterprise, rule[, year or achievement]) is paid
-        scope = (pl.when(pl.col("_limit") == "once_per_year").then(year.cast(pl.String))
-                 .when(pl.col("_limit") == "once_per_achievement").then(pl.col("_ach")).otherwise(pl.lit("")))
-        first = pl.struct("_e", "_rule", scope).is_first_distinct()   # a hash, not a window: 4× less
-        c = c.filter((pl.col("_limit") == "once_per_record") | first)
-        # several rules on one record: all where one group says all/additional, else the first highest.
-        # A record's row (_r) stands for (enterprise, record id): a repeated id takes the other path.
-        key = ["_r"]
-        amount = pl.col("_fen").fill_null(0)
-        together = ((pl.len().over(key) == 1)
-                    | ((pl.col("_group").n_unique().over(key) == 1) & (pl.col("_group").null_count().over(key) == 0)
-                       & pl.col("_all")))
-        top = amount == amount.max().over(key)
-        best = top & (pl.col("_r") * 2 + top.cast(pl.Int64)).is_first_distinct()  # a windowed cum_sum costs 15×
-        c = c.filter(together | best)
-        # additional: only on top of a paying base
-        paying = c.select("_e", pl.col("_rule").alias("_adds_to")).unique()
-        c = c.join(paying.with_columns(_base=pl.lit(True)), on=["_e", "_adds_to"], how="left")
-        c = c.filter(pl.col("_adds_to").is_null() | pl.col("_base").fill_null(False)).drop("_base")
-        # caps: what is left of each cap, earliest records first; nothing left: not paid
-        capped = pl.col("_cap").is_not_null() & pl.col("_fen").is_not_null()
-        cap_key = ["_e", "_cap_name", pl.when(pl.col("_cap_year")).then(year).otherwise(0)]
-        spent = pl.when(capped).then(pl.col("_fen")).otherwise(0).cum_sum().over(cap_key)
-        before = spent - pl.when(capped).then(pl.col("_fen")).otherwise(0)
-        left = pl.col("_cap") - pl.min_horizontal(pl.col("_cap"), before)
-        c = c.with_columns(_left=pl.when(capped).then(left).otherwise(None))
-        c = c.filter(pl.col("_left").is_null() | (pl.col("_left") > 0))
-        c = c.with_columns(_fen=pl.when(pl.col("_left").is_not_null() & (pl.col("_fen") > pl.col("_left")))
-                           .then(pl.col("_left")).otherwise(pl.col("_fen")))
+        if not bool((c["_limit"] == "once_per_record").all()):
+            # limits: the first in order per (enterprise, rule[, year or achievement]) is paid
+            scope = (pl.when(pl.col("_limit") == "once_per_year").then(year.cast(pl.String))
+                     .when(pl.col("_limit") == "once_per_achievement").then(pl.col("_ach")).otherwise(pl.lit("")))
+            first = pl.struct("_e", "_rule", scope).is_first_distinct()   # a hash, not a window: 4× less
+            c = c.filter((pl.col("_limit") == "once_per_record") | first)
+        if bool(c["_r"].is_duplicated().any()):
+            # several rules on one record: all where one group says all/additional, else the first highest.
+            # A record's row (_r) stands for (enterprise, record id): a repeated id takes the other path.
+            key = ["_r"]
+            amount = pl.col("_fen").fill_null(0)
+            together = ((pl.len().over(key) == 1)
+                        | ((pl.col("_group").n_unique().over(key) == 1) & (pl.col("_group").null_count().over(key) == 0)
+                           & pl.col("_all")))
+            top = amount == amount.max().over(key)
+            best = top & (pl.col("_r") * 2 + top.cast(pl.Int64)).is_first_distinct()  # a windowed cum_sum costs 15×
+            c = c.filter(together | best)
+        if c["_adds_to"].null_count() < c.height:
+            # additional: only on top of a paying base
+            paying = c.select("_e", pl.col("_rule").alias("_adds_to")).unique()
+            c = c.join(paying.with_columns(_base=pl.lit(True)), on=["_e", "_adds_to"], how="left")
+            c = c.filter(pl.col("_adds_to").is_null() | pl.col("_base").fill_null(False)).drop("_base")
+        if c["_cap"].null_count() < c.height:
+            # caps: what is left of each cap, earliest records first; nothing left: not paid
+            capped = pl.col("_cap").is_not_null() & pl.col("_fen").is_not_null()
+            cap_key = ["_e", "_cap_name", pl.when(pl.col("_cap_year")).then(year).otherwise(0)]
+            spent = pl.when(capped).then(pl.col("_fen")).otherwise(0).cum_sum().over(cap_key)
+            before = spent - pl.when(capped).then(pl.col("_fen")).otherwise(0)
+            left = pl.col("_cap") - pl.min_horizontal(pl.col("_cap"), before)
+            c = c.with_columns(_left=pl.when(capped).then(left).otherwise(None))
+            c = c.filter(pl.col("_left").is_null() | (pl.col("_left") > 0))
+            c = c.with_columns(_fen=pl.when(pl.col("_left").is_not_null() & (pl.col("_fen") > pl.col("_left")))
+                               .then(pl.col("_left")).otherwise(pl.col("_fen")))
         return self.split(c)
 
     def split(self, c: pl.DataFrame) -> pl.DataFrame:
