@@ -158,12 +158,18 @@ def yaml_texts(draw: st.DrawFn) -> str:
     return text.rstrip("\n") if draw(st.booleans()) else text
 
 
-UNALIKE = ["\t", " \t", "\ufeff", "?", "? ", " ?", "|#", ">#", "|-#", "{? }", "[a, ? ]", "{a: }", "[b?]"]
+UNALIKE = ["\t", " \t", "\ufeff", "\x85", "\u2028", "\u2029", "?", "? ", " ?", "|#", ">#", "|-#", "{? }", "[a, ? ]", "{a: }", "[b?]"]
 
 
 @settings(max_examples=500)
 @given(text=yaml_texts())
 def test_libyaml_and_the_python_parser_give_the_same_document_or_error(text: str) -> None:
+    fast, reference = _both(text)
+    assert fast == reference
+
+
+@pytest.mark.parametrize("text", ["!!int '-10000000': !\x85n: ull 'null'\n", "a: !\u2028b\n", "a: !\u2029b\n"])
+def test_a_line_break_beyond_ascii_after_a_tag_reads_as_pyyaml_reads_it(text: str) -> None:
     fast, reference = _both(text)
     assert fast == reference
 
