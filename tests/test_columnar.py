@@ -26,6 +26,8 @@ from incentives._tabular import AwardWriter
 from incentives.batch import run_batch
 from incentives.columnar import check_digit_ok, money_text
 from incentives.engine import award_rows
+from incentives.conditions import Op
+from incentives import conditions
 from incentives.errors import IncentivesError
 from incentives.facts import credit_code_check_digit
 from incentives.synth import synthesize, write_register
@@ -279,6 +281,37 @@ def test_check_digits_as_a_column() -> None:
     fen = pl.DataFrame({"fen": [0, 5, 30000050, None, 123456789012]})
     assert fen.select(money_text(pl.col("fen")).alias("text"))["text"].to_list() == [
         "0.00", "0.05", "300000.50", "", "1234567890.12"]
+
+
+# Each comparison the frames compile, on a column of the type a rule writes it for, by op: (fact, type,
+# values, literals); a missing fact is null.
+_TEXT = ("record.level", pl.String(), ["national", "provincial", ""])
+_MONEY = ("record.investment", pl.Int64(), [0, 499_999_99, 500_000_00])      # fen; the literals are yuan
+_DATE = ("record.date", pl.Date(), [dt.date(2025, 9, 11), dt.date(2025, 9, 12)])
+_LIST = ("enterprise.clusters", pl.List(pl.String()), [[], ["香河家居"], ["香河家居", "固安"]])
+_ORDERED = [(*_MONEY, [Decimal("500000"), Decimal("0.01")]), (*_DATE, [dt.date(2025, 9, 12)])]
+COMPARED = {
+    Op.IS: [(*_TEXT, ["national"]), ("record.first_time", pl.Boolean(), [True, False], [True, False]), *_ORDERED],
+    Op.IS_NOT: [(*_TEXT, ["national"]), *_ORDERED],
+    Op.ONE_OF: [(*_TEXT, [("provincial", "city")])],
+    Op.AT_LEAST: _ORDERED, Op.MORE_THAN: _ORDERED, Op.AT_MOST: _ORDERED, Op.LESS_THAN: _ORDERED,
+    Op.ON_OR_AFTER: _ORDERED, Op.ON_OR_BEFORE: _ORDERED,
+    Op.INCLUDES: [(*_LIST, ["香河家居"])], Op.INCLUDES_ANY: [(*_LIST, [("固安", "永清")])],
+    Op.NOT_EMPTY: [(*_LIST, [True, False])],
+}
+
+
+@pytest.mark.parametrize("op", list(Op))
+def test_each_compiled_comparison_is_the_engines_and_unknown_where_the_fact_is_missing(op: Op) -> None:
+    from incentives.columnar import truth
+    from incentives.conditions import _COMPARE
+
+    for fact, dtype, values, literals in COMPARED[op]:
+        facts = [Decimal(v) / 100 for v in values] if fact == "record.investment" else values
+        for literal in literals:
+            test = conditions.Test(fact, op, literal)
+            got = pl.DataFrame([pl.Series(fact, [None, *values], dtype=dtype)]).select(truth(test, {fact: dtype}))
+            assert got.to_series().to_list() == [None, *(_COMPARE[op](v, literal) for v in facts)], (fact, literal)
 
 
 ALLOWED = "0123456789ABCDEFGHJKLMNPQRTUWXY"   # GB 32100: no I, O, S, V, Z

@@ -423,7 +423,7 @@ def _leaf(test: Test, columns: dict[str, pl.DataType]) -> pl.Expr:
         compare = (col.list.len() > 0) == bool(lit)
     else:
         raise NotVectorised(f"{op.value} on {fact}")
-    return pl.when(col.is_null()).then(pl.lit(None, dtype=pl.Boolean)).otherwise(compare)
+    return compare   # null where the fact is: polars' comparisons, is_in and list.contains give null for a null
 
 
 def truth(node: Node, columns: dict[str, pl.DataType]) -> pl.Expr:
