@@ -17,6 +17,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from incentives._blocks import parquet_frame, xlsx_text
 from incentives.batch import run_batch
@@ -223,3 +225,84 @@ def test_a_killed_columnar_run_on_a_jsonl_register_resumes_to_the_files_of_a_who
         assert (out / name).read_bytes() == (whole / name).read_bytes(), name
     summary = json.loads((out / "summary.json").read_text("utf-8"))
     assert summary["path"]["columnar"] == 20_000 and summary["rows"]["balanced"]
+
+
+# Cells of every kind a register's workbook holds, as openpyxl writes them (a float whole or not, a date,
+# a time of day, a duration, text with spaces or none, a formula with no value kept).
+CELLS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-10**15, max_value=10**15),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.text(st.characters(blacklist_categories=("Cc", "Cs")) | st.sampled_from(" \n\u3000"), max_size=6),
+    st.dates(min_value=dt.date(1901, 1, 1), max_value=dt.date(2200, 1, 1)),
+    st.datetimes(min_value=dt.datetime(1901, 1, 1), max_value=dt.datetime(2200, 1, 1)).map(lambda d: d.replace(microsecond=0)),
+    st.times().map(lambda t: t.replace(microsecond=0)), st.just("=1+1"), st.just(" 30万元 "))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(CELLS, max_size=5), max_size=6), top=st.integers(0, 2), left=st.integers(0, 2))
+def test_calamine_reads_each_cell_as_openpyxl_does(tmp_path: Path, rows: list[list[Any]], top: int, left: int) -> None:
+    import openpyxl
+
+    from incentives import _tabular
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "enterprises"
+    for r, cells in enumerate(rows, 1 + top):
+        for c, value in enumerate(cells, 1 + left):
+            sheet.cell(r, c, value)
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    fast = list(_tabular.Workbook(path).rows("enterprises"))
+    assert _tabular.Workbook(path).calamine is not None
+    slow = list(openpyxl.load_workbook(path, read_only=True, data_only=True)["enterprises"].iter_rows(values_only=True))
+
+    def trimmed(found: list[tuple[Any, ...]]) -> list[list[Any]]:
+        """The cells as the register's reader takes them (text stripped, white space alone an empty cell:
+        calamine drops the white space XML does not mark to keep), without the trailing empty cells and
+        rows openpyxl pads."""
+        out = [[(v.strip() or None) if isinstance(v, str) else v for v in r] for r in found]
+        for r in out:
+            while r and r[-1] is None:
+                r.pop()
+        while out and not out[-1]:
+            out.pop()
+        return out
+
+    assert trimmed(fast) == trimmed(slow)
+
+
+def test_a_workbook_too_large_to_hold_is_streamed_by_openpyxl_and_gives_the_same_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from incentives import _tabular
+
+    book = shared_rulebook()
+    items = list(synthesize("langfang", 150, seed=5, rulebook=book, as_of=AS_OF))
+    [register] = write_register(items, tmp_path / "register", "xlsx")
+    assert _tabular.Workbook(register).calamine is not None
+    held = run_batch(register, tmp_path / "held", book, AS_OF, output_format="csv")
+    monkeypatch.setattr(_tabular, "CALAMINE_MAX_BYTES", register.stat().st_size - 1)
+    assert _tabular.Workbook(register).calamine is None
+    streamed = run_batch(register, tmp_path / "streamed", book, AS_OF, output_format="csv")
+    assert held.total.awards == streamed.total.awards > 0
+    for name in ("awards.csv", "errors.csv"):
+        assert (tmp_path / "held" / name).read_bytes() == (tmp_path / "streamed" / name).read_bytes()
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_a_broken_workbook_is_a_located_error_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 held: bool) -> None:
+    from incentives import _tabular
+    from incentives.errors import SourceError
+
+    if not held:
+        monkeypatch.setattr(_tabular, "CALAMINE_MAX_BYTES", -1)
+    book = shared_rulebook()
+    [register] = write_register(list(synthesize("langfang", 30, seed=5, rulebook=book, as_of=AS_OF)),
+                                tmp_path / "register", "xlsx")
+    whole = register.read_bytes()
+    for broken in (b"not a workbook", whole[: len(whole) // 2]):
+        register.write_bytes(broken)
+        with pytest.raises(SourceError, match=f"{register}: not a readable xlsx workbook"):
+            run_batch(register, tmp_path / "out", book, AS_OF)
+        assert not (tmp_path / "out").exists()
