@@ -306,3 +306,43 @@ def test_a_broken_workbook_is_a_located_error_and_leaves_nothing(tmp_path: Path,
         with pytest.raises(SourceError, match=f"{register}: not a readable xlsx workbook"):
             run_batch(register, tmp_path / "out", book, AS_OF)
         assert not (tmp_path / "out").exists()
+
+
+_PIECES = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=4) | st.sampled_from(
+    [" ", "\t", "\n", "\r\n", "\u3000", "&", "<", ">", '"', "'", "]]>", "&amp;"])
+TEXTS = st.one_of(st.none(), st.just(""), st.lists(_PIECES, max_size=4).map("".join))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(TEXTS, max_size=30), max_size=8))
+def test_sheet_rows_write_the_bytes_openpyxl_writes(tmp_path: Path, rows: list[list[str | None]]) -> None:
+    import openpyxl
+
+    from incentives._tabular import SheetRows, deterministic_xlsx
+
+    header = ["a", "b", "c"]
+    theirs, ours = tmp_path / "theirs.xlsx", tmp_path / "ours.xlsx"
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("awards")
+    for row in [header, *rows]:
+        sheet.append([v if v != "" else None for v in row])
+    book.save(theirs)
+    deterministic_xlsx(theirs, [(len(rows) + 1, 3)])
+    book = openpyxl.Workbook(write_only=True)
+    book.create_sheet("awards").append(header)
+    spool = SheetRows(tmp_path / "ours.rows", ours)
+    spool.write(rows)
+    spool.close()
+    book.save(ours)
+    deterministic_xlsx(ours, [(len(rows) + 1, 3)], [spool])
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert not (tmp_path / "ours.rows").exists()
+
+
+def test_a_control_character_in_an_award_row_of_an_xlsx_is_a_located_error(tmp_path: Path) -> None:
+    from incentives._tabular import SheetRows
+    from incentives.errors import SourceError
+
+    spool = SheetRows(tmp_path / "awards.rows", tmp_path / "awards.xlsx")
+    with pytest.raises(SourceError, match=r"awards.xlsx:3:2: 'a\\x01b' holds a control character no xlsx cell can"):
+        spool.write([["x"], ["y", "a\x01b"]])
