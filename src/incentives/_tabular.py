@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib
 import datetime as dt
 import functools
+import importlib
 import io
 import itertools
 import json
@@ -260,7 +260,7 @@ def _open_table(path: Path, fmt: str, sheet: str, book: Any = None) -> Table:
             raise SourceError(f"the workbook has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})",
                               location=Location(str(path)))
         names = list(next(book.rows(sheet), ()))
-        while names and names[-1] is None:
+        while names and _empty(names[-1]):
             names.pop()
     if not names:
         raise SourceError("the table is empty: the first row must name the columns", location=Location(label, 1))
