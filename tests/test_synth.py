@@ -79,3 +79,14 @@ def test_the_command_writes_a_register(tmp_path: Path, capsys: pytest.CaptureFix
     assert args.run(args) == 0
     assert capsys.readouterr().out.split() == [str(tmp_path / "enterprises.csv"), str(tmp_path / "records.csv")]
     assert len((tmp_path / "enterprises.csv").read_text("utf-8").splitlines()) == 51
+
+
+def test_an_xlsx_register_that_cannot_be_written_leaves_no_spooled_rows(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import incentives.synth as synth_module
+    from incentives.errors import SourceError
+
+    monkeypatch.setattr(synth_module, "XLSX_MAX_ROWS", 3)
+    with pytest.raises(SourceError, match="more than 3 rows do not fit in one xlsx sheet"):
+        synth_module.write_register(synth_module.synthesize("langfang", 10, seed=1), tmp_path, "xlsx")
+    assert not list(tmp_path.glob("*.rows"))

@@ -400,6 +400,11 @@ def write_register(items: Iterable[Facts], out_dir: str | Path, fmt: str = "csv"
             tables[0].write(enterprise)
             for record in records:
                 tables[1].write(record)
+    except BaseException:
+        for table in tables:   # an xlsx's spooled rows are not left beside what was written
+            if fmt == "xlsx":
+                table.spool.path.unlink(missing_ok=True)
+        raise
     finally:
         for table in tables:
             table.close()
