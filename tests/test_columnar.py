@@ -603,6 +603,47 @@ def test_codes_taken_on_trust_spare_the_scan_and_a_register_that_betrays_the_tru
         assert len(scans) == before + 1 and columnar_run.join == join and columnar_run.bad_enterprises == bad
 
 
+@given(blocks=st.lists(st.lists(st.integers(0, 2**64 - 1), max_size=40), max_size=12), held=st.integers(1, 64))
+def test_code_hashes_held_or_spilled_to_files_find_a_repeated_hash(blocks: list[list[int]], held: int) -> None:
+    import numpy as np
+
+    from incentives.columnar import CodeHashes
+
+    every = [h for block in blocks for h in block]
+    codes = CodeHashes()
+    codes.HELD = held
+    for block in blocks:
+        codes.add(np.array(block, dtype=np.uint64))
+    spilled = codes.folder is not None
+    assert spilled == (sum(map(len, blocks)) > held) or not blocks
+    folder = Path(codes.folder.name) if codes.folder is not None else None
+    assert codes.repeated() == (len(set(every)) < len(every))
+    codes.close()
+    assert folder is None or not folder.exists()
+
+
+def test_a_code_on_two_rows_is_found_with_the_hashes_spilled_to_files(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    import incentives.columnar as columnar
+
+    clean, twice, _ = betrayed_register(tmp_path / "registers")
+    small_blocks(monkeypatch, 2048)
+    monkeypatch.setattr(columnar.CodeHashes, "HELD", 50)
+    folders: list[Path] = []
+    make = tempfile.TemporaryDirectory
+    monkeypatch.setattr(columnar.tempfile, "TemporaryDirectory",
+                        lambda **kw: folders.append(Path((d := make(**kw)).name)) or d)
+    scans: list[Any] = []
+    scan = columnar.scan_codes
+    monkeypatch.setattr(columnar, "scan_codes", lambda *a: scans.append(a) or scan(*a))
+    assert run_batch(clean, tmp_path / "clean", shared_rulebook(), AS_OF).bad_enterprises == 0 and scans == []
+    columnar_run, _ = both_paths(twice, tmp_path / "twice", shared_rulebook())
+    assert len(scans) == 1 and columnar_run.bad_enterprises == 2
+    assert folders and not any(f.exists() for f in folders)
+
+
 def test_a_run_resumed_from_a_checkpoint_written_on_misplaced_trust_starts_anew(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run killed before it met the duplicated code left a checkpoint written on trust: resumed, it goes

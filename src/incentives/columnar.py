@@ -33,6 +33,7 @@ import io
 import math
 import queue
 import re
+import tempfile
 import threading
 import types
 import typing
@@ -40,6 +41,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, Any, Iterator
 
 import numpy as np
@@ -1122,6 +1124,7 @@ class Register:
         # each table read and keyed a block ahead in a thread of its own (polars and numpy free the interpreter)
         rec_blocks = _Ahead(self._keyed(b.frame) for b in rec_reader.blocks())
         ent_blocks = _Ahead(self._keyed_ents(b.frame) for b in ent_reader.blocks())
+        seen = CodeHashes()    # on trust, the hashes of every block's codes
         try:
             if self.join == "index":
                 everything = [b for b in rec_blocks]
@@ -1141,11 +1144,10 @@ class Register:
             buffer: pl.DataFrame | None = None
             exhausted = False
             duplicated = pl.Series(list(self.duplicates.rows) if self.duplicates is not None else [], dtype=_S)
-            seen: list[Any] = []    # on trust, the hashes of every block's codes
             for frame in ent_blocks:
                 hashes = frame["_key"].hash().to_numpy()   # a hash met by chance only reads one block more
                 if self.trusted:
-                    seen.append(_named_once(frame, hashes))
+                    seen.add(_named_once(frame, hashes))
                 while not exhausted and (buffer is None or buffer.is_empty()
                                          or bool((hashes == buffer["_code"].tail(1).hash().item()).any())):
                     nxt = next(rec_blocks, None)
@@ -1166,11 +1168,12 @@ class Register:
                 if positions.len() and not positions.is_sorted():
                     raise self._disorder()
                 yield from self._assessed(frame, mine)
-            if seen and _repeated(seen):
+            if self.trusted and seen.repeated():
                 raise Misjudged()
             if (buffer is not None and buffer.height) or next(rec_blocks, None) is not None:
                 raise self._disorder()
         finally:
+            seen.close()
             ent_blocks.close()
             rec_blocks.close()
             ent_reader.close()
@@ -1288,15 +1291,63 @@ def _named_once(ents: pl.DataFrame, hashes: Any) -> Any:
     return hashes[named]
 
 
-def _repeated(blocks: list[Any]) -> bool:
-    """Whether two codes of the blocks' hashes (emptied as they are gathered, so that the 8 bytes a code
-    are held once) share a hash: most likely one code on two rows (a chance meeting is scanned too)."""
-    hashes = np.empty(sum(len(b) for b in blocks), dtype=np.uint64)
-    at = 0
-    for i, block in enumerate(blocks):
-        hashes[at:at + len(block)] = block
-        at += len(block)
-        blocks[i] = None
+class CodeHashes:
+    """The 8-byte hashes of the credit codes read on trust, to learn at the end whether two rows share one
+    (most likely one code on two rows; a chance meeting is scanned too). Up to ``HELD`` of them are held;
+    then they go to 256 files in a temporary folder by their first byte, each sorted alone at the end, so
+    that memory stays that of the chunks in flight whatever the register's size (a national register of
+    55 million codes would otherwise hold 440 MB; on disk each code costs its 8 bytes)."""
+
+    HELD = 1 << 20   # 8 MiB of hashes
+
+    def __init__(self) -> None:
+        self.blocks: list[Any] = []
+        self.held = 0
+        self.folder: tempfile.TemporaryDirectory[str] | None = None
+
+    def add(self, hashes: Any) -> None:
+        self.blocks.append(hashes)
+        self.held += len(hashes)
+        if self.held > self.HELD:
+            self._spill()
+
+    def repeated(self) -> bool:
+        if self.folder is None:
+            return _shared(self._gathered())
+        self._spill()
+        return any(_shared(np.fromfile(part, dtype=np.uint64)) for part in sorted(Path(self.folder.name).iterdir()))
+
+    def close(self) -> None:
+        if self.folder is not None:
+            self.folder.cleanup()
+
+    def _gathered(self) -> Any:
+        """The hashes held, in one array (each block let go as it is copied: the 8 bytes a code held once)."""
+        hashes = np.empty(self.held, dtype=np.uint64)
+        at = 0
+        for i, block in enumerate(self.blocks):
+            hashes[at:at + len(block)] = block
+            at += len(block)
+            self.blocks[i] = None
+        self.blocks, self.held = [], 0
+        return hashes
+
+    def _spill(self) -> None:
+        if self.folder is None:
+            self.folder = tempfile.TemporaryDirectory(prefix="incentives-codes-")
+        hashes = self._gathered()
+        hashes.sort()   # sorted, each first byte's hashes lie together
+        ends = np.searchsorted(hashes >> np.uint64(56), np.arange(1, 257, dtype=np.uint64))
+        start = 0
+        for part, end in enumerate(ends.tolist()):
+            if end > start:
+                with open(Path(self.folder.name) / f"{part:02x}", "ab") as f:
+                    hashes[start:end].tofile(f)
+            start = end
+
+
+def _shared(hashes: Any) -> bool:
+    """Whether two of ``hashes`` are equal (sorted in place)."""
     hashes.sort()
     return bool((hashes[1:] == hashes[:-1]).any())
 
