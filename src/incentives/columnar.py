@@ -1363,41 +1363,43 @@ def _without(frame: pl.DataFrame, positions: set[int]) -> pl.DataFrame:
 
 
 def _tally(tally: Any, awards: pl.DataFrame, payers: tuple[str, ...]) -> None:
-    """Add award rows (fen, status, city, county, rule, payer shares) to a batch tally, exactly: each
-    dimension's sums by polars, so Python adds one total per key (a county or a rule), not per group."""
+    """Add award rows (fen, status, city, county, rule, payer shares) to a batch tally, exactly: one group-by
+    by polars, the groups' integer sums added up per key in Python, and one ``Total`` made per key."""
     from incentives.batch import UNKNOWN_COUNTY, Total
 
     if awards.is_empty():
         return
     fixed = pl.col("status") == "fixed"
     shares = [pl.col(f"_p_{p}") for p in payers]
-    frame = awards.select(
-        "status", "city", "rule_id", "_specified",
-        pl.when(fixed).then(pl.col("_fen").fill_null(0)).otherwise(0).alias("_amount"),
-        pl.col("_fen").fill_null(0).alias("_top"),
-        (pl.col("city") + "/" + pl.col("county").fill_null(UNKNOWN_COUNTY)).alias("_county"),
-        *(pl.when(fixed).then(s).otherwise(0).alias(f"_a{i}") for i, s in enumerate(shares)),
-        *(s.alias(f"_t{i}") for i, s in enumerate(shares)),
-        *(s.is_not_null().alias(f"_n{i}") for i, s in enumerate(shares)))
-    sums = [pl.len().alias("_len"), pl.col("_amount").sum(), pl.col("_top").sum()]
+    frame = awards.with_columns(
+        _amount=pl.when(fixed).then(pl.col("_fen").fill_null(0)).otherwise(0), _top=pl.col("_fen").fill_null(0),
+        _county=pl.col("city") + "/" + pl.col("county").fill_null(UNKNOWN_COUNTY))
+    groups = frame.group_by("status", "city", "_county", "rule_id", "_specified").agg(
+        pl.len(), pl.col("_amount").sum(), pl.col("_top").sum(),
+        *(pl.when(fixed).then(s).otherwise(0).sum().alias(f"_a{i}") for i, s in enumerate(shares)),
+        *(s.sum().alias(f"_t{i}") for i, s in enumerate(shares)),
+        *(s.is_not_null().sum().alias(f"_n{i}") for i, s in enumerate(shares)))
+    sums: dict[tuple[str, str], list[int]] = {}
 
     def add(dim: str, key: str, n: int, amount: int, top: int) -> None:
         if n:
-            tally.dims[dim].setdefault(key, Total()).add(Total(n, _yuan(amount), _yuan(top)))
+            found = sums.setdefault((dim, key), [0, 0, 0])
+            found[0] += n
+            found[1] += amount
+            found[2] += top
 
-    n, amount, top = frame.select(sums).row(0)
-    tally.total.add(Total(n, _yuan(amount), _yuan(top)))
-    for dim, column in (("status", "status"), ("city", "city"), ("county", "_county"), ("rule", "rule_id")):
-        for key, *total in frame.group_by(column).agg(sums).sort(column).iter_rows():
-            add(dim, key, *total)
-    unspecified = frame.filter(~pl.col("_specified"))
-    if unspecified.height:
-        add("payer", "unspecified", *unspecified.select(sums).row(0))
     k = len(payers)
-    if k:
-        paid = frame.select(*(pl.col(f"_{c}{i}").sum() for c in "nat" for i in range(k))).row(0)
+    for status, city, county, rule, specified, n, amount, top, *by_payer in groups.iter_rows():
+        add("", "", n, amount, top)
+        for dim, key in (("status", status), ("city", city), ("county", county), ("rule", rule)):
+            add(dim, key, n, amount, top)
+        if not specified:
+            add("payer", "unspecified", n, amount, top)
         for i, p in enumerate(payers):
-            add("payer", p, paid[i], paid[k + i], paid[2 * k + i])
+            add("payer", p, by_payer[2 * k + i], by_payer[i], by_payer[k + i])
+    for (dim, key), (n, amount, top) in sorted(sums.items()):
+        total = Total(n, _yuan(amount), _yuan(top))
+        (tally.total if not dim else tally.dims[dim].setdefault(key, Total())).add(total)
 
 
 def _yuan(fen: int | None) -> Decimal:
