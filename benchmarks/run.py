@@ -189,6 +189,18 @@ def award_keys(path: Path) -> Any:
 XLSX_SIZE = 100_000   # the largest register also timed as an xlsx workbook
 
 
+def same_awards(n: int, city: str, fmt: str, tmp: Path, out: Path, cli: list[str]) -> list[str]:
+    """The command assessing the register written as ``fmt`` (awards as CSV), once its award rows are
+    found to be the CSV register's: nothing is timed otherwise."""
+    register = synth_register(n, city, tmp / f"{city}-{fmt}", fmt)
+    argv = [*cli, str(register), "-o", str(tmp / f"out-{fmt}"), "--as-of", str(AS_OF), "--path", "columnar",
+            "--format", "csv"]
+    subprocess.run(argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    if (tmp / f"out-{fmt}/awards.csv").read_bytes() != (out / "awards.csv").read_bytes():
+        raise SystemExit(f"the {fmt} register's awards differ from the CSV register's: no timing")
+    return argv
+
+
 def columnar(sizes: list[int], repeat: int) -> None:
     print("## Columnar batch against hand-written polars (CSV in; awards, errors and summary out; fresh processes, "
           f"process start included; best of {repeat})")
@@ -219,22 +231,9 @@ def columnar(sizes: list[int], repeat: int) -> None:
                     print(f"{'':>22} award rows equal to the hand-written polars': {same}")
                     if not same:
                         raise SystemExit("the baseline and the batch disagree: no timing")
-                    # the same register as Parquet, awards as CSV: the same award rows, checked before timing
-                    parquet = synth_register(n, city, Path(tmp) / f"{city}-parquet", "parquet")
-                    parquet_argv = [*cli, str(parquet), "-o", str(Path(tmp) / "out-parquet"), "--as-of", str(AS_OF),
-                                    "--path", "columnar", "--format", "csv"]
-                    subprocess.run(parquet_argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-                    if (Path(tmp) / "out-parquet/awards.csv").read_bytes() != (out / "awards.csv").read_bytes():
-                        raise SystemExit("the Parquet register's awards differ from the CSV register's: no timing")
-                    runs["batch (columnar, Parquet in)"] = parquet_argv
-                    if n <= XLSX_SIZE:   # a workbook calamine holds whole (docs/batch.md); awards as CSV
-                        xlsx = synth_register(n, city, Path(tmp) / f"{city}-xlsx", "xlsx")
-                        xlsx_argv = [*cli, str(xlsx), "-o", str(Path(tmp) / "out-xlsx"), "--as-of", str(AS_OF),
-                                     "--path", "columnar", "--format", "csv"]
-                        subprocess.run(xlsx_argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-                        if (Path(tmp) / "out-xlsx/awards.csv").read_bytes() != (out / "awards.csv").read_bytes():
-                            raise SystemExit("the xlsx register's awards differ from the CSV register's: no timing")
-                        runs["batch (columnar, xlsx in)"] = xlsx_argv
+                    # the same register as Parquet (and, small enough for calamine, as xlsx), awards as CSV
+                    for fmt, label in (("parquet", "Parquet"), ("xlsx", "xlsx"))[:2 if n <= XLSX_SIZE else 1]:
+                        runs[f"batch (columnar, {label} in)"] = same_awards(n, city, fmt, Path(tmp), out, cli)
                 for label, argv in runs.items():
                     best = min((timed_process(argv) for _ in range(repeat)), key=lambda t: t[0])
                     base = best if label.startswith("hand") else base
