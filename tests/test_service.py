@@ -374,3 +374,10 @@ def test_assess_and_explain_read_the_rules_as_the_query_chooses(client: httpx.Cl
     assert explained["readings"]["sjz.little_giant.key_little_giant"] == "rewarded" and explained["awards"]
     unknown = client.post("/v1/assess", params={"reading": "sjz.little_giant.key=rewarded"}, json=facts)
     assert unknown.status_code in (400, 422) and "no reading 'sjz.little_giant.key'" in unknown.json()["detail"]
+    lines = (json.dumps(facts, ensure_ascii=False) + "\n") * 2
+    batch = client.post("/v1/batch", params={"as_of": AS_OF, "reading": choice}, content=lines.encode())
+    assert batch.status_code == 200 and batch.json()["total"] == "2000000.00", batch.text
+    assert batch.json()["rulebook_hash"] == batch.headers["x-rulebook-hash"] == expected["rulebook_hash"]
+    assert [r["assessment"] for r in batch.json()["results"]] == [expected, expected]
+    unread = client.post("/v1/batch", params={"as_of": AS_OF}, content=lines.encode()).json()
+    assert unread["total"] == "0.00" and unread["rulebook_hash"] == load_rulebook(RULES).hash

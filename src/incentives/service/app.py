@@ -146,12 +146,12 @@ def _routes(app: FastAPI, live: LiveRulebook, limits: Limits,
               summary="A small register: one fact file per line (JSON Lines)",
               description=f"At most {limits.max_batch} lines; a line that cannot be assessed gets its problem, "
                           "located by line, and the others are still assessed.")
-    async def batch_route(request: Request, as_of: dt.date | None = None) -> Response:
+    async def batch_route(request: Request, as_of: dt.date | None = None, reading: list[str] = readings) -> Response:
         body = await request.body()
         lines = body.split(b"\n")
         if sum(1 for line in lines if line.strip()) > limits.max_batch:
             raise _Refused(plain(413, "Too many lines", f"a batch holds at most {limits.max_batch} lines", "batch"))
-        result = await compute(request, lambda lo: _batch(lines, lo.book, as_of or dt.date.today()))
+        result = await compute(request, lambda lo: _batch(lines, lo.book, as_of or dt.date.today()), reading)
         return Response(result.model_dump_json(), media_type="application/json")
 
     @app.get("/v1/policies", response_model=Policies, tags=["rulebook"],
