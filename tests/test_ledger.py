@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from incentives import Rulebook
+from incentives import Rulebook, load_rulebook
 from incentives.errors import LedgerError, Location, PaymentRefused
 from incentives.ledger import Ledger, open_ledger, parse_event
 
@@ -321,6 +321,28 @@ def test_cli_init_apply_show_report(tmp_path: Any, capsys: pytest.CaptureFixture
     events.write_text('{"id": "x", "type": "record_added", "at": "2026-13-01"}\n', "utf-8")
     assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2
     assert f"{events}:1:1: at: Input should be a valid date" in capsys.readouterr().err
+
+
+def test_cli_re_assesses_with_the_rules_read_as_chosen(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # 〔2021〕—69 三、（一）1 "对获得国家专精特新“小巨人”称号的企业，给予 100 万元奖励。" (重点“小巨人” not named)
+    from conftest import RULES
+    from incentives.cli import main
+    code = credit_code("91130100MA0CNR4K2")
+    events = tmp_path / "events.jsonl"
+    giant = {"id": "k", "kind": "recognition", "date": "2023-07-01", "title": "key_little_giant", "level": "national"}
+    events.write_text(added("g", code, D(2023, 7, 1), giant, "shijiazhuang", "鹿泉区").model_dump_json() + "\n", "utf-8")
+    choice = "sjz.little_giant.key_little_giant=rewarded"
+    read = load_rulebook(RULES, readings={"sjz.little_giant.key_little_giant": "rewarded"})
+    for db, reading, owed in ((tmp_path / "read.db", ["--reading", choice], Decimal("1000000.00")),
+                              (tmp_path / "plain.db", [], Decimal(0))):
+        assert main(["ledger", "apply", str(db), str(events), "--rules", str(RULES), *reading]) == 0
+        ledger = open_ledger(str(db), read if reading else load_rulebook(RULES))
+        assert sum((v for e in ledger.entitlements() for v in e.owed.values()), Decimal(0)) == owed
+        hashes = {h for (h,) in ledger.store.all("SELECT rulebook_hash FROM journal")}
+        assert hashes == ({read.hash} if reading else set())
+        ledger.close()
+    assert main(["ledger", "show", str(tmp_path / "read.db"), "--rules", str(RULES), "--reading", "no.such=x"]) == 2
+    assert "no reading 'no.such'" in capsys.readouterr().err
 
 
 def test_cli_applies_a_register_and_owes_what_batch_determines(tmp_path: Any, capsys: pytest.CaptureFixture[str],

@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 from incentives.errors import IncentivesError, Location
 from incentives.ledger._ledger import Ledger, open_ledger
 from incentives.ledger.events import Event, read_events, record_events
+from incentives.readings import add_reading_argument, parse_choices
 from incentives.rulebook import load_rulebook
 
 
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         q: argparse.ArgumentParser = cmds.add_parser(name, help=help)
         q.add_argument("database", help="ledger.db (SQLite) or postgresql://user@host:port/db")
         q.add_argument("--rules", default="rules", help="rule directory (default: rules)")
+        add_reading_argument(q)
         q.set_defaults(run=run)
         return q
 
@@ -44,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _open(args: argparse.Namespace) -> Ledger:
-    return open_ledger(args.database, load_rulebook(args.rules))
+    """The ledger, re-assessing with the rules read as ``--reading`` chooses (each journal entry keeps the
+    hash of the rules it was made under)."""
+    return open_ledger(args.database, load_rulebook(args.rules, readings=parse_choices(args.reading)))
 
 
 def _init(args: argparse.Namespace) -> int:
