@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import signal
 import subprocess
@@ -187,6 +188,34 @@ def killed_with_a_checkpoint(enterprises: Path, out: Path, delay: float, workers
     partial, = out.parent.glob(f".{out.name}.partial-*")
     assert (partial / CHECKPOINT).is_file() and read_manifest(partial) is None
     return partial
+
+
+def test_a_run_killed_but_not_yet_reaped_by_its_parent_is_resumed(registers: tuple[Path, Path], tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A job runner that has not waited for the batch it killed leaves a zombie under the partial folder's
+    pid: the folder is stale all the same, and --resume goes on from its checkpoint."""
+    from incentives._output import _alive
+
+    out = tmp_path / "results"
+    child = subprocess.Popen([*batch_command(registers[1], out, 1), "--checkpoint-seconds", "0", "--path", "rows"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not list(tmp_path.glob(f".results.partial-{child.pid}-*/{CHECKPOINT}")):
+            assert child.poll() is None, "the run ended before its first checkpoint"
+            time.sleep(0.005)
+        time.sleep(0.2)
+        os.kill(child.pid, signal.SIGKILL)   # not waited for: a zombie until child.wait()
+        while Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            time.sleep(0.01)
+        assert not _alive(child.pid) and _alive(os.getpid())
+        partial, = tmp_path.glob(".results.partial-*")
+        chunks = json.loads((partial / CHECKPOINT).read_text(encoding="utf-8"))["state"]["chunks"]
+        capsys.readouterr()
+        assert main([*batch_command(registers[1], out, 1)[3:], "--resume", "--path", "rows"]) == 0
+        assert f"resumed after chunk {chunks:,} " in capsys.readouterr().out
+    finally:
+        child.kill()
+        child.wait()
 
 
 def without_timing(summary: dict[str, Any]) -> dict[str, Any]:

@@ -211,13 +211,19 @@ def _mtime(path: Path) -> float:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs. A process killed but not yet reaped by its parent (a zombie, as
+    a job runner leaves a killed batch until it waits for it) has stopped writing: its folder is stale."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True   # no /proc (not Linux): alive, as the signal said
+    return state not in ("Z", "X")
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
