@@ -346,3 +346,21 @@ def test_a_control_character_in_an_award_row_of_an_xlsx_is_a_located_error(tmp_p
     spool = SheetRows(tmp_path / "awards.rows", tmp_path / "awards.xlsx")
     with pytest.raises(SourceError, match=r"awards.xlsx:3:2: 'a\\x01b' holds a control character no xlsx cell can"):
         spool.write([["x"], ["y", "a\x01b"]])
+
+
+CELL_TEXTS = st.one_of(st.none(), st.lists(st.sampled_from(["a", " ", ",", '"', "\n", "\r", "\t", "名", ";", "'", "\\"]),
+                                           max_size=5).map("".join))
+
+
+@given(rows=st.lists(st.lists(CELL_TEXTS, min_size=3, max_size=3), max_size=12))
+def test_award_rows_encoded_by_the_frames_are_the_bytes_the_csv_module_writes(rows: list[list[str | None]]) -> None:
+    import csv
+    import io
+
+    from incentives._tabular import AwardWriter
+
+    frame = pl.DataFrame(rows, schema={"a": pl.String, "b": pl.String, "c": pl.String}, orient="row")
+    expected = io.StringIO()
+    csv.writer(expected, lineterminator="\r\n").writerows([[v or "" for v in row] for row in rows])
+    encoded = AwardWriter.encoded(frame, "csv")
+    assert encoded.data == expected.getvalue().encode("utf-8") and encoded.count == len(rows)
