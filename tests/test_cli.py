@@ -189,6 +189,10 @@ def test_outside_a_checkout_commands_use_the_shipped_rules(tmp_path: Path) -> No
     assert summary["rulebook_hash"] == load_rulebook(shipped_rules()).hash
     coverage = _cli("coverage", cwd=tmp_path)
     assert coverage.returncode == 0 and "lf-2025-5" in coverage.stdout
+    ledger = _cli("ledger", "apply", str(tmp_path / "ledger.db"), str(tmp_path / "reg" / "enterprises.csv"), cwd=tmp_path)
+    assert ledger.returncode == 0, ledger.stderr
+    report = _cli("ledger", "report", str(tmp_path / "ledger.db"), cwd=tmp_path)
+    assert report.returncode == 0 and report.stdout.splitlines()[-1].split()[0] == "total", report.stderr
 
 
 def _firm_in(tmp_path: Path, city: str) -> Path:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
 
+from incentives import default_rules
 from incentives.errors import IncentivesError, Location
 from incentives.ledger._ledger import Ledger, open_ledger
 from incentives.ledger.events import Event, read_events, record_events
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     def action(name: str, help: str, run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
         q: argparse.ArgumentParser = cmds.add_parser(name, help=help)
         q.add_argument("database", help="ledger.db (SQLite) or postgresql://user@host:port/db")
-        q.add_argument("--rules", default="rules", help="rule directory (default: rules)")
+        q.add_argument("--rules", default=None, help="rule directory (default: rules/ here, else the shipped rules)")
         add_reading_argument(q)
         q.set_defaults(run=run)
         return q
@@ -48,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _open(args: argparse.Namespace) -> Ledger:
     """The ledger, re-assessing with the rules read as ``--reading`` chooses (each journal entry keeps the
     hash of the rules it was made under)."""
-    return open_ledger(args.database, load_rulebook(args.rules, readings=parse_choices(args.reading)))
+    rules = args.rules or default_rules()
+    return open_ledger(args.database, load_rulebook(rules, readings=parse_choices(args.reading)))
 
 
 def _init(args: argparse.Namespace) -> int:
