@@ -51,3 +51,14 @@ def test_cli_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diff", str(RULES / "langfang.yaml"), str(changed(tmp_path, ("fixed: 30万元", "fixed: 35万元")))]) == 0
     out = capsys.readouterr().out
     assert "rule lf.leader.provincial: amount.fixed: 300000 → 350000" in out and "1 change(s)" in out
+
+
+def test_an_old_version_saved_alone_is_read_with_the_vocabulary_beside_the_other(tmp_path: Path) -> None:
+    # as `git show main:rules/langfang.yaml > old/langfang.yaml` leaves it: no vocabulary.yaml beside it
+    (tmp_path / "old").mkdir()
+    old = tmp_path / "old" / "langfang.yaml"
+    old.write_text((RULES / "langfang.yaml").read_text("utf-8").replace("fixed: 30万元", "fixed: 25万元", 1), "utf-8")
+    assert [str(c) for c in diff_files(old, RULES / "langfang.yaml")] == [
+        "rule lf.leader.provincial: amount.fixed: 250000 → 300000"]
+    assert [str(c) for c in diff_files(RULES / "langfang.yaml", old)] == [
+        "rule lf.leader.provincial: amount.fixed: 300000 → 250000"]

@@ -25,9 +25,11 @@ class Change:
 
 
 def diff_files(old: str | Path, new: str | Path, vocabulary: Vocabulary | None = None) -> list[Change]:
-    """Every difference between two rule files: documents, groups and rules added, removed or changed."""
-    vocab_old = vocabulary or load_vocabulary(Path(old).parent / VOCABULARY_FILE)
-    vocab_new = vocabulary or load_vocabulary(Path(new).parent / VOCABULARY_FILE)
+    """Every difference between two rule files: documents, groups and rules added, removed or changed. Each is
+    read with the vocabulary beside it, or with the other's where it has none (an old version saved alone)."""
+    beside = [Path(p).parent / VOCABULARY_FILE for p in (old, new)]
+    vocab_old, vocab_new = (vocabulary or load_vocabulary(v if v.is_file() else next((w for w in beside if w.is_file()), v))
+                            for v in beside)
     a = load_rule_file(old, vocab_old).model
     b = load_rule_file(new, vocab_new).model
     changes: list[Change] = []
