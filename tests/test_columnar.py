@@ -626,6 +626,7 @@ def test_a_code_on_two_rows_is_found_with_the_hashes_spilled_to_files(tmp_path: 
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import tempfile
 
+    import incentives._output as _output
     import incentives.columnar as columnar
 
     clean, twice, _ = betrayed_register(tmp_path / "registers")
@@ -633,7 +634,7 @@ def test_a_code_on_two_rows_is_found_with_the_hashes_spilled_to_files(tmp_path: 
     monkeypatch.setattr(columnar.CodeHashes, "HELD", 50)
     folders: list[Path] = []
     make = tempfile.TemporaryDirectory
-    monkeypatch.setattr(columnar.tempfile, "TemporaryDirectory",
+    monkeypatch.setattr(_output.tempfile, "TemporaryDirectory",
                         lambda **kw: folders.append(Path((d := make(**kw)).name)) or d)
     scans: list[Any] = []
     scan = columnar.scan_codes

@@ -307,3 +307,31 @@ def test_resume_refuses_changed_inputs_rules_or_partial_files(registers: tuple[P
     refused(f"/{CHECKPOINT}: awards.csv in the partial results does not match the checkpoint")
     assert main([*args, "--format", "parquet"]) == 2
     assert "can be resumed" in capsys.readouterr().err
+
+
+def test_scratch_folders_that_killed_runs_left_are_removed_and_a_running_ones_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL runs no cleanup: the next run that needs a scratch folder of the same kind removes the ones
+    whose process is gone, and leaves those of a process still running, and other kinds, alone."""
+    import tempfile
+
+    from incentives._output import scratch_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = tmp_path / f"incentives-codes-{gone.pid}-abc"
+        alive = tmp_path / f"incentives-codes-{running.pid}-def"
+        other = tmp_path / f"incentives-rules-{gone.pid}-ghi"
+        for folder in (dead, alive, other):
+            folder.mkdir()
+            (folder / "00").write_bytes(b"\0" * 8)
+        with scratch_folder("incentives-codes-") as made:
+            assert Path(made).parent == tmp_path and Path(made).name.startswith(f"incentives-codes-{os.getpid()}-")
+            assert not dead.exists() and alive.exists() and other.exists()
+        assert not Path(made).exists()
+    finally:
+        running.kill()
+        running.wait()

@@ -91,3 +91,18 @@ def test_spark_reads_the_rules_with_the_readings_chosen(spark: Any, tmp_path: Pa
     plain, _ = assess(spark.read.csv(str(enterprises), header=True), spark.read.csv(str(records), header=True),
                       RULES, AS_OF)
     assert plain.collect() == []
+
+
+def test_an_executor_reads_the_shipped_rule_texts_and_keeps_no_folder_of_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule texts reach an executor as strings, are written to a folder to be read, and the folder goes
+    once the rulebook is read (one was left per executor process and set of rules)."""
+    import tempfile
+
+    from incentives import spark
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(spark, "_books", {})
+    book = shared_rulebook()
+    assert spark._rulebook(spark._rule_texts(RULES), book.hash).hash == book.hash
+    assert list(tmp_path.iterdir()) == []

@@ -25,6 +25,7 @@ import os
 import secrets
 import shutil
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -208,6 +209,16 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+def scratch_folder(prefix: str) -> tempfile.TemporaryDirectory[str]:
+    """A temporary folder named ``<prefix><pid>-…``, removed when closed. The folders of ``prefix`` that
+    killed runs left (SIGKILL runs no cleanup: their process is gone) are removed first."""
+    for old in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        pid = old.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-")
 
 
 def _alive(pid: int) -> bool:

@@ -47,6 +47,7 @@ from typing import IO, Any, Iterator
 import numpy as np
 import polars as pl
 
+from incentives._output import scratch_folder
 from incentives._tabular import ENTERPRISE_COLUMNS, RECORD_COLUMNS, AwardWriter, Misjudged, Row, Table, _lines, csv_row
 from incentives.amounts import Amount, Tier
 from incentives.conditions import All, Any_, Node, Op, Test
@@ -1334,7 +1335,7 @@ class CodeHashes:
 
     def _spill(self) -> None:
         if self.folder is None:
-            self.folder = tempfile.TemporaryDirectory(prefix="incentives-codes-")
+            self.folder = scratch_folder("incentives-codes-")
         hashes = self._gathered()
         hashes.sort()   # sorted, each first byte's hashes lie together
         ends = np.searchsorted(hashes >> np.uint64(56), np.arange(1, 257, dtype=np.uint64))

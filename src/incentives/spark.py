@@ -41,11 +41,12 @@ def _rulebook(texts: dict[str, str], digest: str, readings: dict[str, str] | Non
     key = hashlib.sha256(repr((sorted(texts.items()), sorted((readings or {}).items()))).encode()).hexdigest()
     book = _books.get(key)
     if book is None:
-        directory = Path(tempfile.mkdtemp(prefix="incentives-rules-"))
-        for name, text in texts.items():
-            (directory / name).write_text(text, "utf-8")
-        book = load_rulebook(directory, check_quotes=False,  # the source texts stay on the driver
-                             readings=readings)
+        with tempfile.TemporaryDirectory(prefix="incentives-rules-") as folder:   # read whole, then let go
+            directory = Path(folder)
+            for name, text in texts.items():
+                (directory / name).write_text(text, "utf-8")
+            book = load_rulebook(directory, check_quotes=False,  # the source texts stay on the driver
+                                 readings=readings)
         if book.hash != digest:
             raise IncentivesError("the rules reached the executor changed: their hash differs from the driver's")
         _books[key] = book
