@@ -160,3 +160,32 @@ def test_english_switch_and_bad_input_in_the_browser(server: Server, browser: An
     book = load_rulebook(RULES)
     assert [r.get_attribute("id") for r in rows] == [f"rule-{r.id}" for r in book.files["langfang"].rules]
     assert "Newly recognised provincial cluster leader" in rows[0].text and "市工信局" in rows[0].text
+
+
+def test_a_person_chooses_another_reading_of_a_clause_and_sees_its_award(server: Server, browser: Any) -> None:
+    # 〔2021〕—69 三、（一）1 "对获得国家专精特新“小巨人”称号的企业，给予 100 万元奖励。" (重点“小巨人” not named)
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    key = "sjz.little_giant.key_little_giant"
+    facts = {"enterprise": {"name": "鹿泉某电子科技有限公司", "credit_code": "91130100MA0CNR4K2D",
+                            "city": "shijiazhuang"},
+             "records": [{"id": "k", "kind": "recognition", "title": "key_little_giant", "level": "national",
+                          "date": "2023-07-01"}]}
+    as_of = dt.date(2025, 6, 30)
+    book = load_rulebook(RULES)
+    read = book.with_readings({key: "rewarded"})
+    expected = assess(load_enterprise(facts, read.vocabulary), read, as_of)
+    assert assess(load_enterprise(facts, book.vocabulary), book, as_of).total == 0 and expected.total == 1_000_000
+    fill_calculator(browser, server.url, facts, as_of)
+    choice = Select(browser.find_element(By.CSS_SELECTOR, f'#readings-calculator select[data-reading="{key}"]'))
+    assert choice.first_selected_option.get_attribute("value") == f"{key}=not_rewarded"
+    choice.select_by_value(f"{key}=rewarded")
+    assert load_enterprise(sent_facts(browser), book.vocabulary) == load_enterprise(facts, book.vocabulary)
+    browser.find_element(By.ID, "calculate").click()
+    WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.ID, "total"))
+    assert browser.find_element(By.ID, "total").text == money(expected.total, "zh")
+    assert [a.get_attribute("data-rule") for a in browser.find_elements(By.CSS_SELECTOR, "article.award")] == \
+        [a.rule_id for a in expected.awards] == ["sjz.little_giant"]
+    shown = browser.find_element(By.CSS_SELECTOR, f'#readings li[data-reading="{key}"]')
+    assert shown.get_attribute("data-option") == "rewarded" and shown.is_displayed()   # open: not the default

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -97,3 +98,63 @@ def test_a_chinese_result_page_gives_its_reasons_in_chinese(client: httpx.Client
     assert "每家企业限一次：已就记录 r1 获奖" in page.text and "once per enterprise" not in page.text
     english = client.get("/example/shijiazhuang-luquan-electronics", params={"as_of": "2026-06-30", "lang": "en"})
     assert "once per enterprise: already awarded for record r1" in english.text
+
+
+KEY = "sjz.little_giant.key_little_giant"
+# 〔2021〕—69 三、（一）1 "对获得国家专精特新“小巨人”称号的企业，给予 100 万元奖励。" (重点“小巨人” not named)
+KEY_GIANT = {"enterprise": {"name": "鹿泉某电子科技有限公司", "credit_code": "91130100MA0CNR4K2D",
+                            "city": "shijiazhuang"},
+             "records": [{"id": "k", "kind": "recognition", "title": "key_little_giant", "level": "national",
+                          "date": "2023-07-01"}]}
+
+
+def test_the_calculator_offers_every_reading_and_computes_with_the_one_chosen(client: httpx.Client) -> None:
+    book = load_rulebook(RULES)
+    page = client.get("/").text
+    for form in ("calculator", "upload"):
+        fieldset = re.search(rf'<fieldset class="readings" id="readings-{form}">(.*?)</fieldset>', page, re.S)
+        assert fieldset, form
+        selects = re.findall(r'<select name="reading" data-reading="([^"]+)">(.*?)</select>', fieldset.group(1), re.S)
+        declared = {name: r for f in book.files.values() for name, r in f.model.readings.items()}
+        assert [name for name, _ in selects] == [n for _, f in sorted(book.files.items()) for n in f.model.readings]
+        for name, options in selects:
+            assert re.findall(r'<option value="([^"]+)"', options) == [f"{name}={o}" for o in declared[name].options]
+            assert re.findall(r'<option value="[^"]+=([^"]+)" selected>', options) == [declared[name].default]
+
+    facts = json.dumps(KEY_GIANT, ensure_ascii=False)
+    as_of = dt.date(2025, 6, 30)
+    plain = client.post("/calculate", data={"as_of": as_of.isoformat(), "facts": facts,
+                                            "reading": f"{KEY}=not_rewarded"})
+    assert plain.status_code == 200 and plain.headers["x-rulebook-hash"] == book.hash
+    assert f'<strong id="total">{money(Decimal(0), "zh")}</strong>' in plain.text
+    assert f'data-reading="{KEY}" data-option="not_rewarded"' in plain.text and '<details class="readings" id="readings">' in plain.text
+
+    read = book.with_readings({KEY: "rewarded"})
+    expected = assess(load_enterprise(KEY_GIANT, read.vocabulary), read, as_of)
+    assert expected.total == 1_000_000
+    chosen = client.post("/calculate", data={"as_of": as_of.isoformat(), "facts": facts, "reading": f"{KEY}=rewarded"})
+    assert chosen.status_code == 200 and chosen.headers["x-rulebook-hash"] == read.hash != book.hash
+    assert f'<strong id="total">{money(expected.total, "zh")}</strong>' in chosen.text
+    assert '<details class="readings" id="readings" open>' in chosen.text     # a reading other than the default
+    assert f'data-reading="{KEY}" data-option="rewarded"' in chosen.text
+    uploaded = client.post("/calculate?lang=en", data={"as_of": as_of.isoformat(), "reading": f"{KEY}=rewarded"},
+                           files={"facts_file": ("giant.json", facts.encode(), "application/json")})
+    assert money(expected.total, "en") in uploaded.text and uploaded.headers["x-rulebook-hash"] == read.hash
+
+    unknown = client.post("/calculate", data={"facts": facts, "reading": f"{KEY}=maybe"})
+    assert unknown.status_code == 422 and "has no option &#39;maybe&#39;; options: not_rewarded, rewarded" in unknown.text
+    malformed = client.post("/calculate", data={"facts": facts, "reading": KEY})
+    assert malformed.status_code == 422 and "form.reading: reading: write a reading as id=option" in malformed.text
+
+
+def test_an_example_is_shown_under_the_readings_its_link_chooses(client: httpx.Client) -> None:
+    book = load_rulebook(RULES)
+    choice = "lf.industrial_internet_platform.builder=cluster_member"
+    name, option = choice.split("=")
+    assert name in book.readings_in_force("langfang"), "a Langfang reading"
+    read = book.with_readings({name: option})
+    page = client.get("/example/xianghe-leader", params={"as_of": "2026-06-30", "reading": choice})
+    assert page.status_code == 200 and page.headers["x-rulebook-hash"] == read.hash
+    assert f'data-reading="{name}" data-option="{option}"' in page.text
+    bad = client.get("/example/xianghe-leader", params={"reading": "lf.nothing=x"})
+    assert bad.status_code == 422 and "lf.nothing" in bad.text

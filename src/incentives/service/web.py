@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from incentives import Assessment, IncentivesError, Rulebook, SourceError, __version__, assess, shipped_rules
 from incentives.errors import Location
+from incentives.readings import parse_choices
 from incentives.report import label, localized, money, percent
 from incentives.schemas import schema
 from incentives.service.live import LiveRulebook
@@ -48,7 +49,9 @@ WORDS: dict[str, dict[str, str]] = {
            "determined": "确定金额", "ceiling": "最高额", "enterprises": "企业", "errors": "错误",
            "back": "返回修改", "choose": "请选择", "unknown": "未知", "yes": "是", "no": "否",
            "list_hint": "多项以逗号分隔", "more": "其他事实 (JSON)", "problem": "输入有误", "kind": "记录类型", "key": "年度", "add_key": "添加年度",
-           "administrative": "其他", "up_to": "最高", "basis": "计算"},
+           "administrative": "其他", "up_to": "最高", "basis": "计算",
+           "readings": "政策解读", "default": "默认",
+           "readings_hint": "政策原文可作不同理解之处：每处选一种解读，按所选解读计算（默认即规则文件所写）。"},
     "en": {"app": "Enterprise incentive calculator", "calculator": "Calculator", "library": "Policy library",
            "budget": "Budget", "switch": "中文", "profile": "Enterprise", "records": "Recognitions, projects and other records",
            "add": "Add record", "remove": "Remove", "as_of": "As of", "calculate": "Calculate",
@@ -67,7 +70,10 @@ WORDS: dict[str, dict[str, str]] = {
            "determined": "determined", "ceiling": "ceiling", "enterprises": "enterprises", "errors": "errors",
            "back": "Back to the form", "choose": "choose", "unknown": "unknown", "yes": "yes", "no": "no",
            "list_hint": "separate several with commas", "more": "Further facts (JSON)", "problem": "Bad input",
-           "kind": "Kind of record", "key": "Year", "add_key": "Add a year", "administrative": "Other", "up_to": "up to", "basis": "Basis"},
+           "kind": "Kind of record", "key": "Year", "add_key": "Add a year", "administrative": "Other", "up_to": "up to", "basis": "Basis",
+           "readings": "Readings of the policy texts", "default": "default",
+           "readings_hint": "Where a policy text can be read more than one way: choose one reading of each; the "
+                            "result follows it (the default is the rules as written)."},
 }
 
 # Labels only: the fields come from the facts JSON Schema, whose descriptions name each field in Chinese
@@ -95,6 +101,27 @@ class Kind:
     name: str
     label: str
     fields: list[Field]
+
+
+@dataclass
+class Choice:
+    """A reading of the served rules (``incentives.readings``) that a person may choose on the calculator."""
+
+    id: str
+    file: str                       # the rule file that declares it (its city, or the province)
+    question: str
+    options: list[tuple[str, str]]  # (option, its note)
+    default: str
+    chosen: str                     # the option in force in the rules served
+
+
+def reading_choices(book: Rulebook, lang: Lang) -> list[Choice]:
+    """Every reading of the served rules, file by file, with the option in force selected."""
+    in_force = book.readings_in_force()
+    return [Choice(name, key, reading.question.zh if lang == "zh" else reading.question.en,
+                   [(option, o.note) for option, o in reading.options.items()], reading.default,
+                   in_force.get(name, reading.default))
+            for key, loaded in sorted(book.files.items()) for name, reading in loaded.model.readings.items()]
 
 
 def _cities_with_rules(book: Rulebook) -> list[str]:
@@ -211,10 +238,12 @@ def mount(app: FastAPI, live: LiveRulebook) -> None:
     def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
         lang = _lang(request)
         loaded = live.current
-        request.state.rulebook_hash = loaded.book.hash
-        if lang == "zh" and isinstance(context.get("result"), Assessment):   # reasons and conflicts in Chinese
-            context["result"] = localized(context["result"], "zh", loaded.book)
+        result = context.get("result")
+        request.state.rulebook_hash = result.rulebook_hash if isinstance(result, Assessment) else loaded.book.hash
+        if lang == "zh" and isinstance(result, Assessment):   # reasons and conflicts in Chinese
+            context["result"] = localized(result, "zh", loaded.book)
         return templates.TemplateResponse(request, name, {"w": WORDS[lang], "lang": lang, "book": loaded.book,
+                                                          "readings": reading_choices(loaded.book, lang),
                                                           "suffix": "?lang=en" if lang == "en" else "", **context},
                                           status_code=status)
 
@@ -242,14 +271,15 @@ def mount(app: FastAPI, live: LiveRulebook) -> None:
 
         loaded = live.current
         try:
+            choices = parse_choices([str(v) for v in form.getlist("reading")], "form.reading")
             result = await run_in_threadpool(
-                lambda: assess(_enterprise(body, loaded.book, yaml_body), loaded.book, as_of))
+                lambda: assess(_enterprise(body, loaded.book, yaml_body), loaded.book, as_of, readings=choices))
         except IncentivesError as e:
             return calculator(request, problem=str(e), status=422)
         return page(request, "result.html", result=result)
 
     @app.get("/example/{name}", response_class=HTMLResponse, include_in_schema=False)
-    async def example(request: Request, name: str, as_of: str = "") -> Response:
+    async def example(request: Request, name: str, as_of: str = "", reading: list[str] = Query(default=[])) -> Response:
         path = EXAMPLES / f"{name}.yaml"
         if not name.replace("-", "").isalnum() or not path.is_file():
             return calculator(request, problem=f"no example {name!r}", status=404)
@@ -257,8 +287,12 @@ def mount(app: FastAPI, live: LiveRulebook) -> None:
 
         loaded = live.current
         day = _date(as_of) or dt.date.today()
-        result = await run_in_threadpool(
-            lambda: assess(_enterprise(path.read_bytes(), loaded.book, True), loaded.book, day))
+        try:
+            choices = parse_choices(reading, "query.reading")
+            result = await run_in_threadpool(
+                lambda: assess(_enterprise(path.read_bytes(), loaded.book, True), loaded.book, day, readings=choices))
+        except IncentivesError as e:
+            return calculator(request, problem=str(e), status=422)
         return page(request, "result.html", result=result)
 
     @app.get("/policies", response_class=HTMLResponse, include_in_schema=False)
