@@ -124,6 +124,28 @@ def test_a_default_that_changes_rules_and_a_change_to_no_rule_are_located(tmp_pa
     assert e.value.location.line == lines.index("          - rule: lf.industrial_internet_platfrom") + 1
 
 
+def test_a_note_is_one_text_or_both_languages_and_half_a_pair_is_located(tmp_path: Path) -> None:
+    path = rule_file(tmp_path, """  lf.example.notes:
+    cite: {document: lf-2025-5, clause: 三、4}
+    question: {zh: 问题, en: question}
+    default: a
+    options:
+      a: {note: 只写一种}
+      b:
+        note: {zh: 中文说明, en: the English note}
+""")
+    options = load_rulebook(path).files["langfang"].model.readings["lf.example.notes"].options
+    assert [options[o].note_in(lang) for o in "ab" for lang in ("zh", "en")] == \
+        ["只写一种", "只写一种", "中文说明", "the English note"]
+    path.write_text(path.read_text("utf-8").replace("note: {zh: 中文说明, en: the English note}", "note: {zh: 中文说明}"),
+                    "utf-8")
+    with pytest.raises(RulebookError) as e:
+        load_rulebook(path)
+    assert "readings.lf.example.notes.options.b.note.words.en: missing key 'en'" in str(e.value)
+    assert "valid string" not in str(e.value)     # a mapping is read as {zh, en} only
+    assert e.value.location.line == path.read_text("utf-8").splitlines().index("        note: {zh: 中文说明}") + 1
+
+
 def test_a_condition_a_reading_adds_is_checked_where_it_is_written(tmp_path: Path) -> None:
     path = rule_file(tmp_path, """  lf.example.bad_condition:
     cite: {document: lf-2025-5, clause: 三、4}

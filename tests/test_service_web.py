@@ -141,6 +141,10 @@ def test_the_calculator_offers_every_reading_and_computes_with_the_one_chosen(cl
                            files={"facts_file": ("giant.json", facts.encode(), "application/json")})
     assert money(expected.total, "en") in uploaded.text and uploaded.headers["x-rulebook-hash"] == read.hash
 
+    rewarded = book.files["shijiazhuang"].model.readings[KEY].options["rewarded"]
+    assert f"rewarded: {rewarded.note_in('zh')}" in page and rewarded.note_in("zh").startswith("重点“小巨人”都是")
+    english = client.get("/", params={"lang": "en"}).text
+    assert f"rewarded: {rewarded.note_in('en')}" in english and "rewarded: 重点" not in english
     unknown = client.post("/calculate", data={"facts": facts, "reading": f"{KEY}=maybe"})
     assert unknown.status_code == 422 and "has no option &#39;maybe&#39;; options: not_rewarded, rewarded" in unknown.text
     malformed = client.post("/calculate", data={"facts": facts, "reading": KEY})

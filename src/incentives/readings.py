@@ -35,9 +35,9 @@ from __future__ import annotations
 import argparse
 import copy
 import difflib
-from typing import Any, Iterable, Mapping
+from typing import Annotated, Any, Iterable, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from incentives import _yaml
 from incentives.errors import IncentivesError, Location, RulebookError
@@ -70,11 +70,20 @@ class Change(BaseModel):
         return self
 
 
-class Question(BaseModel):
+class Words(BaseModel):
+    """The same words in Chinese and in English."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     zh: str = Field(min_length=1)
     en: str = Field(min_length=1)
+
+    def in_lang(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+class Question(Words):
+    pass
 
 
 class ReadingCite(BaseModel):
@@ -84,11 +93,24 @@ class ReadingCite(BaseModel):
     clause: str | None = None       # None: the document as a whole (e.g. its validity)
 
 
+def _note_form(value: Any) -> str:
+    return "words" if isinstance(value, (dict, Words)) else "text"
+
+
+# a mapping is read as {zh, en} alone, so that its problems are not buried under "should be a valid string"
+Note = Annotated[Annotated[str, Field(min_length=1), Tag("text")] | Annotated[Words, Tag("words")],
+                 Discriminator(_note_form)]
+
+
 class Option(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    note: str = Field(min_length=1)
+    note: Note   # {zh, en}, or one text for both
     changes: list[Change] = Field(default_factory=list)
+
+    def note_in(self, lang: str) -> str:
+        """The note in ``lang`` (``zh`` or ``en``); a note of one text is that text in both."""
+        return self.note if isinstance(self.note, str) else self.note.in_lang(lang)
 
 
 class Reading(BaseModel):

@@ -118,8 +118,8 @@ class Choice:
 def reading_choices(book: Rulebook, lang: Lang) -> list[Choice]:
     """Every reading of the served rules, file by file, with the option in force selected."""
     in_force = book.readings_in_force()
-    return [Choice(name, key, reading.question.zh if lang == "zh" else reading.question.en,
-                   [(option, o.note) for option, o in reading.options.items()], reading.default,
+    return [Choice(name, key, reading.question.in_lang(lang),
+                   [(option, o.note_in(lang)) for option, o in reading.options.items()], reading.default,
                    in_force.get(name, reading.default))
             for key, loaded in sorted(book.files.items()) for name, reading in loaded.model.readings.items()]
 
