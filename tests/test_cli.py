@@ -147,6 +147,21 @@ def test_dash_reads_rule_files_and_summaries_from_standard_input(tmp_path: Path)
     assert chart.returncode == 2 and "<stdin>: not a batch summary.json" in chart.stderr
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_batch_dash_reads_a_register_from_standard_input(fmt: str, tmp_path: Path) -> None:
+    register = tmp_path / "register"
+    assert _cli("synth", "--city", "langfang", "--n", "300", "--seed", "3", "--format", fmt, "-o", str(register)).returncode == 0
+    records = ["--records", str(register / "records.csv")] if fmt == "csv" else []
+    piped = _cli("batch", "-", "-o", str(tmp_path / "piped"), "--as-of", "2026-06-30", *records,
+                 stdin=(register / f"enterprises.{fmt}").read_text("utf-8"))
+    assert piped.returncode == 0, piped.stderr
+    read = _cli("batch", str(register / f"enterprises.{fmt}"), "-o", str(tmp_path / "read"), "--as-of", "2026-06-30")
+    assert read.returncode == 0, read.stderr
+    awards = (tmp_path / "piped" / f"awards.{fmt}").read_bytes()
+    assert awards == (tmp_path / "read" / f"awards.{fmt}").read_bytes() and awards.count(b"\n") > 10
+    assert sorted(p.name for p in (tmp_path / "piped").iterdir()) == sorted(p.name for p in (tmp_path / "read").iterdir())
+
+
 def test_explain_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "explain", str(EXAMPLES / "guan-missing-facts.yaml"), "--rules", str(RULES),
                        "--rule", "lf.digital_pilot", "--as-of", "2026-06-30", "--format", "json")

@@ -930,10 +930,15 @@ def _run(args: argparse.Namespace) -> int:
     from incentives.readings import parse_choices
     from incentives.shipped import default_rules
 
+    import contextlib
+    import tempfile
+
     reform = load_reform(args.reform)[0] if args.reform else None
-    if args.input == "-":
-        args.input = _spool_stdin(Path(args.output_dir))
-    with sigterm_unwinds():   # kill: the partial folder goes, as after Ctrl-C (exit 143, one line)
+    # standard input is kept apart from the results folder (a run replaces that whole) until the run ends
+    spool = tempfile.TemporaryDirectory(prefix="incentives-stdin-") if args.input == "-" else contextlib.nullcontext()
+    with spool as folder, sigterm_unwinds():   # kill: the partial folder goes, as after Ctrl-C (exit 143, one line)
+        if folder is not None:
+            args.input = _spool_stdin(Path(folder))
         s = run_batch(args.input, args.output_dir, args.rules or default_rules(), args.as_of, records=args.records,
                       chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform,
                       path=args.path, readings=parse_choices(args.reading), resume=args.resume,
@@ -995,12 +1000,11 @@ def summary_lines(s: BatchSummary, reform_title: str | None = None, lang: Lang =
     return lines
 
 
-def _spool_stdin(output_dir: Path) -> Path:
+def _spool_stdin(folder: Path) -> Path:
     """Standard input saved as the register file a run reads (workers reread it): JSONL when it starts with
     ``{``, CSV otherwise."""
     data = sys.stdin.buffer.read()
     fmt = "jsonl" if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / f"stdin-enterprises.{fmt}"
+    path = folder / f"stdin-enterprises.{fmt}"
     path.write_bytes(data)
     return path
