@@ -16,6 +16,10 @@ What is checked, block by block (fenced code in docs/authoring.zh.md, docs/autho
 - a ```json block marked ``<!-- json-output: incentives … -->`` is a trimmed copy of that command's
   output: every key and value shown (``"…"`` for any value) is in the real output, lists in order;
 - every ```python block of docs/api.md runs, in order, in one namespace, from the repository root;
+- every command of docs/batch.md runs, in the page's order, in a folder of its own holding the rules, the
+  examples and the register of docs/examples/mistakes/, and prints what the page shows (``cat`` shows a
+  file the commands wrote); a ```json block marked ``<!-- json-file: PATH -->`` is a trimmed copy of that
+  file as the commands before it left it; the values its ```python block shows in comments are real;
 - the YAML mistakes and error messages the guides quote are still what lint reports;
 - the Chinese and English guides show the same file excerpts and illustrative blocks, and every rule or
   group id they name exists.
@@ -30,7 +34,9 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +44,7 @@ import pytest
 import yaml
 
 from incentives import assess, load_enterprise, load_rulebook, load_vocabulary
+from incentives.batch import Total
 from incentives.errors import IncentivesError, LintWarning
 from incentives.lint import lint_files
 from incentives.ruletests import run_file
@@ -104,9 +111,9 @@ def _incentives() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "incentives.cli"]
 
 
-def run_cli(args: list[str]) -> subprocess.CompletedProcess[str]:
+def run_cli(args: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"}
-    return subprocess.run(_incentives() + args, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(_incentives() + args, cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
 
 
 # ---------------------------------------------------------------- excerpts of real files
@@ -226,10 +233,10 @@ def test_yaml_block_parses(block: Block) -> None:
 
 # ---------------------------------------------------------------- commands and their output
 
-def _commands(kind: str) -> list[tuple[Block, str, list[str]]]:
+def _commands(kind: str, docs: list[Path] = ALL_DOCS) -> list[tuple[Block, str, list[str]]]:
     """(block, command, expected output lines) for console blocks; sh blocks have no expected output."""
     out: list[tuple[Block, str, list[str]]] = []
-    for doc in ALL_DOCS:
+    for doc in docs:
         for block in blocks(doc, kind):
             current: tuple[Block, str, list[str]] | None = None
             for line in block.text.splitlines():
@@ -297,9 +304,14 @@ def assert_shown_in(shown: Any, actual: Any, path: str) -> None:
     """``shown`` is a trimmed copy of ``actual``: keys may be left out, list items skipped, "…" is any value."""
     if shown == "…":
         return
+    if isinstance(shown, str) and "…" in shown:
+        assert isinstance(actual, str) and _line_pattern(shown).fullmatch(actual), f"{path}: shown {shown!r}, real {actual!r}"
+        return
     if isinstance(shown, dict):
         assert isinstance(actual, dict), f"{path}: expected an object, got {actual!r}"
         for key, value in shown.items():
+            if key == "…":          # the keys left out
+                continue
             assert key in actual, f"{path}: no key {key!r} in the real output"
             assert_shown_in(value, actual[key], f"{path}.{key}")
     elif isinstance(shown, list):
@@ -327,6 +339,53 @@ def test_json_output_shown_is_real(block: Block) -> None:
     result = run_cli(_argv(command))
     assert result.returncode == 0, result.stderr
     assert_shown_in(json.loads(block.text), json.loads(result.stdout), block.where)
+
+
+# ---------------------------------------------------------------- docs/batch.md, run in a folder of its own
+
+BATCH = DOCS / "batch.md"
+
+
+def test_the_batch_guide_runs_in_order_and_prints_what_it_shows(tmp_path: Path) -> None:
+    for name in ("rules", "examples"):
+        (tmp_path / name).symlink_to(ROOT / name, target_is_directory=True)
+    shutil.copytree(DOCS / "examples" / "mistakes", tmp_path / "mistakes")
+    steps: list[tuple[int, int, Any]] = [(b.line, n, (b, c, shown)) for n, (b, c, shown) in
+                                         enumerate(_commands("console", [BATCH]) + _commands("sh", [BATCH]))]
+    steps += [(b.line, 0, b) for b in blocks(BATCH, "json") if (b.marker or "").startswith("json-file:")]
+    assert len(steps) >= 14
+    for _, _, step in sorted(steps, key=lambda s: (s[0], s[1])):
+        if isinstance(step, Block):
+            name = str(step.marker).removeprefix("json-file:").strip()
+            assert_shown_in(json.loads(step.text), json.loads((tmp_path / name).read_text("utf-8")), step.where)
+            continue
+        block, command, shown = step
+        if command.startswith("cat "):
+            output = (tmp_path / command.removeprefix("cat ").strip()).read_text("utf-8")
+        else:
+            result = run_cli(_argv(command), cwd=tmp_path)
+            assert result.returncode == 0, f"{block.where}: `{command}` exited {result.returncode}: {result.stderr}"
+            output = result.stdout
+        assert_output_shows(shown, output, block.where)
+
+
+def test_the_batch_guide_python_shows_real_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each line of the ```python block ending in a comment that is a Python value shows what it evaluates to."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))     # where its tempfile.mkdtemp() writes
+    [block] = blocks(BATCH, "python")[-1:]
+    namespace: dict[str, Any] = {"__name__": "docs_batch"}
+    shown = 0
+    for line in block.text.splitlines():
+        code, _, comment = line.partition("  # ")
+        try:
+            expected = eval(comment.strip(), {"Decimal": Decimal, "Total": Total})
+        except Exception:  # noqa: BLE001 - a comment in words, not a value
+            exec(line, namespace)
+            continue
+        assert eval(code, namespace) == expected, f"{block.where}: {code.strip()} is not {comment.strip()}"
+        shown += 1
+    assert shown >= 3
 
 
 # ---------------------------------------------------------------- the Python API guide
