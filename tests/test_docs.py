@@ -341,6 +341,14 @@ def test_json_output_shown_is_real(block: Block) -> None:
     assert_shown_in(json.loads(block.text), json.loads(result.stdout), block.where)
 
 
+@pytest.mark.parametrize("doc", [ROOT / "README.md", *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name)
+def test_no_code_block_opens_inside_another(doc: Path) -> None:
+    """A ```lang line inside a code block means the one before it was never closed: what follows renders as code."""
+    for block in blocks(doc):
+        inner = [line for line in block.text.splitlines() if _FENCE.match(line) and line.strip() != "```"]
+        assert not inner, f"{block.where}: {inner[0]!r} opens a block inside this one: close this one first"
+
+
 # ---------------------------------------------------------------- docs/batch.md, run in a folder of its own
 
 BATCH = DOCS / "batch.md"
