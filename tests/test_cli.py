@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import shutil
@@ -118,9 +119,10 @@ def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "nope.yaml" in proc.stderr
 
 
-def _cli(*argv: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def _cli(*argv: str, stdin: str | None = None, cwd: Path = ROOT,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "incentives", *argv], input=stdin, capture_output=True, text=True,
-                          cwd=cwd)
+                          cwd=cwd, env={**os.environ, **(env or {})})
 
 
 def test_dash_reads_facts_from_standard_input() -> None:
@@ -152,9 +154,12 @@ def test_batch_dash_reads_a_register_from_standard_input(fmt: str, tmp_path: Pat
     register = tmp_path / "register"
     assert _cli("synth", "--city", "langfang", "--n", "300", "--seed", "3", "--format", fmt, "-o", str(register)).returncode == 0
     records = ["--records", str(register / "records.csv")] if fmt == "csv" else []
+    scratch = tmp_path / "scratch"      # where the input is kept while the run reads it
+    (scratch / "incentives-stdin-999999999-killed").mkdir(parents=True)   # left by a run killed before
     piped = _cli("batch", "-", "-o", str(tmp_path / "piped"), "--as-of", "2026-06-30", *records,
-                 stdin=(register / f"enterprises.{fmt}").read_text("utf-8"))
+                 stdin=(register / f"enterprises.{fmt}").read_text("utf-8"), env={"TMPDIR": str(scratch)})
     assert piped.returncode == 0, piped.stderr
+    assert list(scratch.iterdir()) == []
     read = _cli("batch", str(register / f"enterprises.{fmt}"), "-o", str(tmp_path / "read"), "--as-of", "2026-06-30")
     assert read.returncode == 0, read.stderr
     awards = (tmp_path / "piped" / f"awards.{fmt}").read_bytes()

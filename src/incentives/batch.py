@@ -931,11 +931,13 @@ def _run(args: argparse.Namespace) -> int:
     from incentives.shipped import default_rules
 
     import contextlib
-    import tempfile
+
+    from incentives._output import scratch_folder
 
     reform = load_reform(args.reform)[0] if args.reform else None
-    # standard input is kept apart from the results folder (a run replaces that whole) until the run ends
-    spool = tempfile.TemporaryDirectory(prefix="incentives-stdin-") if args.input == "-" else contextlib.nullcontext()
+    # standard input is kept apart from the results folder (a run replaces that whole) until the run ends; a
+    # killed run's copy goes when the next run reads standard input
+    spool = scratch_folder("incentives-stdin-") if args.input == "-" else contextlib.nullcontext()
     with spool as folder, sigterm_unwinds():   # kill: the partial folder goes, as after Ctrl-C (exit 143, one line)
         if folder is not None:
             args.input = _spool_stdin(Path(folder))
