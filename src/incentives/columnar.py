@@ -42,7 +42,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, Literal
 
 import numpy as np
 import polars as pl
@@ -56,6 +56,9 @@ from incentives.errors import Location, SourceError
 from incentives.facts import _CODE_CHARS, _CODE_WEIGHTS, DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, field_kind
 from incentives.rulebook import CompiledRule, Rulebook
 
+# A chunk's frames are in memory already: polars' in-memory engine runs their lazy queries 10-25% faster
+# than the streaming engine its default picks (3-5 ms a chunk, one thread, alternated in one process).
+IN_MEMORY: Literal["in-memory"] = "in-memory"
 BLOCK_BYTES = 8 << 20           # bytes of the enterprises table read per chunk (about 100,000 enterprises)
 THREADS = 2                     # chunks assessed at once (each holds a chunk's frames in memory)
 _S = pl.String
@@ -356,7 +359,7 @@ def records_frame(frame: pl.DataFrame, book: Rulebook, achieved: set[str] | None
                                     & ~value.is_in(list(vocab.terms[vfield]))))
         out.append(typed.alias(f"record.{name}"))
     return frame.lazy().select(*out, _achievement(col, held if achieved is None else held & achieved),  # lazy:
-                               pl.all_horizontal(checks).alias("_ok")).collect()   # the checks share their parts
+                               pl.all_horizontal(checks).alias("_ok")).collect(engine=IN_MEMORY)   # shared parts
 
 
 def _achievement(col: dict[str, pl.Expr], kinds: set[str]) -> pl.Expr:
@@ -755,7 +758,7 @@ class Frames:
                         pl.lit(plan.position, dtype=pl.Int64).alias("_rule")))
         schema = {"_e": pl.Int64, "_r": pl.Int64, "record.id": pl.String, "record.date": pl.Date, "_ach": pl.String,
                   "_fen": pl.Int64, "_rule": pl.Int64}
-        candidates = pl.concat(pieces).collect() if pieces else pl.DataFrame(schema=schema)
+        candidates = pl.concat(pieces).collect(engine=IN_MEMORY) if pieces else pl.DataFrame(schema=schema)
         return Verdict(self.combine(candidates), slow, fallback)
 
     def uncovered(self, ents: pl.DataFrame) -> tuple[dict[str, int], dict[tuple[str, str | None], int]]:
