@@ -19,7 +19,8 @@ What is checked, block by block (fenced code in docs/authoring.zh.md, docs/autho
 - every command of docs/batch.md runs, in the page's order, in a folder of its own holding the rules, the
   examples and the register of docs/examples/mistakes/, and prints what the page shows (``cat`` shows a
   file the commands wrote); a ```json block marked ``<!-- json-file: PATH -->`` is a trimmed copy of that
-  file as the commands before it left it; the values its ```python block shows in comments are real;
+  file as the commands before it left it;
+- the values the ```python blocks of docs/batch.md and README.md show in comments are the real ones;
 - the YAML mistakes and error messages the guides quote are still what lint reports;
 - the Chinese and English guides show the same file excerpts and illustrative blocks, and every rule or
   group id they name exists.
@@ -377,23 +378,46 @@ def test_the_batch_guide_runs_in_order_and_prints_what_it_shows(tmp_path: Path) 
         assert_output_shows(shown, output, block.where)
 
 
+def _shown_value(comment: str) -> tuple[bool, Any]:
+    """The Python value a comment shows, as in ``# Decimal('1350000.00'): determined awards``, if it shows one."""
+    for text in [comment] + ([comment.split("): ")[0] + ")"] if "): " in comment else []):
+        try:
+            return True, eval(text, {"Decimal": Decimal, "Total": Total})
+        except Exception:  # noqa: BLE001 - a comment in words, not a value
+            continue
+    return False, None
+
+
+def run_showing_values(block: Block) -> int:
+    """Runs a ```python block statement by statement; an expression whose line ends in a comment showing a
+    value must equal it. Returns how many were checked."""
+    import ast
+
+    namespace: dict[str, Any] = {"__name__": "docs_example"}
+    lines, checked = block.text.splitlines(), 0
+    for node in ast.parse(block.text).body:
+        comment = lines[node.end_lineno - 1].partition("  # ")[2].strip() if node.end_lineno else ""
+        shows, expected = _shown_value(comment) if isinstance(node, ast.Expr) and comment else (False, None)
+        if shows:
+            actual = eval(compile(ast.Expression(node.value), block.where, "eval"), namespace)
+            assert actual == expected, f"{block.where}:{node.lineno}: {ast.unparse(node)} is {actual!r}, not {comment}"
+            checked += 1
+        else:
+            exec(compile(ast.Module([node], []), block.where, "exec"), namespace)
+    return checked
+
+
 def test_the_batch_guide_python_shows_real_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Each line of the ```python block ending in a comment that is a Python value shows what it evaluates to."""
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))     # where its tempfile.mkdtemp() writes
     [block] = blocks(BATCH, "python")[-1:]
-    namespace: dict[str, Any] = {"__name__": "docs_batch"}
-    shown = 0
-    for line in block.text.splitlines():
-        code, _, comment = line.partition("  # ")
-        try:
-            expected = eval(comment.strip(), {"Decimal": Decimal, "Total": Total})
-        except Exception:  # noqa: BLE001 - a comment in words, not a value
-            exec(line, namespace)
-            continue
-        assert eval(code, namespace) == expected, f"{block.where}: {code.strip()} is not {comment.strip()}"
-        shown += 1
-    assert shown >= 3
+    assert run_showing_values(block) >= 3
+
+
+def test_the_readme_python_shows_real_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    [block] = blocks(ROOT / "README.md", "python")
+    assert run_showing_values(block) >= 2
 
 
 # ---------------------------------------------------------------- the Python API guide
