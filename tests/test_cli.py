@@ -83,7 +83,8 @@ def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
                        "--rule", "lf.digital_pilot", "--as-of", "2026-06-30", "--lang", "en")
     assert code == 0
     assert "[pilot] undetermined: enterprise.clusters, record.investment" in out
-    assert "enterprise.clusters" in out and "missing" in out and "langfang.yaml:89:5" in out
+    line = (RULES / "langfang.yaml").read_text("utf-8").splitlines().index("  - id: lf.digital_pilot") + 1
+    assert "enterprise.clusters" in out and "missing" in out and f"langfang.yaml:{line}:5" in out
 
 
 def test_explain_unknown_rule(capsys: pytest.CaptureFixture[str]) -> None:

@@ -110,25 +110,45 @@ def test_an_unknown_city_is_named_in_chinese_when_asked(tmp_path: Path, capsys: 
     assert "unknown city 'baoding'; known cities" in capsys.readouterr().err
 
 
-def test_chinese_notes_are_shown_and_english_ones_pointed_to(tmp_path: Path) -> None:
+def test_explain_prints_each_note_in_the_language_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    notes = load_rulebook(RULES).by_id["lf.leader.provincial"].rule.notes
+    pairs = [(n.zh, n.en) for n in notes if not isinstance(n, str)]
+    assert len(pairs) == len(notes) == 2 and pairs[0][0].startswith("新认定理解为：认定日期在政策有效期内")
+    common = [str(ROOT / "examples" / "enterprises" / "xianghe-leader.yaml"), "--rules", str(RULES), "--as-of",
+              "2026-06-30", "--rule", "lf.leader.provincial"]
+    zh = _cli(capsys, "explain", *common, "--lang", "zh")
+    assert [line.removeprefix("解释说明: ") for line in zh.splitlines() if line.startswith("解释说明: ")] == \
+        [z for z, _ in pairs]
+    assert "英文" not in zh and not any(e in zh for _, e in pairs)
+    en = _cli(capsys, "explain", *common, "--lang", "en")
+    assert [line.removeprefix("notes: ") for line in en.splitlines() if line.startswith("notes: ")] == \
+        [e for _, e in pairs]
+    assert not any(z in en for z, _ in pairs)
+    data = json.loads(_cli(capsys, "explain", *common, "--lang", "zh", "--format", "json"))
+    assert (data["notes"], data["notes_zh"]) == ([e for _, e in pairs], [z for z, _ in pairs])
+
+
+def test_a_note_of_one_text_is_shown_in_its_language_and_an_english_one_pointed_to(tmp_path: Path) -> None:
     import shutil
 
-    note = "新认定指认定日期在文件有效期内（2025年9月12日及以后）。"
+    chinese, english = "新认定指认定日期在文件有效期内（2025年9月12日及以后）。", "Read as recognised in the window."
     text = (RULES / "langfang.yaml").read_text(encoding="utf-8")
-    marker = "    notes:\n      - >-\n        新认定 (newly recognised)"
+    marker = "    notes:\n      - zh: 新认定理解为"
     assert marker in text
     shutil.copytree(RULES, tmp_path / "rules")
     shutil.copytree(ROOT / "sources", tmp_path / "sources")
-    (tmp_path / "rules" / "langfang.yaml").write_text(
-        text.replace(marker, marker.replace("    notes:\n", f"    notes:\n      - {note}\n"), 1), encoding="utf-8")
+    (tmp_path / "rules" / "langfang.yaml").write_text(text.replace(
+        marker, marker.replace("    notes:\n", f"    notes:\n      - {chinese}\n      - {english}\n"), 1), encoding="utf-8")
     book = load_rulebook(tmp_path / "rules")
     enterprise = load_enterprise(ROOT / "examples" / "enterprises" / "xianghe-leader.yaml", book.vocabulary)
     notes = book.by_id["lf.leader.provincial"].rule.notes
-    assert notes[0] == note and len(notes) == 3
+    assert notes[:2] == [chinese, english] and len(notes) == 4
     zh = explain(enterprise, book, "lf.leader.provincial", AS_OF, "zh")
-    assert f"解释说明: {note}" in zh and "另有2条说明仅有英文本（见规则文件 " in zh
-    assert not any(n in zh for n in notes[1:])
-    assert all(n in explain(enterprise, book, "lf.leader.provincial", AS_OF, "en") for n in notes)
+    assert f"解释说明: {chinese}" in zh and "另有1条说明仅有英文本（见规则文件 " in zh and english not in zh
+    en = explain(enterprise, book, "lf.leader.provincial", AS_OF, "en")
+    assert f"notes: {chinese}" in en and f"notes: {english}" in en and "English only" not in en
 
 
 def test_money_in_a_sentence_is_shown_as_the_tables_show_it() -> None:

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import re
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
 from incentives import RulebookError, SourceError, load_rulebook, load_vocabulary
+from incentives.messages import written_in_english
+from incentives.readings import Words, note_in
 from incentives.rulebook import load_rule_file
 
 from conftest import RULES
@@ -152,6 +157,55 @@ def test_duplicate_rule_id(tmp_path: Path) -> None:
 def test_colon_in_note_gets_a_hint(tmp_path: Path) -> None:
     found = problems_of(tmp_path, GOOD + "    notes:\n      - reading: this\n")
     assert any("put the text in quotes" in p for p in found)
+
+
+def test_a_note_is_one_text_or_both_languages_and_half_a_pair_is_located(tmp_path: Path) -> None:
+    text = GOOD + "    notes:\n      - 只写一种\n      - {zh: 中文说明, en: the English note}\n"
+    (rule,) = load(tmp_path, text).rules
+    assert [note_in(n, lang) for n in rule.rule.notes for lang in ("zh", "en")] == \
+        ["只写一种", "只写一种", "中文说明", "the English note"]
+    line = text.splitlines().index("      - {zh: 中文说明, en: the English note}") + 1
+    found = problems_of(tmp_path, text.replace("{zh: 中文说明, en: the English note}", "{en: the English note}"))
+    assert found == [f"{tmp_path / 'testcity.yaml'}:{line}:9: schema: rules[0].notes[1].words.zh: missing key 'zh'"]
+    effective = "    effective: {from: 2025-01-01, to: 2025-12-31}\n"
+    document = text.replace(effective, effective + "    notes:\n      - {zh: 中文, en: English, fr: français}\n")
+    (found,) = problems_of(tmp_path, document)
+    line = document.splitlines().index("      - {zh: 中文, en: English, fr: français}") + 1
+    assert found.startswith(f"{tmp_path / 'testcity.yaml'}:{line}:9: schema: documents.doc-1.notes[0].words.fr: "
+                            "unknown key 'fr' (a note is one text or {zh, en}")
+    assert "valid string" not in found      # a mapping is read as {zh, en} only
+
+
+def _notes(book: Any) -> Iterator[tuple[str, Any]]:
+    """Every note of a rulebook's files (documents, rules, groups), with where it is written."""
+    for loaded in book.files.values():
+        model = loaded.model
+        for doc_id, doc in model.documents.items():
+            yield from ((f"{loaded.path}: documents.{doc_id}.notes[{n}]", note) for n, note in enumerate(doc.notes))
+        for rule in model.rules:
+            yield from ((f"{loaded.path}: {rule.id}.notes[{n}]", note) for n, note in enumerate(rule.notes))
+        yield from ((f"{loaded.path}: groups.{name}.note", g.note) for name, g in model.groups.items() if g.note)
+
+
+_DIGITS = re.compile(r"[0-9]+")
+# rule and reading ids, record and enterprise facts, snake_case terms (record kinds, titles, options)
+_TERMS = re.compile(r"(?<![A-Za-z0-9_.])(?:[a-z][a-z0-9]*(?:_[a-z0-9]+)+|(?:lf|cz|sjz|hb|record|enterprise)"
+                    r"(?:\.[a-z0-9_]+)+)(?![A-Za-z0-9_])")
+_CHINESE = re.compile(r"[\u3400-\u9fff]+")
+TRANSLATED = ("langfang", "hebei")
+
+
+def test_each_note_of_the_shipped_rules_says_the_same_numbers_terms_and_quoted_words_in_both_languages(
+        book) -> None:  # type: ignore[no-untyped-def]
+    pairs = [(where, note) for where, note in _notes(book) if isinstance(note, Words)]
+    for where, note in pairs:
+        assert Counter(_DIGITS.findall(note.zh)) == Counter(_DIGITS.findall(note.en)), where
+        assert set(_TERMS.findall(note.zh)) == set(_TERMS.findall(note.en)), where
+        assert [words for words in _CHINESE.findall(note.en) if words not in note.zh] == [], where
+        assert not written_in_english(note.zh), where
+    english_only = [where for where, note in _notes(book) if isinstance(note, str) and written_in_english(note)
+                    and Path(where.partition(":")[0]).stem in TRANSLATED]
+    assert english_only == [] and len(pairs) >= 15
 
 
 def test_ratios_need_no_quotes(tmp_path: Path) -> None:

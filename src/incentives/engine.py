@@ -24,6 +24,7 @@ from incentives.messages import N_
 from incentives.outcomes import (Assessment, Award, CheckResult, Citation, Conflict, EnterpriseRef,
                                  InstalmentDue, ReportedAmount, RuleOutcome)
 from incentives.money import split, to_fen
+from incentives.readings import note_in
 from incentives.rulebook import CompiledRule, Rulebook, extra_facts
 
 Engine = Literal["native", "durable"]
@@ -381,7 +382,7 @@ def _award(c: _Candidate, reported: list[_Candidate]) -> Award:
         payers=payers, payers_unspecified=rule.shares is None, record_id=c.record.id,
         citation=_citation(rule), departments=list(rule.rule.departments),
         description=spec.unquantified or spec.non_monetary, rule_location=str(rule.location),
-        notes=list(rule.rule.notes), checks=[_check_result(k) for k in c.checks],
+        notes=[note_in(n, "en") for n in rule.rule.notes], checks=[_check_result(k) for k in c.checks],
         instalments=_instalments(c), clawback=[k.condition for k in rule.rule.clawback],
         payment_deadline=rule.rule.payment_deadline.due(c.record.date) if rule.rule.payment_deadline else None,
         materials=list(rule.rule.materials), department=rule.rule.department, contact=rule.rule.contact,

@@ -1,7 +1,8 @@
 """One rule, explained for one enterprise: the clause, every condition checked, and the verdict.
 
 In Chinese every sentence and condition is shown in its Chinese form (``incentives.messages``); the
-rule file's notes are shown where they are written in Chinese, and otherwise only pointed to.
+rule file's notes are shown in Chinese (a note's ``zh``, or a note of one text written in Chinese), and a
+note written in English only is pointed to.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from incentives.messages import N_, Names, fact_label, gettext, requirement, translate, written_in_english
 from incentives.outcomes import Award, CheckResult, Citation, RuleOutcome
+from incentives.readings import Note, note_in
 from incentives.report import Lang, award_amount, localized, payer_text, reading_line, reasons, table
 from incentives.rulebook import Rulebook
 
@@ -35,7 +37,9 @@ class Explanation(BaseModel):
     title_en: str
     citation: Citation
     rule_location: str
-    notes: list[str]
+    notes: list[str] = Field(description="the rule's notes in English (of a {zh, en} note, its en)")
+    notes_zh: list[str] = Field(default_factory=list, description="the rule's notes in Chinese (of a {zh, en} note, "
+                                "its zh; a note of one text where it is written in Chinese)")
     applies: bool = Field(description="whether the rule is of the enterprise's city")
     as_of: dt.date
     rulebook_hash: str
@@ -62,10 +66,16 @@ def explanation(enterprise: Enterprise, rulebook: Rulebook, rule_id: str,
     applies = rule.city in rulebook.places(enterprise)
     return Explanation(
         rule_id=r.id, title=r.title.zh, title_en=r.title.en, citation=citation, rule_location=str(rule.location),
-        notes=list(r.notes), applies=applies, as_of=result.as_of, rulebook_hash=rulebook.hash,
+        notes=[note_in(n, "en") for n in r.notes], notes_zh=chinese_notes(r.notes), applies=applies,
+        as_of=result.as_of, rulebook_hash=rulebook.hash,
         awards=[a for a in result.awards if a.rule_id == rule_id],
         not_eligible=[o for o in result.not_eligible if o.rule_id == rule_id],
         undetermined=[o for o in result.undetermined if o.rule_id == rule_id], readings=result.readings)
+
+
+def chinese_notes(notes: list[Note]) -> list[str]:
+    """The Chinese of ``notes``: each pair's ``zh``, and each note of one text not written in English."""
+    return [note_in(n, "zh") for n in notes if not isinstance(n, str) or not written_in_english(n)]
 
 
 def explain(enterprise: Enterprise, rulebook: Rulebook, rule_id: str, as_of: dt.date | None = None,
@@ -78,7 +88,7 @@ def explain(enterprise: Enterprise, rulebook: Rulebook, rule_id: str, as_of: dt.
     lines = [f"{e.rule_id}: {e.title if lang == 'zh' else e.title_en}",
              f"{e.citation.document_number or e.citation.document_title} {e.citation.clause}",
              f"{w['quote']}: {e.citation.quote}", f"{w['where']}: {e.rule_location}"]
-    shown = [note for note in e.notes if lang == "en" or not written_in_english(note)]
+    shown = e.notes if lang == "en" else e.notes_zh
     lines += [f"{w['notes']}: {note}" for note in shown]
     if len(shown) < len(e.notes):
         lines.append(f"{w['notes']}: " + gettext(N_("%(n)s more notes are written in English only (defined at "

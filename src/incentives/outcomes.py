@@ -79,7 +79,7 @@ class Award(_Out):
     departments: list[str]
     description: str | None = Field(default=None, description="what an unquantified or non-monetary award grants")
     rule_location: str
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="the rule's notes in English (of a {zh, en} note, its en)")
     checks: list[CheckResult] = Field(default_factory=list, description="every condition, and what was found")
     instalments: list[InstalmentDue] = Field(default_factory=list)
     clawback: list[str] = Field(default_factory=list, description="conditions under which the award is returned")

@@ -102,6 +102,11 @@ Note = Annotated[Annotated[str, Field(min_length=1), Tag("text")] | Annotated[Wo
                  Discriminator(_note_form)]
 
 
+def note_in(note: Note, lang: str) -> str:
+    """``note`` in ``lang`` (``zh`` or ``en``): its half of a pair; a note of one text is that text in both."""
+    return note if isinstance(note, str) else note.in_lang(lang)
+
+
 class Option(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -110,7 +115,7 @@ class Option(BaseModel):
 
     def note_in(self, lang: str) -> str:
         """The note in ``lang`` (``zh`` or ``en``); a note of one text is that text in both."""
-        return self.note if isinstance(self.note, str) else self.note.in_lang(lang)
+        return note_in(self.note, lang)
 
 
 class Reading(BaseModel):

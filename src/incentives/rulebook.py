@@ -37,7 +37,7 @@ from incentives.factschema import (FACTS_FILE, RECORD_BASE_FIELDS, FactsSchema, 
                                   load_facts_schema)
 from incentives.amounts import Amount
 from incentives import readings as _readings
-from incentives.readings import Reading
+from incentives.readings import Note, Reading
 from incentives.money import Money, Rate, Splitter, parse_money, parse_rate, parse_ratio
 from incentives.messages import N_
 from incentives.vocabulary import Vocabulary, load_vocabulary
@@ -123,7 +123,7 @@ class SourceDocument(_Strict):
     supersedes: list[Supersession] = Field(default_factory=list)
     source: str | None = None           # path of the full text, relative to the rule file
     clauses: list[str] | None = None    # the clauses that may be cited; coverage lists those not yet reviewed
-    notes: list[str] = Field(default_factory=list)
+    notes: list[Note] = Field(default_factory=list)     # each {zh, en}, or one text
 
     @property
     def official(self) -> bool:
@@ -240,7 +240,7 @@ class Rule(_Strict):
     # A multiplier on another rule: whether that rule's conditions apply too (inherit, the default) or
     # only this rule's own (ignore). Lint warns where the base has conditions and this is not written.
     base_conditions: Literal["inherit", "ignore"] | None = None
-    notes: list[str] = Field(default_factory=list)
+    notes: list[Note] = Field(default_factory=list)     # each {zh, en}, or one text
     # Administrative facts a platform needs; only where the text states them (never invented).
     payment_deadline: PaymentDeadline | None = None   # 兑现时限
     materials: list[str] = Field(default_factory=list)  # 申报材料
@@ -260,7 +260,7 @@ class Group(_Strict):
     base_needs: Literal["paid", "achieved", "nothing"] = "paid"
     cap: Money | None = None                # at most this much per enterprise over the group's awards
     cap_per: Literal["window", "year"] = "window"
-    note: str | None = None
+    note: Note | None = None                # {zh, en}, or one text
 
 
 class NotEncoded(_Strict):
@@ -937,7 +937,9 @@ def _located(err: Any, doc: _yaml.Document) -> RulebookError:
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = f"unknown key {str(key[-1])!r}"
-        if not str(key[-1]).isascii():
+        if "words" in key:      # a note written as a mapping
+            message += " (a note is one text or {zh, en}: a ': ' inside text starts a mapping: put the text in quotes)"
+        elif not str(key[-1]).isascii():
             message += " (inside {…} a comma separates entries: put text containing commas in quotes)"
     elif err["type"] == "missing" and key == ("city",):
         message = "missing key 'jurisdiction': the place the file covers, {level: province|city|county, place: <id>}"
