@@ -252,8 +252,8 @@ def test_document(rulebook) -> None:  # type: ignore[no-untyped-def]
     assert doc.title == "沧州市人民政府办公室关于印发沧州市县域特色产业集群转型升级工作方案的通知"
     assert doc.issued == ISSUED
     assert doc.effective.start == ISSUED and doc.effective.end is None
-    assert any("2022年08月29日" in n for n in doc.notes)
-    assert any("no validity period" in n for n in doc.notes)
+    assert any("2022年08月29日" in n.en and "2022年08月29日" in n.zh for n in doc.notes)
+    assert any("no validity period" in n.en and "原文未写有效期" in n.zh for n in doc.notes)
 
 
 def test_every_quote_is_verbatim_in_the_source(rulebook) -> None:  # type: ignore[no-untyped-def]
