@@ -192,7 +192,7 @@ _DIGITS = re.compile(r"[0-9]+")
 _TERMS = re.compile(r"(?<![A-Za-z0-9_.])(?:[a-z][a-z0-9]*(?:_[a-z0-9]+)+|(?:lf|cz|sjz|hb|record|enterprise)"
                     r"(?:\.[a-z0-9_]+)+)(?![A-Za-z0-9_])")
 _CHINESE = re.compile(r"[\u3400-\u9fff]+")
-TRANSLATED = ("langfang", "hebei", "cangzhou")
+_WORD = re.compile(r"(?<![A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")
 
 
 def test_each_note_of_the_shipped_rules_says_the_same_numbers_terms_and_quoted_words_in_both_languages(
@@ -203,9 +203,10 @@ def test_each_note_of_the_shipped_rules_says_the_same_numbers_terms_and_quoted_w
         assert set(_TERMS.findall(note.zh)) == set(_TERMS.findall(note.en)), where
         assert [words for words in _CHINESE.findall(note.en) if words not in note.zh] == [], where
         assert not written_in_english(note.zh), where
-    english_only = [where for where, note in _notes(book) if isinstance(note, str) and written_in_english(note)
-                    and Path(where.partition(":")[0]).stem in TRANSLATED]
-    assert english_only == [] and len(pairs) >= 78
+    # a note of one text is Chinese: an English sentence, even one quoting Chinese words, has its zh beside it
+    english = [where for where, note in _notes(book) if isinstance(note, str)
+               and (written_in_english(note) or len(_WORD.findall(_TERMS.sub("", note))) >= 3)]
+    assert english == [] and len(pairs) >= 170
 
 
 def test_ratios_need_no_quotes(tmp_path: Path) -> None:

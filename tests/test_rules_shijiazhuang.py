@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from incentives import Enterprise, assess, load_enterprise, load_rulebook
+from incentives.readings import Words
 
 from conftest import (Records, assert_every_rule_listed, assert_not_eligible, enterprise, outcome,
                       shared_rulebook)
@@ -346,8 +347,8 @@ def test_plan_document(rulebook) -> None:  # type: ignore[no-untyped-def]
     assert doc.title == "石家庄市人民政府办公室关于印发《石家庄市县域特色产业提质升级工作方案（2021—2025年）》的通知"
     assert doc.issued == ISSUED
     assert (doc.effective.start, doc.effective.end) == (ISSUED, END)
-    assert any("prefix" in n and "not printed" in n for n in doc.notes)
-    assert any("2021—2025年" in n and "2025-12-31" in n for n in doc.notes)
+    assert any("prefix" in n.en and "not printed" in n.en and "发文机关代字" in n.zh for n in doc.notes)
+    assert any("2021—2025年" in n.en and "2025-12-31" in n.zh for n in doc.notes)
     text = PLAN.read_text(encoding="utf-8")
     assert NUMBER in text and "2021年9月15日" in text and "工作方案（2021—2025年）" in text
 
@@ -601,8 +602,11 @@ def test_china_quality_award_nomination_shows_the_report(rulebook) -> None:  # t
 def test_china_quality_award_groups_say_why(rulebook) -> None:  # type: ignore[no-untyped-def]
     groups = rulebook.files["shijiazhuang"].model.groups
     for name in ("sjz.china_quality_award", "sjz.china_quality_award_nomination"):
-        assert groups[name].combine == "highest" and "reported" in (groups[name].note or "")
-    assert "1000万元" in (groups["sjz.china_quality_award"].note or "")
+        note = groups[name].note
+        assert groups[name].combine == "highest" and isinstance(note, Words)
+        assert "reported" in note.en and "报道金额" in note.zh
+    award = groups["sjz.china_quality_award"].note
+    assert isinstance(award, Words) and "1000万元" in award.zh and "1000万元" in award.en
 
 
 def test_china_quality_award_is_first_time_only(rulebook) -> None:  # type: ignore[no-untyped-def]
