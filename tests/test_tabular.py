@@ -256,3 +256,22 @@ def test_the_vectorised_code_scan_agrees_with_the_reader(clean: dict[str, Any], 
         return
     assert codes.ordered == (source.join == "merge")
     assert codes.duplicates == source.duplicates.rows
+
+
+@pytest.mark.parametrize("path", ["rows", "columnar"])
+@pytest.mark.parametrize("table", ["enterprises", "records"])
+def test_a_broken_parquet_file_is_a_located_error_and_leaves_nothing(book: Rulebook, tmp_path: Path, path: str,
+                                                                     table: str) -> None:
+    from incentives.errors import SourceError
+
+    ents, recs = write_register(list(synthesize("all", 300, seed=5, rulebook=book, as_of=AS_OF)),
+                                tmp_path / "register", "parquet")
+    broken = ents if table == "enterprises" else recs
+    whole = broken.read_bytes()
+    pages = bytearray(whole)   # the footer intact, the column pages after the magic bytes overwritten
+    pages[4:len(whole) // 2] = b"A" * (len(whole) // 2 - 4)
+    for bad in (b"not parquet", whole[: len(whole) // 2], bytes(pages)):
+        broken.write_bytes(bad)
+        with pytest.raises(SourceError, match=f"^{broken}: not a readable Parquet file: "):
+            run_batch(ents, tmp_path / "out", book, AS_OF, path=path)
+        assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))

@@ -25,7 +25,8 @@ from typing import Any, Iterator
 import polars as pl
 
 from incentives._tabular import (COLUMN_TYPES, ENTERPRISE_COLUMNS, LIST_SEPARATOR, OPTIONAL_RECORD_COLUMNS,
-                                 RECORD_COLUMNS, RECORD_FIELDS, Row, Table, _ABSENT, _cell, _rows, jsonl_row, require)
+                                 RECORD_COLUMNS, RECORD_FIELDS, Row, Table, _ABSENT, _cell, _rows, jsonl_row,
+                                 parquet_batches, parquet_file)
 
 _S = pl.String
 _ROW_BYTES = 80          # about the bytes of a CSV row: a block of rows as large as a CSV block of bytes
@@ -94,7 +95,7 @@ class ParquetReader:
 
     def __init__(self, table: Table, block_bytes: int) -> None:
         self.table = table
-        self.file = require("pyarrow.parquet").ParquetFile(table.path)
+        self.file = parquet_file(table.path)
         self.rows = block_rows(block_bytes)
 
     def close(self) -> None:
@@ -104,7 +105,7 @@ class ParquetReader:
         from incentives.columnar import Block
 
         start = 0
-        for batch in self.file.iter_batches(batch_size=self.rows, columns=list(self.table.columns)):
+        for batch in parquet_batches(self.file, self.table.path, batch_size=self.rows, columns=list(self.table.columns)):
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
             yield Block(parquet_frame(frame, start))
@@ -114,9 +115,9 @@ class ParquetReader:
 def parquet_codes(table: Table, rows: int) -> Iterator[pl.Series | None]:
     """The credit codes of a Parquet table a batch at a time, as the reader keys them (stripped, upper
     case), or ``None`` where a code is missing or not text (the pass that reads rows one by one decides)."""
-    pf = require("pyarrow.parquet").ParquetFile(table.path)
+    pf = parquet_file(table.path)
     try:
-        for batch in pf.iter_batches(batch_size=rows, columns=["credit_code"]):
+        for batch in parquet_batches(pf, table.path, batch_size=rows, columns=["credit_code"]):
             codes = pl.from_arrow(batch.column(0))
             assert isinstance(codes, pl.Series)
             if codes.dtype != pl.String and not codes.dtype.is_integer():

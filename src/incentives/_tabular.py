@@ -94,6 +94,29 @@ def require(module: str) -> Any:
                               f"(or pip install {package})") from e
 
 
+def parquet_file(path: Path) -> Any:
+    """The Parquet file at ``path`` opened by pyarrow, its footer read; a ``SourceError`` naming it where it
+    is not Parquet or is cut short."""
+    with _parquet_errors(path):
+        return require("pyarrow.parquet").ParquetFile(path)
+
+
+def parquet_batches(file: Any, path: Path, **options: Any) -> Iterator[Any]:
+    """``file.iter_batches(**options)`` of the Parquet file at ``path``; a page that cannot be read (corrupt,
+    or compressed data that does not decompress) a ``SourceError`` naming the file."""
+    with _parquet_errors(path):
+        yield from file.iter_batches(**options)
+
+
+@contextlib.contextmanager
+def _parquet_errors(path: Path) -> Iterator[None]:
+    pa = require("pyarrow")
+    try:
+        yield
+    except (OSError, pa.ArrowException) as e:   # ArrowInvalid for a bad footer, a plain OSError for a bad page
+        raise SourceError(f"not a readable Parquet file: {e}", location=Location(str(path))) from e
+
+
 # A workbook larger than this is streamed by openpyxl, which holds one row at a time; calamine holds every
 # cell of a sheet it reads (about 90 MB for 100,000 enterprises with 40,000 records, a 6.5 MB file).
 CALAMINE_MAX_BYTES = 32 << 20
@@ -254,7 +277,7 @@ def _open_table(path: Path, fmt: str, sheet: str, book: Any = None) -> Table:
         except (UnicodeDecodeError, csv.Error) as e:
             raise SourceError(f"the header cannot be read: {e}", location=Location(label, 1)) from e
     elif fmt == "parquet":
-        names = require("pyarrow.parquet").ParquetFile(path).schema_arrow.names
+        names = parquet_file(path).schema_arrow.names
     else:
         if sheet not in book.sheetnames:
             raise SourceError(f"the workbook has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})",
@@ -275,9 +298,9 @@ def _rows(table: Table, book: Any = None) -> Iterator[Row]:
         if table.fmt == "csv":
             yield from csv_rows(table)
         elif table.fmt == "parquet":
-            pf = require("pyarrow.parquet").ParquetFile(table.path)
+            pf = parquet_file(table.path)
             n = 0
-            for batch in pf.iter_batches(batch_size=4096, columns=names):
+            for batch in parquet_batches(pf, table.path, batch_size=4096, columns=names):
                 columns = batch.to_pydict()
                 for values in zip(*(columns[c] for c in names)):
                     n += 1
@@ -472,8 +495,8 @@ def _key(value: Any) -> str:
 def _codes(table: Table, book: Any = None) -> Iterator[str]:
     """The credit-code column alone, read as cheaply as the format allows (the codes ``_rows`` gives)."""
     if table.fmt == "parquet":
-        pf = require("pyarrow.parquet").ParquetFile(table.path)
-        for batch in pf.iter_batches(batch_size=65536, columns=["credit_code"]):
+        pf = parquet_file(table.path)
+        for batch in parquet_batches(pf, table.path, batch_size=65536, columns=["credit_code"]):
             yield from map(_key, batch.column(0).to_pylist())
     elif table.fmt == "csv":
         yield from (code for _, code in _numbered_codes(table))
