@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from incentives import Rulebook, SourceError
+from incentives import IncentivesError, Rulebook, SourceError
 from incentives.batch import run_batch
 from incentives.charts import chart, register
 from incentives.synth import synthesize, write_register
@@ -132,3 +132,17 @@ def test_without_a_font_a_chinese_chart_is_drawn_in_english_and_says_why_once(
         module._say_once(module.gettext(module._NO_FONT, "zh"))
     err = capsys.readouterr().err
     assert err.count("incentives: 未找到中文字体") == 1 and "fonts-noto-cjk" in err
+
+
+def test_charts_that_cannot_be_written_are_one_located_line(summary: Path, tmp_path: Path) -> None:
+    import sys
+
+    from test_output import with_small_files
+
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    with pytest.raises(IncentivesError, match=f"^{tmp_path / 'taken'}: cannot write the charts: "):
+        chart(summary, tmp_path / "taken")
+    out = tmp_path / "charts"
+    proc = with_small_files([sys.executable, "-m", "incentives", "chart", str(summary), "-o", str(out), "--lang", "en"])
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"incentives: {out}") and ": cannot write the charts: File too large" in proc.stderr

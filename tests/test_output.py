@@ -335,3 +335,25 @@ def test_scratch_folders_that_killed_runs_left_are_removed_and_a_running_ones_ke
     finally:
         running.kill()
         running.wait()
+
+
+def with_small_files(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """``argv`` run in a process whose files may not grow past 8 KiB: a write past it fails (EFBIG) as one
+    to a full disk does (ENOSPC). It writes no bytecode, which would be cut short too."""
+    def limit() -> None:
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+
+    return subprocess.run(argv, capture_output=True, text=True, preexec_fn=limit,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+
+
+@pytest.mark.parametrize("path", ["rows", "columnar"])
+def test_results_that_cannot_be_written_are_one_located_line_and_leave_nothing(
+        registers: tuple[Path, Path], tmp_path: Path, path: str) -> None:
+    out = tmp_path / "results"
+    proc = with_small_files([*batch_command(registers[0], out, 1), "--path", path])
+    assert (proc.returncode, proc.stderr) == (2, f"incentives: {out}: cannot write the results: File too large\n")
+    assert list(tmp_path.iterdir()) == []

@@ -90,3 +90,19 @@ def test_an_xlsx_register_that_cannot_be_written_leaves_no_spooled_rows(tmp_path
     with pytest.raises(SourceError, match="more than 3 rows do not fit in one xlsx sheet"):
         synth_module.write_register(synth_module.synthesize("langfang", 10, seed=1), tmp_path, "xlsx")
     assert not list(tmp_path.glob("*.rows"))
+
+
+def test_a_register_that_cannot_be_written_is_one_located_line(tmp_path: Path) -> None:
+    import sys
+
+    from test_output import with_small_files
+
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    with pytest.raises(IncentivesError, match=f"^{tmp_path / 'taken'}: cannot write the register: "):
+        write_register(synthesize("langfang", 5, seed=1), tmp_path / "taken", "csv")
+    for fmt in ("csv", "jsonl", "parquet"):
+        out = tmp_path / fmt
+        proc = with_small_files([sys.executable, "-m", "incentives", "synth", "--city", "all", "--n", "500", "-o",
+                                 str(out), "--format", fmt])
+        assert proc.returncode == 2 and proc.stderr.startswith(f"incentives: {out}") and proc.stderr.count("\n") == 1
+        assert "cannot write the register: " in proc.stderr and "Traceback" not in proc.stderr

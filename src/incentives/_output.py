@@ -103,6 +103,8 @@ class OutputFolder:
         _IN_USE.discard(self.path)
         if not self.published and not isinstance(error, ResumeError):  # a refused resume keeps it for a later try
             shutil.rmtree(self.path, ignore_errors=True)
+        if isinstance(error, OSError) and (error.filename is None or self.path in Path(error.filename).parents):
+            raise cannot_write(error, self.target, "the results") from error   # the disk full, a file too large
 
     def publish(self, manifest: dict[str, Any], hashed: dict[str, tuple[int, Any]] | None = None) -> dict[str, Any]:
         """Write ``manifest.json`` (complete, with every file's rows and hash) last, then rename into place.
@@ -159,6 +161,20 @@ def sigterm_unwinds() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def writing(folder: Path, what: str) -> Iterator[None]:
+    """Write ``what`` into ``folder``: an ``OSError`` on the way (the folder not writable, a file where it
+    should be, the disk full) becomes one ``IncentivesError`` naming the file, or else the folder."""
+    try:
+        yield
+    except OSError as e:
+        raise cannot_write(e, Path(e.filename) if isinstance(e.filename, str) else folder, what) from e
+
+
+def cannot_write(error: OSError, where: Path, what: str) -> IncentivesError:
+    return IncentivesError(f"cannot write {what}: {error.strerror or error}", location=Location(str(where)))
 
 
 def check_target(target: Path) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from incentives import _yaml
+from incentives._output import writing
 from incentives._tabular import require
 from incentives.errors import Location, SourceError
 from incentives.messages import N_, Lang, Names, gettext
@@ -105,16 +106,17 @@ def charts(summary: str | Path, out_dir: str | Path, *, font: str | None = AUTO,
     rule_labels = {k: f"{k} {_clip(v.get('title', '') if shown == 'zh' else v.get('title_en', ''), 14 if font else 30)}"
                    for k, v in rules}
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    by_county = out / "budget_by_county.png"
-    by_rule = out / "budget_by_rule.png"
-    drawn = [_bars(by_county, gettext(N_("Awards by county (10,000 yuan)"), shown),
-                   [(county_labels[k], v) for k, v in counties], font, shown),
-             _bars(by_rule, gettext(N_("Awards by rule (10,000 yuan)"), shown),
-                   [(rule_labels[k], v) for k, v in rules], font, shown)]
-    report = out / "report.html"
-    report.write_text(_html(data, font, searched, county_labels, counties, rules, (by_county, by_rule)),
-                      encoding="utf-8")
+    with writing(out, "the charts"):   # a folder that cannot be written, a disk that fills: one located error
+        out.mkdir(parents=True, exist_ok=True)
+        by_county = out / "budget_by_county.png"
+        by_rule = out / "budget_by_rule.png"
+        drawn = [_bars(by_county, gettext(N_("Awards by county (10,000 yuan)"), shown),
+                       [(county_labels[k], v) for k, v in counties], font, shown),
+                 _bars(by_rule, gettext(N_("Awards by rule (10,000 yuan)"), shown),
+                       [(rule_labels[k], v) for k, v in rules], font, shown)]
+        report = out / "report.html"
+        report.write_text(_html(data, font, searched, county_labels, counties, rules, (by_county, by_rule)),
+                          encoding="utf-8")
     return drawn
 
 

@@ -28,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from incentives._output import writing
 from incentives._tabular import (COLUMN_TYPES, ENTERPRISE_COLUMNS, RECORD_COLUMNS, XLSX_MAX_ROWS, SheetRows,
                                  deterministic_xlsx, require)
 from incentives.batch import parse_date, positive
@@ -376,6 +377,11 @@ def write_register(items: Iterable[Facts], out_dir: str | Path, fmt: str = "csv"
     sheets ``enterprises`` and ``records``. The same items give the same bytes.
     """
     out = Path(out_dir)
+    with writing(out, "the register"):   # a folder that cannot be written, a disk that fills: one located error
+        return _write_register(items, out, fmt)
+
+
+def _write_register(items: Iterable[Facts], out: Path, fmt: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "jsonl":
         path = out / "enterprises.jsonl"
