@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from incentives._blocks import parquet_frame, xlsx_text
@@ -314,18 +314,25 @@ TEXTS = st.one_of(st.none(), st.just(""), st.lists(_PIECES, max_size=4).map("".j
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.lists(TEXTS, max_size=30), max_size=8))
+@given(rows=st.lists(st.lists(TEXTS | st.just("=HYPERLINK(\"x\")"), max_size=30), max_size=8))
+@example(rows=[["=0", "=1+1"]])
 def test_sheet_rows_write_the_bytes_openpyxl_writes(tmp_path: Path, rows: list[list[str | None]]) -> None:
     import openpyxl
+    from openpyxl.cell import WriteOnlyCell
 
     from incentives._tabular import SheetRows, deterministic_xlsx
+
+    def text(value: str) -> WriteOnlyCell:   # openpyxl makes a cell that begins with '=' a formula: a cell is text
+        cell = WriteOnlyCell(sheet, value)
+        cell.data_type = "s"
+        return cell
 
     header = ["a", "b", "c"]
     theirs, ours = tmp_path / "theirs.xlsx", tmp_path / "ours.xlsx"
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet("awards")
     for row in [header, *rows]:
-        sheet.append([v if v != "" else None for v in row])
+        sheet.append([text(v) if v else None for v in row])
     book.save(theirs)
     deterministic_xlsx(theirs, [(len(rows) + 1, 3)])
     book = openpyxl.Workbook(write_only=True)
