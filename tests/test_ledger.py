@@ -323,6 +323,16 @@ def test_cli_init_apply_show_report(tmp_path: Any, capsys: pytest.CaptureFixture
     assert f"{events}:1:1: at: Input should be a valid date" in capsys.readouterr().err
 
 
+def test_cli_locates_bytes_that_are_not_utf8(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import RULES
+    from incentives.cli import main
+    events, db = tmp_path / "events.jsonl", str(tmp_path / "l.db")
+    for text, where in ((b'{"id": "\xb2\xbb"}\n', "1:9"), (b"\n \r\n\xb2\n", "3:1")):
+        events.write_bytes(text)        # GBK bytes, where UTF-8 text was expected
+        assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2
+        assert capsys.readouterr().err == f"incentives: {events}:{where}: not UTF-8 text: byte 0xb2 cannot be decoded\n"
+
+
 def test_cli_re_assesses_with_the_rules_read_as_chosen(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     # 〔2021〕—69 三、（一）1 "对获得国家专精特新“小巨人”称号的企业，给予 100 万元奖励。" (重点“小巨人” not named)
     from conftest import RULES

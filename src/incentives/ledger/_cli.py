@@ -63,12 +63,12 @@ def _init(args: argparse.Namespace) -> int:
 def _is_events(path: Path) -> bool:
     if path.suffix.lower() != ".jsonl":
         return False
-    with path.open(encoding="utf-8") as f:
+    with path.open("rb") as f:
         for line in f:
             if line.strip():
                 try:
                     return "type" in json.loads(line)
-                except (json.JSONDecodeError, TypeError):
+                except (ValueError, TypeError):   # not JSON, or not UTF-8 text
                     return True  # read_events reports the line
     return True
 

@@ -21,7 +21,8 @@ from typing import Annotated, Any, Iterator, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from incentives.errors import LedgerError, Location
+from incentives._yaml import decode
+from incentives.errors import LedgerError, Location, SourceError
 from incentives.facts import Enterprise, validate_credit_code
 from incentives.money import Money
 
@@ -119,11 +120,15 @@ def read_events(path: str | Path) -> Iterator[Event]:
     """The events of a JSONL file, one per line (blank lines skipped), errors located to the line."""
     path = Path(path)
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as e:
         raise LedgerError(e.strerror or "cannot read", location=Location(str(path))) from e
     with handle:
-        for number, line in enumerate(handle, 1):
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = decode(raw, str(path))
+            except SourceError as e:   # located in the line: the line is this one
+                raise LedgerError(e.message, location=Location(str(path), number, e.location.column)) from e
             if not line.strip():
                 continue
             where = Location(str(path), number, 1)
