@@ -14,7 +14,7 @@ from babel.messages.pofile import read_po
 from incentives import load_enterprise, load_rulebook
 from incentives.cli import main
 from incentives.explain import explain
-from incentives.messages import N_, Names, catalogue_path, gettext, translate, translations
+from incentives.messages import N_, Names, catalogue_path, gettext, translate, translate_error, translations
 
 from conftest import ROOT, RULES
 
@@ -162,3 +162,20 @@ def test_the_translators_note_runs() -> None:
     assert blocks
     for block in blocks:
         exec(compile(block, "docs/translating.md", "exec"), {})
+
+
+def test_an_error_no_sentence_of_the_catalogue_fits_stays_english_whole(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the sentences that join conditions ("%(left)s or %(right)s") and label amounts ("%(label)s: %(basis)s")
+    # once matched an error's free words in pieces: "Input should be 'micro', 'small', 'medium'或'large'"
+    facts = tmp_path / "huge.yaml"
+    facts.write_text("enterprise: {name: x, credit_code: 91131024MA0CTX8K46, city: langfang, size: huge}\n", "utf-8")
+    missing = tmp_path / "missing.yaml"
+    for path, error in ((facts, ":1:72: enterprise.size: Input should be 'micro', 'small', 'medium' or 'large'"),
+                        (missing, ": cannot read file: No such file or directory")):
+        assert main(["evaluate", str(path), "--rules", str(RULES), "--lang", "zh"]) == 2
+        assert capsys.readouterr().err == f"incentives: {path}{error}\n"
+    assert translate_error("cannot read file: No such file or directory", "zh") == \
+        "cannot read file: No such file or directory"
+    assert translate_error("unknown city 'baoding'; known cities: cangzhou (沧州市/沧州)", "zh") == \
+        "未知城市 'baoding'；已知城市：cangzhou (沧州市/沧州)"

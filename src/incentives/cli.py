@@ -60,9 +60,9 @@ def _in_language(problem: BaseException, lang: str | None) -> str:
     message = getattr(problem, "message", None)
     if lang != "zh" or not isinstance(message, str):
         return text
-    from incentives.messages import translate
+    from incentives.messages import translate_error
 
-    return text.replace(message, translate(message, "zh"))
+    return text.replace(message, translate_error(message, "zh"))
 
 
 # Commands whose modules take a while to import (the ledger's store, the register formats), by the module

@@ -268,7 +268,22 @@ def money_zh(amount: Decimal) -> str:
     return money(amount, "zh")
 
 
+# The errors a user of the commands meets whose sentence the catalogue has: ``--lang zh`` translates these
+# alone (``translate_error``). An error's other words are free (a path, a library's message).
+UNKNOWN_CITY = N_("unknown city %(name)s; known cities: %(known)s")
+ERRORS = (UNKNOWN_CITY,)
+
+
 # ------------------------------------------------------------------------------------ translating
+def translate_error(message: str, lang: Lang) -> str:
+    """An error's message in ``lang`` where it is one of the ``ERRORS`` sentences, else as written, whole: the
+    sentences that join conditions (``%(left)s or %(right)s``) or label an amount (``%(label)s: %(basis)s``)
+    would match an error's free words in pieces and leave them half translated."""
+    if lang != "en" and any(t.msgid in ERRORS and t.pattern.match(message) for t in _templates(lang)):
+        return translate(message, lang)
+    return message
+
+
 def translate(text: str, lang: Lang, names: Names | None = None) -> str:
     """``text`` (a sentence built from a catalogue template) in ``lang``; unchanged where no template
     matches or ``lang`` is English."""

@@ -39,7 +39,7 @@ from incentives.amounts import Amount
 from incentives import readings as _readings
 from incentives.readings import Note, Reading
 from incentives.money import Money, Rate, Splitter, parse_money, parse_rate, parse_ratio
-from incentives.messages import N_
+from incentives.messages import N_, UNKNOWN_CITY
 from incentives.vocabulary import Vocabulary, load_vocabulary
 
 VOCABULARY_FILE = "vocabulary.yaml"
@@ -532,8 +532,7 @@ class Rulebook:
             return names[name.strip()]
         known = ", ".join(f"{city} ({'/'.join(n for n, c in names.items() if c == city and n != city)})"
                           for city in sorted(set(names.values())))
-        raise FactsError(N_("unknown city %(name)s; known cities: %(known)s") % {"name": repr(name), "known": known},
-                         field="enterprise.city")
+        raise FactsError(UNKNOWN_CITY % {"name": repr(name), "known": known}, field="enterprise.city")
 
     @property
     def rules(self) -> list[CompiledRule]:
