@@ -203,16 +203,18 @@ def same_awards(n: int, city: str, fmt: str, tmp: Path, out: Path, cli: list[str
 
 def columnar(sizes: list[int], repeat: int) -> None:
     print("## Columnar batch against hand-written polars (CSV in; awards, errors and summary out; fresh processes, "
-          f"process start included; best of {repeat})")
+          f"process start included; each program run {repeat} times, in turn with the others so that a slow moment "
+          "of the machine falls on all of them; best and median)")
     print("Langfang: the hand-written polars computes the same award rows, checked equal before timing. All three "
           "cities: no hand-written code exists for them; the ratio is against the Langfang baseline on a Langfang "
           "register of the same size, timed in the same run.")
-    print(f"{'register':>22} {'program':>28} {'seconds':>9} {'per minute':>12} {'× polars':>9} {'CPU s':>7} "
-          f"{'CPU ×':>7} {'peak MiB':>9}")
+    print(f"{'register':>22} {'program':>28} {'seconds':>9} {'per minute':>12} {'× polars':>9} {'median s':>9} "
+          f"{'× median':>9} {'CPU s':>7} {'CPU ×':>7} {'peak MiB':>9}")
     cli = [sys.executable, "-m", "incentives.cli", "batch"]
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             base: tuple[float, float, float] | None = None
+            base_median = 0.0
             for city in ("langfang", "all"):
                 enterprises = synth_register(n, city, Path(tmp) / city)
                 records = enterprises.with_name("records.csv")
@@ -234,12 +236,19 @@ def columnar(sizes: list[int], repeat: int) -> None:
                     # the same register as Parquet (and, small enough for calamine, as xlsx), awards as CSV
                     for fmt, label in (("parquet", "Parquet"), ("xlsx", "xlsx"))[:2 if n <= XLSX_SIZE else 1]:
                         runs[f"batch (columnar, {label} in)"] = same_awards(n, city, fmt, Path(tmp), out, cli)
-                for label, argv in runs.items():
-                    best = min((timed_process(argv) for _ in range(repeat)), key=lambda t: t[0])
-                    base = best if label.startswith("hand") else base
+                timed: dict[str, list[tuple[float, float, float]]] = {label: [] for label in runs}
+                for _ in range(repeat):
+                    for label, argv in runs.items():
+                        timed[label].append(timed_process(argv))
+                for label, times in timed.items():
+                    best = min(times, key=lambda t: t[0])
+                    median = statistics.median(t[0] for t in times)
+                    if label.startswith("hand"):
+                        base, base_median = best, median
                     assert base is not None
                     print(f"{f'{n:,} {city}':>22} {label:>28} {best[0]:9.1f} {n / best[0] * 60:12,.0f} "
-                          f"{best[0] / base[0]:8.2f}× {best[2]:7.1f} {best[2] / base[2]:6.2f}× {best[1]:9.0f}")
+                          f"{best[0] / base[0]:8.2f}× {median:9.2f} {median / base_median:8.2f}× "
+                          f"{best[2]:7.1f} {best[2] / base[2]:6.2f}× {best[1]:9.0f}")
     print()
 
 
