@@ -355,6 +355,22 @@ def test_no_code_block_opens_inside_another(doc: Path) -> None:
 BATCH = DOCS / "batch.md"
 
 
+def test_every_test_the_docs_name_exists() -> None:
+    for doc in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for path, name in re.findall(r"(test_\w+\.py)::(test_\w+)", doc.read_text("utf-8")):
+            assert f"def {name}" in (ROOT / "tests" / path).read_text("utf-8"), f"{doc.name} names {path}::{name}: no such test"
+
+
+def test_the_batch_guide_names_every_column_of_the_register_layout() -> None:
+    from incentives._tabular import ENTERPRISE_COLUMNS, OPTIONAL_RECORD_COLUMNS, RECORD_COLUMNS
+
+    text = BATCH.read_text("utf-8")
+    layout = text[text.index("## The register layout"):text.index("### Cells")]
+    columns = [*ENTERPRISE_COLUMNS, *RECORD_COLUMNS, *OPTIONAL_RECORD_COLUMNS]
+    missing = [c for c in columns if f"`{c}`" not in layout]
+    assert not missing, f"docs/batch.md's register layout does not name the columns {missing}"
+
+
 def test_the_batch_guide_runs_in_order_and_prints_what_it_shows(tmp_path: Path) -> None:
     for name in ("rules", "examples"):
         (tmp_path / name).symlink_to(ROOT / name, target_is_directory=True)
