@@ -267,6 +267,7 @@ def test_the_command_runs_a_batch(population: dict[str, Any], tmp_path: Path,
     out = capsys.readouterr().out
     assert f"{N:,} enterprises read, {N:,} assessed" in out and "enterprises/s" in out
     assert f"{expected.total.amount:,.2f} yuan determined" in out          # with separators, never 1133932641.76
+    assert f"columnar path: {N:,} enterprises in frames, 0 one at a time" in out and N >= 1000
     assert json.loads((tmp_path / "summary.json").read_text("utf-8"))["total"] == expected.total.as_dict()
     assert (tmp_path / "awards.csv").is_file()
     with pytest.raises(SystemExit):

@@ -996,7 +996,8 @@ def summary_lines(s: BatchSummary, reform_title: str | None = None, lang: Lang =
     if s.path == "columnar":
         lines.append(say(N_("columnar path: %(columnar)s enterprises in frames, %(rows)s one at a time (rows the column "
                             "checks did not pass), %(fallback)s by rules not compiled (%(rules)s)"),
-                         columnar=s.paths["columnar"], rows=s.paths["per_enterprise"], fallback=s.paths["fallback"],
+                         columnar=f"{s.paths['columnar']:,}", rows=f"{s.paths['per_enterprise']:,}",
+                         fallback=f"{s.paths['fallback']:,}",
                          rules=", ".join(s.fallback_rules) or gettext("none", lang)))
     lines.append(say(N_("results in %(dir)s"), dir=s.output_dir))
     return lines
