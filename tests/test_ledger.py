@@ -294,6 +294,24 @@ def test_bulk_apply_keeps_what_came_before_a_bad_event(ledger: Ledger) -> None:
     assert ledger.store.all("SELECT id FROM events ORDER BY seq") == [("a",)]
 
 
+def test_cli_shows_nothing_paid_as_zero_yuan_and_aligns_chinese_counties(tmp_path: Any,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import RULES
+    from incentives.cli import main
+    from incentives.report import display_width
+    db, events = str(tmp_path / "l.db"), tmp_path / "events.jsonl"
+    events.write_text(added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1))).model_dump_json() + "\n", "utf-8")
+    assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 0
+    capsys.readouterr()
+    assert main(["ledger", "show", db, "--rules", str(RULES)]) == 0
+    assert "owed 300000.00  paid 0.00  payable 300000.00" in capsys.readouterr().out
+    assert main(["ledger", "report", db, "--by", "county", "--rules", str(RULES)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(display_width(line.split()[0]) > len(line.split()[0]) for line in lines)   # a county named in Chinese
+    assert len({display_width(line) for line in lines}) == 1, lines    # every column ends where the header's does
+    assert lines[-1].split() == ["total", "300000.00", "0.00"]
+
+
 def test_cli_init_apply_show_report(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     from conftest import RULES
     from incentives.cli import main

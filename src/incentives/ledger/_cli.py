@@ -16,6 +16,7 @@ from incentives.errors import IncentivesError, Location
 from incentives.ledger._ledger import Ledger, open_ledger
 from incentives.ledger.events import Event, read_events, record_events
 from incentives.readings import add_reading_argument, parse_choices
+from incentives.report import display_width
 from incentives.rulebook import load_rulebook
 
 
@@ -114,8 +115,8 @@ def _show(args: argparse.Namespace) -> int:
                       f"owed {owed}  paid {paid}  [{j.clause}; event {j.event_id}; {j.rulebook_hash[:15]}]")
         else:
             for e in ledger.entitlements(args.enterprise):
-                print(f"{e.credit_code}  {e.rule_id} {list(e.unit)}  {e.state}  owed {sum(e.owed.values())}  "
-                      f"paid {sum(e.paid.values())}  payable {sum(e.payable.values())}" + (f"  claim {e.claim}" if e.claim else "")
+                print(f"{e.credit_code}  {e.rule_id} {list(e.unit)}  {e.state}  owed {_total(e.owed)}  "
+                      f"paid {_total(e.paid)}  payable {_total(e.payable)}" + (f"  claim {e.claim}" if e.claim else "")
                       + (f"  due {e.deadline}" if e.deadline else ""))
     finally:
         ledger.close()
@@ -128,11 +129,16 @@ def _report(args: argparse.Namespace) -> int:
         rows = ledger.report(args.by)
     finally:
         ledger.close()
-    width = max([len(args.by)] + [len(k) for k, _, _ in rows])
-    print(f"{args.by:<{width}}  {'committed':>16}  {'paid':>16}")
-    for key, committed, paid in rows:
-        print(f"{key:<{width}}  {committed:>16}  {paid:>16}")
     total_c = sum((c for _, c, _ in rows), Decimal(0))
     total_p = sum((p for _, _, p in rows), Decimal(0))
-    print(f"{'total':<{width}}  {total_c:>16}  {total_p:>16}")
+    lines = [(args.by, "committed", "paid"), *((k, f"{c:.2f}", f"{p:.2f}") for k, c, p in rows),
+             ("total", f"{total_c:.2f}", f"{total_p:.2f}")]
+    width = max(display_width(key) for key, _, _ in lines)   # a county's Chinese name takes two columns a character
+    for key, committed, paid in lines:
+        print(f"{key}{' ' * (width - display_width(key))}  {committed:>16}  {paid:>16}")
     return 0
+
+
+def _total(amounts: dict[str, Decimal]) -> str:
+    """The yuan of every payer, to the fen (``0.00`` where nothing is)."""
+    return f"{sum(amounts.values(), Decimal(0)):.2f}"
