@@ -146,3 +146,19 @@ def test_charts_that_cannot_be_written_are_one_located_line(summary: Path, tmp_p
     proc = with_small_files([sys.executable, "-m", "incentives", "chart", str(summary), "-o", str(out), "--lang", "en"])
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith(f"incentives: {out}") and ": cannot write the charts: File too large" in proc.stderr
+
+
+def test_a_font_that_cannot_be_read_is_a_located_error(summary: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from incentives.cli import main
+
+    not_a_font = tmp_path / "font.ttf"
+    not_a_font.write_text("not a font", encoding="utf-8")
+    for font, why in ((tmp_path / "missing.ttf", "no such font file"), (tmp_path, "no such font file"),
+                      (not_a_font, "not a font file that can be drawn with: ")):
+        with pytest.raises(SourceError, match=f"^{font}: {why}"):
+            chart(summary, tmp_path / "out", font=str(font))
+        assert main(["chart", str(summary), "-o", str(tmp_path / "out"), "--font", str(font)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"incentives: {font}: {why}") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

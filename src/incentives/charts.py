@@ -55,6 +55,16 @@ def cjk_font(text: str) -> str | None:
     return None
 
 
+def _readable_font(path: str) -> None:
+    """Refuse a font file that is not there or that FreeType cannot read, before anything is drawn."""
+    if not Path(path).is_file():
+        raise SourceError("no such font file", location=Location(path))
+    try:
+        require("matplotlib.ft2font").FT2Font(path)
+    except (OSError, RuntimeError) as e:
+        raise SourceError(f"not a font file that can be drawn with: {e}", location=Location(path)) from e
+
+
 def load_summary(path: str | Path) -> dict[str, Any]:
     text = _yaml.read_text(path)   # "-" reads standard input
     try:
@@ -100,6 +110,8 @@ def charts(summary: str | Path, out_dir: str | Path, *, font: str | None = AUTO,
                         + "".join(v.get("title", "") for _, v in rules))
         if font is None and lang == "zh":
             _say_once(gettext(_NO_FONT, lang))
+    elif font is not None:
+        _readable_font(font)
     shown: Lang = "zh" if lang == "zh" and font else "en"   # Chinese only where it can be drawn
     cities = Names.of(None) if shown == "zh" else Names()
     county_labels = {k: _county_label(k, v, n, font, shown, cities) for n, (k, v) in enumerate(counties, 1)}
