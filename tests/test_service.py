@@ -381,3 +381,17 @@ def test_assess_and_explain_read_the_rules_as_the_query_chooses(client: httpx.Cl
     assert [r["assessment"] for r in batch.json()["results"]] == [expected, expected]
     unread = client.post("/v1/batch", params={"as_of": AS_OF}, content=lines.encode()).json()
     assert unread["total"] == "0.00" and unread["rulebook_hash"] == load_rulebook(RULES).hash
+
+
+def test_a_port_that_cannot_be_listened_on_is_one_located_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with pytest.raises(SystemExit) as exit:
+        main(["serve", "--port", "99999"])
+    assert exit.value.code == 2 and "argument --port: not a port (0 to 65535): '99999'" in capsys.readouterr().err
+    with socket.socket() as taken:   # another server listens there
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--rules", str(RULES)]) == 2
+    assert capsys.readouterr().err == f"incentives: 127.0.0.1:{port}: cannot listen here: Address already in use\n"

@@ -12,6 +12,8 @@ import os
 import socket
 from typing import Any
 
+from incentives.errors import IncentivesError, Location
+
 
 def create_app(*args: Any, **kw: Any) -> Any:
     """The ASGI app (see ``incentives.service.app.create_app``)."""
@@ -29,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "serving.")
     p.add_argument("--rules", default=None, help="rule directory (default: rules/ here, else the shipped rules)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0 picks a free one)")
     p.add_argument("--workers", type=int, default=1, help="processes serving (default: 1); each loads the rules "
                    "once, before forking, and reloads them itself on SIGHUP")
     p.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (default: 1 MiB)")
@@ -43,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(run=_serve)
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"not a port (0 to 65535): {text!r}")
+    return int(text)
+
+
 def _serve(args: argparse.Namespace) -> int:
     uvicorn = _require("uvicorn")
     _require("fastapi")
@@ -52,7 +60,11 @@ def _serve(args: argparse.Namespace) -> int:
                  cors_origins=tuple(args.cors_origin), admin_token=args.admin_token, ledger=args.ledger)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as e:   # another server has the port, or the address is not this machine's
+        sock.close()
+        raise IncentivesError(f"cannot listen here: {e.strerror or e}", location=Location(f"{args.host}:{args.port}")) from e
     host, port = sock.getsockname()[:2]
     sock.listen(2048)
     print(f"incentives serve: http://{host}:{port}/ rulebook {app.state.live.current.book.hash}", flush=True)
