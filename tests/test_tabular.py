@@ -275,3 +275,15 @@ def test_a_broken_parquet_file_is_a_located_error_and_leaves_nothing(book: Ruleb
         with pytest.raises(SourceError, match=f"^{broken}: not a readable Parquet file: "):
             run_batch(ents, tmp_path / "out", book, AS_OF, path=path)
         assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_an_input_that_is_not_there_is_said_so_before_its_records_are_looked_for(book: Rulebook,
+                                                                                 tmp_path: Path) -> None:
+    from incentives.errors import SourceError
+
+    for name in ("register.csv", "register.parquet", "lf-enterprises.csv"):
+        with pytest.raises(SourceError, match=f"^{tmp_path / name}: no such file$"):
+            run_batch(tmp_path / name, tmp_path / "out", book, AS_OF)
+    (tmp_path / "register.csv").write_text("credit_code,name,city\n", encoding="utf-8")
+    with pytest.raises(SourceError, match="register.csv: cannot tell where the records are"):
+        run_batch(tmp_path / "register.csv", tmp_path / "out", book, AS_OF)

@@ -662,8 +662,8 @@ class Source:
                 pass
             self.duplicates.done()
             return
+        self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises))  # there, first
         rec_path = records or (enterprises if self.fmt == "xlsx" else records_path_for(enterprises))
-        self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises))
         self.records = _open_table(rec_path, file_format(rec_path), "records", self._book(rec_path))
         found = scan(self.table, self.records) if scan is not None and {self.fmt, self.records.fmt} <= {"csv", "parquet"} \
             else None
