@@ -114,7 +114,7 @@ def test_compare_totals_are_those_of_the_full_assessments(book, tmp_path: Path) 
         for r in results:
             for payer, amount in r.total_by_payer.items():
                 by_payer[payer] = by_payer.get(payer, D(0)) + amount
-            key = f"{r.enterprise.city}/{r.enterprise.county or '-'}"
+            key = f"{r.enterprise.city}/{r.enterprise.county or '(unknown)'}"   # as summary.json keys it
             by_county[key] = by_county.get(key, D(0)) + r.total
             for a in r.awards:
                 if a.status == "fixed" and a.amount is not None:
@@ -165,3 +165,26 @@ def test_a_reform_keeps_the_rulebooks_own_facts_schema_derived_facts_and_divisio
     ent = load_enterprise(tmp_path / "leases.yaml", book.vocabulary, facts=book.facts)
     assert [(a.record_id, a.amount) for a in assess(ent, reformed, dt.date(2026, 6, 30)).awards] == \
         [("a", Decimal("60000.00"))]
+
+
+@pytest.mark.parametrize("path", ["rows", "columnar"])
+def test_an_enterprise_with_no_county_has_the_summarys_county_key_in_the_reform(
+        book, tmp_path: Path, path: str) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from incentives.batch import run_batch
+    from incentives.synth import synthesize, write_register
+
+    items = list(synthesize("langfang", 300, seed=5, rulebook=book, as_of=AS_OF))
+    for item in items[::3]:
+        item["enterprise"].pop("county", None)          # a register row whose county cell is empty
+    write_register(items, tmp_path / "reg", "csv")
+    change = reform("title: 上限30万元\nchanges:\n  - {rule: lf.digital_pilot, set: {amount.cap: 30万元}}\n", tmp_path)
+    out = tmp_path / "out"
+    result = run_batch(tmp_path / "reg" / "enterprises.csv", out, RULES_DIR, AS_OF, reform=change, progress=False,
+                       path=path)
+    by_county = json.loads((out / "reform.json").read_text("utf-8"))["by_county"]
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert "langfang/(unknown)" in by_county and not any(key.endswith("/-") for key in by_county)
+    assert set(by_county) >= {key for key in summary["by_county"]}
+    assert result.reform is not None and "廊坊市（未注明县区）" in render(result.reform, "上限30万元")

@@ -43,7 +43,7 @@ from incentives.facts import SCHEMA, Enterprise, Profile, facts_error
 from incentives.messages import N_, Lang, gettext
 from incentives.readings import add_reading_argument
 from incentives.reform import Reform, ReformReport, apply_reform, load_reform
-from incentives.divisions import LEVELS
+from incentives.divisions import LEVELS, UNKNOWN_COUNTY
 from incentives.rulebook import Rulebook, load_rulebook
 
 # ------------------------------------------------------------------------------------ assessing
@@ -65,7 +65,6 @@ class Total:
 
 
 DIMENSIONS = ("status", "city", "county", "payer", "rule")
-UNKNOWN_COUNTY = "(unknown)"
 
 
 @dataclass

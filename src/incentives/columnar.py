@@ -51,7 +51,7 @@ from incentives._output import scratch_folder
 from incentives._tabular import ENTERPRISE_COLUMNS, RECORD_COLUMNS, AwardWriter, Misjudged, Row, Table, _lines, csv_row
 from incentives.amounts import Amount, Tier
 from incentives.conditions import All, Any_, Node, Op, Test
-from incentives.divisions import LEVELS
+from incentives.divisions import LEVELS, UNKNOWN_COUNTY
 from incentives.errors import Location, SourceError
 from incentives.facts import _CODE_CHARS, _CODE_WEIGHTS, DERIVED_FACTS, RATE_FIELDS, RECORD_MODELS, field_kind
 from incentives.rulebook import CompiledRule, Rulebook
@@ -1217,7 +1217,7 @@ class Register:
         return pl.DataFrame(schema=schema)
 
     def _chunk(self, raw_ents: pl.DataFrame, raw_recs: pl.DataFrame) -> tuple[Any, Counts]:
-        from incentives.batch import UNKNOWN_COUNTY, _ChunkResult, _Tally
+        from incentives.batch import _ChunkResult, _Tally
         from incentives.reform import ReformReport
 
         assessor = self.assessor
@@ -1369,7 +1369,7 @@ def _without(frame: pl.DataFrame, positions: set[int]) -> pl.DataFrame:
 def _tally(tally: Any, awards: pl.DataFrame, payers: tuple[str, ...]) -> None:
     """Add award rows (fen, status, city, county, rule, payer shares) to a batch tally, exactly: one group-by
     by polars, the groups' integer sums added up per key in Python, and one ``Total`` made per key."""
-    from incentives.batch import UNKNOWN_COUNTY, Total
+    from incentives.batch import Total
 
     if awards.is_empty():
         return
@@ -1449,6 +1449,6 @@ def _compare(report: Any, base: pl.DataFrame, new: pl.DataFrame, ents: pl.DataFr
     quiet = ents.filter(~pl.col("_e").is_in(touched))
     report.enterprises += quiet.height
     for city, county in quiet.select("city", "county").unique().iter_rows():
-        key = f"{city}/{county or '-'}"
+        key = f"{city}/{county or UNKNOWN_COUNTY}"
         _bump(report.by_county, key, "baseline", Decimal("0.00"))
         _bump(report.by_county, key, "reform", Decimal("0.00"))

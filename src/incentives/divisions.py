@@ -24,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from incentives import _yaml
 from incentives.errors import FactsError, IncentivesError, Location, RulebookError
 
+UNKNOWN_COUNTY = "(unknown)"   # the county part of a "city/county" key where the facts name no county
+
 DIVISIONS_FILE = "divisions.yaml"
 BUNDLED = Path(__file__).resolve().parent / DIVISIONS_FILE   # rules/divisions.yaml, shipped with the package
 LEVELS = ("province", "city", "county")

@@ -35,6 +35,7 @@ from typing import Any, Iterable, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from incentives import _yaml
+from incentives.divisions import UNKNOWN_COUNTY
 from incentives.engine import AwardRow, award_rows
 from incentives.errors import Location, RulebookError
 from incentives.facts import Enterprise, Profile
@@ -150,7 +151,7 @@ class ReformReport:
     def add(self, profile: Profile, base: Sequence[Award | AwardRow], new: Sequence[Award | AwardRow]) -> None:
         """One enterprise's awards under the baseline and under the reform (``award_rows`` or ``assess``)."""
         self.enterprises += 1
-        county = f"{profile.city}/{profile.county or '-'}"
+        county = f"{profile.city}/{profile.county or UNKNOWN_COUNTY}"
         totals = []
         for attr, awards in (("baseline", base), ("reform", new)):
             total = ZERO
@@ -241,11 +242,11 @@ def render(report: ReformReport, title: str, lang: Lang = "zh") -> str:
 
     names = Names.of(None) if lang == "zh" else Names()
 
-    def place(key: str) -> str:   # langfang/香河县 → 廊坊市香河县; "-": no county on file
+    def place(key: str) -> str:   # langfang/香河县 → 廊坊市香河县; no county on file: UNKNOWN_COUNTY
         city, _, county = key.partition("/")
         if lang == "en":
             return key
-        return names.city(city) + (gettext(N_("(county not recorded)"), lang) if county == "-" else county)
+        return names.city(city) + (gettext(N_("(county not recorded)"), lang) if county == UNKNOWN_COUNTY else county)
 
     def rows(name: str, tallies: dict[str, Tally], labelled: bool = False) -> str:
         body = [[gettext(name, lang), gettext(N_("baseline"), lang), gettext(N_("reform"), lang),
