@@ -39,8 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except IncentivesError as e:
-        if e.code == "unknown-reading" and e.location.path is None:  # a choice made on this command line
-            e.location, e.field = Location("--reading"), None
+        option = "--reading" if e.code == "unknown-reading" else e.field if (e.field or "").startswith("--") else None
+        if option is not None and e.location.path is None:  # a choice made on this command line (--reading, --rule)
+            e.location, e.field = Location(option), None
         for problem in getattr(e, "problems", None) or [e]:  # every problem of the file, one line each
             print(f"incentives: {_in_language(problem, getattr(args, 'lang', None))}", file=sys.stderr)
         return EXIT_BAD_INPUT
