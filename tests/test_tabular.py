@@ -287,3 +287,14 @@ def test_an_input_that_is_not_there_is_said_so_before_its_records_are_looked_for
     (tmp_path / "register.csv").write_text("credit_code,name,city\n", encoding="utf-8")
     with pytest.raises(SourceError, match="register.csv: cannot tell where the records are"):
         run_batch(tmp_path / "register.csv", tmp_path / "out", book, AS_OF)
+
+
+def test_a_csv_whose_lines_end_with_cr_alone_says_so(book: Rulebook, tmp_path: Path) -> None:
+    from incentives.errors import SourceError
+
+    ents = tmp_path / "enterprises.csv"    # as an old Mac export writes it: the whole file reads as one line
+    ents.write_bytes(b"credit_code,name,city\r91131026MA0FHN2P7X,x,langfang\r")
+    (tmp_path / "records.csv").write_bytes(b"credit_code,record_id,kind,date\r")
+    for path in ("rows", "columnar"):
+        with pytest.raises(SourceError, match=f"^{ents}:1: lines end with a carriage return alone"):
+            run_batch(ents, tmp_path / "out", book, AS_OF, path=path)

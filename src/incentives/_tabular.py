@@ -272,6 +272,9 @@ def _open_table(path: Path, fmt: str, sheet: str, book: Any = None) -> Table:
     if fmt == "csv":
         with open(path, "rb") as f:
             first = f.readline()
+        if b"\r" in first.rstrip(b"\r\n"):   # the whole table read as its first line
+            raise SourceError("lines end with a carriage return alone (as old Mac exports write them): save the "
+                              "table with LF or CRLF line ends", location=Location(label, 1))
         try:
             names = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")], strict=True), None)
         except (UnicodeDecodeError, csv.Error) as e:
