@@ -298,3 +298,14 @@ def test_a_csv_whose_lines_end_with_cr_alone_says_so(book: Rulebook, tmp_path: P
     for path in ("rows", "columnar"):
         with pytest.raises(SourceError, match=f"^{ents}:1: lines end with a carriage return alone"):
             run_batch(ents, tmp_path / "out", book, AS_OF, path=path)
+
+
+def test_a_records_table_given_as_jsonl_is_refused_and_located(book: Rulebook, tmp_path: Path) -> None:
+    from incentives.errors import SourceError
+
+    ents, recs = write_register(list(synthesize("langfang", 5, seed=5, rulebook=book, as_of=AS_OF)), tmp_path, "csv")
+    [lines] = write_register(list(synthesize("langfang", 5, seed=5, rulebook=book, as_of=AS_OF)), tmp_path, "jsonl")
+    for path in ("rows", "columnar"):
+        with pytest.raises(SourceError, match=f"^{lines}: a records table is csv, parquet or xlsx"):
+            run_batch(ents, tmp_path / "out", book, AS_OF, records=lines, path=path)
+    assert not (tmp_path / "out").exists()

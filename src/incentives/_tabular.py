@@ -667,6 +667,9 @@ class Source:
             return
         self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises))  # there, first
         rec_path = records or (enterprises if self.fmt == "xlsx" else records_path_for(enterprises))
+        if file_format(rec_path) == "jsonl":
+            raise SourceError("a records table is csv, parquet or xlsx (a JSONL register holds its records inline)",
+                              location=Location(str(rec_path)))
         self.records = _open_table(rec_path, file_format(rec_path), "records", self._book(rec_path))
         found = scan(self.table, self.records) if scan is not None and {self.fmt, self.records.fmt} <= {"csv", "parquet"} \
             else None
