@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import copy
 import dataclasses
 import csv
@@ -34,7 +35,7 @@ from typing import IO, Any, Iterator
 from pydantic import ValidationError
 
 from incentives import _yaml
-from incentives._output import Checkpoints, OutputFolder, input_entry, kept_state, sigterm_unwinds
+from incentives._output import Checkpoints, OutputFolder, input_entry, kept_state, scratch_folder, sigterm_unwinds
 from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Misjudged, Row, Source, Table,
                                  award_columns, parse_row, payer_columns, require, text_value, yearly_column)
 from incentives.engine import AwardRow, award_rows
@@ -928,10 +929,6 @@ def _seconds(text: str) -> float:
 def _run(args: argparse.Namespace) -> int:
     from incentives.readings import parse_choices
     from incentives.shipped import default_rules
-
-    import contextlib
-
-    from incentives._output import scratch_folder
 
     reform = load_reform(args.reform)[0] if args.reform else None
     # standard input is kept apart from the results folder (a run replaces that whole) until the run ends; a
