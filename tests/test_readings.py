@@ -92,31 +92,29 @@ def rule_file(tmp_path: Path, readings: str) -> Path:
     return path
 
 
+def reading(name: str, options: str) -> str:
+    """A reading of Langfang's 三、4 with default ``a``, under ``readings:``; ``options`` as written there."""
+    return f"  {name}:\n    cite: {{document: lf-2025-5, clause: 三、4}}\n    question: {{zh: 问题, en: question}}\n" \
+        f"    default: a\n    options:\n{options}"
+
+
 def test_a_default_that_changes_rules_and_a_change_to_no_rule_are_located(tmp_path: Path) -> None:
-    path = rule_file(tmp_path, """  lf.example.bad_default:
-    cite: {document: lf-2025-5, clause: 三、4}
-    question: {zh: 问题, en: question}
-    default: a
-    options:
+    path = rule_file(tmp_path, reading("lf.example.bad_default", """\
       a: {note: one, changes: [{remove: lf.industrial_internet_platform}]}
       b: {note: two}
-""")
+"""))
     with pytest.raises(RulebookError, match="the default option 'a' makes changes") as e:
         load_rulebook(path)
     line = path.read_text("utf-8").splitlines().index("  lf.example.bad_default:") + 1
     assert e.value.location.line == line   # the reading whose default makes changes
-    path = rule_file(tmp_path, """  lf.example.typo:
-    cite: {document: lf-2025-5, clause: 三、4}
-    question: {zh: 问题, en: question}
-    default: a
-    options:
+    path = rule_file(tmp_path, reading("lf.example.typo", """\
       a: {note: one}
       b:
         note: two
         changes:
           - rule: lf.industrial_internet_platfrom
             add_when: [{enterprise.clusters: {not_empty: true}}]
-""")
+"""))
     assert load_rulebook(path).readings_in_force()["lf.example.typo"] == "a"
     with pytest.raises(RulebookError, match="no rule 'lf.industrial_internet_platfrom' in this file; did you mean") as e:
         load_rulebook(path, readings={"lf.example.typo": "b"})
@@ -125,15 +123,11 @@ def test_a_default_that_changes_rules_and_a_change_to_no_rule_are_located(tmp_pa
 
 
 def test_a_note_is_one_text_or_both_languages_and_half_a_pair_is_located(tmp_path: Path) -> None:
-    path = rule_file(tmp_path, """  lf.example.notes:
-    cite: {document: lf-2025-5, clause: 三、4}
-    question: {zh: 问题, en: question}
-    default: a
-    options:
+    path = rule_file(tmp_path, reading("lf.example.notes", """\
       a: {note: 只写一种}
       b:
         note: {zh: 中文说明, en: the English note}
-""")
+"""))
     options = load_rulebook(path).files["langfang"].model.readings["lf.example.notes"].options
     assert [options[o].note_in(lang) for o in "ab" for lang in ("zh", "en")] == \
         ["只写一种", "只写一种", "中文说明", "the English note"]
@@ -147,18 +141,14 @@ def test_a_note_is_one_text_or_both_languages_and_half_a_pair_is_located(tmp_pat
 
 
 def test_a_condition_a_reading_adds_is_checked_where_it_is_written(tmp_path: Path) -> None:
-    path = rule_file(tmp_path, """  lf.example.bad_condition:
-    cite: {document: lf-2025-5, clause: 三、4}
-    question: {zh: 问题, en: question}
-    default: a
-    options:
+    path = rule_file(tmp_path, reading("lf.example.bad_condition", """\
       a: {note: one}
       b:
         note: two
         changes:
           - rule: lf.industrial_internet_platform
             add_when: [{enterprise.clustres: {not_empty: true}}]
-""")
+"""))
     from incentives.lint import lint_files
 
     problems = [p for p in lint_files([path]) if "with reading" in p.message]

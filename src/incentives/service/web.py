@@ -108,7 +108,6 @@ class Choice:
     """A reading of the served rules (``incentives.readings``) that a person may choose on the calculator."""
 
     id: str
-    file: str                       # the rule file that declares it (its city, or the province)
     question: str
     options: list[tuple[str, str]]  # (option, its note)
     default: str
@@ -118,10 +117,10 @@ class Choice:
 def reading_choices(book: Rulebook, lang: Lang) -> list[Choice]:
     """Every reading of the served rules, file by file, with the option in force selected."""
     in_force = book.readings_in_force()
-    return [Choice(name, key, reading.question.in_lang(lang),
+    return [Choice(name, reading.question.in_lang(lang),
                    [(option, o.note_in(lang)) for option, o in reading.options.items()], reading.default,
                    in_force.get(name, reading.default))
-            for key, loaded in sorted(book.files.items()) for name, reading in loaded.model.readings.items()]
+            for _, loaded in sorted(book.files.items()) for name, reading in loaded.model.readings.items()]
 
 
 def _cities_with_rules(book: Rulebook) -> list[str]:
