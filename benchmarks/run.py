@@ -5,9 +5,10 @@
     make bench BENCH_ARGS="--baseline ../main/src --sizes 100000"   # batch against another checkout
     .venv/bin/python benchmarks/run.py --sizes 10000,100000
 
-Baselines: the Langfang awards of a CSV register written by hand in polars (polars_langfang.py) for
-the columnar batch; for the per-enterprise batch, the package as it was before its reader recovered
-from bad rows and accounted for every row (commit ``PRE_HARDENING``, checked out from this repository's
+Baselines: the awards of a CSV register written by hand in polars for the columnar batch, of Langfang
+(polars_langfang.py) and of all three cities (polars_cities.py); for the per-enterprise batch, the
+package as it was before its reader recovered from bad rows and accounted for every row (commit
+``PRE_HARDENING``, checked out from this repository's
 history into a temporary folder; ``--baseline`` names another checkout's ``src/``, ``--baseline-rev
 ''`` leaves it out); a hand-written function computing the same awards directly (handwritten.py) for
 the engine in memory; for memory the smallest population. Nothing here asserts a time: it prints
@@ -179,11 +180,26 @@ def synth_register(n: int, city: str, out: Path, fmt: str = "csv") -> Path:
     return out / f"enterprises.{fmt}"
 
 
-def award_keys(path: Path) -> Any:
+AWARD_KEYS = ("credit_code", "rule_id", "record_id", "amount", "payer_city", "payer_county")
+# what polars_cities.py writes besides: the awards of all three cities include ceilings (up_to), benefits with no
+# sum (unquantified, non_monetary) and rules whose payers are unspecified; no rule names the province
+CITIES_KEYS = (*AWARD_KEYS, "status", "amount_max", "payer_province", "payers_unspecified")
+
+
+def award_keys(path: Path, columns: tuple[str, ...] = AWARD_KEYS) -> Any:
     import polars as pl
 
-    return pl.read_csv(path, infer_schema=False).select(
-        "credit_code", "rule_id", "record_id", "amount", "payer_city", "payer_county").sort(pl.all())
+    return pl.read_csv(path, infer_schema=False).select(columns).sort(pl.all())
+
+
+def disagreement(batch: Any, hand: Any) -> str:
+    """Which rules have rows that only one of the two award tables holds, and how many."""
+    parts = []
+    for where, rows in (("batch", batch.join(hand, on=batch.columns, how="anti", nulls_equal=True)),
+                        ("baseline", hand.join(batch, on=batch.columns, how="anti", nulls_equal=True))):
+        for rule, count in rows.group_by("rule_id").len().sort("rule_id").iter_rows():
+            parts.append(f"{rule}: {count:,} row(s) only in the {where}")
+    return "; ".join(parts) or "the same rows, repeated a different number of times"
 
 
 XLSX_SIZE = 100_000   # the largest register also timed as an xlsx workbook
@@ -205,9 +221,9 @@ def columnar(sizes: list[int], repeat: int) -> None:
     print("## Columnar batch against hand-written polars (CSV in; awards, errors and summary out; fresh processes, "
           f"process start included; each program run {repeat} times, in turn with the others so that a slow moment "
           "of the machine falls on all of them; best and median)")
-    print("Langfang: the hand-written polars computes the same award rows, checked equal before timing. All three "
-          "cities: no hand-written code exists for them; the ratio is against the Langfang baseline on a Langfang "
-          "register of the same size, timed in the same run.")
+    print("Each register against its hand-written polars, which computes the same award rows, checked equal before "
+          "timing: polars_langfang.py (the 6 Langfang rules) on a Langfang register, polars_cities.py (the 57 paying "
+          "rules of Shijiazhuang, Cangzhou and Langfang, with statuses, ceilings and payers) on all three cities.")
     print(f"{'register':>22} {'program':>28} {'seconds':>9} {'per minute':>12} {'× polars':>9} {'median s':>9} "
           f"{'× median':>9} {'CPU s':>7} {'CPU ×':>7} {'peak MiB':>9}")
     cli = [sys.executable, "-m", "incentives.cli", "batch"]
@@ -219,20 +235,25 @@ def columnar(sizes: list[int], repeat: int) -> None:
                 enterprises = synth_register(n, city, Path(tmp) / city)
                 records = enterprises.with_name("records.csv")
                 out = Path(tmp) / f"out-{city}"
-                hand = [sys.executable, str(ROOT / "benchmarks/polars_langfang.py"), str(enterprises), str(records),
+                program = "polars_langfang.py" if city == "langfang" else "polars_cities.py"
+                hand = [sys.executable, str(ROOT / "benchmarks" / program), str(enterprises), str(records),
                         str(Path(tmp) / "hand.csv"), str(AS_OF)]
                 batch_argv = [*cli, str(enterprises), "-o", str(out), "--as-of", str(AS_OF), "--path", "columnar"]
-                runs = {"hand-written polars": hand} if city == "langfang" else {}
+                runs = {"hand-written polars": hand}
                 runs["incentives batch (columnar)"] = batch_argv   # two chunks at a time (the default)
                 if city == "langfang":
                     runs["columnar, --workers 1"] = [*batch_argv, "--workers", "1"]   # what the threads add
+                subprocess.run(hand, check=True, cwd=ROOT)
+                subprocess.run(batch_argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                keys = AWARD_KEYS if city == "langfang" else CITIES_KEYS
+                batch_rows, hand_rows = award_keys(out / "awards.csv", keys), award_keys(Path(tmp) / "hand.csv", keys)
+                same = batch_rows.equals(hand_rows)
+                print(f"{'':>22} award rows equal to the hand-written polars' ({program}, {batch_rows.height:,} rows, "
+                      f"{len(keys)} columns): {same}")
+                if not same:
+                    raise SystemExit(f"the baseline and the batch disagree ({disagreement(batch_rows, hand_rows)}): "
+                                     "no timing")
                 if city == "langfang":
-                    subprocess.run(hand, check=True, cwd=ROOT)
-                    subprocess.run(batch_argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-                    same = award_keys(out / "awards.csv").equals(award_keys(Path(tmp) / "hand.csv"))
-                    print(f"{'':>22} award rows equal to the hand-written polars': {same}")
-                    if not same:
-                        raise SystemExit("the baseline and the batch disagree: no timing")
                     # the same register as Parquet (and, small enough for calamine, as xlsx), awards as CSV
                     for fmt, label in (("parquet", "Parquet"), ("xlsx", "xlsx"))[:2 if n <= XLSX_SIZE else 1]:
                         runs[f"batch (columnar, {label} in)"] = same_awards(n, city, fmt, Path(tmp), out, cli)

@@ -369,6 +369,127 @@ def test_the_benchmark_baseline_pays_what_the_batch_pays(tmp_path: Path) -> None
     assert batch.equals(baseline)
 
 
+def _baseline(name: str) -> Any:
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rare(n: int, city: str, records: list[dict[str, Any]], **profile: Any) -> dict[str, Any]:
+    """An enterprise of ``city`` with ``records`` (ids r1, r2... in order), its code made of ``n``."""
+    ent = {"name": f"测试企业{n}", "credit_code": credit_code(f"911301{n:02d}MA0CTX8K4"), "city": city, **profile}
+    return {"enterprise": ent, "records": [{"id": f"r{i}", **r} for i, r in enumerate(records, 1)]}
+
+
+def _rec(kind: str, date: str, **fields: Any) -> dict[str, Any]:
+    return {"kind": kind, "date": dt.date.fromisoformat(date), **fields}
+
+
+# What a few thousand synthetic enterprises seldom hold (a passed review, a national design centre, listing
+# steps), and the edges of the rules: windows, limits, achievements, rates to the fen, caps, halves.
+RARE = [
+    _rare(1, "shijiazhuang", [
+        _rec("recognition", "2023-05-01", title="specialized_sme", level="provincial", first_time=True,
+             review_passed=True),
+        _rec("recognition", "2024-05-01", title="specialized_sme", level="provincial", first_time=True,
+             review_passed=True),                                                    # paid once
+        _rec("recognition", "2022-03-01", title="little_giant", level="national"),
+        _rec("recognition", "2021-09-14", title="tech_innovation_demo", level="national"),     # before the window
+        _rec("recognition", "2026-01-01", title="tech_innovation_demo", level="provincial"),   # after it
+        _rec("recognition", "2025-12-31", title="tech_innovation_demo", level="provincial")],
+        clusters=["正定装备"], industries=["new_generation_it"], size="small"),
+    _rare(2, "shijiazhuang", [
+        _rec("trademark", "2022-01-01", type="geographical_indication_trademark", registration_number="T1",
+             indication="赵州雪花梨"),
+        _rec("trademark", "2022-02-01", type="geographical_indication_product", registration_number="P1",
+             indication="赵州雪花梨"),                                                   # the same indication
+        _rec("trademark", "2022-03-01", type="geographical_indication_trademark", registration_number="T9"),
+        _rec("trademark", "2022-04-01", type="geographical_indication_trademark", registration_number="T9"),
+        _rec("trademark", "2022-05-01", type="geographical_indication_product"),        # its own achievement
+        _rec("project", "2023-01-01", type="attracted_investment", investor_rank="china_500", completed=True,
+             investor_outside_city=True, investment="300000000"),                       # 1%: the 200万元 cap
+        _rec("project", "2023-02-01", type="attracted_investment", investor_rank="industry_top_100", completed=True,
+             investor_outside_city=True, investment="12345678.90"),                     # 123456.789 → 123456.79
+        _rec("project", "2023-03-01", type="attracted_investment", investor_rank="china_500", completed=True,
+             investor_outside_city=False, investment="500000"),
+        _rec("project", "2023-04-01", type="tech_retrofit", equipment_purchase="1234.50"),   # 185.175 → 185.18
+        _rec("bond", "2023-05-01", amount="1234567.25"),                                 # 24691.345 → 24691.35
+        _rec("bond", "2023-06-01", amount="30000000")],
+        clusters=["辛集皮革"], industries=["traditional"], size="medium"),
+    _rare(3, "shijiazhuang", [_rec("bond", "2023-05-01", amount="1000000"),                 # not an SME
+                              _rec("quality_award", "2023-05-01", award="hebei_quality_award", category="organisation"),
+                              _rec("quality_award", "2023-06-01", award="hebei_quality_award", category="individual")],
+          size="large"),
+    _rare(4, "cangzhou", [
+        _rec("recognition", "2023-01-01", title="industrial_design_center", level="provincial"),
+        _rec("recognition", "2024-01-01", title="industrial_design_center", level="national"),   # 再奖励
+        _rec("listing", "2023-01-01", market="a_share", milestone="counselling_filed"),
+        _rec("listing", "2023-06-01", market="a_share", milestone="counselling_filed"),
+        _rec("listing", "2024-01-01", market="a_share", milestone="application_accepted"),
+        _rec("listing", "2023-01-01", market="overseas", milestone="application_accepted"),
+        _rec("listing", "2024-01-01", market="overseas", milestone="approved"),
+        _rec("trademark", "2023-01-01", type="madrid", fee="400000"),                  # 120000.00
+        _rec("trademark", "2023-02-01", type="international_registration", fee="400000"),   # 80000.00: the total
+        _rec("trademark", "2023-03-01", type="madrid", fee="400000"),                  # nothing left
+        _rec("statistics", "2023-03-01", status="new_above_size"),
+        _rec("statistics", "2023-09-01", status="new_above_size"),                      # once a year
+        _rec("statistics", "2024-02-01", status="new_above_size"),
+        _rec("project", "2026-07-01", type="park_entry")],                              # after as_of
+        clusters=["沧县服装"], industries=["textiles_apparel"], size="small"),
+    _rare(5, "cangzhou", [_rec("recognition", "2024-01-01", title="industrial_design_center", level="national"),
+                          _rec("trademark", "2023-01-01", type="international_registration", fee="100.01")]),
+    _rare(6, "langfang", [
+        _rec("recognition", "2025-10-01", title="cluster_leader", level="provincial"),
+        _rec("recognition", "2026-01-01", title="cluster_leader", level="provincial"),
+        _rec("recognition", "2025-09-11", title="cluster_leader", level="municipal"),  # the day before the text
+        _rec("recognition", "2025-11-01", title="industrial_internet_platform", level="provincial", scope="industry"),
+        _rec("recognition", "2025-12-01", title="industrial_internet_platform", level="provincial", scope="regional"),
+        _rec("project", "2026-01-01", type="digital_transformation_pilot", investment="12345.65"),   # 1234.57 in halves
+        _rec("project", "2026-02-01", type="digital_transformation_pilot", investment="2500000.05")],
+        clusters=["香河家具"], size="small"),
+]
+CITIES_COLUMNS = ["credit_code", "rule_id", "record_id", "amount", "payer_city", "payer_county", "status", "amount_max",
+                  "payer_province", "payers_unspecified"]
+
+
+def test_the_benchmark_baseline_of_all_three_cities_pays_what_the_batch_pays(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``make bench`` times the batch on all three cities against polars_cities.py while their award rows are
+    equal: on synthetic registers with the rare cases above, every official rule pays rows and the hand-written
+    program writes each one (a rule left out of it, or priced otherwise, fails here)."""
+    from conftest import ROOT
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))   # as run, the program imports polars_langfang beside it
+    hand = _baseline("polars_cities")
+    book = shared_rulebook()
+    official = {r.id for loaded in book.files.values() for r in loaded.rules if not r.reported}
+    paid: set[str] = set()
+    for seed in (1, 2, 3):
+        items = [*synthesize("all", 2500, seed=seed, rulebook=book, as_of=AS_OF), *RARE]
+        [enterprises, records] = write_register(items, tmp_path / f"register-{seed}", "csv")
+        run_batch(enterprises, tmp_path / f"out-{seed}", book, AS_OF)
+        hand.awards(str(enterprises), str(records), AS_OF).sink_csv(tmp_path / f"hand-{seed}.csv")
+        batch = pl.read_csv(tmp_path / f"out-{seed}" / "awards.csv", infer_schema=False).select(CITIES_COLUMNS)
+        baseline = pl.read_csv(tmp_path / f"hand-{seed}.csv", infer_schema=False).select(CITIES_COLUMNS)
+        assert batch.sort(pl.all()).equals(baseline.sort(pl.all()))
+        paid |= set(batch["rule_id"])
+    assert paid == official and len(official) == 57
+    rows = {(k[1], k[2]): (k[3], k[7], k[4], k[5]) for k in baseline.filter(
+        pl.col("credit_code").is_in([i["enterprise"]["credit_code"] for i in RARE])).iter_rows()}
+    assert rows[("lf.digital_pilot", "r6")] == ("1234.57", "1234.57", "617.29", "617.28")
+    assert rows[("cz.trademark.international", "r9")] == ("80000.00", "80000.00", None, None)
+    assert rows[("sjz.attracted_investment", "r7")] == ("123456.79", "123456.79", None, None)
+    assert rows[("sjz.tech_retrofit", "r9")] == (None, "185.18", None, None)
+    assert ("cz.industrial_design.center_national", "r2") in rows and ("sjz.trademark.geographical_indication", "r2") \
+        not in rows and ("sjz.tech_innovation_demo.provincial", "r6") in rows
+
+
 # ------------------------------------------------------------------------------------ resuming
 def resume_register(directory: Path, join: str) -> Path:
     """600 enterprises of the three cities with a duplicated credit code and a bad row; for ``index``, the
