@@ -333,3 +333,13 @@ def test_a_command_imports_only_the_modules_it_runs(tmp_path: Path) -> None:
     assert "1 enterprises read, 1 assessed" in proc.stdout
     proc = _cli("no-such-command")   # a mistake lists every command, those of the modules left unimported too
     assert proc.returncode == 2 and all(f"'{c}'" in proc.stderr for c in ("batch", "synth", "chart", "ledger", "serve"))
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_importing_the_command_line_leaves_the_collector_as_it_found_it(collecting: bool) -> None:
+    """The objects the imports made are frozen (kept out of the collector's walks); the collector itself is
+    left on or off as the importing program had it."""
+    code = ("import gc\n" + ("" if collecting else "gc.disable()\n")
+            + "import incentives.cli\nprint(gc.isenabled(), gc.get_freeze_count() > 10_000)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == f"{collecting} True"

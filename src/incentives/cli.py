@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
+# The engine's modules build some seventy models and their validators, which live as long as the process:
+# let run while they are made, the cyclic collector walks them again and again (an eighth of a command's
+# start). It is paused while they are imported, and what they made is set aside from its walks for good.
+_collecting = gc.isenabled()
+gc.disable()
 from incentives._output import Terminated
 from incentives.engine import assess
 from incentives.errors import FactsError, IncentivesError, LintWarning, Location
@@ -25,6 +31,10 @@ from incentives.facts import load_enterprise
 from incentives.readings import add_reading_argument, parse_choices
 from incentives.rulebook import Rulebook, load_rulebook
 from incentives.shipped import default_rules, shipped_rules, version
+
+gc.freeze()
+if _collecting:
+    gc.enable()
 
 EXIT_PROBLEMS = 1
 EXIT_BAD_INPUT = 2
