@@ -236,6 +236,8 @@ def awards(enterprises: str, records: str, as_of: dt.date) -> pl.LazyFrame:
     recs = (every.filter(C("date") <= as_of).join(ents, on="credit_code", how="inner")
             .with_columns(in_cluster=C("clusters").str.contains(r"[^;\s]").fill_null(False))   # a cluster named
             .collect().lazy())   # once: the rules' sixty queries read it in memory, not the files sixty times
+    # an enterprise meets the rules of its city's file: no county file has rules, and hebei.yaml (the province's,
+    # covering all three) pays nothing
     found = pl.concat([*shijiazhuang(recs), *cangzhou(recs), *langfang(recs)])
     # limits (一次性, once a year, once per achievement): the earliest record of each scope is paid. No record
     # meets two official rules outside one `combine: all` group (sjz.specialized_and_positive_list, cz.above_size,
