@@ -168,6 +168,54 @@ def test_batch_dash_reads_a_register_from_standard_input(fmt: str, tmp_path: Pat
     assert sorted(p.name for p in (tmp_path / "piped").iterdir()) == sorted(p.name for p in (tmp_path / "read").iterdir())
 
 
+@pytest.mark.parametrize("fmt, path", [("csv", "columnar"), ("csv", "rows"), ("jsonl", "columnar"), ("jsonl", "rows")])
+def test_batch_names_standard_input_stdin_in_errors_the_summary_and_the_manifest(fmt: str, path: str,
+                                                                                 tmp_path: Path) -> None:
+    """The copy of standard input a run reads is never named: errors.csv, messages, summary.json and the
+    manifest say <stdin> (the manifest with the hash of the bytes read), on both paths; the other rows are
+    assessed as from a file."""
+    register = tmp_path / "register"
+    assert _cli("synth", "--city", "langfang", "--n", "40", "--seed", "5", "--format", fmt, "-o",
+                str(register)).returncode == 0
+    lines = (register / f"enterprises.{fmt}").read_text("utf-8").splitlines(keepends=True)
+    bad = "BADCODE,x,langfang,永清县,,,micro\n" if fmt == "csv" else '{"enterprise": {"credit_code": "BADCODE"}}\n'
+    text = "".join([*lines[:4], bad, *lines[4:]])   # line 5
+    records = ["--records", str(register / "records.csv")] if fmt == "csv" else []
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    piped = _cli("batch", "-", "-o", str(tmp_path / "piped"), "--as-of", "2026-06-30", "--path", path, *records,
+                 stdin=text, env={"TMPDIR": str(scratch)})
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.startswith("41 enterprises read, 40 assessed, "), piped.stdout
+    out = tmp_path / "piped"
+    errors = (out / "errors.csv").read_text("utf-8").splitlines()
+    reason = ("<stdin>:5:1: enterprise.credit_code: a unified social credit code has 18 characters, 'BADCODE' has 7"
+              if fmt == "csv" else "<stdin>:5: enterprise.name: Field required")
+    row = "4" if fmt == "csv" else "5"   # a data row below the header, a line
+    assert [line.split(",")[:2] for line in errors[1:]] == [["<stdin>", row]] and reason in errors[1], errors
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["input"]["enterprises"] == "<stdin>"
+    assert (summary["counts"]["assessed"], summary["counts"]["bad_enterprises"]) == (40, 1)
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    import hashlib
+
+    assert manifest["inputs"][0] == {"role": "enterprises", "path": "<stdin>", "bytes": len(text.encode()),
+                                     "sha256": "sha256:" + hashlib.sha256(text.encode()).hexdigest()}
+    for name in os.listdir(out):   # the copy's folder is named nowhere
+        assert "incentives-stdin-" not in (out / name).read_text("utf-8", "replace"), name
+    assert "incentives-stdin-" not in piped.stdout + piped.stderr
+    header = _cli("batch", "-", "-o", str(tmp_path / "header"), "--path", path, *records,
+                  stdin="credit_code,nme\n" if fmt == "csv" else "[]\n")
+    if fmt == "csv":
+        assert (header.returncode, header.stderr.split(";")[0]) == (
+            2, "incentives: <stdin>:1:2: unknown column 'nme' in the enterprises table")
+    no_records = _cli("batch", "-", "-o", str(tmp_path / "alone"), stdin="".join(lines) if fmt == "csv" else "")
+    if fmt == "csv":
+        assert (no_records.returncode, no_records.stderr) == (
+            2, "incentives: <stdin>: standard input holds the enterprises table alone: name the records table with "
+               "--records (or pipe a JSONL register, which holds its records inline)\n")
+
+
 def test_explain_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "explain", str(EXAMPLES / "guan-missing-facts.yaml"), "--rules", str(RULES),
                        "--rule", "lf.digital_pilot", "--as-of", "2026-06-30", "--format", "json")

@@ -161,16 +161,22 @@ def test_an_output_path_that_is_a_file_or_a_folder_of_other_files_is_refused(
 
 
 def killed_with_a_checkpoint(enterprises: Path, out: Path, delay: float, workers: int = 1,
-                             rules: Path = ROOT / "rules", every: float = 0, path: str = "rows") -> Path:
+                             rules: Path = ROOT / "rules", every: float = 0, path: str = "rows",
+                             piped: bool = False) -> Path:
     """Start a batch on ``path`` that records a checkpoint at most every ``every`` seconds, SIGKILL it ``delay``
-    seconds after its first checkpoint, and return the partial folder it leaves (with its checkpoint)."""
+    seconds after its first checkpoint, and return the partial folder it leaves (with its checkpoint). With
+    ``piped``, the enterprises table is read from standard input."""
     import shutil
 
     argv = [*batch_command(enterprises, out, workers, BLOCK if path == "columnar" else None),
             "--checkpoint-seconds", str(every), "--path", path]
     argv[argv.index("--rules") + 1] = str(rules)
+    if piped:
+        argv[argv.index(str(enterprises))] = "-"
+        argv += ["--records", str(enterprises.with_name("records.csv"))]
     for _ in range(6):   # a machine with idle cores may finish first: then again, killed sooner
-        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(enterprises if piped else os.devnull, "rb") as stdin:
+            child = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while not list(out.parent.glob(f".{out.name}.partial-*/{CHECKPOINT}")) and time.monotonic() < deadline:
             assert child.poll() is None, "the run ended before its first checkpoint"
@@ -263,6 +269,37 @@ def test_a_run_resumed_after_sigkill_writes_what_an_uninterrupted_run_writes(
             assert manifest[key] == reference[key]
     assert len(set(chunks_resumed)) > 1 and max(chunks_resumed) > 0   # killed at different points
     assert max(written_after) > 0   # rows written after the last checkpoint were cut off, not kept twice
+
+
+@pytest.mark.parametrize("path", ["rows", "columnar"])
+def test_a_run_reading_standard_input_resumes_only_on_the_same_bytes(registers: tuple[Path, Path], tmp_path: Path,
+                                                                    path: str) -> None:
+    """Standard input is copied afresh by each run, but the checkpoint holds the hash of the bytes read under
+    <stdin>: the same bytes piped again go on from the checkpoint to the files of an uninterrupted run; other
+    bytes are refused, one line at <stdin>, and the partial results are kept for a later try."""
+    large = registers[1]
+    whole, out = tmp_path / "whole", tmp_path / "resumed"
+    assert main([*batch_command(large, whole, 1)[3:], "--path", path]) == 0
+    partial = killed_with_a_checkpoint(large, out, 0.3, path=path, piped=True)
+    checkpoint = json.loads((partial / CHECKPOINT).read_text(encoding="utf-8"))
+    assert checkpoint["run"]["inputs"][0]["path"] == "<stdin>"
+    argv = [*batch_command(large, out, 1, BLOCK if path == "columnar" else None), "--resume", "--path", path,
+            "--records", str(large.with_name("records.csv"))]
+    argv[argv.index(str(large))] = "-"
+    other = large.read_bytes()
+    other = other[:other.rindex(b"\n", 0, len(other) - 1) + 1]   # the last enterprise left out
+    refused = subprocess.run(argv, input=other, capture_output=True)
+    assert refused.returncode == 2 and refused.stderr.decode().startswith(
+        "incentives: <stdin>: the enterprises table is not the one the run being resumed read (<stdin>, sha256:")
+    assert refused.stderr.count(b"\n") == 1 and list(tmp_path.glob(".resumed.partial-*"))
+    resumed = subprocess.run(argv, input=large.read_bytes(), capture_output=True, text=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed after chunk {checkpoint['state']['chunks']:,} ".encode() in resumed.stdout
+    for name in ("awards.csv", "errors.csv", "summary.csv"):
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    manifest, reference = read_manifest(out), read_manifest(whole)
+    assert manifest is not None and reference is not None and consistent(out)
+    assert manifest["inputs"] == [{**reference["inputs"][0], "path": "<stdin>"}, reference["inputs"][1]]
 
 
 def test_resume_refuses_changed_inputs_rules_or_partial_files(registers: tuple[Path, Path], tmp_path: Path,

@@ -244,8 +244,9 @@ class JsonlReader:
     that is not JSON or not UTF-8, is ``_ragged``: the per-enterprise path reads it as ever. A block
     polars cannot decode is halved until the lines it cannot decode are found."""
 
-    def __init__(self, path: Path, block_bytes: int) -> None:
+    def __init__(self, path: Path, block_bytes: int, label: str | None = None) -> None:
         self.path = path
+        self.label = label or str(path)   # how a line's problem names the file (<stdin> for a copy of standard input)
         self.block_bytes = block_bytes
         self.dtype = _jsonl_dtype()
         self.odd = _unfaithful_text()
@@ -261,9 +262,9 @@ class JsonlReader:
                 for n, line in enumerate(f, 1):
                     if n == raw["_number"]:
                         break
-            found = jsonl_row(self.path, n, line)
+            found = jsonl_row(self.label, n, line)
         else:
-            found = jsonl_row(self.path, raw["_number"], text.encode("utf-8"))
+            found = jsonl_row(self.label, raw["_number"], text.encode("utf-8"))
         return found
 
     def blocks(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
@@ -408,7 +409,9 @@ def _utf8(line: bytes) -> str | None:
         return None
 
 
-def jsonl_tables(path: Path) -> tuple[Table, Table]:
-    """The columns a JSONL register's lines are decoded into, as the two tables of the other formats."""
-    return (Table(path, "jsonl", "enterprises", {n: i for i, n in enumerate(ENTERPRISE_COLUMNS, 1)}),
-            Table(path, "jsonl", "records", {n: i for i, n in enumerate((*RECORD_COLUMNS, *OPTIONAL_RECORD_COLUMNS), 1)}))
+def jsonl_tables(path: Path, name: str | None = None) -> tuple[Table, Table]:
+    """The columns a JSONL register's lines are decoded into, as the two tables of the other formats
+    (``name``: how messages name the file, where not by its path)."""
+    return (Table(path, "jsonl", "enterprises", {n: i for i, n in enumerate(ENTERPRISE_COLUMNS, 1)}, name),
+            Table(path, "jsonl", "records", {n: i for i, n in enumerate((*RECORD_COLUMNS, *OPTIONAL_RECORD_COLUMNS), 1)},
+                  name))

@@ -55,9 +55,10 @@ def file_digest(path: Path, prefix: tuple[int, Any] | None = None) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def input_entry(role: str, path: Path) -> dict[str, Any]:
-    """How the manifest names an input file: its role, path, size and hash."""
-    return {"role": role, "path": str(path), "bytes": path.stat().st_size, "sha256": file_digest(path)}
+def input_entry(role: str, path: Path, name: str | None = None) -> dict[str, Any]:
+    """How the manifest names an input file: its role, path (or ``name``: ``<stdin>`` for the bytes read from
+    standard input, which ``path`` holds a copy of), size and hash."""
+    return {"role": role, "path": name or str(path), "bytes": path.stat().st_size, "sha256": file_digest(path)}
 
 
 def now() -> str:

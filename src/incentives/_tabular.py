@@ -211,10 +211,13 @@ class Table:
     fmt: str
     sheet: str                  # enterprises | records
     columns: dict[str, int]     # column name → 1-based position
+    name: str | None = None     # how messages name the file where not by its path: <stdin> for a copy of standard input
 
     @functools.cached_property
     def label(self) -> str:
-        return f"{self.path}[{self.sheet}]" if self.fmt == "xlsx" else str(self.path)
+        """How messages, errors.csv and the summary name the table: the only place that decides it."""
+        file = self.name or str(self.path)
+        return f"{file}[{self.sheet}]" if self.fmt == "xlsx" else file
 
     @functools.cached_property
     def kinds(self) -> tuple[tuple[str, bool], ...]:
@@ -261,12 +264,12 @@ def _header(table_kind: str, names: list[str], label: str) -> dict[str, int]:
     return columns
 
 
-def _open_table(path: Path, fmt: str, sheet: str, book: Any = None) -> Table:
+def _open_table(path: Path, fmt: str, sheet: str, book: Any = None, name: str | None = None) -> Table:
     """Read the header only, so a table that cannot be read fails before the run starts.
 
     ``book`` is the open workbook of an xlsx file: opening one reads every sheet, so it is opened once.
     """
-    label = f"{path}[{sheet}]" if fmt == "xlsx" else str(path)
+    label = Table(path, fmt, sheet, {}, name).label
     if not path.is_file():
         raise SourceError("no such file", location=Location(label))
     if fmt == "csv":
@@ -290,7 +293,7 @@ def _open_table(path: Path, fmt: str, sheet: str, book: Any = None) -> Table:
             names.pop()
     if not names:
         raise SourceError("the table is empty: the first row must name the columns", location=Location(label, 1))
-    return Table(path, fmt, sheet, _header(sheet, list(names), label))
+    return Table(path, fmt, sheet, _header(sheet, list(names), label), name)
 
 
 def _rows(table: Table, book: Any = None) -> Iterator[Row]:
@@ -450,8 +453,9 @@ def parse_row(table: Table, row: Row) -> tuple[dict[str, Any], str | None]:
     return values, problem
 
 
-def _jsonl_rows(path: Path, parse: bool = True) -> Iterator[Row]:
-    """One enterprise per line in the facts format; numbers with a point become exact Decimals.
+def _jsonl_rows(path: Path, parse: bool = True, label: str | None = None) -> Iterator[Row]:
+    """One enterprise per line in the facts format; numbers with a point become exact Decimals; a line's
+    problem names the file ``label`` (default: its path).
 
     With ``parse=False`` only the row numbers and credit codes are found (for duplicates)."""
     with open(path, "rb") as f:
@@ -461,11 +465,12 @@ def _jsonl_rows(path: Path, parse: bool = True) -> Iterator[Row]:
             if not parse:
                 yield Row(n, n, {}, _jsonl_key(raw))
                 continue
-            yield jsonl_row(path, n, raw)
+            yield jsonl_row(label or path, n, raw)
 
 
-def jsonl_row(path: Path, n: int, raw: bytes) -> Row:
-    """Line ``n`` of a JSONL register (``raw``: its bytes, newline included) as a row, or with its problem."""
+def jsonl_row(path: Path | str, n: int, raw: bytes) -> Row:
+    """Line ``n`` of a JSONL register (``raw``: its bytes, newline included) as a row, or with its problem
+    (naming the file ``path``: its path, or its label)."""
     try:
         text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
         data = json.loads(text, parse_float=Decimal)
@@ -639,12 +644,14 @@ class Misjudged(Exception):
 class Source:
     """The enterprises of a register with their records, and how the two tables were joined."""
 
-    def __init__(self, enterprises: Path, records: Path | None, scan: Callable[[Table, Table], Any] | None = None
-                 ) -> None:
-        """``scan`` reads the credit codes of two CSV or Parquet tables (or of a JSONL register's lines) faster than the pass here does (``columnar.scan_codes``:
+    def __init__(self, enterprises: Path, records: Path | None, scan: Callable[[Table, Table], Any] | None = None,
+                 name: str | None = None) -> None:
+        """``name`` is how messages name the enterprises file where not by its path (``<stdin>``). ``scan`` reads the credit codes of two CSV or Parquet tables (or of a JSONL register's lines) faster than the pass here does (``columnar.scan_codes``:
         whether the records are in the enterprises' order, and the duplicated codes), or declines with ``None``."""
         self.fmt = file_format(enterprises)
         self.path = enterprises
+        self.name = name
+        self.label = name or str(enterprises)   # the JSONL register's, or the enterprises table's file
         self.orphans: list[Row] = []
         self.books: dict[Path, Any] = {}  # open xlsx workbooks
         self.scanned: Any = None  # what ``scan`` found
@@ -655,17 +662,17 @@ class Source:
             if not enterprises.is_file():
                 raise SourceError("no such file", location=Location(str(enterprises)))
             self.table, self.records, self.join = None, None, "inline"
-            lines = Table(enterprises, "jsonl", "enterprises", {"credit_code": 1})
+            lines = Table(enterprises, "jsonl", "enterprises", {"credit_code": 1}, name)
             found = scan(lines, lines) if scan is not None else None
             if found is not None:
                 self.duplicates = DuplicateCodes.known(found.duplicates)
                 return
             self.duplicates = DuplicateCodes(enterprises.stat().st_size // 200)
-            for _ in self.duplicates.watch((r.number, r.code) for r in _jsonl_rows(enterprises, parse=False)):
+            for _ in self.duplicates.watch((r.number, r.code) for r in _jsonl_rows(enterprises, False, self.label)):
                 pass
             self.duplicates.done()
             return
-        self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises))  # there, first
+        self.table = _open_table(enterprises, self.fmt, "enterprises", self._book(enterprises), name)  # there, first
         rec_path = records or (enterprises if self.fmt == "xlsx" else records_path_for(enterprises))
         if file_format(rec_path) == "jsonl":
             raise SourceError("a records table is csv, parquet or xlsx (a JSONL register holds its records inline)",
@@ -692,7 +699,7 @@ class Source:
         if not self.duplicates.settled and self.table is not None:
             self.duplicates.settle(_numbered_codes(self.table, self._book(self.table.path)))
         elif not self.duplicates.settled:   # JSONL
-            self.duplicates.settle((r.number, r.code) for r in _jsonl_rows(self.path, parse=False))
+            self.duplicates.settle((r.number, r.code) for r in _jsonl_rows(self.path, False, self.label))
         return self.duplicates
 
     def _book(self, path: Path) -> Any:
@@ -724,7 +731,7 @@ class Source:
 
     def items(self) -> Iterator[tuple[Row, list[Row]]]:
         """Each enterprise row with its record rows; a row whose credit code is duplicated carries the problem."""
-        label = self.table.label if self.table is not None else str(self.path)
+        label = self.table.label if self.table is not None else self.label
         flagged = self.duplicates.flagged
         for row, records in self._joined():
             if row.code in flagged:
@@ -735,7 +742,7 @@ class Source:
 
     def _joined(self) -> Iterator[tuple[Row, list[Row]]]:
         if self.table is None:
-            yield from ((row, []) for row in _jsonl_rows(self.path))
+            yield from ((row, []) for row in _jsonl_rows(self.path, True, self.label))
             return
         assert self.records is not None
         ents, recs = self._book(self.table.path), self._book(self.records.path)

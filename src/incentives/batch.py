@@ -39,7 +39,7 @@ from incentives._output import Checkpoints, OutputFolder, input_entry, kept_stat
 from incentives._tabular import (ERROR_COLUMNS, FORMATS, ZERO, AwardWriter, Misjudged, Row, Source, Table,
                                  award_columns, parse_row, payer_columns, require, text_value, yearly_column)
 from incentives.engine import AwardRow, award_rows
-from incentives.errors import IncentivesError, Location, ResumeError
+from incentives.errors import IncentivesError, Location, ResumeError, SourceError
 from incentives.facts import SCHEMA, Enterprise, Profile, facts_error
 from incentives.messages import N_, Lang, gettext
 from incentives.readings import add_reading_argument
@@ -626,8 +626,9 @@ def _register(source: Source, assessor: _Assessor, path: str, out_fmt: str, thre
     if source.table is None or source.records is None:   # JSONL: the records are on their enterprise's line
         from incentives._blocks import JsonlReader, jsonl_tables
 
-        register = Register(*jsonl_tables(source.path), assessor, join=source.join, threads=threads, out_fmt=out_fmt)
-        register.inline = JsonlReader(source.path, register.block_bytes)
+        register = Register(*jsonl_tables(source.path, source.name), assessor, join=source.join, threads=threads,
+                            out_fmt=out_fmt)
+        register.inline = JsonlReader(source.path, register.block_bytes, source.label)
     else:
         register = Register(source.table, source.records, assessor, join=source.join, threads=threads,
                             out_fmt=out_fmt)
@@ -670,7 +671,9 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
 
     ``input`` is the enterprises table (.csv, .jsonl, .parquet or .xlsx); ``records`` defaults to the
     table beside it with ``enterprises`` in its name replaced by ``records`` (the ``records`` sheet
-    for xlsx; inline for JSONL). Bad rows go to ``errors.csv`` and never stop the run. ``workers``
+    for xlsx; inline for JSONL); ``-`` reads standard input (a JSONL register, or a CSV enterprises table with
+    ``records``), which errors, the summary and the manifest call ``<stdin>``, and which ``resume`` goes on
+    with only if it is the same bytes. Bad rows go to ``errors.csv`` and never stop the run. ``workers``
     processes each assess whole chunks on the per-enterprise path (default 1); on the columnar path,
     ``workers`` chunks are assessed at once in threads (default ``columnar.THREADS``). Output is in
     input order whatever the number of workers.
@@ -692,26 +695,37 @@ def run_batch(input: str | Path, output_dir: str | Path, rulebook: Rulebook | st
     path = path or _default_path()
     if path not in PATHS:
         raise IncentivesError(f"unknown path {path!r}: use one of {', '.join(PATHS)}")
-    args = (input, output_dir, rulebook, book, as_of, records, chunk_size, workers, output_format, progress, reform,
-            path, resume, checkpoint_seconds, started)
-    try:
-        return _assess(*args, trust=True)
-    except Misjudged:   # a register read on trust had a duplicated code or records out of order: scan it first
-        return _assess(*args, trust=False)
+    # standard input is kept apart from the results folder (a run replaces that whole) until the run ends; a
+    # killed run's copy goes when the next run reads standard input
+    stdin = str(input) == _yaml.STDIN
+    with scratch_folder("incentives-stdin-") if stdin else contextlib.nullcontext() as folder:
+        name = _yaml.label(input) if stdin else None   # what errors, the summary and the manifest call it
+        if folder is not None:
+            input = _spool_stdin(Path(folder))
+            if records is None and input.suffix == ".csv":
+                raise SourceError("standard input holds the enterprises table alone: name the records table with "
+                                  "--records (or pipe a JSONL register, which holds its records inline)",
+                                  location=Location(name))
+        args = (input, name, output_dir, rulebook, book, as_of, records, chunk_size, workers, output_format, progress,
+                reform, path, resume, checkpoint_seconds, started)
+        try:
+            return _assess(*args, trust=True)
+        except Misjudged:   # a register read on trust had a duplicated code or records out of order: scan it first
+            return _assess(*args, trust=False)
 
 
-def _assess(input: str | Path, output_dir: str | Path, rulebook: Rulebook | str | Path, book: Rulebook,
-            as_of: dt.date, records: str | Path | None, chunk_size: int, workers: int | None,
+def _assess(input: str | Path, name: str | None, output_dir: str | Path, rulebook: Rulebook | str | Path,
+            book: Rulebook, as_of: dt.date, records: str | Path | None, chunk_size: int, workers: int | None,
             output_format: str | None, progress: bool | None, reform: Reform | None, path: str, resume: bool,
             checkpoint_seconds: float, started: float, trust: bool) -> BatchSummary:
     if trust and resume:   # a run resumed goes on as it began: on trust, or after the scan
         kept = kept_state(Path(output_dir))
         trust = kept is None or bool(kept.get("trusted"))
-    source = Source(Path(input), Path(records) if records is not None else None, _scan(path, trust))
+    source = Source(Path(input), Path(records) if records is not None else None, _scan(path, trust), name)
     out_fmt = output_format or source.fmt
     if out_fmt not in FORMATS.values():
         raise IncentivesError(f"unknown output format {out_fmt!r}: use one of {', '.join(FORMATS.values())}")
-    assessor = _Assessor(book, as_of, (source.table, source.records), str(source.path), out_fmt in ("csv", "xlsx"))
+    assessor = _Assessor(book, as_of, (source.table, source.records), source.label, out_fmt in ("csv", "xlsx"))
     if reform is not None:
         assessor.reform, assessor.reform_book = reform, apply_reform(book, reform)
     target = Path(output_dir)
@@ -719,9 +733,9 @@ def _assess(input: str | Path, output_dir: str | Path, rulebook: Rulebook | str 
     resumable = out_fmt in AwardWriter.APPENDABLE
     if resume and not resumable:
         raise ResumeError("only a run writing csv or jsonl awards can be resumed", location=Location(str(target)))
-    tables = [("enterprises", source.path), *([("records", source.records.path)] if source.records else [])]
+    tables = [("enterprises", source.path, name), *([("records", source.records.path, None)] if source.records else [])]
     with ThreadPoolExecutor(1) as hashing, OutputFolder(target, resume=resume) as folder:
-        hashed = hashing.submit(lambda: [input_entry(role, table) for role, table in tables])  # while it reads
+        hashed = hashing.submit(lambda: [input_entry(*table) for table in tables])  # while it reads
         checkpoints = None
         if resumable:
             run = {"rulebook_hash": book.hash, "rules": _rules_path(rulebook),
@@ -823,7 +837,7 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
                       records_assessed=counts["records_assessed"], records_rejected=counts["records_rejected"],
                       orphan_records=len(source.orphans), error_rows=error_rows)
     summary = BatchSummary(
-        enterprises=str(source.path), records=str(source.records.path) if source.records else None,
+        enterprises=source.label, records=str(source.records.path) if source.records else None,
         format=source.fmt, output_dir=str(target), as_of=as_of, rulebook_hash=book.hash, join=source.join,
         join_note=source.join_note, enterprises_read=counts["enterprises_read"], assessed=counts["assessed"],
         with_awards=counts["with_awards"], errors=counts["errors"] + len(source.orphans),
@@ -931,12 +945,7 @@ def _run(args: argparse.Namespace) -> int:
     from incentives.shipped import default_rules
 
     reform = load_reform(args.reform)[0] if args.reform else None
-    # standard input is kept apart from the results folder (a run replaces that whole) until the run ends; a
-    # killed run's copy goes when the next run reads standard input
-    spool = scratch_folder("incentives-stdin-") if args.input == "-" else contextlib.nullcontext()
-    with spool as folder, sigterm_unwinds():   # kill: the partial folder goes, as after Ctrl-C (exit 143, one line)
-        if folder is not None:
-            args.input = _spool_stdin(Path(folder))
+    with sigterm_unwinds():   # kill: the partial folder goes, as after Ctrl-C (exit 143, one line)
         s = run_batch(args.input, args.output_dir, args.rules or default_rules(), args.as_of, records=args.records,
                       chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform,
                       path=args.path, readings=parse_choices(args.reading), resume=args.resume,
