@@ -244,6 +244,22 @@ def test_a_malformed_jsonl_line_is_an_error_row(book: Rulebook, tmp_path: Path) 
     assert "one object" in errors[1]["reason"]
 
 
+@pytest.mark.parametrize("path", ["columnar", "rows"])
+def test_an_empty_rulebook_assesses_every_enterprise_to_no_award(path: str, book: Rulebook, tmp_path: Path) -> None:
+    """The library loads a folder holding no rule file as an empty rulebook (the command line refuses it): a
+    batch under it assesses every row, pays nothing and counts each city as having no rule file, on both paths
+    (the columnar path's rule table had no column types and the run ended in a polars traceback)."""
+    from incentives import load_rulebook
+
+    (tmp_path / "empty").mkdir()
+    enterprises = write_register(synthesize("langfang", 60, seed=4, rulebook=book, as_of=AS_OF), tmp_path / "reg")[0]
+    summary = run_batch(enterprises, tmp_path / "out", load_rulebook(tmp_path / "empty"), AS_OF, path=path)
+    assert (summary.path, summary.enterprises_read, summary.assessed, summary.total.awards, summary.errors) == (
+        path, 60, 60, 0, 0)
+    assert summary.cities_without_rules == {"langfang": 60}
+    assert read_csv(tmp_path / "out" / "awards.csv") == []
+
+
 def test_layout_problems_stop_before_any_row(book: Rulebook, tmp_path: Path) -> None:
     (tmp_path / "enterprises.csv").write_text("credit_code,name,city,revenue\n", encoding="utf-8")
     (tmp_path / "records.csv").write_text("credit_code,record_id,kind,date\n", encoding="utf-8")

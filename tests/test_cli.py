@@ -121,9 +121,9 @@ def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
 
 
 def _cli(*argv: str, stdin: str | None = None, cwd: Path = ROOT,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+         env: dict[str, str] | None = None, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "incentives", *argv], input=stdin, capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, **(env or {})})
+                          cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
 
 
 def test_dash_reads_facts_from_standard_input() -> None:
@@ -214,6 +214,40 @@ def test_batch_names_standard_input_stdin_in_errors_the_summary_and_the_manifest
         assert (no_records.returncode, no_records.stderr) == (
             2, "incentives: <stdin>: standard input holds the enterprises table alone: name the records table with "
                "--records (or pipe a JSONL register, which holds its records inline)\n")
+
+
+def test_a_rules_folder_holding_no_rule_file_is_refused_by_every_command(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty --rules folder, or one holding a vocabulary alone, would assess every enterprise against nothing
+    ("no rule file for …", exit 0): each command taking --rules names the folder instead, exit 2, one line. So
+    does a rules/ here that holds a vocabulary alone (taken without --rules)."""
+    empty, vocabulary_only = tmp_path / "empty", tmp_path / "vocabulary-only" / "rules"
+    empty.mkdir()
+    vocabulary_only.mkdir(parents=True)
+    shutil.copy(RULES / "vocabulary.yaml", vocabulary_only)
+    facts = str(EXAMPLES / "wenan-pilot.yaml")
+    register = tmp_path / "register"
+    assert main(["synth", "--city", "langfang", "--n", "5", "--seed", "1", "-o", str(register)]) == 0
+    commands = [["evaluate", facts], ["explain", facts, "--rule", "lf.digital_pilot"], ["coverage"], ["info"],
+                ["lint"], ["test", str(RULES / "tests" / "langfang.yaml")], ["schema", "facts"],
+                ["batch", str(register / "enterprises.csv"), "-o", str(tmp_path / "out")],
+                ["synth", "--city", "langfang", "--n", "5", "-o", str(tmp_path / "synth")],
+                ["ledger", "show", str(tmp_path / "ledger.db")]]
+    for folder in (empty, vocabulary_only):
+        capsys.readouterr()
+        for command in commands:
+            assert main([*command, "--rules", str(folder)]) == 2, command
+            assert capsys.readouterr().err == (
+                f"incentives: {folder}: --rules: the folder holds no rule file (a *.yaml of rules beside "
+                "vocabulary.yaml): nothing would be assessed\n"), command
+        assert not (tmp_path / "out").exists() and not (tmp_path / "synth").exists()
+    served = _cli("serve", "--port", "0", "--rules", str(empty), timeout=60)   # refused before it listens
+    assert (served.returncode, served.stderr) == (2, f"incentives: {empty}: --rules: the folder holds no rule file "
+                                                     "(a *.yaml of rules beside vocabulary.yaml): nothing would be "
+                                                     "assessed\n")
+    here = _cli("evaluate", facts, cwd=vocabulary_only.parent)
+    assert (here.returncode, here.stderr) == (2, "incentives: rules: the folder holds no rule file (a *.yaml of rules "
+                                                 "beside vocabulary.yaml): nothing would be assessed\n")
 
 
 def test_explain_as_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -942,11 +942,11 @@ def _seconds(text: str) -> float:
 
 def _run(args: argparse.Namespace) -> int:
     from incentives.readings import parse_choices
-    from incentives.shipped import default_rules
+    from incentives.shipped import command_rules
 
     reform = load_reform(args.reform)[0] if args.reform else None
     with sigterm_unwinds():   # kill: the partial folder goes, as after Ctrl-C (exit 143, one line)
-        s = run_batch(args.input, args.output_dir, args.rules or default_rules(), args.as_of, records=args.records,
+        s = run_batch(args.input, args.output_dir, command_rules(args.rules), args.as_of, records=args.records,
                       chunk_size=args.chunk_size, workers=args.workers, output_format=args.format, reform=reform,
                       path=args.path, readings=parse_choices(args.reading), resume=args.resume,
                       checkpoint_seconds=args.checkpoint_seconds)

@@ -30,7 +30,7 @@ from incentives.errors import FactsError, IncentivesError, LintWarning, Location
 from incentives.facts import load_enterprise
 from incentives.readings import add_reading_argument, parse_choices
 from incentives.rulebook import Rulebook, load_rulebook
-from incentives.shipped import default_rules, shipped_rules, version
+from incentives.shipped import command_rules, default_rules, shipped_rules, version
 
 gc.freeze()
 if _collecting:
@@ -161,7 +161,7 @@ def _date(text: str) -> dt.date:
 
 
 def _rulebook(args: argparse.Namespace) -> Rulebook:
-    return load_rulebook(args.rules or default_rules(), readings=parse_choices(getattr(args, "reading", [])))
+    return load_rulebook(command_rules(args.rules), readings=parse_choices(getattr(args, "reading", [])))
 
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -206,7 +206,7 @@ def _lint(args: argparse.Namespace) -> int:
     from incentives.lint import lint_files
     from incentives.vocabulary import load_vocabulary
 
-    where = Path(args.rules) if args.rules else default_rules()
+    where = command_rules(args.rules)
     files = args.files or (sorted(str(p) for p in where.glob("*.yaml") if p.name != "vocabulary.yaml")
                            if where.is_dir() else [str(where)])
     if args.vocabulary is None and "-" in files:  # standard input has no folder to find a vocabulary beside
@@ -229,7 +229,7 @@ def _test(args: argparse.Namespace) -> int:
 
     files = args.files or sorted(str(p) for p in (default_rules() / "tests").glob("*.yaml"))
     choices = parse_choices(args.reading)
-    book = load_rulebook(args.rules, readings=choices) if args.rules else None
+    book = load_rulebook(command_rules(args.rules), readings=choices) if args.rules else None
     passed = failed = 0
     for file in files:
         for result in run_file(file, book, readings=choices):
@@ -297,7 +297,7 @@ def describe(book: Rulebook, where: Path) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    where = Path(args.rules) if args.rules else default_rules()
+    where = command_rules(args.rules)
     print(describe(load_rulebook(where), where))
     return 0
 

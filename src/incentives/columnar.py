@@ -610,7 +610,8 @@ def _rule_table(book: Rulebook, payers: tuple[str, ...]) -> pl.DataFrame:
         for p in payers:
             rows[f"_w_{p}"].append(weights.get(p))
             rows[f"_o_{p}"].append(order.index(p) if p in weights else None)
-    schema = {"_rule": pl.Int64, "_adds_to": pl.Int64, "_cap": pl.Int64, "_den": pl.Int128,
+    schema = {**dict.fromkeys(rows, pl.String), "_all": pl.Boolean, "_cap_year": pl.Boolean, "_specified": pl.Boolean,
+              "_rule": pl.Int64, "_adds_to": pl.Int64, "_cap": pl.Int64, "_den": pl.Int128,   # typed with no rule too
               **{f"_w_{p}": pl.Int128 for p in payers}, **{f"_o_{p}": pl.Int64 for p in payers}}
     return pl.DataFrame(rows, schema_overrides=schema)
 

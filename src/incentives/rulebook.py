@@ -685,6 +685,14 @@ def load_rulebook(path: str | Path, vocabulary: Vocabulary | str | Path | None =
     return _load_rulebook(Path(path), vocabulary, derived or {}, check_quotes, dict(readings or {}))
 
 
+def rule_files(path: Path) -> list[Path]:
+    """The rule files ``load_rulebook(path)`` loads: a directory's ``*.yaml`` but its vocabulary, facts schema
+    and divisions table, in order; or the file ``path`` itself."""
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.glob("*.yaml") if p.name not in (VOCABULARY_FILE, FACTS_FILE, DIVISIONS_FILE))
+
+
 def _derived_facts(schema: FactsSchema, declared: Mapping[str, str]) -> dict[str, Derived]:
     """The facts schema's derived facts and those ``declared`` beside them (which may replace them)."""
     if not declared:
@@ -701,8 +709,7 @@ def _load_rulebook(path: Path, vocabulary: Vocabulary | str | Path | None, decla
     path = Path(path)
     if not path.exists():
         raise RulebookError("no such rule file or directory", location=Location(str(path)))
-    files = sorted(p for p in path.glob("*.yaml") if p.name not in (VOCABULARY_FILE, FACTS_FILE, DIVISIONS_FILE)) \
-        if path.is_dir() else [path]
+    files = rule_files(path)
     if vocabulary is None:
         vocab_path, facts = companions(path)
     else:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
-from incentives.rulebook import VOCABULARY_FILE
+from incentives.errors import Location, RulebookError
+from incentives.rulebook import VOCABULARY_FILE, rule_files
 
 _PACKAGE = Path(__file__).resolve().parent
 _PACKAGED = _PACKAGE / "_data"
@@ -35,3 +36,14 @@ def default_rules(cwd: str | Path = ".") -> Path:
     """``rules/`` of ``cwd`` when it holds a rulebook (a vocabulary), else the shipped rules."""
     local = Path(cwd) / "rules"
     return local if (local / VOCABULARY_FILE).is_file() else shipped_rules()
+
+
+def command_rules(rules: str | Path | None) -> Path:
+    """The rules a command reads: its ``--rules``, else ``default_rules()``. A folder that holds no rule file is
+    a ``RulebookError`` naming it, for a command would otherwise assess every enterprise against nothing and
+    say only "no rule file for …" (``load_rulebook`` itself loads such a folder as an empty rulebook)."""
+    path = Path(rules) if rules is not None else default_rules()   # rules/ here may hold a vocabulary alone
+    if path.is_dir() and not rule_files(path):
+        raise RulebookError("the folder holds no rule file (a *.yaml of rules beside vocabulary.yaml): nothing "
+                            "would be assessed", location=Location(str(path)), field="--rules" if rules else None)
+    return path

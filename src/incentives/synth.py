@@ -35,7 +35,7 @@ from incentives.batch import parse_date, positive
 from incentives.errors import IncentivesError, Location, SourceError
 from incentives.facts import RECORD_MODELS, credit_code_check_digit
 from incentives.rulebook import CompiledRule, Rulebook, load_rulebook
-from incentives.shipped import default_rules
+from incentives.shipped import command_rules, default_rules
 from incentives.vocabulary import Vocabulary
 
 Facts = dict[str, Any]   # one enterprise in the facts format: {"enterprise": {...}, "records": [...]}
@@ -445,7 +445,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _run(args: argparse.Namespace) -> int:
-    items = synthesize(args.city, args.n, args.seed, load_rulebook(args.rules or default_rules()), args.as_of)
+    items = synthesize(args.city, args.n, args.seed, load_rulebook(command_rules(args.rules)), args.as_of)
     for path in write_register(items, args.output_dir, args.format):
         print(path)
     return 0

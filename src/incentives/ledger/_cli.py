@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
 
-from incentives import default_rules
+from incentives.shipped import command_rules
 from incentives.errors import IncentivesError, Location
 from incentives.ledger._ledger import Ledger, open_ledger
 from incentives.ledger.events import Event, read_events, record_events
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _open(args: argparse.Namespace) -> Ledger:
     """The ledger, re-assessing with the rules read as ``--reading`` chooses (each journal entry keeps the
     hash of the rules it was made under)."""
-    rules = args.rules or default_rules()
+    rules = command_rules(args.rules)
     return open_ledger(args.database, load_rulebook(rules, readings=parse_choices(args.reading)))
 
 

@@ -13,6 +13,7 @@ import socket
 from typing import Any
 
 from incentives.errors import IncentivesError, Location
+from incentives.shipped import command_rules
 
 
 def create_app(*args: Any, **kw: Any) -> Any:
@@ -56,7 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
     _require("fastapi")
     from incentives.service.app import Limits, create_app as create
 
-    app = create(args.rules, limits=Limits(max_body=args.max_body, max_batch=args.max_batch, timeout=args.timeout),
+    app = create(command_rules(args.rules), limits=Limits(max_body=args.max_body, max_batch=args.max_batch, timeout=args.timeout),
                  cors_origins=tuple(args.cors_origin), admin_token=args.admin_token, ledger=args.ledger)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
