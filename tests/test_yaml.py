@@ -97,6 +97,28 @@ def test_cli_exits_2_with_one_line_and_no_traceback(tmp_path: Path, text: str,
     assert err.startswith(f"incentives: {facts}") and err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_a_date_that_does_not_exist_names_its_field_path_as_other_bad_values_do(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A plain ``2026-02-30`` fails as the YAML is read, before the models see it: it is located at its value
+    and named by its field path (``records.2.date``), as a value the models refuse is."""
+    facts = tmp_path / "facts.yaml"
+    facts.write_text("enterprise:\n  name: 甲\n  credit_code: 91131026MA0FHN2P7X\n  city: langfang\n"
+                     "  founded: 2026-02-29\nrecords:\n  - {id: a, kind: project, date: 2026-01-05}\n"
+                     "  - {id: b, kind: project, date: 2026-01-06}\n"
+                     "  - {id: c, kind: project, date: 2026-02-30}\n", encoding="utf-8")
+    assert main(["evaluate", str(facts), "--as-of", "2026-06-30"]) == 2
+    assert capsys.readouterr().err == (f"incentives: {facts}:5:12: enterprise.founded: '2026-02-29' is not a date "
+                                       "that exists (write YYYY-MM-DD)\n")
+    facts.write_text(facts.read_text("utf-8").replace("2026-02-29", "2024-02-29"), encoding="utf-8")
+    assert main(["explain", str(facts), "--rule", "lf.digital_pilot", "--as-of", "2026-06-30"]) == 2
+    assert capsys.readouterr().err == (f"incentives: {facts}:9:34: records.2.date: '2026-02-30' is not a date that "
+                                       "exists (write YYYY-MM-DD)\n")
+    with pytest.raises(SourceError) as e:
+        parse("- [x, {day: 2025-02-30}]", "f.yaml")
+    assert (str(e.value), e.value.field) == (
+        "f.yaml:1:13: 0.1.day: '2025-02-30' is not a date that exists (write YYYY-MM-DD)", "0.1.day")
+
+
 def test_facts_from_a_dict_name_the_field_path() -> None:
     with pytest.raises(IncentivesError) as e:
         load_enterprise({"enterprise": {"name": "甲", "credit_code": "1", "city": "langfang"}})

@@ -323,12 +323,14 @@ def _build(loader: _Limits, node: yaml.Node, key: Key, doc: Document, built: lis
     if isinstance(node, yaml.ScalarNode) and node.style in _TEXT_STYLES:
         quoted = bool(node.style)
         doc.texts[key] = (node.start_mark.line + 1, node.start_mark.column + 1 + quoted)
-    return _scalar(loader, node, doc)
+    return _scalar(loader, node, doc, key)
 
 
-def _scalar(loader: _Limits, node: yaml.Node, doc: Document) -> Any:
-    """A scalar's value; a date that does not exist or a number Python refuses is located, not raised raw."""
+def _scalar(loader: _Limits, node: yaml.Node, doc: Document, key: Key = ()) -> Any:
+    """A scalar's value; a date that does not exist or a number Python refuses is located, not raised raw,
+    and named by its ``key`` (``records.0.date``), as a value the models refuse is."""
     where = Location(doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
+    field = ".".join(map(str, key)) or None
     if not isinstance(node, yaml.ScalarNode):
         raise SourceError("a mapping key must be a plain value", location=where)
     try:
@@ -339,9 +341,10 @@ def _scalar(loader: _Limits, node: yaml.Node, doc: Document) -> Any:
         value = str(node.value)
         shown = repr(value) if len(value) <= 40 else f"{value[:20]!r}…({len(value)} characters)"
         if node.tag == "tag:yaml.org,2002:timestamp":
-            raise SourceError(f"{shown} is not a date that exists (write YYYY-MM-DD)", location=where) from e
+            raise SourceError(f"{shown} is not a date that exists (write YYYY-MM-DD)", location=where,
+                              field=field) from e
         raise SourceError(f"{shown} cannot be read as {node.tag.rpartition(':')[2]}: {str(e)[:80]}",
-                          location=where) from e
+                          location=where, field=field) from e
 
 
 def dump(data: Any) -> str:
