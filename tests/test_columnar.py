@@ -257,6 +257,56 @@ def test_reforms_and_unordered_records_on_the_columnar_path(tmp_path: Path, monk
     assert shuffled.join == "index" and shuffled.total == columnar.total
 
 
+@pytest.mark.parametrize("block", [300, 1 << 20])
+def test_a_csv_header_ending_in_a_comma_is_read_as_an_xlsx_one_on_both_paths(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """A header ending in commas (as some exports write every line) names no column there, as an xlsx
+    header's blank cells do: a row's cells under such names must be empty, a value there is that row's
+    located error (its enterprise refused, the others assessed), and the register pays what it pays without
+    the commas, the same on both paths."""
+    from incentives.cli import main
+
+    book = shared_rulebook()
+    items = list(synthesize("langfang", 120, seed=8, rulebook=book, as_of=AS_OF))
+    [enterprises, records] = write_register(items, tmp_path / "plain", "csv")
+    small_blocks(monkeypatch, block)
+    plain, _ = both_paths(enterprises, tmp_path / "plain-out", book)
+    ents = enterprises.read_text("utf-8").splitlines()
+    recs = records.read_text("utf-8").splitlines()
+    ents = [line + "," for line in ents]
+    recs = [recs[0] + ",,", *(line + ",," for line in recs[1:])]   # two names the header leaves empty
+    ents[5] = ents[5] + "oops"                  # line 6: a value under the empty name
+    ents[9] = ents[9][:-1]                      # line 10: no trailing comma, as a hand-edited line may be
+    cells = ents[12].split(",")
+    ents[12] = ",".join([cells[0], f'"{cells[1]}"', *cells[2:]])   # line 13: a quoted name, then the comma
+    bad_code = ents[5].split(",")[0]
+    at = next(n for n, line in enumerate(recs) if n and not line.startswith(bad_code + ","))
+    recs[at] = recs[at][:-1] + " x "            # a value under the first empty name, the second's cell left out
+    other = recs[at].split(",")[0]
+    folder = tmp_path / "trailing"
+    folder.mkdir()
+    (folder / "enterprises.csv").write_text("\n".join(ents) + "\n", encoding="utf-8")
+    (folder / "records.csv").write_text("\n".join(recs) + "\n", encoding="utf-8")
+    columnar, rows = both_paths(folder / "enterprises.csv", tmp_path / "trailing-out", book)
+    assert (columnar.enterprises_read, columnar.assessed, columnar.bad_enterprises) == (120, 118, 2)
+    named = recs[0].count(",") - 1
+    with open(tmp_path / "trailing-out" / "columnar" / "errors.csv", newline="", encoding="utf-8") as f:
+        errors = [(e["source"], e["row"], e["credit_code"], e["reason"]) for e in csv.DictReader(f)]
+    ent_path, rec_path = folder / "enterprises.csv", folder / "records.csv"
+    reasons = {
+        bad_code: (str(ent_path), "5", bad_code,
+                   f"{ent_path}:6:8: a value where the header names no column: 'oops'"),
+        other: (str(rec_path), next(e[1] for e in errors if e[2] == other), other,
+                f"{rec_path}:{at + 1}:{named + 1}: a value where the header names no column: 'x' (a record of this "
+                "enterprise is bad, so the whole enterprise is not assessed)")}
+    assert sorted(errors) == sorted(reasons.values())
+    with open(tmp_path / "plain-out" / "columnar" / "awards.csv", encoding="utf-8") as f:
+        paid = [line for line in f if line.split(",")[0] not in (bad_code, other)]
+    with open(tmp_path / "trailing-out" / "columnar" / "awards.csv", encoding="utf-8") as f:
+        assert list(f) == paid and plain.total.awards > columnar.total.awards > 0
+    assert main(["batch", str(ent_path), "-o", str(tmp_path / "cli"), "--as-of", "2026-06-30"]) == 0
+
+
 def test_a_line_longer_than_a_block_is_read_whole_after_the_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The reader trusts the code scan's plain blocks only while its blocks are the scan's: a line longer
     than a block makes them part ways (the scan cuts it, the reader reads it whole)."""

@@ -19,7 +19,7 @@ from incentives.synth import synthesize, write_register
 AS_OF = dt.date(2026, 6, 30)
 N = 240
 KINDS = ("encoding", "quote", "quotes_apart", "duplicate", "missing_columns", "extra_columns", "huge_number",
-         "orphan", "bad_date", "blank")
+         "orphan", "bad_date", "blank", "unnamed_value", "unnamed_record_value")
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +53,25 @@ def code_of(line: bytes) -> str:
     return line.split(b",", 1)[0].decode()
 
 
-def corrupt(clean: dict[str, Any], plan: list[tuple[str, int]]) -> tuple[list[bytes], list[bytes], set[str], set[str]]:
-    """The register with each (kind, position) of ``plan`` applied; the credit codes touched, and orphans added."""
+def with_trailing_comma(lines: list[bytes]) -> list[bytes]:
+    """Each non-empty line, header included, ending in a comma (before its carriage return), as some exports
+    write them: one more column, with no name."""
+    return [line[:-1] + b",\r" if line.endswith(b"\r") else line + b"," if line else line for line in lines]
+
+
+def with_value_at_end(line: bytes, trailing: bool) -> bytes:
+    """The line with ``x`` under the header's trailing empty name (``trailing``), or in a column too many."""
+    body = line.rstrip(b"\r")
+    return body + (b"x" if trailing else b",x") + line[len(body):]
+
+
+def corrupt(clean: dict[str, Any], plan: list[tuple[str, int]], trailing: bool = False
+            ) -> tuple[list[bytes], list[bytes], set[str], set[str]]:
+    """The register with each (kind, position) of ``plan`` applied; the credit codes touched, and orphans added.
+    With ``trailing``, every line of both tables ends in a comma first."""
     ents, recs = list(clean["ents"]), list(clean["recs"])
+    if trailing:
+        ents, recs = with_trailing_comma(ents), with_trailing_comma(recs)
     header = recs[0].split(b",")
     touched: set[str] = set()
     orphans: set[str] = set()
@@ -83,6 +99,13 @@ def corrupt(clean: dict[str, Any], plan: list[tuple[str, int]]) -> tuple[list[by
             ents[i] = b",".join(ents[i].split(b",")[:3])
         elif kind == "extra_columns":
             ents[i] = ents[i] + b",extra"
+        elif kind == "unnamed_value":
+            ents[i] = with_value_at_end(ents[i], trailing)
+        elif kind == "unnamed_record_value":
+            mine = [n for n, r in enumerate(recs) if n and r.startswith(code.encode() + b",")]
+            if not mine:
+                continue
+            recs[mine[0]] = with_value_at_end(recs[mine[0]], trailing)
         elif kind in ("huge_number", "bad_date"):
             mine = [n for n, r in enumerate(recs) if n and r.startswith(code.encode() + b",")]
             if not mine:
@@ -110,14 +133,16 @@ def corrupt(clean: dict[str, Any], plan: list[tuple[str, int]]) -> tuple[list[by
 @pytest.mark.parametrize("path", ["rows", "columnar"])
 @settings(max_examples=25)
 @given(plan=st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 10_000)), min_size=1, max_size=12),
-       chunk=st.sampled_from([7, 50, 1000]), block=st.sampled_from([columnar.BLOCK_BYTES, 997, 4096]))
+       chunk=st.sampled_from([7, 50, 1000]), block=st.sampled_from([columnar.BLOCK_BYTES, 997, 4096]),
+       trailing=st.booleans())
 def test_every_row_is_accounted_for_and_good_rows_pay_as_in_the_clean_register(
         clean: dict[str, Any], book: Rulebook, tmp_path_factory: pytest.TempPathFactory,
-        plan: list[tuple[str, int]], chunk: int, block: int, path: str) -> None:
+        plan: list[tuple[str, int]], chunk: int, block: int, trailing: bool, path: str) -> None:
     """On both paths; the columnar one also reads the tables in blocks of a few rows, so that bad
-    lines fall on block edges and records are merged across blocks."""
+    lines fall on block edges and records are merged across blocks. With ``trailing``, every line ends in
+    a comma, the header's too: a column with no name, read as an xlsx sheet's blank header cells are."""
     root = tmp_path_factory.mktemp("bad")
-    ents, recs, touched, orphans = corrupt(clean, plan)
+    ents, recs, touched, orphans = corrupt(clean, plan, trailing)
     (root / "enterprises.csv").write_bytes(b"\n".join(ents))
     (root / "records.csv").write_bytes(b"\n".join(recs))
     default, columnar.BLOCK_BYTES = columnar.BLOCK_BYTES, block

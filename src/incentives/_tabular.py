@@ -212,6 +212,7 @@ class Table:
     sheet: str                  # enterprises | records
     columns: dict[str, int]     # column name → 1-based position
     name: str | None = None     # how messages name the file where not by its path: <stdin> for a copy of standard input
+    unnamed: int = 0            # empty names ending a CSV header (a trailing comma): their cells must be empty
 
     @functools.cached_property
     def label(self) -> str:
@@ -282,6 +283,11 @@ def _open_table(path: Path, fmt: str, sheet: str, book: Any = None, name: str | 
             names = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")], strict=True), None)
         except (UnicodeDecodeError, csv.Error) as e:
             raise SourceError(f"the header cannot be read: {e}", location=Location(label, 1)) from e
+        width = len(names or ())
+        while names and _empty(names[-1]):   # a trailing comma, as an xlsx header's blank cells: no column
+            names.pop()
+        if names:
+            return Table(path, fmt, sheet, _header(sheet, names, label), name, width - len(names))
     elif fmt == "parquet":
         names = parquet_file(path).schema_arrow.names
     else:
@@ -416,6 +422,13 @@ def csv_row(table: Table, n: int, raw: str | bytes) -> Row | None:
     else:
         cells = text.split(",")
     if len(cells) != width:
+        if width < len(cells) <= width + table.unnamed:   # cells under the header's trailing empty names
+            filled = next((i for i in range(width, len(cells)) if cells[i].strip()), None)
+            if filled is not None:
+                return Row(n, line, cells, _loose_key(cells, code),
+                           f"{label}:{line}:{filled + 1}: a value where the header names no column: "
+                           f"{cells[filled].strip()!r}")
+            return Row(n, line, cells[:width], _key(cells[code]))
         return Row(n, line, cells, _loose_key(cells, code),
                    f"{label}:{line}: row has {len(cells)} values, the header names {width} columns")
     return Row(n, line, cells, _key(cells[code]))
