@@ -824,9 +824,7 @@ class AwardWriter:
             self.file = pq.ParquetWriter(path, self.schema)
             self.pending: list[Any] = []    # tables not yet written: row groups of ROW_GROUP rows, whatever the chunks
             self.pending_rows = 0
-        else:
-            self.book = require("openpyxl").Workbook(write_only=True)
-            self.book.create_sheet("awards").append(list(columns))
+        else:   # the header is written by openpyxl at the end (``header_workbook``), the rows spooled here
             self.sheet = SheetRows(path.with_name(path.name + ".rows"), path)
 
     def write(self, rows: list[tuple[Any, ...]]) -> None:
@@ -914,7 +912,7 @@ class AwardWriter:
     def close(self) -> None:
         if self.fmt == "xlsx":
             self.sheet.close()
-            self.book.save(self.path)
+            header_workbook(self.path, [("awards", self.columns)])
             deterministic_xlsx(self.path, [(self.rows + 1, len(self.columns))], [self.sheet])
         else:
             if self.fmt == "parquet" and self.pending:
@@ -961,6 +959,35 @@ class SheetRows:
 
 
 _XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")   # characters openpyxl refuses in a cell
+
+
+def header_workbook(path: Path, headers: list[tuple[str, tuple[str, ...]]]) -> None:
+    """Write ``path`` as openpyxl writes a workbook whose sheets hold their header row alone (``headers``: each
+    sheet's title and columns; ``SheetRows`` spools the rows, which ``deterministic_xlsx`` sets in).
+
+    openpyxl is called only here, at the end, and its zip file is one in memory closed here whatever
+    happens, and its sheets' streams are ended here after a failure: a write that fails (a full disk, in
+    ``path`` or in openpyxl's temporary files) is one ``OSError``. Left open, they failed again as they were
+    collected, and Python said so after the run's one-line error ("Exception ignored in: <function
+    ZipFile.__del__ …>")."""
+    book = require("openpyxl").Workbook(write_only=True)
+    data = io.BytesIO()
+    archive = zipfile.ZipFile(data, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+    try:
+        for title, columns in headers:
+            book.create_sheet(title).append(list(columns))
+        require("openpyxl.writer.excel").ExcelWriter(book, archive).save()   # openpyxl's save_workbook
+    except BaseException:
+        for sheet in book.worksheets:   # a write-only sheet's row and file streams (generators), ended now
+            for stream in (getattr(sheet, "_rows", None), getattr(getattr(sheet, "_writer", None), "xf", None)):
+                with contextlib.suppress(Exception):
+                    if stream is not None:
+                        stream.close()
+        raise
+    finally:
+        with contextlib.suppress(ValueError):   # a part left half written: nothing more to write
+            archive.close()
+    path.write_bytes(data.getvalue())
 
 
 def deterministic_xlsx(path: Path, sizes: list[tuple[int, int]], rows: list[SheetRows | None] | None = None) -> None:

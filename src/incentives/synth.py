@@ -30,7 +30,7 @@ from typing import Any, Iterable, Iterator
 
 from incentives._output import writing
 from incentives._tabular import (COLUMN_TYPES, ENTERPRISE_COLUMNS, RECORD_COLUMNS, XLSX_MAX_ROWS, SheetRows,
-                                 deterministic_xlsx, require)
+                                 deterministic_xlsx, header_workbook, require)
 from incentives.batch import parse_date, positive
 from incentives.errors import IncentivesError, Location, SourceError
 from incentives.facts import RECORD_MODELS, credit_code_check_digit
@@ -311,7 +311,7 @@ def _rows(item: Facts) -> tuple[list[Any], list[list[Any]]]:
 class _TableWriter:
     """One table of a register in one format; CSV and Parquet stream to their own file."""
 
-    def __init__(self, path: Path, fmt: str, columns: tuple[str, ...], sheet: Any = None) -> None:
+    def __init__(self, path: Path, fmt: str, columns: tuple[str, ...], sheet: str | None = None) -> None:
         self.path, self.fmt, self.columns, self.sheet = path, fmt, columns, sheet
         self.rows = 0
         self.buffer: list[list[Any]] = []
@@ -326,8 +326,8 @@ class _TableWriter:
             self.schema = pa.schema([(c, types.get(COLUMN_TYPES.get(c, "text"), pa.string())) for c in columns])
             self.file = pq.ParquetWriter(path, self.schema)
         else:
-            sheet.append(list(columns))   # the header by openpyxl, the rows by SheetRows (18 times faster)
-            self.spool = SheetRows(path.with_name(f"{path.name}.{sheet.title}.rows"), path)
+            # the header by openpyxl at the end (header_workbook), the rows by SheetRows (18 times faster)
+            self.spool = SheetRows(path.with_name(f"{path.name}.{sheet}.rows"), path)
 
     def write(self, row: list[Any]) -> None:
         self.rows += 1
@@ -391,11 +391,9 @@ def _write_register(items: Iterable[Facts], out: Path, fmt: str) -> list[Path]:
         return [path]
     if fmt not in ("csv", "parquet", "xlsx"):
         raise IncentivesError(f"unknown register format {fmt!r}: use csv, jsonl, parquet or xlsx")
-    book = None
     if fmt == "xlsx":
-        book = require("openpyxl").Workbook(write_only=True)
         paths = [out / "enterprises.xlsx"]
-        tables = [_TableWriter(paths[0], fmt, cols, book.create_sheet(name))
+        tables = [_TableWriter(paths[0], fmt, cols, name)
                   for name, cols in (("enterprises", ENTERPRISE_COLUMNS), ("records", RECORD_COLUMNS))]
     else:
         paths = [out / f"enterprises.{fmt}", out / f"records.{fmt}"]
@@ -414,8 +412,8 @@ def _write_register(items: Iterable[Facts], out: Path, fmt: str) -> list[Path]:
     finally:
         for table in tables:
             table.close()
-    if book is not None:
-        book.save(paths[0])
+    if fmt == "xlsx":
+        header_workbook(paths[0], [(t.sheet, t.columns) for t in tables if t.sheet is not None])
         deterministic_xlsx(paths[0], [(t.rows + 1, len(t.columns)) for t in tables], [t.spool for t in tables])
     return paths
 
