@@ -234,6 +234,47 @@ def test_two_processes_applying_and_paying_at_once_never_double_pay(ledger_url: 
     ledger.close()
 
 
+def test_two_bulk_writers_taking_enterprises_in_opposite_orders_both_finish(postgres: Any, book: Rulebook) -> None:
+    """Two ``apply_all`` on PostgreSQL, each holding the enterprise the other needs next: the server
+    breaks the deadlock by failing one transaction, whose events are then applied one at a time."""
+    import threading
+    url = postgres.new_database()
+    open_ledger(url, book).close()
+    barrier = threading.Barrier(2)
+    done: dict[str, Any] = {}
+
+    def writer(name: str, codes: list[tuple[str, str, str]]) -> None:
+        def events() -> Any:
+            for i, (code, city, county) in enumerate(codes):
+                if i:
+                    barrier.wait(timeout=60)   # both hold their first enterprise before asking for the second
+                record = leader("A", D(2026, 3, 1)) if city == "langfang" else mark("T1", D(2023, 3, 1), "100000")
+                yield added(f"{name}-{code}", code, D(2026, 3, 1), record, city, county)
+        ledger = open_ledger(url, book)
+        try:
+            done[name] = ledger.apply_all(events())
+        except Exception as e:  # noqa: BLE001 - the assertion below shows it
+            done[name] = e
+        finally:
+            ledger.close()
+
+    lf, cz = (LF, "langfang", "香河县"), (CZ, "cangzhou", "泊头市")
+    threads = [threading.Thread(target=writer, args=("one", [lf, cz])),
+               threading.Thread(target=writer, args=("two", [cz, lf]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(isinstance(r, Exception) for r in done.values()), done
+    assert sorted((r.changed + r.unchanged, len(r.refused)) for r in done.values()) == [(2, 0), (2, 0)]
+    ledger = open_ledger(url, book)
+    assert sorted(i for (i,) in ledger.store.all("SELECT id FROM events")) == \
+        sorted(f"{n}-{c}" for n in ("one", "two") for c in (LF, CZ))
+    assert {e.rule_id for e in ledger.entitlements(LF)} == {"lf.leader.provincial"}
+    assert sum((sum(e.owed.values()) for e in ledger.entitlements(CZ)), Decimal(0)) == Decimal("30000.00")
+    ledger.close()
+
+
 def test_an_entitlement_expires_when_its_deadline_passes_unpaid(tmp_path: Any, ledger_url: str) -> None:
     import shutil
 

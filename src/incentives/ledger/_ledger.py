@@ -25,7 +25,7 @@ from incentives.ledger import books
 from incentives.ledger.books import State, Transfer
 from incentives.ledger.events import (ClockEvent, ConsentEvent, Event, PaymentEvent, RecordEvent, WithdrawEvent,
                                       event_json)
-from incentives.ledger.store import Store
+from incentives.ledger.store import Store, _safe
 from incentives.money import FEN
 from incentives.rulebook import Rulebook
 
@@ -165,8 +165,8 @@ class Ledger:
                 raise
             except store.errors as e:
                 store.rollback()
-                if store.is_duplicate(e) and attempt < 4:
-                    continue  # another process applied it first: the next attempt sees it
+                if (store.is_duplicate(e) or store.is_deadlock(e)) and attempt < 4:
+                    continue  # another process applied it first, or held what it needed: try again
                 raise LedgerError(f"event {event.id}: database error: {e}") from e
             except BaseException:
                 store.rollback()
@@ -176,48 +176,78 @@ class Ledger:
     def apply_all(self, events: Iterable[Event], *, group: int = 500) -> Applied:
         """Apply events in the order given, ``group`` to a transaction: for bulk loads by one writer,
         such as replaying a register. A refused payment undoes only itself (a savepoint) and is
-        collected, not raised; any other error is raised after the events before it are applied."""
+        collected, not raised; any other error is raised after the events before it are applied.
+        Where another writer holds an enterprise of the group while waiting for one the group holds
+        (PostgreSQL ends the deadlock by failing one transaction), the group's events are applied
+        again one to a transaction."""
         store = self.store
         result = Applied(0, 0, [])
-        done: list[Event] = []
+        done: list[tuple[Event, bool]] = []   # this transaction's events, and whether each changed the ledger
         self._bulk = store.dialect.name == "sqlite"
         store.begin()
         try:
             for event in events:
-                if isinstance(event, PaymentEvent):
-                    store.execute("SAVEPOINT payment")
-                    try:
-                        entries = self._apply(event, event_json(event))
-                    except PaymentRefused as e:
-                        store.execute("ROLLBACK TO SAVEPOINT payment")
-                        result.refused.append((event, e))
-                        continue
-                    finally:
-                        store.execute("RELEASE SAVEPOINT payment")
-                else:
-                    entries = self._apply(event, event_json(event))
-                if entries:
-                    result.changed += 1
-                else:
-                    result.unchanged += 1
-                done.append(event)
+                try:
+                    changed = self._apply_grouped(event)
+                except PaymentRefused as e:
+                    result.refused.append((event, e))
+                    continue
+                except store.errors as e:
+                    if not store.is_deadlock(e):
+                        raise
+                    store.rollback()
+                    self._cache.clear()
+                    for _, was in done:
+                        result.changed -= was
+                        result.unchanged -= not was
+                    for again in [*(ev for ev, _ in done), event]:
+                        try:
+                            changed = bool(self.apply(again))
+                        except PaymentRefused as refused:
+                            result.refused.append((again, refused))
+                            continue
+                        result.changed += changed
+                        result.unchanged += not changed
+                    done = []
+                    store.begin()
+                    continue
+                result.changed += changed
+                result.unchanged += not changed
+                done.append((event, changed))
                 if len(done) >= group:
                     store.commit()
                     store.begin()
                     self._cache.clear()
                     done = []
             store.commit()
-        except BaseException:
+        except BaseException as e:
             store.rollback()  # the failing event's writes go; the ones before it are applied again
             self._cache.clear()
             self._bulk = False
-            for event in done:
-                self.apply(event)
+            for before, _ in done:
+                self.apply(before)
+            if isinstance(e, store.errors):
+                raise LedgerError(f"database error: {e}", location=Location(_safe(store.url))) from e
             raise
         finally:
             self._cache.clear()
             self._bulk = False
         return result
+
+    def _apply_grouped(self, event: Event) -> bool:
+        """Apply one event inside ``apply_all``'s transaction; a refused payment undoes only itself."""
+        store = self.store
+        if not isinstance(event, PaymentEvent):
+            return bool(self._apply(event, event_json(event)))
+        store.execute("SAVEPOINT payment")
+        try:
+            entries = self._apply(event, event_json(event))
+        except PaymentRefused:
+            store.execute("ROLLBACK TO SAVEPOINT payment")
+            store.execute("RELEASE SAVEPOINT payment")
+            raise
+        store.execute("RELEASE SAVEPOINT payment")
+        return bool(entries)
 
     def _apply(self, event: Event, body: str) -> list[JournalEntry]:
         store = self.store

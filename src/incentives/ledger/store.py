@@ -95,6 +95,8 @@ class Store:
                 raise LedgerError(f"cannot connect: {e}".strip(), location=Location(_safe(text))) from e
             self._errors: tuple[type[Exception], ...] = (psycopg.Error,)
             self._integrity: tuple[type[Exception], ...] = (psycopg.errors.UniqueViolation,)
+            self._deadlock: tuple[type[Exception], ...] = (psycopg.errors.DeadlockDetected,
+                                                            psycopg.errors.SerializationFailure)
         else:
             path = text.removeprefix("sqlite:///").removeprefix("sqlite://")
             self.dialect = SQLITE
@@ -109,6 +111,7 @@ class Store:
                 raise LedgerError(f"cannot open: {e}", location=Location(path)) from e
             self._errors = (sqlite3.Error,)
             self._integrity = (sqlite3.IntegrityError,)
+            self._deadlock = ()   # one writer at a time: SQLite waits (busy_timeout), it never deadlocks
         self._migrate()
 
     # ---------------------------------------------------------------- SQL
@@ -162,6 +165,10 @@ class Store:
 
     def is_duplicate(self, error: Exception) -> bool:
         return isinstance(error, self._integrity)
+
+    def is_deadlock(self, error: Exception) -> bool:
+        """The server failed the transaction to end a deadlock (or a serialization failure): it may be retried."""
+        return isinstance(error, self._deadlock)
 
     @property
     def errors(self) -> tuple[type[Exception], ...]:
