@@ -189,6 +189,16 @@ def test_bad_events_are_located() -> None:
                     location=Location("ev.jsonl", 3, 1))
 
 
+@pytest.mark.parametrize("amount", ["0.001", "150000.004", 0.005])
+def test_a_payment_of_part_of_a_fen_is_refused_not_rounded(amount: Any) -> None:
+    with pytest.raises(LedgerError, match=r"ev.jsonl:2:1: amount: a payment is whole fen \(0.01 yuan\): .* has more "
+                                          "than two decimal places"):
+        parse_event({"id": "p", "type": "payment_confirmed", "at": "2026-01-01", "credit_code": LF,
+                     "rule_id": "r.x", "unit": ["enterprise"], "payer": "city", "amount": amount},
+                    location=Location("ev.jsonl", 2, 1))
+    assert paid("p", LF, D(2026, 1, 1), "r.x", ["enterprise"], "city", "150000.10").amount == Decimal("150000.10")
+
+
 def _race(url: str, name: str, barrier: Any, out: Any) -> None:
     """One platform process: the same facts as the other, then it pays what it sees payable."""
     from conftest import shared_rulebook

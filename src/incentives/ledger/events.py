@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Literal, Union
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from incentives._yaml import decode
 from incentives.errors import LedgerError, Location, SourceError
 from incentives.facts import Enterprise, validate_credit_code
-from incentives.money import Money
+from incentives.money import FEN, Money
 
 
 class _Event(BaseModel):
@@ -77,6 +78,14 @@ class PaymentEvent(_EntitlementEvent):
     type: Literal["payment_confirmed"]
     payer: str = Field(min_length=1)
     amount: Money = Field(gt=0)
+
+    @field_validator("amount")
+    @classmethod
+    def _whole_fen(cls, amount: Decimal) -> Decimal:
+        """Money paid is whole fen: ``0.001`` is refused, not rounded to a payment of nothing."""
+        if amount != amount.quantize(FEN):
+            raise ValueError(f"a payment is whole fen (0.01 yuan): {amount} has more than two decimal places")
+        return amount
 
 
 class ClockEvent(BaseModel):
