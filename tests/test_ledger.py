@@ -117,6 +117,22 @@ def test_payment_beyond_payable_is_refused_and_nothing_written(ledger: Ledger) -
         ledger.apply(paid("p2", LF, D(2026, 4, 2), "lf.leader.provincial", ["enterprise"], "city", "1"))
 
 
+def test_a_payment_on_nothing_the_ledger_holds_says_what_is_not_there(ledger: Ledger) -> None:
+    ledger.apply(added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1))))
+    cases = [(LF, "lf.leader.provinical", ["enterprise"], "city", "no rule lf.leader.provinical in the rulebook"),
+             (LF, "lf.leader.provincial", ["year", 2026], "city",
+              rf"{LF} has no entitlement lf.leader.provincial \['year', 2026\] in the ledger"),
+             (CZ, "lf.leader.provincial", ["enterprise"], "city",
+              rf"{CZ} has no entitlement lf.leader.provincial \['enterprise'\] in the ledger"),
+             (LF, "lf.leader.provincial", ["enterprise"], "province",
+              r"lf.leader.provincial \['enterprise'\] is not paid by province \(its payers: city, county\)")]
+    for i, (code, rule_id, unit, payer, message) in enumerate(cases):
+        with pytest.raises(PaymentRefused, match=message) as refused:
+            ledger.apply(paid(f"p{i}", code, D(2026, 4, 1), rule_id, unit, payer, "1"))
+        assert refused.value.field == ("rule_id", "unit", "unit", "payer")[i]
+    assert ledger.store.all("SELECT id FROM events ORDER BY seq") == [("a",)]
+
+
 def test_same_event_twice_is_a_no_op_and_a_changed_body_is_refused(ledger: Ledger) -> None:
     event = added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1)))
     assert ledger.apply(event)

@@ -430,10 +430,17 @@ class Ledger:
             raise PaymentRefused(f"{what}: the enterprise declined it ({declined[1]})", field="amount")
         if ent.deadline is not None and payment.at > ent.deadline:
             raise PaymentRefused(f"{what}: dated after its 兑现时限 {ent.deadline}", field="at")
-        payable = 0 if row is None else row.assessed - row.paid
+        if payment.rule_id not in self.book.by_id:
+            raise PaymentRefused(f"{what}: no rule {payment.rule_id} in the rulebook", field="rule_id")
+        if not ent.rows:   # nothing owed or paid on it, ever: perhaps not yet, so this may be retried
+            raise PaymentRefused(f"{what}: {code} has no entitlement {payment.rule_id} {list(payment.unit)} "
+                                 "in the ledger", field="unit")
+        if row is None:
+            raise PaymentRefused(f"{what}: {payment.rule_id} {list(payment.unit)} is not paid by {payment.payer} "
+                                 f"(its payers: {', '.join(sorted(ent.rows))})", field="payer")
+        payable = row.assessed - row.paid
         if amount > payable:
             raise PaymentRefused(f"{what} exceeds the {yuan(max(payable, 0))} payable", field="amount")
-        assert row is not None
         row.paid += amount
 
     @staticmethod
