@@ -418,6 +418,17 @@ def test_cli_locates_bytes_that_are_not_utf8(tmp_path: Any, capsys: pytest.Captu
         assert capsys.readouterr().err == f"incentives: {events}:{where}: not UTF-8 text: byte 0xb2 cannot be decoded\n"
 
 
+def test_cli_locates_json_python_cannot_hold(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import RULES
+    from incentives.cli import main
+    events, db = tmp_path / "events.jsonl", str(tmp_path / "l.db")
+    for line, message in (("[" * 30_000, "not JSON: nested too deep"),
+                          ('{"id": ' + "9" * 5000 + "}", "not JSON: Exceeds the limit (4300 digits)")):
+        events.write_text('{"id": "c", "type": "clock", "at": "2026-01-01"}\n' + line + "\n", "utf-8")
+        assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2
+        assert capsys.readouterr().err.startswith(f"incentives: {events}:2: {message}")
+
+
 def test_cli_re_assesses_with_the_rules_read_as_chosen(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     # 〔2021〕—69 三、（一）1 "对获得国家专精特新“小巨人”称号的企业，给予 100 万元奖励。" (重点“小巨人” not named)
     from conftest import RULES

@@ -90,6 +90,22 @@ def test_problems_name_the_field_and_place_in_the_body(client: httpx.Client) -> 
     assert missing.headers["x-rulebook-hash"].startswith("sha256:")
 
 
+def test_json_python_cannot_hold_is_a_located_problem_not_a_crash(client: httpx.Client) -> None:
+    deep = "[" * 30_000 + "]" * 30_000
+    huge = '{"enterprise": {"name": "x"}, "records": [{"n": ' + "9" * 5000 + "}]}"
+    for body, detail in ((deep, "not valid JSON: nested too deep"),
+                         (huge, "not valid JSON: Exceeds the limit (4300 digits) for integer string conversion")):
+        for route in ("/v1/assess", "/v1/explain?rule=lf.digital_pilot"):
+            answer = client.post(route, content=body, headers={"content-type": "application/json"})
+            assert answer.status_code == 400 and answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["detail"].startswith(detail) and answer.json()["location"] == "<body>"
+        lines = "\n".join([facts_json(EXAMPLES / "wenan-pilot.yaml"), body])
+        batch = client.post("/v1/batch", params={"as_of": AS_OF}, content=lines).json()
+        assert (batch["assessed"], batch["errors"]) == (1, 1)      # the other line is still assessed
+        assert batch["results"][1]["problem"]["location"] == "<body>:2" and \
+            batch["results"][1]["problem"]["detail"].startswith(detail)
+
+
 def test_request_size_and_batch_limits(client: httpx.Client) -> None:
     big = client.post("/v1/assess", content=b" " * 70_000)
     assert big.status_code == 413 and big.json()["detail"] == "at most 65536 bytes"

@@ -61,6 +61,29 @@ def test_events_make_entitlements_that_are_paid_and_refused_beyond_what_is_owed(
     assert bad.status_code == 422 and bad.json()["field"] == "at" and bad.json()["location"] == "<body>:1"
 
 
+def test_a_body_that_is_not_utf8_or_not_json_writes_nothing(client: httpx.Client) -> None:
+    code = credit_code("91131024MA0CTX8K5")
+    good = event(id="gbk-0", type="record_added", at="2026-03-01", credit_code=code,
+                 record={"id": "A", "kind": "recognition", "date": "2026-03-01", "title": "cluster_leader",
+                         "level": "provincial"},
+                 enterprise={"name": "测试企业", "credit_code": code, "city": "langfang", "county": "香河县"})
+    gbk = good.replace('"gbk-0"', '"gbk-1"').encode("utf-8").replace("测试企业".encode(), "测试企业".encode("gbk"))
+    for body, status, where, detail in (
+            (good.encode() + b"\n" + gbk, 400, "<body>:2:", "not UTF-8 text"),          # was stored as U+FFFD
+            (good.encode() + b"\n" + b"[" * 30_000, 400, "<body>:2", "not valid JSON: nested too deep"),
+            (good.encode() + b'\n{"n": ' + b"9" * 5000 + b"}", 400, "<body>:2", "not valid JSON: Exceeds the limit"),
+            (good.encode() + b"\n{,}", 400, "<body>:2:2", "not valid JSON: Expecting property name")):
+        answer = client.post("/v1/ledger/events", content=body, headers={"content-type": "application/x-ndjson"})
+        assert answer.status_code == status and answer.json()["detail"].startswith(detail), answer.text
+        assert answer.json()["location"].startswith(where)
+        assert client.get("/v1/ledger/entitlements", params={"credit_code": code}).json() == []   # line 1 too
+    # a JSON string may hold U+2028 (a line separator to str.splitlines, not to JSON Lines)
+    sep = json.loads(good)
+    sep["enterprise"]["name"] = "测试\u2028企业"
+    answer = client.post("/v1/ledger/events", content=json.dumps(sep, ensure_ascii=False).encode())
+    assert answer.status_code == 200 and answer.json()["events"] == 1, answer.text
+
+
 def test_without_a_ledger_there_are_no_ledger_routes(tmp_path: Path) -> None:
     with running() as server, server.client() as c:
         assert c.get("/v1/ledger/entitlements").status_code == 404

@@ -39,6 +39,19 @@ def test_every_loader_failure_is_located(text: str, where: str, match: str) -> N
     assert str(e.value).startswith(where)
 
 
+@pytest.mark.parametrize("text, line, where, match", [
+    ('{"a": ,}', None, "f.json:1:7", "not valid JSON: Expecting value"),
+    ('{"a":\n ,}', 4, "f.json:4:2", "not valid JSON: Expecting value"),      # a line of JSON Lines keeps its number
+    ("[" * 100_000 + "]" * 100_000, 3, "f.json:3:", "not valid JSON: nested too deep"),   # RecursionError
+    ('{"n": ' + "9" * 5000 + "}", None, "f.json:", "not valid JSON: Exceeds the limit"),  # ValueError: > 4,300 digits
+])
+def test_every_json_failure_is_located(text: str, line: int | None, where: str, match: str) -> None:
+    with pytest.raises(SourceError, match=match) as e:
+        _yaml.parse_json(text, "f.json", line)
+    assert str(e.value).startswith(where)
+    assert _yaml.parse_json('{"n": [1, "二"]}', "f.json") == {"n": [1, "二"]}
+
+
 @pytest.mark.parametrize("text, value", [
     ("n: 0777", "0777"), ("n: 0x100", "0x100"), ("n: 1_000", "1_000"), ("n: 0b11", "0b11"),  # text, never octal
     ("n: 10", 10), ("n: -3", -3), ("n: 1e5", 100000.0), ("n: 2.5", 2.5), ("n: 1:1", "1:1"),

@@ -111,6 +111,22 @@ def decode(data: bytes, path: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def parse_json(text: str, path: str, line: int | None = None) -> Any:
+    """A JSON text (one line ``line`` of a JSON Lines file, when given) as plain values, or a ``SourceError``
+    located there: malformed text, an integer of more digits than Python converts, or nesting deeper than
+    the stack are bad input like any other, not a crash."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SourceError(f"not valid JSON: {e.msg}", location=Location(path, line or e.lineno, e.colno)) from e
+    except RecursionError as e:
+        raise SourceError("not valid JSON: nested too deep", location=Location(path, line)) from e
+    except ValueError as e:   # "Exceeds the limit (4300 digits) for integer string conversion…"
+        raise SourceError(f"not valid JSON: {str(e).split(';')[0]}", location=Location(path, line)) from e
+
+
 def load(path: str | Path) -> Document:
     """Read and parse a YAML or JSON file safely (``-``: standard input)."""
     return parse(read_text(path), label(path))

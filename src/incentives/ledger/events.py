@@ -22,7 +22,7 @@ from typing import Annotated, Any, Iterator, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from incentives._yaml import decode
+from incentives._yaml import decode, parse_json
 from incentives.errors import LedgerError, Location, SourceError
 from incentives.facts import Enterprise, validate_credit_code
 from incentives.money import FEN, Money
@@ -142,9 +142,9 @@ def read_events(path: str | Path) -> Iterator[Event]:
                 continue
             where = Location(str(path), number, 1)
             try:
-                data = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise LedgerError(f"not JSON: {e.msg}", location=Location(str(path), number, e.colno)) from e
+                data = parse_json(line, str(path), number)
+            except SourceError as e:
+                raise LedgerError(e.message.replace("not valid JSON", "not JSON"), location=e.location) from e
             if not isinstance(data, dict):
                 raise LedgerError("an event is a JSON object", location=where)
             yield parse_event(data, where)

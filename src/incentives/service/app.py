@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import json
 import signal
 import sys
 import threading
@@ -222,11 +221,9 @@ def _enterprise(body: bytes, book: Rulebook, yaml_body: bool = False) -> Enterpr
         return enterprise
     try:
         text = body.decode("utf-8")
-        data = json.loads(text)
     except UnicodeDecodeError as e:
         raise SourceError(f"the body is not UTF-8: {e.reason}", location=Location(BODY)) from e
-    except json.JSONDecodeError as e:
-        raise SourceError(f"not valid JSON: {e.msg}", location=Location(BODY, e.lineno, e.colno)) from e
+    data = _yaml.parse_json(text, BODY)
     if not isinstance(data, dict):
         raise FactsError("the body must be a JSON object with 'enterprise' and 'records'",
                          location=Location(BODY, 1, 1), field="<root>")

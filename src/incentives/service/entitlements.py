@@ -7,7 +7,6 @@ when the rulebook served changes, so a reload reaches the ledger too.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 from decimal import Decimal
 from typing import Any, Literal
@@ -16,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
+from incentives import _yaml
 from incentives.errors import LedgerError, Location
 from incentives.ledger import Entitlement, JournalEntry, Ledger, open_ledger, parse_event
 from incentives.service.live import LiveRulebook
@@ -97,21 +97,18 @@ def mount(app: FastAPI, live: LiveRulebook, url: str, compute: Any) -> None:
         body = await request.body()
 
         def apply(loaded: Any) -> Applied:
+            # every line read before any is applied: bytes that are not UTF-8 or a line that is not an event
+            # write nothing (a ledger keeps what it is told for ever)
+            text = _yaml.decode(body, "<body>")
+            events = [parse_event(_yaml.parse_json(line, "<body>", number), Location("<body>", number))
+                      for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
+            if not events:
+                raise LedgerError("no event in the body", location=Location("<body>", 1))
             led = ledger(loaded.book.hash)
             written: list[JournalEntry] = []
-            n = 0
-            for number, line in enumerate(body.decode("utf-8", "replace").splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    event = parse_event(json.loads(line), Location("<body>", number))
-                except json.JSONDecodeError as e:
-                    raise LedgerError(f"not valid JSON: {e.msg}", location=Location("<body>", number, e.colno)) from e
-                n += 1
+            for event in events:
                 written += led.apply(event)
-            if not n:
-                raise LedgerError("no event in the body", location=Location("<body>", 1))
-            return Applied(events=n, written=len(written), journal=[_journal(j) for j in written])
+            return Applied(events=len(events), written=len(written), journal=[_journal(j) for j in written])
 
         return Response((await compute(request, apply)).model_dump_json(), media_type="application/json")
 

@@ -8,7 +8,6 @@ English and every link keeps the choice.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from incentives import Assessment, IncentivesError, Rulebook, SourceError, __version__, assess, shipped_rules
+from incentives import Assessment, IncentivesError, Rulebook, SourceError, __version__, _yaml, assess, shipped_rules
 from incentives.errors import Location
 from incentives.readings import parse_choices
 from incentives.report import label, localized, money, percent
@@ -329,10 +328,7 @@ def _date(text: str) -> dt.date | None:
 
 
 def _summary(text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SourceError(f"not valid JSON: {e.msg}", location=Location("summary.json", e.lineno, e.colno)) from e
+    data = _yaml.parse_json(text, "summary.json")
     if not isinstance(data, dict) or not all(k in data for k in ("by_county", "by_rule", "by_payer", "total")):
         raise SourceError("not a batch summary.json (no by_county, by_rule, by_payer or total)",
                           location=Location("summary.json"))
