@@ -137,10 +137,12 @@ brackets = st.tuples(st.sampled_from(AMOUNTS[8:16]), st.sampled_from(AMOUNTS[6:]
 every_amount = st.one_of(amount, brackets, st.just({"multiplier": "150%", "of_rule": "gen.r0", "cap": "250000"}),
                          st.just({"rate": "20%", "of": "record.investment", "discretionary": True, "cap": "100000"}))
 MORE_GROUPS = GROUPS | {"g.add": {"title": "add", "combine": "additional"},
+                        "g.achieved": {"title": "achieved", "combine": "additional", "base_needs": "achieved"},
+                        "g.nothing": {"title": "nothing", "combine": "additional", "base_needs": "nothing"},
                         "g.cap": {"title": "cap", "combine": "all", "cap": "15000", "cap_per": "year"}}
 spec = rule_spec.flatmap(lambda s: st.fixed_dictionaries({
     "amount": every_amount if s["conditions"][0]["kind"] == "project" else st.just(s["amount"]),
-    "group": pick(None, "g.high", "g.all", "g.add", "g.cap"), "cap_per": pick("window", "year"),
+    "group": pick(None, "g.high", "g.all", "g.add", "g.achieved", "g.nothing", "g.cap"), "cap_per": pick("window", "year"),
 }).map(lambda extra: {**s, **extra}))
 
 
@@ -504,6 +506,30 @@ RARE = [
         _rec("project", "2026-02-01", type="digital_transformation_pilot", investment="2500000.05")],
         clusters=["香河家具"], size="small"),
 ]
+def test_a_national_design_centre_is_paid_where_a_provincial_one_was_recognised_by_its_date_on_both_paths(
+        tmp_path: Path) -> None:
+    # 沧政办规〔2022〕13号 三、(六)3 "认定为国家级工业设计中心的,再奖励200万元": additional to the provincial
+    # recognition held at any date up to the national one's (group base_needs: achieved), in the window or not
+    def centre(level: str, day: str) -> dict[str, Any]:
+        return _rec("recognition", day, title="industrial_design_center", level=level)
+
+    items = [_rare(1, "cangzhou", [centre("provincial", "2021-05-01"), centre("national", "2023-06-10")]),  # before the window
+             _rare(2, "cangzhou", [centre("national", "2023-06-10"), centre("provincial", "2023-09-18")]),  # later
+             _rare(3, "cangzhou", [centre("provincial", "2023-06-10"), centre("national", "2023-06-10")]),  # the same day
+             _rare(4, "cangzhou", [centre("national", "2024-01-01")])]
+    [enterprises, _] = write_register([{"enterprise": i["enterprise"], "records": i["records"]} for i in items],
+                                      tmp_path / "register", "csv")
+    columnar, _ = both_paths(enterprises, tmp_path / "out", shared_rulebook())
+    assert columnar.paths["columnar"] == 4 and columnar.fallback_rules == []
+    paid = [(k[0][-4:], k[1], k[2], k[3]) for k in award_keys(tmp_path / "out" / "columnar" / "awards.csv")]
+    code = [str(i["enterprise"]["credit_code"])[-4:] for i in items]
+    assert sorted(paid) == sorted([
+        (code[0], "cz.industrial_design.center_national", "r2", "2000000.00"),
+        (code[1], "cz.industrial_design.center_provincial", "r2", "1000000.00"),
+        (code[2], "cz.industrial_design.center_provincial", "r1", "1000000.00"),
+        (code[2], "cz.industrial_design.center_national", "r2", "2000000.00")])
+
+
 CITIES_COLUMNS = ["credit_code", "rule_id", "record_id", "amount", "payer_city", "payer_county", "status", "amount_max",
                   "payer_province", "payers_unspecified"]
 

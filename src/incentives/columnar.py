@@ -543,6 +543,7 @@ class Plan:
     holds: pl.Expr
     priced: pl.Expr
     fen: pl.Expr
+    base: pl.Expr | None = None   # ``base_needs: achieved``: a record holding its base's achievement
 
 
 @dataclass
@@ -577,7 +578,7 @@ def _engine_order(book: Rulebook) -> dict[str, int]:
 def _rule_table(book: Rulebook, payers: tuple[str, ...]) -> pl.DataFrame:
     """One row per rule: what combination and the award rows need, keyed by ``_rule`` position."""
     rows: dict[str, list[Any]] = {k: [] for k in (
-        "_rule", "rule_id", "title", "status", "_limit", "_group", "_all", "_adds_to", "_cap_name", "_cap",
+        "_rule", "rule_id", "title", "status", "_limit", "_group", "_all", "_adds_to", "_needs", "_cap_name", "_cap",
         "_cap_year", "document_number", "clause", "quote", "_specified", "_den")}
     for p in payers:
         rows[f"_w_{p}"] = []
@@ -593,6 +594,7 @@ def _rule_table(book: Rulebook, payers: tuple[str, ...]) -> pl.DataFrame:
         rows["_group"].append(r.rule.group)
         rows["_all"].append(r.group is not None and r.group.combine != "highest")
         rows["_adds_to"].append(ranks.get(r.adds_to) if r.adds_to else None)
+        rows["_needs"].append(r.group.base_needs if r.group is not None else "paid")
         rows["_cap_name"].append(cap[0] if cap else None)
         rows["_cap"].append(_fen_of(cap[1]) if cap else None)
         rows["_cap_year"].append(bool(cap[2]) if cap else False)
@@ -614,6 +616,18 @@ def _rule_table(book: Rulebook, payers: tuple[str, ...]) -> pl.DataFrame:
               "_rule": pl.Int64, "_adds_to": pl.Int64, "_cap": pl.Int64, "_den": pl.Int128,   # typed with no rule too
               **{f"_w_{p}": pl.Int128 for p in payers}, **{f"_o_{p}": pl.Int64 for p in payers}}
     return pl.DataFrame(rows, schema_overrides=schema)
+
+
+_RULES = 1 << 20   # more than a rulebook's rules: an enterprise and a rule position as one integer
+_STEPS = ("_rule", "_limit", "_group", "_all", "_adds_to", "_needs", "_cap_name", "_cap", "_cap_year")
+_NO_BASES = pl.DataFrame(schema={"_e": pl.Int64, "_rule": pl.Int64, "_since": pl.Date})
+
+
+def _refuse(c: pl.DataFrame, rows: pl.Series, keep: pl.Expr) -> pl.DataFrame:
+    """``c`` less those of ``rows`` (a mask) where ``keep``, read over those rows alone, is false."""
+    if not rows.any():
+        return c
+    return c.filter((~rows).scatter(rows.arg_true(), c.filter(rows).select(keep).to_series()))
 
 
 def _split_vectorised(rule: CompiledRule) -> bool:
@@ -658,6 +672,8 @@ class Frames:
         self.book, self.as_of, self.payers = book, as_of, payers
         self.columns = _columns(book)
         self.rules = _rule_table(book, payers)
+        self.steps = self.rules.select(_STEPS)              # what ``combine`` reads
+        self.texts = self.rules.drop(_STEPS[1:])            # the rest, joined to the rows it keeps
         self.places: dict[str, PlacePlans] = {}
         self.paths: dict[tuple[str, ...], int] = {}     # the files covering an enterprise → its path's number
         self.on_path: dict[str, list[int]] = {}         # a file → the paths that hold it
@@ -678,17 +694,19 @@ class Frames:
                         raise NotVectorised("payer shares with too many digits")
                     holds = truth(rule.tree, self.columns).fill_null(False)
                     priced, fen = price(rule.rule.amount, rule.tier_trees, book, self.columns)
+                    base = pl.all_horizontal([_leaf(t, self.columns) for t in rule.base_selectors]).fill_null(False) \
+                        if rule.group is not None and rule.group.base_needs == "achieved" and rule.adds_to else None
                 except NotVectorised:
                     plans.fallback.append(rule)
                     plans.reach.append(_reach(rule, self.columns))
                     continue
                 plans.by_kind.setdefault(str(rule.rule.rewards["kind"]), []).append(
-                    Plan(rule, order[rule.id], holds, priced, fen))
+                    Plan(rule, order[rule.id], holds, priced, fen, base))
             if plans.by_kind or plans.fallback:
                 self.places[place] = plans
         exprs = [e for plans in self.places.values() for e in plans.reach] + [
             e for plans in self.places.values() for kind_plans in plans.by_kind.values()
-            for plan in kind_plans for e in (plan.holds, plan.priced, plan.fen)]
+            for plan in kind_plans for e in (plan.holds, plan.priced, plan.fen, *([plan.base] if plan.base is not None else []))]
         self.read = {name for e in exprs for name in e.meta.root_names()}   # the columns a rule reads
 
     @property
@@ -760,7 +778,17 @@ class Frames:
         schema = {"_e": pl.Int64, "_r": pl.Int64, "record.id": pl.String, "record.date": pl.Date, "_ach": pl.String,
                   "_fen": pl.Int64, "_rule": pl.Int64}
         candidates = pl.concat(pieces).collect(engine=IN_MEMORY) if pieces else pl.DataFrame(schema=schema)
-        return Verdict(self.combine(candidates), slow, fallback)
+        return Verdict(self.combine(candidates, self._achieved_since(joined)), slow, fallback)
+
+    def _achieved_since(self, joined: pl.DataFrame) -> pl.DataFrame:
+        """For each rule whose group's base must be achieved (``base_needs: achieved``), the date each
+        enterprise first held the base's achievement, by any of its records (dated in the window or not)."""
+        bases = [joined.lazy().filter(plan.base).group_by("_e").agg(_since=pl.col("record.date").min())
+                 .with_columns(_rule=pl.lit(plan.position, dtype=pl.Int64))
+                 for plans in self.places.values() for kind_plans in plans.by_kind.values() for plan in kind_plans
+                 if plan.base is not None]
+        schema = {"_e": pl.Int64, "_since": pl.Date, "_rule": pl.Int64}
+        return pl.concat(bases).collect(engine=IN_MEMORY) if bases else pl.DataFrame(schema=schema)
 
     def uncovered(self, ents: pl.DataFrame) -> tuple[dict[str, int], dict[tuple[str, str | None], int]]:
         """Of the assessed ``ents``: per city, those no file covers; per (city, county), those whose
@@ -774,45 +802,48 @@ class Frames:
                 left_out[(city, county)] = n
         return no_rules, left_out
 
-    def combine(self, c: pl.DataFrame) -> pl.DataFrame:
-        """Limits, conflicts on one record, ``additional`` groups and caps, as the engine applies them; a
-        step no candidate of the chunk calls for is skipped (each costs several window passes)."""
-        c = c.join(self.rules, on="_rule", how="left").sort(["_e", "record.date", "record.id", "_r", "_rule"])
+    def combine(self, c: pl.DataFrame, since: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Limits, conflicts on one record, ``additional`` groups and caps, as the engine applies them. Each
+        step reads only the rows it can refuse (most candidates have no limit, rival, base or cap), on the
+        rule columns the steps read; the rest of a rule's columns are joined to the rows kept. ``since``: when
+        each enterprise first achieved the base of a rule whose group says ``base_needs: achieved``."""
+        c = c.join(self.steps, on="_rule", how="left").sort(["_e", "record.date", "record.id", "_r", "_rule"])
         year = pl.col("record.date").dt.year()
-        if not bool((c["_limit"] == "once_per_record").all()):
-            # limits: the first in order per (enterprise, rule[, year or achievement]) is paid
-            scope = (pl.when(pl.col("_limit") == "once_per_year").then(year.cast(pl.String))
-                     .when(pl.col("_limit") == "once_per_achievement").then(pl.col("_ach")).otherwise(pl.lit("")))
-            first = pl.struct("_e", "_rule", scope).is_first_distinct()   # a hash, not a window: 4× less
-            c = c.filter((pl.col("_limit") == "once_per_record") | first)
-        if bool(c["_r"].is_duplicated().any()):
-            # several rules on one record: all where one group says all/additional, else the first highest.
-            # A record's row (_r) stands for (enterprise, record id): a repeated id takes the other path.
-            key = ["_r"]
-            amount = pl.col("_fen").fill_null(0)
-            together = ((pl.len().over(key) == 1)
-                        | ((pl.col("_group").n_unique().over(key) == 1) & (pl.col("_group").null_count().over(key) == 0)
-                           & pl.col("_all")))
-            top = amount == amount.max().over(key)
-            best = top & (pl.col("_r") * 2 + top.cast(pl.Int64)).is_first_distinct()  # a windowed cum_sum costs 15×
-            c = c.filter(together | best)
-        if c["_adds_to"].null_count() < c.height:
-            # additional: only on top of a paying base
-            paying = c.select("_e", pl.col("_rule").alias("_adds_to")).unique()
-            c = c.join(paying.with_columns(_base=pl.lit(True)), on=["_e", "_adds_to"], how="left")
-            c = c.filter(pl.col("_adds_to").is_null() | pl.col("_base").fill_null(False)).drop("_base")
-        if c["_cap"].null_count() < c.height:
-            # caps: what is left of each cap, earliest records first; nothing left: not paid
-            capped = pl.col("_cap").is_not_null() & pl.col("_fen").is_not_null()
-            cap_key = ["_e", "_cap_name", pl.when(pl.col("_cap_year")).then(year).otherwise(0)]
-            spent = pl.when(capped).then(pl.col("_fen")).otherwise(0).cum_sum().over(cap_key)
-            before = spent - pl.when(capped).then(pl.col("_fen")).otherwise(0)
-            left = pl.col("_cap") - pl.min_horizontal(pl.col("_cap"), before)
-            c = c.with_columns(_left=pl.when(capped).then(left).otherwise(None))
-            c = c.filter(pl.col("_left").is_null() | (pl.col("_left") > 0))
-            c = c.with_columns(_fen=pl.when(pl.col("_left").is_not_null() & (pl.col("_fen") > pl.col("_left")))
-                               .then(pl.col("_left")).otherwise(pl.col("_fen")))
-        return self.split(c)
+        # limits: the first in order per (enterprise, rule[, year or achievement]) is paid
+        scope = (pl.when(pl.col("_limit") == "once_per_year").then(year.cast(pl.String))
+                 .when(pl.col("_limit") == "once_per_achievement").then(pl.col("_ach")).otherwise(pl.lit("")))
+        c = _refuse(c, (c["_limit"] != "once_per_record").fill_null(True), pl.struct("_e", "_rule", scope).is_first_distinct())
+        # several rules on one record: all where one group says all/additional, else the first highest.
+        # A record's row (_r) stands for (enterprise, record id): a repeated id takes the other path.
+        amount = pl.col("_fen").fill_null(0)
+        top = amount == amount.max().over("_r")
+        together = ((pl.col("_group").n_unique().over("_r") == 1) & (pl.col("_group").null_count().over("_r") == 0)
+                    & pl.col("_all"))
+        best = top & (pl.col("_r") * 2 + top.cast(pl.Int64)).is_first_distinct()  # a windowed cum_sum costs 15×
+        c = _refuse(c, c["_r"].is_duplicated(), together | best)
+        # additional: on top of the base as its group says: its award paid (an enterprise and a rule as one
+        # number, _e·2²⁰ + rule), its achievement held on or before the added record's date, or nothing
+        adds = c["_adds_to"].is_not_null()
+        if adds.any():
+            bases = c.filter(pl.col("_rule").is_in(c.filter(adds)["_adds_to"].unique().implode()))
+            paying = bases.select(pl.col("_e") * _RULES + pl.col("_rule")).to_series()
+            adding = c.filter(adds).join(since if since is not None else _NO_BASES, on=["_e", "_rule"], how="left",
+                                         maintain_order="left")
+            kept = adding.select(pl.when(pl.col("_needs") == "achieved")
+                                 .then((pl.col("_since") <= pl.col("record.date")).fill_null(False))
+                                 .when(pl.col("_needs") == "nothing").then(True)
+                                 .otherwise((pl.col("_e") * _RULES + pl.col("_adds_to")).is_in(paying.implode())))
+            c = c.filter((~adds).scatter(adds.arg_true(), kept.to_series()))
+        # caps: what is left of each cap, earliest records first; nothing left: not paid
+        capped = c["_cap"].is_not_null() & c["_fen"].is_not_null()
+        if capped.any():
+            spent = pl.col("_fen").cum_sum().over("_e", "_cap_name", pl.when(pl.col("_cap_year")).then(year).otherwise(0))
+            left = pl.col("_cap") - pl.min_horizontal(pl.col("_cap"), spent - pl.col("_fen"))
+            capping = c.filter(capped).select(left.alias("left"), pl.min_horizontal(pl.col("_fen"), left).alias("paid"))
+            at = capped.arg_true()
+            c = c.with_columns(c["_fen"].clone().scatter(at, capping["paid"])).filter(
+                (~capped).scatter(at, capping["left"] > 0))
+        return self.split(c.join(self.texts, on="_rule", how="left", maintain_order="left"))
 
     def split(self, c: pl.DataFrame) -> pl.DataFrame:
         """Payer shares by largest remainder, ties to the order the shares were written."""
