@@ -126,13 +126,16 @@ def test_the_manifest_describes_the_run(registers: tuple[Path, Path], book: Rule
 
 
 @pytest.mark.parametrize("path", ["columnar", "rows"])
+@pytest.mark.parametrize("every", [0, 3600])
 def test_the_manifest_hashes_files_checkpointed_as_they_grew(registers: tuple[Path, Path], book: Rulebook,
                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            path: str) -> None:
+                                                            path: str, every: int) -> None:
+    """A checkpoint after every chunk, or none before the end: either way the files are hashed as each
+    chunk's rows are written, beside the run, and the manifest's hashes are the files'."""
     import incentives.columnar as columnar
 
-    monkeypatch.setattr(columnar, "BLOCK_BYTES", 4096)   # a checkpoint after every chunk: hashed in many steps
-    run_batch(registers[0], tmp_path / "out", book, AS_OF, path=path, chunk_size=20, checkpoint_seconds=0)
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", 4096)   # many chunks: hashed in many steps
+    run_batch(registers[0], tmp_path / "out", book, AS_OF, path=path, chunk_size=20, checkpoint_seconds=every)
     manifest = read_manifest(tmp_path / "out")
     assert manifest is not None and manifest["files"]["awards.csv"]["rows"] > 0 and consistent(tmp_path / "out")
 

@@ -28,6 +28,7 @@ import signal
 import tempfile
 import threading
 import time
+from concurrent.futures import Executor, Future
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Iterator
@@ -272,18 +273,21 @@ class Checkpoints:
     ``run`` holds what the results depend on (the inputs' hashes, the rulebook hash, the options); a
     checkpoint is written, at most every ``every`` seconds, right after a chunk's rows were written and
     flushed: the chunks done, the run's ``state`` (counts and totals so far) and each file's length and
-    SHA-256, hashed as it grows (each byte is read back once). It is replaced atomically, so it always
-    describes a prefix of each file; bytes written after it are cut off when the run is resumed.
+    SHA-256, hashed as it grows (each byte is read back once, in a thread of its own after each chunk's rows
+    are written (``written``), by the ``hashing`` executor where one is given). It is replaced atomically,
+    so it always describes a prefix of each file; bytes written after it are cut off when the run is resumed.
     """
 
     def __init__(self, folder: Path, run: dict[str, Any], files: list[str], every: float = 2.0,
-                 inputs: Callable[[], list[dict[str, Any]]] | None = None) -> None:
+                 inputs: Callable[[], list[dict[str, Any]]] | None = None, hashing: Executor | None = None) -> None:
         self.folder, self._run, self.files, self.every = folder, run, files, every
         self._inputs = inputs   # the inputs' entries, found while the run reads them (hashing takes a while)
         self.hashes = {name: hashlib.sha256() for name in files}
         self.lengths = dict.fromkeys(files, 0)
         self.last = time.monotonic()
         self.resumes: list[dict[str, Any]] = []   # where and when earlier runs were resumed
+        self._hashing = hashing                   # hashes the rows written while the next chunks are assessed
+        self._hashed: list[Future[None]] = []
 
     @property
     def path(self) -> Path:
@@ -346,17 +350,34 @@ class Checkpoints:
         return time.monotonic() - self.last >= self.every
 
     def hashed(self) -> dict[str, tuple[int, Any]]:
-        """Each file's length and running hash as of the last checkpoint (for ``OutputFolder.publish``)."""
+        """Each file's length and running hash as far as hashed (for ``OutputFolder.publish``)."""
+        self._wait()
         return {name: (self.lengths[name], self.hashes[name]) for name in self.files}
 
-    def save(self, state: dict[str, Any]) -> None:
-        """Record ``state`` as reached: call right after the files were flushed."""
+    def written(self) -> None:
+        """The files were flushed: what they gained is hashed beside the run's other work (the bytes of a
+        file never change once written, so a read that meets a row half written hashes it all the same)."""
+        if self._hashing is not None:
+            self._hashed.append(self._hashing.submit(self._read_on))
+
+    def _wait(self) -> None:
+        """Until what ``written`` sent is hashed (one thread reads on, one call after another)."""
+        for future in self._hashed:
+            future.result()
+        self._hashed.clear()
+
+    def _read_on(self) -> None:
         for name in self.files:
             with open(self.folder / name, "rb") as f:
                 f.seek(self.lengths[name])
                 for block in iter(lambda: f.read(1 << 16), b""):
                     self.hashes[name].update(block)
                 self.lengths[name] = f.tell()
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Record ``state`` as reached: call right after the files were flushed."""
+        self._wait()
+        self._read_on()
         files = {name: {"bytes": self.lengths[name], "sha256": "sha256:" + self.hashes[name].hexdigest()}
                  for name in self.files}
         text = json.dumps({"run": self.run, "state": state, "files": files, "resumes": self.resumes,

@@ -748,7 +748,7 @@ def _assess(input: str | Path, name: str | None, output_dir: str | Path, ruleboo
                 run["block_bytes"] = frames.BLOCK_BYTES
             checkpoints = Checkpoints(folder.path, run, [f"awards.{out_fmt}", "errors.csv",
                                                          *(["reform_changes.csv"] if reform else [])], checkpoint_seconds,
-                                      inputs=hashed.result)
+                                      inputs=hashed.result, hashing=hashing)
         state = checkpoints.resume() if checkpoints is not None and folder.resumed else None
         if state is not None:
             folder.started = state["started"]
@@ -812,11 +812,13 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
                     changed.writerows(result.reform.gains + result.reform.losses)  # streamed, not kept
                     comparison.merge(result.reform)
                 done += 1
-                if checkpoints is not None and checkpoints.due():
+                if checkpoints is not None:
                     awards.flush()
                     ef.flush()
                     if changes:
                         changes.flush()
+                    checkpoints.written()
+                if checkpoints is not None and checkpoints.due():
                     checkpoints.save({"chunks": done, "error_rows": error_rows, "tally": tally.to_json(),
                                       "started": begun, "paths": register.counts.as_dict() if register else {},
                                       "trusted": register is not None and register.trusted,
