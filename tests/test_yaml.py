@@ -203,8 +203,9 @@ def test_libyaml_and_the_python_parser_give_the_same_document_or_error(text: str
     assert fast == reference
 
 
-@pytest.mark.parametrize("text", ["!!int '-10000000': !\x85n: ull 'null'\n", "a: !\u2028b\n", "a: !\u2029b\n"])
-def test_a_line_break_beyond_ascii_after_a_tag_reads_as_pyyaml_reads_it(text: str) -> None:
+@pytest.mark.parametrize("text", ["!!int '-10000000': !\x85n: ull 'null'\n", "a: !\u2028b\n", "a: !\u2029b\n",
+                                  "- !\n", "a: ! #c\n", "#c- !!null 'null'\n- ! #!int '0'\n"])
+def test_a_line_break_beyond_ascii_or_an_empty_node_after_a_tag_reads_as_pyyaml_reads_it(text: str) -> None:
     fast, reference = _both(text)
     assert fast == reference
 

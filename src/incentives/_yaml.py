@@ -241,7 +241,8 @@ def parse(text: str, path: str = "<string>") -> Document:
 # takes it as a space where PyYAML refuses it), a byte-order mark inside the text (libyaml skips one at
 # the start of any line), a comment right after a block scalar's indicator (``>#``: libyaml takes it),
 # a last line without its line end (libyaml places the end, and an empty value there, on the next line),
-# and the line breaks beyond ASCII, NEL, LS and PS (after a tag, libyaml gives an empty text where PyYAML gives null).
+# the line breaks beyond ASCII, NEL, LS and PS (after a tag, libyaml gives an empty text where PyYAML gives null),
+# and a tag at all: an empty node tagged '!' (``- !``) is an empty text to libyaml and null to PyYAML.
 # Inside [...] and {...}, where libyaml takes '?' into plain text and places an empty value elsewhere,
 # the composer above finds the difference and leaves the text to the Python parser too.
 _BLOCK_HEADER_COMMENT = re.compile(r"[|>][-+0-9]*#")
@@ -249,7 +250,7 @@ _BLOCK_HEADER_COMMENT = re.compile(r"[|>][-+0-9]*#")
 
 def _libyaml_reads_alike(text: str) -> bool:
     return ((not text or text.endswith("\n")) and "\t" not in text and "\ufeff" not in text
-            and "\x85" not in text and "\u2028" not in text and "\u2029" not in text
+            and "\x85" not in text and "\u2028" not in text and "\u2029" not in text and "!" not in text
             and ("#" not in text or _BLOCK_HEADER_COMMENT.search(text) is None))
 
 
