@@ -106,6 +106,27 @@ def test_json_python_cannot_hold_is_a_located_problem_not_a_crash(client: httpx.
             batch["results"][1]["problem"]["detail"].startswith(detail)
 
 
+def test_a_place_the_rules_do_not_know_is_a_problem_as_evaluate_says(client: httpx.Client,
+                                                                     capsys: pytest.CaptureFixture[str],
+                                                                     tmp_path: Path) -> None:
+    for place, field, detail in (({"city": "langfnag"}, "enterprise.city", "unknown city 'langfnag'; known cities: "),
+                                 ({"city": "langfang", "county": "香和县"}, "enterprise.county",
+                                  "unknown county '香和县' in 廊坊市; known counties: ")):
+        facts = {"enterprise": {"name": "某企业", "credit_code": "91131024MA0CTX8K46", **place}, "records": []}
+        body = json.dumps(facts, ensure_ascii=False, indent=1)
+        (tmp_path / "f.json").write_text(body, "utf-8")
+        assert main(["evaluate", str(tmp_path / "f.json"), "--rules", str(RULES)]) == 2
+        assert detail in capsys.readouterr().err
+        for route in ("/v1/assess", "/v1/explain?rule=lf.digital_pilot"):
+            answer = client.post(route, content=body)
+            assert answer.status_code == 422 and answer.json()["type"] == "urn:incentives:problem:facts", answer.text
+            assert answer.json()["detail"].startswith(detail) and answer.json()["field"] == field
+            assert answer.json()["location"] == f"<body>:{4 + len(place)}:3"   # the line of the bad place
+    chinese = {"enterprise": {"name": "某企业", "credit_code": "91131024MA0CTX8K46", "city": "廊坊", "county": "香河"},
+               "records": []}
+    assert client.post("/v1/assess", content=json.dumps(chinese, ensure_ascii=False)).status_code == 200
+
+
 def test_request_size_and_batch_limits(client: httpx.Client) -> None:
     big = client.post("/v1/assess", content=b" " * 70_000)
     assert big.status_code == 413 and big.json()["detail"] == "at most 65536 bytes"

@@ -128,7 +128,7 @@ def _routes(app: FastAPI, live: LiveRulebook, limits: Limits,
                            engine: Literal["native", "durable"] = "native",
                            reading: list[str] = readings) -> Response:
         body, yaml_body = await request.body(), _is_yaml(request)
-        result = await compute(request, lambda lo: assess(_enterprise(body, lo.book, yaml_body), lo.book, as_of,
+        result = await compute(request, lambda lo: assess(_placed(body, lo.book, yaml_body), lo.book, as_of,
                                                           engine=engine), reading)
         return Response(result.model_dump_json(), media_type="application/json")
 
@@ -137,7 +137,7 @@ def _routes(app: FastAPI, live: LiveRulebook, limits: Limits,
     async def explain_route(request: Request, rule: str = Query(description="rule id, e.g. lf.digital_pilot"),
                             as_of: dt.date | None = None, reading: list[str] = readings) -> Response:
         body, yaml_body = await request.body(), _is_yaml(request)
-        result = await compute(request, lambda lo: explanation(_enterprise(body, lo.book, yaml_body), lo.book, rule,
+        result = await compute(request, lambda lo: explanation(_placed(body, lo.book, yaml_body), lo.book, rule,
                                                                as_of), reading)
         return Response(result.model_dump_json(), media_type="application/json")
 
@@ -231,6 +231,21 @@ def _enterprise(body: bytes, book: Rulebook, yaml_body: bool = False) -> Enterpr
         return load_enterprise(data, book.vocabulary, facts=book.facts)
     except IncentivesError as e:
         raise _located(text, book, e) from e
+
+
+def _placed(body: bytes, book: Rulebook, yaml_body: bool = False) -> Enterprise:
+    """``_enterprise``, in a city (and county) the rulebook knows: as ``incentives evaluate`` says, an unknown
+    one would pay nothing, so it is a problem at its field rather than an assessment with no awards."""
+    enterprise = _enterprise(body, book, yaml_body)
+    try:
+        book.where(enterprise.profile.city, enterprise.profile.county)
+    except FactsError as e:
+        try:
+            e.location = _yaml.parse(body.decode("utf-8"), BODY).locate(tuple((e.field or "").split(".")))
+        except IncentivesError:
+            e.location = Location(BODY)
+        raise
+    return enterprise
 
 
 def _located(text: str, book: Rulebook, error: IncentivesError) -> IncentivesError:
