@@ -90,6 +90,14 @@ def test_the_budget_page_draws_a_batch_summary(client: httpx.Client, tmp_path: P
                                             + len(json.loads(data)["by_payer"]))
     bad = client.post("/budget", files={"summary": ("summary.json", b"{}", "application/json")})
     assert bad.status_code == 422 and "not a batch summary.json" in bad.text
+    heads = '"by_rule": {}, "by_payer": {}, "total": {}'
+    for wrong, field in (('{"by_county": "x", "by_rule": 1, "by_payer": null, "total": 5}', "by_county"),
+                         ('{"by_county": {"a": "b"}, ' + heads + "}", "by_county.a"),
+                         ('{"by_county": {"a": {"amount": "x"}}, ' + heads + "}", "by_county.a.amount"),
+                         ('{"by_county": {}, "by_rule": {}, "by_payer": {}, "total": {"awards": "many"}}', "total.awards"),
+                         ('{"by_county": [1], ' + heads + "}", "by_county")):
+        page = client.post("/budget", files={"summary": ("summary.json", wrong.encode(), "application/json")})
+        assert page.status_code == 422 and "not a batch summary.json" in page.text and field in page.text, wrong
 
 
 def test_a_chinese_result_page_gives_its_reasons_in_chinese(client: httpx.Client) -> None:

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from incentives import Assessment, IncentivesError, Rulebook, SourceError, __version__, _yaml, assess, shipped_rules
@@ -327,11 +328,38 @@ def _date(text: str) -> dt.date | None:
         return None
 
 
+class _Line(BaseModel):
+    """What the budget page reads of one line of a summary (a county, rule or payer, or the total)."""
+
+    model_config = ConfigDict(extra="allow")
+    amount: Decimal = Decimal(0)
+    amount_max: Decimal = Decimal(0)
+    awards: int = 0
+    city: str = ""
+    county: str = ""
+    title: str = ""
+    title_en: str = ""
+
+
+class _Summary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    by_county: dict[str, _Line]
+    by_rule: dict[str, _Line]
+    by_payer: dict[str, _Line]
+    total: _Line
+
+
 def _summary(text: str) -> dict[str, Any]:
     data = _yaml.parse_json(text, "summary.json")
     if not isinstance(data, dict) or not all(k in data for k in ("by_county", "by_rule", "by_payer", "total")):
         raise SourceError("not a batch summary.json (no by_county, by_rule, by_payer or total)",
                           location=Location("summary.json"))
+    try:   # the lines the page draws, of the types a batch writes (a wrong one was an internal error)
+        _Summary.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise SourceError(f"not a batch summary.json: {first['msg']}", location=Location("summary.json"),
+                          field=".".join(str(p) for p in first["loc"])) from e
     return data
 
 
