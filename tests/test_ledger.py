@@ -429,6 +429,22 @@ def test_cli_locates_json_python_cannot_hold(tmp_path: Any, capsys: pytest.Captu
         assert capsys.readouterr().err.startswith(f"incentives: {events}:2: {message}")
 
 
+def test_cli_show_and_report_of_a_ledger_that_is_not_there_say_so(tmp_path: Any,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import RULES
+    from incentives.cli import main
+    typo = tmp_path / "ledgr.db"
+    for action in (["show"], ["show", "--journal"], ["report", "--by", "county"]):
+        for url in (str(typo), f"sqlite:///{typo}"):
+            assert main(["ledger", action[0], url, *action[1:], "--rules", str(RULES)]) == 2
+            assert capsys.readouterr().err == f"incentives: {typo}: no ledger here ('incentives ledger init' " \
+                                              "creates one)\n"
+            assert not typo.exists()                 # nothing created
+    assert main(["ledger", "init", str(typo), "--rules", str(RULES)]) == 0
+    assert main(["ledger", "report", str(typo), "--rules", str(RULES)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split() == ["total", "0.00", "0.00"]
+
+
 def test_cli_re_assesses_with_the_rules_read_as_chosen(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     # 〔2021〕—69 三、（一）1 "对获得国家专精特新“小巨人”称号的企业，给予 100 万元奖励。" (重点“小巨人” not named)
     from conftest import RULES

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from incentives.shipped import command_rules
-from incentives.errors import IncentivesError, Location
+from incentives.errors import IncentivesError, LedgerError, Location
 from incentives.ledger._ledger import Ledger, open_ledger
 from incentives.ledger.events import Event, read_events, record_events
+from incentives.ledger.store import sqlite_path
 from incentives.readings import add_reading_argument, parse_choices
 from incentives.report import display_width
 from incentives.rulebook import load_rulebook
@@ -47,10 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     report.add_argument("--by", choices=["payer", "county", "programme", "month"], default="payer")
 
 
-def _open(args: argparse.Namespace) -> Ledger:
+def _open(args: argparse.Namespace, *, existing: bool = False) -> Ledger:
     """The ledger, re-assessing with the rules read as ``--reading`` chooses (each journal entry keeps the
-    hash of the rules it was made under)."""
+    hash of the rules it was made under). ``existing``: a SQLite file that is not there is an error (show
+    and report of a misspelt path would create an empty ledger and print nothing owed)."""
     rules = command_rules(args.rules)
+    path = sqlite_path(args.database)
+    if existing and path is not None and not path.is_file():
+        raise LedgerError("no ledger here ('incentives ledger init' creates one)", location=Location(str(path)))
     return open_ledger(args.database, load_rulebook(rules, readings=parse_choices(args.reading)))
 
 
@@ -105,7 +110,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    ledger = _open(args)
+    ledger = _open(args, existing=True)
     try:
         if args.journal:
             for j in ledger.journal(args.enterprise):
@@ -124,7 +129,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    ledger = _open(args)
+    ledger = _open(args, existing=True)
     try:
         rows = ledger.report(args.by)
     finally:

@@ -98,7 +98,7 @@ class Store:
             self._deadlock: tuple[type[Exception], ...] = (psycopg.errors.DeadlockDetected,
                                                             psycopg.errors.SerializationFailure)
         else:
-            path = text.removeprefix("sqlite:///").removeprefix("sqlite://")
+            path = str(sqlite_path(text))
             self.dialect = SQLITE
             try:
                 self.conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
@@ -215,6 +215,14 @@ class Store:
         if have > latest:
             raise LedgerError(f"the database is at schema version {have}, newer than this library's {latest}",
                               location=Location(_safe(self.url)))
+
+
+def sqlite_path(url: str | Path) -> Path | None:
+    """The file of a SQLite ledger URL (a path, ``sqlite:///…``), or None for PostgreSQL."""
+    text = str(url)
+    if text.startswith(("postgresql://", "postgres://")):
+        return None
+    return Path(text.removeprefix("sqlite:///").removeprefix("sqlite://"))
 
 
 def _safe(url: str) -> str:
