@@ -445,6 +445,23 @@ def test_cli_show_and_report_of_a_ledger_that_is_not_there_say_so(tmp_path: Any,
     assert capsys.readouterr().out.splitlines()[-1].split() == ["total", "0.00", "0.00"]
 
 
+def test_cli_locates_an_event_the_facts_schema_refuses_at_its_line(tmp_path: Any,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from conftest import RULES
+    from incentives.cli import main
+    events, db = tmp_path / "events.jsonl", str(tmp_path / "l.db")
+    good = added("a", LF, D(2026, 3, 1), leader("A", D(2026, 3, 1)))
+    bad = {**json.loads(good.model_dump_json(exclude_none=True)), "id": "b",
+           "record": {**leader("B", D(2026, 3, 2)), "level": "provincal"}}
+    events.write_text(good.model_dump_json(exclude_none=True) + "\n\n" + json.dumps(bad) + "\n", "utf-8")
+    assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2
+    assert capsys.readouterr().err == (f"incentives: {events}:3:1: records.1.level: unknown recognition.level "
+                                       "'provincal'; did you mean 'provincial'?\n")
+    assert [e.event_id for e in open_ledger(db, load_rulebook(RULES)).journal()] == ["a"]   # what came before stays
+
+
 def test_cli_re_assesses_with_the_rules_read_as_chosen(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     # 〔2021〕—69 三、（一）1 "对获得国家专精特新“小巨人”称号的企业，给予 100 万元奖励。" (重点“小巨人” not named)
     from conftest import RULES

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 from incentives.shipped import command_rules
 from incentives.errors import IncentivesError, LedgerError, Location
 from incentives.ledger._ledger import Ledger, open_ledger
-from incentives.ledger.events import Event, read_events, record_events
+from incentives.ledger.events import Event, located_events, record_events
 from incentives.ledger.store import sqlite_path
 from incentives.readings import add_reading_argument, parse_choices
 from incentives.report import display_width
@@ -94,10 +94,27 @@ def _apply(args: argparse.Namespace) -> int:
     path = Path(args.input)
     if not path.is_file():
         raise IncentivesError("no such file", location=Location(str(path)))
-    events = read_events(path) if _is_events(path) else _register_events(args, ledger)
+    current: list[Event | None] = [None]
+    where = [Location(str(path))]
+
+    def tracked() -> Iterator[Event]:
+        """The events, keeping the one being applied and its line: an error the ledger finds in it (a
+        record the facts schema refuses) names them."""
+        pairs = located_events(path) if _is_events(path) else \
+            ((e, Location(str(path))) for e in _register_events(args, ledger))
+        for event, location in pairs:
+            current[0], where[0] = event, location
+            yield event
+
     started = time.perf_counter()
     try:
-        done = ledger.apply_all(events)
+        done = ledger.apply_all(tracked())
+    except IncentivesError as error:
+        if current[0] is not None and not error.location.path:
+            error.location = where[0]
+            if where[0].line is None:   # a register's row: its event's id names the enterprise and record
+                error.message = f"event {current[0].id}: {error.message}"
+        raise
     finally:
         ledger.close()
     seconds = time.perf_counter() - started

@@ -127,6 +127,11 @@ _TYPES = {"record_added", "record_corrected", "record_withdrawn", "notified", "c
 
 def read_events(path: str | Path) -> Iterator[Event]:
     """The events of a JSONL file, one per line (blank lines skipped), errors located to the line."""
+    return (event for event, _ in located_events(path))
+
+
+def located_events(path: str | Path) -> Iterator[tuple[Event, Location]]:
+    """``read_events`` with the line of each event, for errors found when it is applied."""
     path = Path(path)
     try:
         handle = path.open("rb")
@@ -147,7 +152,7 @@ def read_events(path: str | Path) -> Iterator[Event]:
                 raise LedgerError(e.message.replace("not valid JSON", "not JSON"), location=e.location) from e
             if not isinstance(data, dict):
                 raise LedgerError("an event is a JSON object", location=where)
-            yield parse_event(data, where)
+            yield parse_event(data, where), where
 
 
 def event_json(event: Event) -> str:
