@@ -71,6 +71,37 @@ def test_spark_gives_the_award_rows_and_errors_of_the_local_batch(spark: Any, tm
     assert any("check digit" in (r[5] or "") for r in got) and any("no enterprise with" in (r[5] or "") for r in got)
 
 
+def _langfang(tmp_path: Path) -> tuple[Path, Path]:
+    return write_register(list(synthesize("langfang", 300, seed=5, rulebook=shared_rulebook(), as_of=AS_OF)),
+                          tmp_path / "register", "csv")
+
+
+def _as_local(awards: Any, errors: Any, local: Path, enterprises: Path, records: Path) -> list[tuple[Any, ...]]:
+    """The error rows, after checking that the award and error rows are those of the local batch in ``local``."""
+    expected = sorted(tuple(v or None for v in r.values()) for r in rows(local / "awards.csv"))
+    assert sorted(tuple(r) for r in awards.collect()) == expected
+    got = sorted((tuple(r) for r in errors.collect()), key=str)
+    named = [{k: v.replace(str(enterprises), "enterprises").replace(str(records), "records") for k, v in r.items()}
+             for r in rows(local / "errors.csv")]
+    assert got == sorted((tuple(v or None for v in r.values()) for r in named), key=str)
+    return got
+
+
+def test_numbers_spark_holds_as_doubles_are_read_as_a_csv_writes_them(spark: Any, tmp_path: Path) -> None:
+    """A records table read with ``inferSchema``: money becomes doubles, which Spark writes as text as
+    ``1.466711668E7``, and money does not read that; the award rows are still those of the local batch."""
+    from incentives.spark import assess
+
+    enterprises, records = _langfang(tmp_path)
+    local = run_batch(enterprises, tmp_path / "local", shared_rulebook(), AS_OF)
+    assert local.errors == 0 and local.total.awards > 20
+    typed = spark.read.csv(str(records), header=True, inferSchema=True)
+    assert {f.name: f.dataType.typeName() for f in typed.schema.fields}["investment"] == "double"
+    assert any("E" in (r[0] or "") for r in typed.selectExpr("cast(investment as string)").collect())
+    awards, errors = assess(spark.read.csv(str(enterprises), header=True), typed, RULES, AS_OF)
+    assert _as_local(awards, errors, tmp_path / "local", enterprises, records) == []
+
+
 def test_spark_reads_the_rules_with_the_readings_chosen(spark: Any, tmp_path: Path) -> None:
     from incentives.spark import assess
 

@@ -58,8 +58,9 @@ def assess(enterprises: Any, records: Any, rules: str | Path | None, as_of: dt.d
     """Award rows and error rows (two Spark DataFrames of text columns, as ``awards.csv`` and ``errors.csv``).
 
     ``enterprises`` and ``records`` have the columns of the register layout (docs/batch.md); any column
-    type is read as its text. Rows are numbered in each DataFrame's order for the errors. A record
-    whose credit code no enterprise has is an error row, as in ``incentives batch``. ``rules`` is a
+    type is read as its text (a float or double as a CSV writes it: ``14667116.68``, not ``1.466711668E7``).
+    Rows are numbered in each DataFrame's order for the errors. A record whose credit code no enterprise
+    has is an error row, as in ``incentives batch``. ``rules`` is a
     rule directory on the driver, or None for the rules shipped in the package (as the commands do).
     ``readings`` chooses options of the rule files' readings (``incentives.readings``), on every executor.
     """
@@ -77,10 +78,20 @@ def assess(enterprises: Any, records: Any, rules: str | Path | None, as_of: dt.d
     awards = award_columns(payers)
     iso = as_of.isoformat()
 
+    def text(frame: Any, name: str) -> Any:
+        """A column as text; a float or double as the decimal a CSV writes, where Spark would write an
+        exponent (``1.466711668E7``, which money does not read)."""
+        as_text = F.col(name).cast("string")
+        if frame.schema[name].dataType.typeName() not in ("float", "double"):
+            return as_text.alias(name)
+        plain = F.regexp_replace(F.regexp_replace(as_text.try_cast("decimal(38,18)").cast("string"),
+                                                  r"(\.[0-9]*?)0+$", "$1"), r"\.$", "")
+        return F.when(as_text.contains("E") & plain.isNotNull(), plain).otherwise(as_text).alias(name)
+
     def numbered(frame: Any, tag: str, names: list[str]) -> Any:
         """The columns as text, each row with its 1-based number in the DataFrame's order (computed in
         the JVM: a row's place in its partition plus the rows of the partitions before it)."""
-        frame = frame.select(*(F.col(n).cast("string").alias(n) for n in names)).withColumn(
+        frame = frame.select(*(text(frame, n) for n in names)).withColumn(
             "_pid", F.spark_partition_id()).withColumn("_mid", F.monotonically_increasing_id())
         sizes = dict(frame.groupBy("_pid").count().collect())
         offset, before = F.lit(0), 0
