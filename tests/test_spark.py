@@ -102,6 +102,23 @@ def test_numbers_spark_holds_as_doubles_are_read_as_a_csv_writes_them(spark: Any
     assert _as_local(awards, errors, tmp_path / "local", enterprises, records) == []
 
 
+def test_one_credit_code_on_two_enterprise_rows_is_an_error_on_each(spark: Any, tmp_path: Path) -> None:
+    """As in ``incentives batch``: whose records are whose cannot be told, so neither row is assessed."""
+    from incentives.spark import assess
+
+    enterprises, records = _langfang(tmp_path)
+    awarded = {r["credit_code"] for r in rows(records)}
+    lines = enterprises.read_text("utf-8").splitlines(keepends=True)
+    again = next(line for line in lines[1:] if line.split(",")[0] in awarded)
+    enterprises.write_text("".join(lines) + again, "utf-8")     # the same enterprise on a second row
+    local = run_batch(enterprises, tmp_path / "local", shared_rulebook(), AS_OF)
+    assert local.errors == 2
+    awards, errors = assess(spark.read.csv(str(enterprises), header=True), spark.read.csv(str(records), header=True),
+                            RULES, AS_OF, partitions=3)
+    got = _as_local(awards, errors, tmp_path / "local", enterprises, records)
+    assert len(got) == 2 and all(f"credit_code: {again.split(',')[0]} is on 2 rows" in r[5] for r in got)
+
+
 def test_spark_reads_the_rules_with_the_readings_chosen(spark: Any, tmp_path: Path) -> None:
     from incentives.spark import assess
 

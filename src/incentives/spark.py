@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from incentives._tabular import ERROR_COLUMNS, Table, _header, award_columns, payer_columns, require
+from incentives._tabular import (ERROR_COLUMNS, DuplicateCodes, Table, _header, award_columns, payer_columns,
+                                 require)
 from incentives.errors import IncentivesError, Location
 from incentives.rulebook import Rulebook, load_rulebook
 
@@ -60,7 +61,7 @@ def assess(enterprises: Any, records: Any, rules: str | Path | None, as_of: dt.d
     ``enterprises`` and ``records`` have the columns of the register layout (docs/batch.md); any column
     type is read as its text (a float or double as a CSV writes it: ``14667116.68``, not ``1.466711668E7``).
     Rows are numbered in each DataFrame's order for the errors. A record whose credit code no enterprise
-    has is an error row, as in ``incentives batch``. ``rules`` is a
+    has is an error row, and so is each row of a credit code on two enterprise rows, as in ``incentives batch``. ``rules`` is a
     rule directory on the driver, or None for the rules shipped in the package (as the commands do).
     ``readings`` chooses options of the rule files' readings (``incentives.readings``), on every executor.
     """
@@ -150,6 +151,12 @@ def _partition(batches: Iterator[Any], texts: dict[str, str], digest: str, iso: 
 
     ents = register._keyed_ents(part("e", ent_names))
     recs = register._keyed(part("r", rec_names))
+    # every row of one code is in this partition: a code on several enterprise rows is an error on each of
+    # them, and none is assessed, as in ``incentives batch``
+    twice = ents.filter(~pl.col("_first") & (pl.col("_key") != ""))["_key"].unique()
+    if twice.len():
+        shared = ents.filter(pl.col("_key").is_in(twice.implode())).group_by("_key").agg(pl.col("_number").sort())
+        register.duplicates = DuplicateCodes.known(dict(shared.iter_rows()))
     known = ents["_key"].implode()
     orphans = recs.filter(~pl.col("_code").is_in(known))
     recs = recs.filter(pl.col("_code").is_in(known))
