@@ -127,6 +127,15 @@ def test_a_place_the_rules_do_not_know_is_a_problem_as_evaluate_says(client: htt
     assert client.post("/v1/assess", content=json.dumps(chinese, ensure_ascii=False)).status_code == 200
 
 
+def test_a_json_body_with_a_byte_order_mark_is_read_as_without(client: httpx.Client) -> None:
+    body = facts_json(EXAMPLES / "wenan-pilot.yaml").encode("utf-8")
+    plain = client.post("/v1/assess", params={"as_of": AS_OF}, content=body)
+    marked = client.post("/v1/assess", params={"as_of": AS_OF}, content=b"\xef\xbb\xbf" + body)   # Notepad's UTF-8
+    assert plain.status_code == marked.status_code == 200 and marked.json() == plain.json()
+    batch = client.post("/v1/batch", params={"as_of": AS_OF}, content=b"\xef\xbb\xbf" + body + b"\n" + body).json()
+    assert (batch["assessed"], batch["errors"]) == (2, 0)
+
+
 def test_request_size_and_batch_limits(client: httpx.Client) -> None:
     big = client.post("/v1/assess", content=b" " * 70_000)
     assert big.status_code == 413 and big.json()["detail"] == "at most 65536 bytes"

@@ -50,6 +50,7 @@ def test_every_json_failure_is_located(text: str, line: int | None, where: str, 
         _yaml.parse_json(text, "f.json", line)
     assert str(e.value).startswith(where)
     assert _yaml.parse_json('{"n": [1, "二"]}', "f.json") == {"n": [1, "二"]}
+    assert _yaml.parse_json('\ufeff{"n": 1}', "f.json") == {"n": 1}        # a byte-order mark, as decode drops it
 
 
 @pytest.mark.parametrize("text, value", [

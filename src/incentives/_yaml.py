@@ -117,8 +117,8 @@ def parse_json(text: str, path: str, line: int | None = None) -> Any:
     the stack are bad input like any other, not a crash."""
     import json
 
-    try:
-        return json.loads(text)
+    try:   # a byte-order mark (Windows Notepad writes one) is not part of the text, as ``decode`` says
+        return json.loads(text.removeprefix("\ufeff"))
     except json.JSONDecodeError as e:
         raise SourceError(f"not valid JSON: {e.msg}", location=Location(path, line or e.lineno, e.colno)) from e
     except RecursionError as e:
