@@ -61,6 +61,10 @@ def test_an_uploaded_fact_file_is_assessed(client: httpx.Client) -> None:
     assert money(expected.total, "en") in english.text and "Clause: 廊政办规〔2025〕5号" in english.text
     bad = client.post("/calculate", data={"facts": json.dumps({"enterprise": {"name": "x"}})})
     assert bad.status_code == 422 and "enterprise.credit_code" in bad.text
+    misspelt = path.read_bytes().replace("city: langfang".encode(), "city: 廊访".encode())   # 廊坊 mistyped
+    assert misspelt != path.read_bytes()
+    elsewhere = client.post("/calculate", files={"facts_file": ("wenan.yaml", misspelt, "application/yaml")})
+    assert elsewhere.status_code == 422 and "enterprise.city: unknown city &#39;廊访&#39;; known cities:" in elsewhere.text
 
 
 def test_the_library_lists_each_city_and_level(client: httpx.Client) -> None:

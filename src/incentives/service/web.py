@@ -266,13 +266,13 @@ def mount(app: FastAPI, live: LiveRulebook) -> None:
             body, yaml_body = await upload.read(), True
         else:
             body, yaml_body = str(form.get("facts") or "").encode("utf-8"), False
-        from incentives.service.app import _enterprise
+        from incentives.service.app import _placed
 
         loaded = live.current
         try:
             choices = parse_choices([str(v) for v in form.getlist("reading")], "form.reading")
             result = await run_in_threadpool(
-                lambda: assess(_enterprise(body, loaded.book, yaml_body), loaded.book, as_of, readings=choices))
+                lambda: assess(_placed(body, loaded.book, yaml_body), loaded.book, as_of, readings=choices))
         except IncentivesError as e:
             return calculator(request, problem=str(e), status=422)
         return page(request, "result.html", result=result)
