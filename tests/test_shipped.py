@@ -52,6 +52,16 @@ def test_wheel_carries_rules_vocabulary_sources_and_examples(wheel: Path) -> Non
     assert not [n for n in names if n.endswith(".mo")]                      # compiled when read, never shipped stale
 
 
+def test_wheel_names_its_licence_and_carries_its_text(wheel: Path) -> None:
+    archive = zipfile.ZipFile(wheel)
+    [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+    head = archive.read(metadata).decode().split("\n\n")[0].splitlines()
+    assert "License-Expression: Apache-2.0" in head and "License-File: LICENSE" in head
+    [licence] = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+    assert archive.read(licence) == (ROOT / "LICENSE").read_bytes()
+    assert b"Apache License\n                           Version 2.0, January 2004" in archive.read(licence)
+
+
 def test_installed_wheel_evaluates_an_example_from_another_folder(installed: Path, tmp_path: Path) -> None:
     example = ROOT / "examples" / "enterprises" / "xianghe-leader.yaml"
     run = subprocess.run([str(installed / "incentives"), "evaluate", str(example), "--as-of", "2026-06-30",
