@@ -309,6 +309,40 @@ def test_a_csv_header_ending_in_a_comma_is_read_as_an_xlsx_one_on_both_paths(
     assert main(["batch", str(ent_path), "-o", str(tmp_path / "cli"), "--as-of", "2026-06-30"]) == 0
 
 
+def test_a_csv_with_trailing_commas_is_read_by_polars_into_the_blocks_of_one_without(tmp_path: Path) -> None:
+    """The empty names ending a header are read as columns of their own and dropped where they hold nothing:
+    the blocks are those of the same table without the commas, read by polars (no row kept as its cells for
+    the csv module), and the code scan takes the table as plain too; a value under such a name sends its
+    block to the csv module, which locates it."""
+    from incentives._tabular import Source
+    from incentives.columnar import TableReader, scan_codes
+
+    items = list(synthesize("langfang", 300, seed=9, rulebook=shared_rulebook(), as_of=AS_OF))
+    [enterprises, records] = write_register(items, tmp_path / "plain", "csv")
+    (tmp_path / "commas").mkdir()
+    for table in (enterprises, records):
+        (tmp_path / "commas" / table.name).write_bytes(table.read_bytes().replace(b"\r\n", b",\r\n"))
+
+    def blocks(folder: Path) -> tuple[list[pl.DataFrame], Any]:
+        source = Source(folder / "enterprises.csv", None)
+        assert source.table is not None and source.records is not None
+        reader = TableReader(source.table, 4096)
+        try:
+            return [b.frame for b in reader.blocks()], scan_codes(source.table, source.records, 4096)
+        finally:
+            reader.close()
+
+    (plain, plain_codes), (commas, comma_codes) = blocks(tmp_path / "plain"), blocks(tmp_path / "commas")
+    assert len(commas) > 5 and all(f["_cells"].null_count() == f.height for f in commas)
+    assert pl.concat(commas).drop("_bare").equals(pl.concat(plain).drop("_bare"))   # cut into blocks elsewhere
+    assert comma_codes is not None and comma_codes.ordered == plain_codes.ordered
+    header, rest = (tmp_path / "commas" / "enterprises.csv").read_bytes().split(b"\n", 1)
+    (tmp_path / "commas" / "enterprises.csv").write_bytes(header + b"\n" + rest.replace(b",\r\n", b",x\r\n", 20))
+    read, _ = blocks(tmp_path / "commas")
+    problems = [p for f in read for p in f["_problem"].drop_nulls().to_list()]
+    assert len(problems) == 20 and all(p.endswith(": a value where the header names no column: 'x'") for p in problems)
+
+
 def test_a_line_longer_than_a_block_is_read_whole_after_the_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The reader trusts the code scan's plain blocks only while its blocks are the scan's: a line longer
     than a block makes them part ways (the scan cuts it, the reader reads it whole)."""

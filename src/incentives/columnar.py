@@ -132,13 +132,17 @@ class TableReader:
 
     def _parse(self, block: bytes) -> Block:
         width = len(self.names)
-        plain = None if self.plain else _plain_lines(block, width)   # a trusted block's lines: the frame's
+        unnamed = [f"_unnamed{i}" for i in range(self.table.unnamed)]   # a header's trailing commas: read, then dropped
+        plain = None if self.plain else _plain_lines(block, width + len(unnamed))   # a trusted block's lines: the frame's
         if self.plain or plain is not None:
             try:
-                frame = pl.read_csv(block, has_header=False, new_columns=self.names, schema={n: _S for n in self.names},
-                                    infer_schema=False)
+                frame = pl.read_csv(block, has_header=False, new_columns=self.names + unnamed,
+                                    schema={n: _S for n in self.names + unnamed}, infer_schema=False)
             except pl.exceptions.PolarsError:
                 frame = None  # a ragged row: read the block with csv, which keeps every value
+            if frame is not None and unnamed:   # a value under no name: the csv module's reading says where
+                frame = None if frame.select(pl.any_horizontal(pl.col(unnamed).str.strip_chars() != "")).to_series() \
+                    .any() else frame.drop(unnamed)
             lines = plain if plain is not None else frame.height if frame is not None else 0
             if frame is not None and frame.height == lines:
                 start = self.number
@@ -948,7 +952,7 @@ def _code_blocks(table: Table, size: int) -> Iterator[pl.Series | None]:
 
         yield from parquet_codes(table, block_rows(size))
         return
-    width, column = len(table.columns), table.columns["credit_code"] - 1
+    width, column = len(table.columns) + table.unnamed, table.columns["credit_code"] - 1
     with open(table.path, "rb") as f:
         f.readline()
         rest = b""
