@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,6 +85,46 @@ def test_a_body_that_is_not_utf8_or_not_json_writes_nothing(client: httpx.Client
     sep["enterprise"]["name"] = "测试\u2028企业"
     answer = client.post("/v1/ledger/events", content=json.dumps(sep, ensure_ascii=False).encode())
     assert answer.status_code == 200 and answer.json()["events"] == 1, answer.text
+
+
+def test_a_database_that_restarts_is_reached_again_and_one_that_is_down_is_503(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    from conftest import PostgresServer
+    root = Path(tempfile.mkdtemp(prefix="incentives-pg-"))   # a server of its own: this test restarts it
+    root.chmod(0o755)
+    try:
+        database = PostgresServer(root)
+    except Exception as e:  # noqa: BLE001 - as the postgres fixture: skipped only where it cannot start
+        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL cannot start here: {e}")
+    code = credit_code("91131024MA0CTX8K6")
+    add = event(id="r-1", type="record_added", at="2026-03-01", credit_code=code,
+                record={"id": "A", "kind": "recognition", "date": "2026-03-01", "title": "cluster_leader",
+                        "level": "provincial"},
+                enterprise={"name": "测试企业", "credit_code": code, "city": "langfang", "county": "香河县"})
+    try:
+        with running("--ledger", database.url(), "--workers", "1") as server, server.client() as c:
+            assert c.get("/v1/ledger/report").status_code == 200        # connected
+            subprocess.run([*database.as_user, str(database.bin / "pg_ctl"), "-D", str(database.data), "-w",
+                            "-m", "fast", "-l", str(root / "log"), "restart"], check=True, capture_output=True)
+            again = c.post("/v1/ledger/events", content=add)               # the thread's connection was closed
+            assert again.status_code == 200 and again.json()["written"] == 1, again.text
+            assert [e["state"] for e in c.get("/v1/ledger/entitlements").json()] == ["owed"]
+    finally:
+        database.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    with socket.socket() as s:   # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with running("--ledger", f"postgresql://postgres@127.0.0.1:{closed}/none") as server, server.client() as c:
+        for answer in (c.get("/v1/ledger/report"), c.post("/v1/ledger/events", content=add)):
+            assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["type"] == "urn:incentives:problem:ledger-unavailable"
+            assert answer.json()["detail"].startswith("cannot connect") and "Traceback" not in answer.text
 
 
 def test_without_a_ledger_there_are_no_ledger_routes(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@
     ├── MoneyError                  an amount of money or a share cannot be read exactly
     ├── EngineError                 a matcher failed while assessing (wraps durable_rules errors)
     ├── LedgerError                 an event the ledger cannot apply, or a database it cannot use
-    │   └── PaymentRefused          a payment beyond what is payable (nothing is written; retry later)
+    │   ├── PaymentRefused          a payment beyond what is payable (nothing is written; retry later)
+    │   └── LedgerUnavailable       the ledger's database cannot be reached or failed (retry later)
     ├── ResumeError                 a batch cannot be resumed: its inputs, rules or options changed (docs/batch.md)
     └── ArgumentError               a public function was called with an argument of the wrong type
                                     (also a ``TypeError``)
@@ -147,6 +148,11 @@ class LedgerError(IncentivesError):
 
 class PaymentRefused(LedgerError):
     """A payment for more than is payable on an entitlement now; nothing was written."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The ledger's database cannot be reached, or failed while it was used (a server restarted, a file
+    locked past the wait): nothing of the event was written, and the same event may be sent again."""
 
 
 class ArgumentError(IncentivesError, TypeError):

@@ -12,7 +12,7 @@ docs/ledger.md for the states, the journal, the books and how a platform wires t
 
 from __future__ import annotations
 
-from incentives.errors import LedgerError, PaymentRefused
+from incentives.errors import LedgerError, LedgerUnavailable, PaymentRefused
 from incentives.ledger._ledger import Applied, Entitlement, JournalEntry, Ledger, open_ledger, unit_of
 from incentives.ledger.books import STATES, State
 from incentives.ledger.events import (ClockEvent, ConsentEvent, Event, PaymentEvent, RecordEvent, WithdrawEvent,
@@ -20,6 +20,6 @@ from incentives.ledger.events import (ClockEvent, ConsentEvent, Event, PaymentEv
 
 __all__ = [
     "STATES", "Applied", "ClockEvent", "ConsentEvent", "Entitlement", "Event", "JournalEntry", "Ledger", "LedgerError",
-    "PaymentEvent", "PaymentRefused", "RecordEvent", "State", "WithdrawEvent", "open_ledger", "parse_event",
+    "LedgerUnavailable", "PaymentEvent", "PaymentRefused", "RecordEvent", "State", "WithdrawEvent", "open_ledger", "parse_event",
     "read_events", "record_events", "unit_of",
 ]

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Literal
 from pydantic import ValidationError
 
 from incentives.engine import Engine, award_rows
-from incentives.errors import IncentivesError, LedgerError, Location, PaymentRefused
+from incentives.errors import IncentivesError, LedgerError, LedgerUnavailable, Location, PaymentRefused
 from incentives.facts import Enterprise
 from incentives.ledger import books
 from incentives.ledger.books import State, Transfer
@@ -155,8 +155,8 @@ class Ledger:
         store = self.store
         body = event_json(event)
         for attempt in range(5):
-            store.begin()
             try:
+                store.begin()   # inside: a connection the server closed (a restart) fails here
                 entries = self._apply(event, body)
                 store.commit()
                 return entries
@@ -167,7 +167,7 @@ class Ledger:
                 store.rollback()
                 if (store.is_duplicate(e) or store.is_deadlock(e)) and attempt < 4:
                     continue  # another process applied it first, or held what it needed: try again
-                raise LedgerError(f"event {event.id}: database error: {e}") from e
+                raise LedgerUnavailable(f"event {event.id}: database error: {e}") from e
             except BaseException:
                 store.rollback()
                 raise
@@ -227,7 +227,7 @@ class Ledger:
             for before, _ in done:
                 self.apply(before)
             if isinstance(e, store.errors):
-                raise LedgerError(f"database error: {e}", location=Location(_safe(store.url))) from e
+                raise LedgerUnavailable(f"database error: {e}", location=Location(_safe(store.url))) from e
             raise
         finally:
             self._cache.clear()

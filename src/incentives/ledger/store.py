@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from incentives.errors import LedgerError, Location
+from incentives.errors import LedgerError, LedgerUnavailable, Location
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Store:
             try:
                 self.conn: Any = psycopg.connect(text, autocommit=True)
             except psycopg.Error as e:
-                raise LedgerError(f"cannot connect: {e}".strip(), location=Location(_safe(text))) from e
+                raise LedgerUnavailable(f"cannot connect: {e}".strip(), location=Location(_safe(text))) from e
             self._errors: tuple[type[Exception], ...] = (psycopg.Error,)
             self._integrity: tuple[type[Exception], ...] = (psycopg.errors.UniqueViolation,)
             self._deadlock: tuple[type[Exception], ...] = (psycopg.errors.DeadlockDetected,

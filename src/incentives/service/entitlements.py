@@ -9,16 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Callable, Literal, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from incentives import _yaml
-from incentives.errors import LedgerError, Location
+from incentives.errors import LedgerError, LedgerUnavailable, Location
 from incentives.ledger import Entitlement, JournalEntry, Ledger, open_ledger, parse_event
 from incentives.service.live import LiveRulebook
+
+T = TypeVar("T")
 
 
 class _Out(BaseModel):
@@ -82,12 +84,37 @@ def mount(app: FastAPI, live: LiveRulebook, url: str, compute: Any) -> None:
     """Add ``/v1/ledger/...`` over the ledger at ``url``; ``compute`` runs work in the thread pool."""
     local = threading.local()
 
-    def ledger(book_hash: str) -> Ledger:
-        if getattr(local, "hash", None) != book_hash:
-            if getattr(local, "ledger", None) is not None:
-                local.ledger.close()
-            local.ledger, local.hash = open_ledger(url, live.current.book), book_hash
-        return local.ledger  # type: ignore[no-any-return]
+    def forget() -> None:
+        led, local.ledger, local.hash = getattr(local, "ledger", None), None, None
+        if led is not None:
+            try:
+                led.close()
+            except Exception:  # noqa: BLE001 - a connection the server already closed may fail to close
+                pass
+
+    def ledger(book_hash: str, work: Callable[[Ledger], T]) -> T:
+        """``work`` on this thread's ledger, opened anew when the rules served change. A connection the
+        database lost (a server restart) is opened again, once, before the request fails as
+        ``LedgerUnavailable`` (503): events are applied again safely, an id applied before changing nothing."""
+        for attempt in (1, 2):
+            led: Ledger | None = None
+            try:
+                if getattr(local, "hash", None) != book_hash:
+                    forget()
+                    local.ledger, local.hash = open_ledger(url, live.current.book), book_hash
+                led = local.ledger
+                return work(led)
+            except LedgerUnavailable:
+                forget()
+                if attempt == 2:
+                    raise
+            except Exception as e:
+                if led is None or not isinstance(e, led.store.errors):
+                    raise
+                forget()
+                if attempt == 2:
+                    raise LedgerUnavailable(f"database error: {e}", location=Location("<ledger>")) from e
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @app.post("/v1/ledger/events", response_model=Applied, tags=["ledger"],
               summary="Apply events in order: records added, corrected or withdrawn, consent, payments, clock",
@@ -104,10 +131,10 @@ def mount(app: FastAPI, live: LiveRulebook, url: str, compute: Any) -> None:
                       for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
             if not events:
                 raise LedgerError("no event in the body", location=Location("<body>", 1))
-            led = ledger(loaded.book.hash)
-            written: list[JournalEntry] = []
-            for event in events:
-                written += led.apply(event)
+            def each(led: Ledger) -> list[JournalEntry]:
+                return [entry for event in events for entry in led.apply(event)]
+
+            written = ledger(loaded.book.hash, each)
             return Applied(events=len(events), written=len(written), journal=[_journal(j) for j in written])
 
         return Response((await compute(request, apply)).model_dump_json(), media_type="application/json")
@@ -116,18 +143,18 @@ def mount(app: FastAPI, live: LiveRulebook, url: str, compute: Any) -> None:
              summary="Entitlements now: owed, paid and payable by payer, state, 兑现时限")
     async def entitlements(request: Request, credit_code: str | None = None) -> list[EntitlementOut]:
         found: list[EntitlementOut] = await compute(
-            request, lambda lo: [_entitlement(e) for e in ledger(lo.book.hash).entitlements(credit_code)])
+            request, lambda lo: [_entitlement(e) for e in ledger(lo.book.hash, lambda led: led.entitlements(credit_code))])
         return found
 
     @app.get("/v1/ledger/journal", response_model=list[JournalOut], tags=["ledger"],
              summary="The journal: every transition of every entitlement, and why")
     async def journal(request: Request, credit_code: str | None = None) -> list[JournalOut]:
         found: list[JournalOut] = await compute(
-            request, lambda lo: [_journal(j) for j in ledger(lo.book.hash).journal(credit_code)])
+            request, lambda lo: [_journal(j) for j in ledger(lo.book.hash, lambda led: led.journal(credit_code))])
         return found
 
     @app.get("/v1/ledger/report", response_model=list[ReportLine], tags=["ledger"],
              summary="Committed against paid, by payer, county, programme or month")
     async def report(request: Request, by: Literal["payer", "county", "programme", "month"] = "payer") -> list[ReportLine]:
-        rows = await compute(request, lambda lo: ledger(lo.book.hash).report(by))
+        rows = await compute(request, lambda lo: ledger(lo.book.hash, lambda led: led.report(by)))
         return [ReportLine(key=k, committed=c, paid=p) for k, c, p in rows]

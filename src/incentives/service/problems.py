@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from incentives import FactsError, IncentivesError, RulebookError, SourceError, VocabularyError
-from incentives.errors import LedgerError, PaymentRefused
+from incentives.errors import LedgerError, LedgerUnavailable, PaymentRefused
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -31,6 +31,7 @@ _KINDS: tuple[tuple[type[IncentivesError], str, str, int], ...] = (
     (FactsError, "facts", "The facts do not fit the facts schema", 422),
     (RulebookError, "rulebook", "The rulebook refuses this", 422),
     (PaymentRefused, "payment-refused", "More than is payable now", 409),
+    (LedgerUnavailable, "ledger-unavailable", "The ledger's database cannot be reached now", 503),
     (LedgerError, "ledger", "The ledger cannot apply this", 422),
     (IncentivesError, "input", "Bad input", 422),
 )
