@@ -425,3 +425,12 @@ def test_importing_the_command_line_leaves_the_collector_as_it_found_it(collecti
             + "import incentives.cli\nprint(gc.isenabled(), gc.get_freeze_count() > 10_000)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == f"{collecting} True"
+
+
+@pytest.mark.parametrize("given, kept", [(None, "1"), ("4", "4")])
+def test_the_command_line_starts_numpys_blas_on_one_thread_unless_told_otherwise(given: str | None, kept: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"} | (
+        {"OPENBLAS_NUM_THREADS": given} if given else {})
+    code = "import incentives.cli, numpy, os\nprint(os.environ['OPENBLAS_NUM_THREADS'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == kept
