@@ -416,6 +416,10 @@ def test_cli_locates_bytes_that_are_not_utf8(tmp_path: Any, capsys: pytest.Captu
         events.write_bytes(text)        # GBK bytes, where UTF-8 text was expected
         assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2
         assert capsys.readouterr().err == f"incentives: {events}:{where}: not UTF-8 text: byte 0xb2 cannot be decoded\n"
+    events.write_text('{"id": "c", "type": "clock", "at": "2026-01-01"}\n', "utf-16")   # PowerShell's > writes so
+    assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2
+    assert capsys.readouterr().err == f"incentives: {events}:1:1: UTF-16 text (it starts with a UTF-16 byte-order " \
+                                      "mark): save it as UTF-8\n"
 
 
 def test_cli_locates_json_python_cannot_hold(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:

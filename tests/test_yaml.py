@@ -94,6 +94,16 @@ def test_bad_utf8_is_located_at_its_line_and_column(tmp_path: Path) -> None:
         read_text(path)
 
 
+def test_utf16_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    for encoding in ("utf-16", "utf-16-be"):
+        data = "a: 甲\n".encode(encoding)
+        path.write_bytes(data if data[:2] in (b"\xff\xfe", b"\xfe\xff") else b"\xfe\xff" + data)
+        with pytest.raises(SourceError, match=r"f.yaml:1:1: UTF-16 text \(it starts with a UTF-16 byte-order mark\): "
+                                              "save it as UTF-8"):
+            read_text(path)
+
+
 def test_crlf_and_bom_are_normalised(tmp_path: Path) -> None:
     path = tmp_path / "f.yaml"
     path.write_bytes(b"\xef\xbb\xbfa: 1\r\nb: 2\r\n")

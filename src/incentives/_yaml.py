@@ -100,6 +100,9 @@ def read_text(path: str | Path, limit: int = MAX_BYTES) -> str:
 
 def decode(data: bytes, path: str) -> str:
     """UTF-8 bytes as text with universal line ends, or a ``SourceError`` at the first bad byte's line and column."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):   # what Windows PowerShell's > and Notepad's "Unicode" write
+        raise SourceError("UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8",
+                          location=Location(path, 1, 1))
     try:
         text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as e:
