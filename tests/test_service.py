@@ -318,6 +318,19 @@ def test_admin_reload_needs_the_token_and_keeps_the_old_rules_on_failure(tmp_pat
         assert served.json()["total"] == "1350000.00" and served.json()["rulebook_hash"] == old
 
 
+def test_a_reload_of_a_rules_folder_left_with_no_rule_file_keeps_the_old_rules(tmp_path: Path) -> None:
+    rules = _copy_rules(tmp_path)
+    old = load_rulebook(rules).hash
+    with running("--admin-token", "s3cret", rules=rules) as server, server.client() as client:
+        for city in ("shijiazhuang", "cangzhou", "langfang", "hebei"):
+            (rules / f"{city}.yaml").unlink()
+        failed = client.post("/v1/admin/reload", headers={"authorization": "Bearer s3cret"})
+        assert failed.status_code == 422 and failed.json()["location"] == str(rules)
+        assert "holds no rule file" in failed.json()["detail"] and failed.headers["x-rulebook-hash"] == old
+        served = client.post("/v1/assess", params={"as_of": AS_OF}, content=facts_json(EXAMPLES / "xianghe-leader.yaml"))
+        assert served.json()["total"] == "1350000.00" and served.json()["rulebook_hash"] == old
+
+
 def test_the_curl_example_of_the_api_guide(server: Server, capsys: pytest.CaptureFixture[str]) -> None:
     import re
     import subprocess

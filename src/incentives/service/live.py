@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from incentives import IncentivesError, Rulebook, load_rulebook
+from incentives.shipped import command_rules
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,8 @@ class LiveRulebook:
         self.current = self._load()
         self.failure: ReloadFailure | None = None
 
-    def _load(self) -> Loaded:
-        return Loaded(load_rulebook(self.path), self.path, dt.datetime.now(dt.timezone.utc))
+    def _load(self) -> Loaded:   # a folder left with no rule file is refused, as at the start
+        return Loaded(load_rulebook(command_rules(self.path)), self.path, dt.datetime.now(dt.timezone.utc))
 
     def reload(self) -> Loaded:
         """Load the rules again from disk and serve them; on ``IncentivesError`` keep the old ones and re-raise."""
