@@ -818,11 +818,11 @@ def _run_into(out: Path, target: Path, source: Source, book: Rulebook, as_of: dt
                     if changes:
                         changes.flush()
                     checkpoints.written()
-                if checkpoints is not None and checkpoints.due():
-                    checkpoints.save({"chunks": done, "error_rows": error_rows, "tally": tally.to_json(),
-                                      "started": begun, "paths": register.counts.as_dict() if register else {},
-                                      "trusted": register is not None and register.trusted,
-                                      "reform": comparison.to_json() if comparison is not None else None})
+                    if checkpoints.due():
+                        checkpoints.save({"chunks": done, "error_rows": error_rows, "tally": tally.to_json(),
+                                          "started": begun, "paths": register.counts.as_dict() if register else {},
+                                          "trusted": register is not None and register.trusted,
+                                          "reform": comparison.to_json() if comparison is not None else None})
                 bar.update(tally.counts["enterprises_read"])
             errors.writerows([*(text_value(v) for v in source.orphan_error(orphan)), digest]
                              for orphan in source.orphans)

@@ -787,12 +787,11 @@ class Frames:
     def _achieved_since(self, joined: pl.DataFrame) -> pl.DataFrame:
         """For each rule whose group's base must be achieved (``base_needs: achieved``), the date each
         enterprise first held the base's achievement, by any of its records (dated in the window or not)."""
-        bases = [joined.lazy().filter(plan.base).group_by("_e").agg(_since=pl.col("record.date").min())
-                 .with_columns(_rule=pl.lit(plan.position, dtype=pl.Int64))
+        bases = [joined.lazy().filter(plan.base).group_by("_e").agg(
+                     _rule=pl.lit(plan.position, dtype=pl.Int64), _since=pl.col("record.date").min())
                  for plans in self.places.values() for kind_plans in plans.by_kind.values() for plan in kind_plans
                  if plan.base is not None]
-        schema = {"_e": pl.Int64, "_since": pl.Date, "_rule": pl.Int64}
-        return pl.concat(bases).collect(engine=IN_MEMORY) if bases else pl.DataFrame(schema=schema)
+        return pl.concat(bases).collect(engine=IN_MEMORY) if bases else _NO_BASES
 
     def uncovered(self, ents: pl.DataFrame) -> tuple[dict[str, int], dict[tuple[str, str | None], int]]:
         """Of the assessed ``ents``: per city, those no file covers; per (city, county), those whose
@@ -806,7 +805,7 @@ class Frames:
                 left_out[(city, county)] = n
         return no_rules, left_out
 
-    def combine(self, c: pl.DataFrame, since: pl.DataFrame | None = None) -> pl.DataFrame:
+    def combine(self, c: pl.DataFrame, since: pl.DataFrame = _NO_BASES) -> pl.DataFrame:
         """Limits, conflicts on one record, ``additional`` groups and caps, as the engine applies them. Each
         step reads only the rows it can refuse (most candidates have no limit, rival, base or cap), on the
         rule columns the steps read; the rest of a rule's columns are joined to the rows kept. ``since``: when
@@ -831,8 +830,7 @@ class Frames:
         if adds.any():
             bases = c.filter(pl.col("_rule").is_in(c.filter(adds)["_adds_to"].unique().implode()))
             paying = bases.select(pl.col("_e") * _RULES + pl.col("_rule")).to_series()
-            adding = c.filter(adds).join(since if since is not None else _NO_BASES, on=["_e", "_rule"], how="left",
-                                         maintain_order="left")
+            adding = c.filter(adds).join(since, on=["_e", "_rule"], how="left", maintain_order="left")
             kept = adding.select(pl.when(pl.col("_needs") == "achieved")
                                  .then((pl.col("_since") <= pl.col("record.date")).fill_null(False))
                                  .when(pl.col("_needs") == "nothing").then(True)
