@@ -226,7 +226,7 @@ def columnar(sizes: list[int], repeat: int) -> None:
           "rules of Shijiazhuang, Cangzhou and Langfang, with statuses, ceilings and payers) on all three cities.")
     print(f"{'register':>22} {'program':>28} {'seconds':>9} {'per minute':>12} {'× polars':>9} {'median s':>9} "
           f"{'× median':>9} {'CPU s':>7} {'CPU ×':>7} {'peak MiB':>9}")
-    cli = [sys.executable, "-m", "incentives.cli", "batch"]
+    cli = [sys.executable, "-m", "incentives", "batch"]
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             base: tuple[float, float, float] | None = None
@@ -281,7 +281,7 @@ def spark(sizes: list[int]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             enterprises = synth_register(n, "all", Path(tmp) / "register")
             records = enterprises.with_name("records.csv")
-            local = timed_process([sys.executable, "-m", "incentives.cli", "batch", str(enterprises), "-o",
+            local = timed_process([sys.executable, "-m", "incentives", "batch", str(enterprises), "-o",
                                    str(Path(tmp) / "local"), "--as-of", str(AS_OF)])[0]
             on_spark = timed_process([sys.executable, str(ROOT / "benchmarks/spark_local.py"), str(enterprises),
                                       str(records), str(Path(tmp) / "spark"), str(AS_OF)])[0]  # JVM CPU not counted

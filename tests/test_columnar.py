@@ -28,6 +28,7 @@ from incentives.columnar import check_digit_ok, money_text
 from incentives.engine import award_rows
 from incentives.conditions import Op
 from incentives import conditions
+from incentives import readahead
 from incentives.errors import IncentivesError
 from incentives.facts import credit_code_check_digit
 from incentives.synth import synthesize, write_register
@@ -769,15 +770,19 @@ def test_a_columnar_checkpoint_is_resumed_only_with_the_same_path_and_blocks(
 
 
 @given(st.lists(pick(b"a", b",", b"\n", b"\r", b"\r\n", b'"', "名".encode()), min_size=1, max_size=14).map(b"".join),
-       st.integers(min_value=1, max_value=4))
-def test_a_block_is_plain_exactly_when_its_bytes_say_so(block: bytes, width: int) -> None:
-    from incentives.columnar import _plain_lines
+       st.integers(min_value=1, max_value=4), st.sampled_from([1, 2, 3, 5, readahead._WINDOW]))
+def test_a_block_is_plain_exactly_when_its_bytes_say_so(block: bytes, width: int, window: int) -> None:
+    """Whatever the window the bytes are looked at through: a pair of bytes across its end is seen."""
 
     lines = block.count(b"\n") + (not block.endswith(b"\n"))
     expected = (b'"' not in block and block.count(b"\r") == block.count(b"\r\n") and b"\n\n" not in block
                 and b"\n\r\n" not in block and not block.startswith((b"\n", b"\r\n"))
                 and block.count(b",") == lines * (width - 1))
-    assert _plain_lines(block, width) == (lines if expected else None)
+    default, readahead._WINDOW = readahead._WINDOW, window
+    try:
+        assert readahead.plain_lines(block, width) == (lines if expected else None)
+    finally:
+        readahead._WINDOW = default
 
 
 def test_blocks_made_ahead_come_in_order_with_an_error_where_it_was_raised() -> None:
@@ -910,7 +915,7 @@ def test_a_run_resumed_from_a_checkpoint_written_on_misplaced_trust_starts_anew(
 def test_every_character_polars_strips_is_one_a_bare_block_cannot_hold() -> None:
     """``spaced`` finds every character ``strip_chars`` removes, but the line end (a plain block holds a
     carriage return only before a newline, which polars drops)."""
-    from incentives.columnar import spaced
+    from incentives.readahead import spaced
 
     chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     stripped = pl.Series(chars).str.strip_chars()

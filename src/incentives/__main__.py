@@ -1,9 +1,24 @@
-"""``python -m incentives``: the same command line as ``incentives``."""
+"""The ``incentives`` command (and ``python -m incentives``): ``cli.main``, after a batch of a CSV register
+has begun reading its first blocks, while the engine loads (``readahead``)."""
 
 from __future__ import annotations
 
 import sys
 
-from incentives.cli import main
 
-sys.exit(main())
+def main() -> int:
+    argv = sys.argv[1:]
+    if argv[:1] == ["batch"]:
+        try:
+            from incentives import readahead
+        except ImportError:   # no polars (the batch extra): the per-enterprise path reads as it goes
+            pass
+        else:
+            readahead.begin(argv)
+    from incentives.cli import main as command
+
+    return command(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -42,12 +42,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Iterator, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 import polars as pl
 
+from incentives import readahead
 from incentives._output import scratch_folder
+from incentives.readahead import LineBlocks, plain_lines
 from incentives._tabular import ENTERPRISE_COLUMNS, RECORD_COLUMNS, AwardWriter, Misjudged, Row, Table, _lines, csv_row
 from incentives.amounts import Amount, Tier
 from incentives.conditions import All, Any_, Node, Op, Test
@@ -59,7 +61,7 @@ from incentives.rulebook import CompiledRule, Rulebook
 # A chunk's frames are in memory already: polars' in-memory engine runs their lazy queries 10-25% faster
 # than the streaming engine its default picks (3-5 ms a chunk, one thread, alternated in one process).
 IN_MEMORY: Literal["in-memory"] = "in-memory"
-BLOCK_BYTES = 8 << 20           # bytes of the enterprises table read per chunk (about 100,000 enterprises)
+BLOCK_BYTES = readahead.BLOCK_BYTES   # bytes of the enterprises table read per chunk (about 100,000 enterprises)
 THREADS = 2                     # chunks assessed at once (each holds a chunk's frames in memory)
 _S = pl.String
 
@@ -77,84 +79,56 @@ class Block:
     # _cells (every value of the row) and _problem (what is wrong with it) where it was read line by line
 
 
-def _plain_lines(block: bytes, width: int) -> int | None:
-    """The number of lines of a block that polars reads as the line reader would (no quote, no blank line,
-    a carriage return only before a newline, every row of the header's width: polars pads a short row),
-    ``None`` for any other. By numpy over boolean masks of the bytes: no array of positions is built, which
-    costs five times more (the bytes' own ``count`` and ``in`` pass over it once each)."""
-    if b'"' in block:
-        return None
-    octets = np.frombuffer(block, dtype=np.uint8)
-    lf, cr = octets == 10, octets == 13
-    if cr[-1] or bool((cr[:-1] > lf[1:]).any()):
-        return None  # a carriage return not before a newline
-    if lf[0] or (cr[0] and bool(lf[1:2].any())) or bool((lf[:-1] & lf[1:]).any()) \
-            or bool((lf[:-2] & cr[1:-1] & lf[2:]).any()):
-        return None  # a blank line: a newline where a line begins, alone or after a carriage return
-    lines = int(np.count_nonzero(lf)) + (not block.endswith(b"\n"))
-    return lines if int(np.count_nonzero(octets == 44)) == lines * (width - 1) else None
-
-
 class TableReader:
     """A CSV table read in blocks of whole lines: by polars where a block is plain (no quote, no
-    carriage return but before a newline, no blank line), by the csv module otherwise, with the same row numbers."""
+    carriage return but before a newline, no blank line), by the csv module otherwise, with the same row
+    numbers. Its first blocks may have been read ahead while the engine loaded (``readahead.claim``)."""
 
     def __init__(self, table: Table, block_bytes: int, plain: bool = False) -> None:
         self.table = table
         self.names = list(table.columns)
         self.block_bytes = block_bytes
         self.plain = plain  # every block was found plain by ``scan_codes``, read at the same size
-        self.file: IO[bytes] = open(table.path, "rb")
-        head = self.file.readline()
-        if head.startswith(b"\xef\xbb\xbf"):
-            head = head[3:]
+        self.lines = LineBlocks(table.path, block_bytes)
         self.number = 0     # data rows seen (blank rows counted, as the csv path counts them)
         self.line = 2       # the line the next row starts on
-        self.rest = b""
 
     def close(self) -> None:
-        self.file.close()
+        self.lines.close()
 
     def blocks(self) -> Iterator[Block]:
-        while True:
-            data = self.rest + self.file.read(self.block_bytes)
-            if not data:
-                return
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                self.plain = False  # a line longer than a block: the blocks are no longer the scan's
-                more = self.file.read()
-                data, cut = data + more, len(data + more)
-            block, self.rest = data[:cut], data[cut:]
-            if not self.rest:
-                self.rest = b""
-            yield self._parse(block)
+        width = len(self.names) + self.table.unnamed
+        ahead = readahead.claim(self.table.path, self.block_bytes) if self.table.name is None else None
+        if ahead is not None and ahead.width != width:
+            ahead.stop()
+            ahead = None
+        if ahead is not None:
+            self.lines.close()
+            self.lines = ahead.lines
+            for parsed in ahead.parsed():
+                yield self._block(parsed)
+        for block in self.lines:
+            yield self._block(readahead.parse(block, width, self.plain and not self.lines.long))
 
-    def _parse(self, block: bytes) -> Block:
-        width = len(self.names)
-        unnamed = [f"_unnamed{i}" for i in range(self.table.unnamed)]   # a header's trailing commas: read, then dropped
-        plain = None if self.plain else _plain_lines(block, width + len(unnamed))   # a trusted block's lines: the frame's
-        if self.plain or plain is not None:
-            try:
-                frame = pl.read_csv(block, has_header=False, new_columns=self.names + unnamed,
-                                    schema={n: _S for n in self.names + unnamed}, infer_schema=False)
-            except pl.exceptions.PolarsError:
-                frame = None  # a ragged row: read the block with csv, which keeps every value
-            if frame is not None and unnamed:   # a value under no name: the csv module's reading says where
+    def _block(self, parsed: readahead.Parsed) -> Block:
+        frame, width = parsed.frame, len(self.names)
+        if frame is not None:
+            frame.columns = self.names + [f"_unnamed{i}" for i in range(self.table.unnamed)]
+            if self.table.unnamed:   # a header's trailing commas: a value under no name, the csv module's reading says where
+                unnamed = frame.columns[width:]
                 frame = None if frame.select(pl.any_horizontal(pl.col(unnamed).str.strip_chars() != "")).to_series() \
                     .any() else frame.drop(unnamed)
-            lines = plain if plain is not None else frame.height if frame is not None else 0
-            if frame is not None and frame.height == lines:
-                start = self.number
-                self.number += lines
-                line0 = self.line
-                self.line += lines
-                return Block(frame.with_columns(
-                    _number=pl.int_range(start + 1, start + 1 + lines, dtype=pl.Int64),
-                    _line=pl.int_range(line0, line0 + lines, dtype=pl.Int64),
-                    _ragged=pl.lit(False), _cells=pl.lit(None, dtype=pl.List(_S)), _problem=pl.lit(None, dtype=_S),
-                    _bare=pl.lit(not spaced(block))))
-        return self._parse_csv(block, width)
+        lines = parsed.lines if parsed.lines is not None else frame.height if frame is not None else 0
+        if frame is None or frame.height != lines:
+            return self._parse_csv(parsed.block, width)
+        start, line0 = self.number, self.line
+        self.number += lines
+        self.line += lines
+        return Block(frame.with_columns(
+            _number=pl.int_range(start + 1, start + 1 + lines, dtype=pl.Int64),
+            _line=pl.int_range(line0, line0 + lines, dtype=pl.Int64),
+            _ragged=pl.lit(False), _cells=pl.lit(None, dtype=pl.List(_S)), _problem=pl.lit(None, dtype=_S),
+            _bare=pl.lit(not parsed.spaced)))
 
     def _parse_csv(self, block: bytes, width: int) -> Block:
         """A block that is not plain, line by line as the per-enterprise path reads it (``csv_row``): a
@@ -186,18 +160,6 @@ _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _RATE_RE = r"^(0(\.[0-9]+)?|1(\.0+)?|\.[0-9]+)$"
 SIZES = ("micro", "small", "medium", "large")
 _OWN = ("credit_code", "record_id", "kind", "date", "note")
-
-
-# Bytes that begin every character polars' ``strip_chars`` removes (Unicode White_Space) but the carriage
-# return, which a plain block holds only before a newline, where polars drops it; looked for one byte at a
-# time (memchr: 0.1 ms a block, where a search for two bytes costs 50 times more in CJK text). U+3000 is
-# searched whole only where its first byte, which CJK punctuation shares, is there.
-_SPACE_BYTES = (b" ", b"\t", b"\x0b", b"\x0c", b"\xc2", b"\xe1", b"\xe2")
-
-
-def spaced(block: bytes) -> bool:
-    """Whether a block may hold a character ``strip_chars`` removes (most of U+0080-U+2FFF counted in)."""
-    return any(b in block for b in _SPACE_BYTES) or (b"\xe3" in block and "\u3000".encode() in block)
 
 
 def bare(frame: pl.DataFrame) -> bool:
@@ -951,17 +913,11 @@ def _code_blocks(table: Table, size: int) -> Iterator[pl.Series | None]:
         yield from parquet_codes(table, block_rows(size))
         return
     width, column = len(table.columns) + table.unnamed, table.columns["credit_code"] - 1
-    with open(table.path, "rb") as f:
-        f.readline()
-        rest = b""
-        while True:
-            data = rest + f.read(size)
-            if not data:
-                return
-            cut = data.rfind(b"\n") + 1 or len(data)
-            block, rest = data[:cut], data[cut:]
-            lines = _plain_lines(block, width)
-            if lines is None:
+    lines = LineBlocks(table.path, size)
+    try:
+        for block in lines:
+            count = plain_lines(block, width)
+            if count is None:
                 yield None
                 return
             try:
@@ -970,10 +926,12 @@ def _code_blocks(table: Table, size: int) -> Iterator[pl.Series | None]:
                 yield None
                 return
             codes = frame.to_series(0).str.strip_chars().str.to_uppercase()
-            if frame.height != lines or codes.is_null().any() or (codes == "").any():
+            if frame.height != count or codes.is_null().any() or (codes == "").any():
                 yield None
                 return
             yield codes
+    finally:
+        lines.close()
 
 
 def _code_hashes(table: Table, size: int) -> pl.Series | None:

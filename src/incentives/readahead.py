@@ -1,0 +1,267 @@
+"""A CSV table's bytes in blocks of whole lines, each parsed by polars where it is plain, and a batch's
+first blocks read while the engine loads.
+
+``incentives batch`` spends its first few tenths of a second on one core, importing the engine and loading
+the rules; the other core has nothing to do. ``begin`` (called by the command before it imports anything
+heavy) starts a thread that reads and parses the first ``AHEAD`` blocks of each CSV table named on the
+command line; ``columnar.TableReader`` ``claim``s them when it opens the same file, unchanged, at the same
+block size, and reads on from where they end. Nothing else changes: the blocks are the ones the reader
+would have read, parsed by the same code. A table never claimed is let go when the process ends.
+
+This module imports numpy and polars only, so that it can run while the rest is imported.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import polars as pl
+
+BLOCK_BYTES = 8 << 20   # bytes of the enterprises table read per chunk (about 100,000 enterprises)
+AHEAD = 3               # blocks of each table read before the engine is loaded: about the start's time
+_WINDOW = 1 << 21       # bytes ``plain_lines`` looks at at once: few calls, masks made once per thread
+_SCRATCH = threading.local()
+
+
+# ------------------------------------------------------------------------------------ blocks of lines
+class LineBlocks:
+    """A file's bytes after its header line, in blocks of whole lines of about ``block_bytes``, read into
+    one buffer kept for the whole file (a fresh buffer per block is fresh memory for the kernel to map and
+    clear). ``long``: a line longer than a block was met, so blocks no longer fall where a plain scan's did."""
+
+    def __init__(self, path: Path, block_bytes: int) -> None:
+        self.block_bytes = block_bytes
+        self.file = open(path, "rb")
+        self.header = self.file.readline()
+        self.long = False
+        self._buffer, self._held = bytearray(block_bytes), 0   # held: the start of a line the last block left
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        buffer, held = self._buffer, self._held
+        if len(buffer) < held + self.block_bytes:
+            buffer.extend(bytes(held + self.block_bytes - len(buffer)))
+        with memoryview(buffer) as view:
+            end = held + (self.file.readinto(view[held:held + self.block_bytes]) or 0)
+        if end == 0:
+            raise StopIteration
+        cut, more = buffer.rfind(b"\n", 0, end) + 1, b""
+        if cut == 0:
+            self.long = True
+            cut, more = end, self.file.read()
+        with memoryview(buffer) as view:
+            block, rest = bytes(view[:cut]), bytes(view[cut:end])
+        buffer[:len(rest)] = rest
+        self._held = len(rest)
+        return block + more if more else block
+
+
+def _masks() -> tuple[Any, Any, Any]:
+    if len(getattr(_SCRATCH, "masks", ((),))[0]) < _WINDOW + 2:
+        _SCRATCH.masks = tuple(np.empty(_WINDOW + 2, dtype=bool) for _ in range(3))
+    masks: tuple[Any, Any, Any] = _SCRATCH.masks
+    return masks
+
+
+def plain_lines(block: bytes, width: int) -> int | None:
+    """The number of lines of a block that polars reads as the line reader would (no quote, no blank line,
+    a carriage return only before a newline, every row of the header's width: polars pads a short row),
+    ``None`` for any other. By numpy over boolean masks of the bytes, a window at a time into masks made
+    once per thread: no array of positions is built (five times the cost), no fresh memory is touched."""
+    if b'"' in block or block[:1] == b"\n" or block[-1:] == b"\r":
+        return None
+    returns = b"\r" in block
+    if returns and block[:2] == b"\r\n":
+        return None   # a blank first line
+    octets = np.frombuffer(block, dtype=np.uint8)
+    a, b, c = _masks()
+    lines = commas = 0
+    for start in range(0, octets.size, _WINDOW):
+        part = octets[start:start + _WINDOW + 2]   # two bytes past the window: a pair across its end is seen
+        n, own = part.size, min(_WINDOW, part.size)
+        lf = np.equal(part, 10, out=a[:n])
+        lines += int(np.count_nonzero(lf[:own]))
+        commas += int(np.count_nonzero(np.equal(part[:own], 44, out=b[:own])))
+        if np.logical_and(lf[:-1], lf[1:], out=b[:n - 1]).any():
+            return None   # a blank line: a newline where a line begins
+        if returns:
+            cr = np.equal(part, 13, out=c[:n])
+            if np.greater(cr[:-1], lf[1:], out=b[:n - 1]).any():
+                return None   # a carriage return not before a newline
+            if n > 2 and np.logical_and(np.logical_and(lf[:-2], cr[1:-1], out=b[:n - 2]), lf[2:], out=b[:n - 2]).any():
+                return None   # a blank line ended by a carriage return and a newline
+    lines += not block.endswith(b"\n")
+    return lines if commas == lines * (width - 1) else None
+
+
+# Bytes that begin every character polars' ``strip_chars`` removes (Unicode White_Space) but the carriage
+# return, which a plain block holds only before a newline, where polars drops it; looked for one byte at a
+# time (memchr: 0.1 ms a block, where a search for two bytes costs 50 times more in CJK text). U+3000 is
+# searched whole only where its first byte, which CJK punctuation shares, is there.
+_SPACE_BYTES = (b" ", b"\t", b"\x0b", b"\x0c", b"\xc2", b"\xe1", b"\xe2")
+
+
+def spaced(block: bytes) -> bool:
+    """Whether a block may hold a character ``strip_chars`` removes (most of U+0080-U+2FFF counted in)."""
+    return any(b in block for b in _SPACE_BYTES) or (b"\xe3" in block and "\u3000".encode() in block)
+
+
+@dataclass
+class Parsed:
+    """A block and what polars made of it: ``lines`` where it is plain (``None``: not, or not counted),
+    ``frame`` its rows as text columns ``column_1``… where polars read it (``None``: it refused)."""
+
+    block: bytes
+    width: int
+    lines: int | None
+    frame: pl.DataFrame | None
+    spaced: bool
+
+
+def parse(block: bytes, width: int, plain: bool = False) -> Parsed:
+    """``block`` read by polars as ``width`` text columns where it is plain; with ``plain``, it is known
+    plain already (the scan found every block so) and its lines are not counted."""
+    lines = None if plain else plain_lines(block, width)
+    frame = None
+    if plain or lines is not None:
+        try:
+            frame = pl.read_csv(block, has_header=False, schema={f"column_{i + 1}": pl.String for i in range(width)},
+                                infer_schema=False)
+        except pl.exceptions.PolarsError:
+            frame = None  # a ragged row, a byte that is not UTF-8: the line reader says what
+    return Parsed(block, width, lines, frame, spaced(block))
+
+
+# ------------------------------------------------------------------------------------ reading ahead
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class ReadAhead:
+    """The first ``count`` blocks of a CSV table, parsed in a thread of their own; ``lines`` reads on."""
+
+    def __init__(self, path: Path, block_bytes: int, count: int) -> None:
+        self.path, self.block_bytes = path, block_bytes
+        self.identity = _identity(path)
+        self.lines = LineBlocks(path, block_bytes)
+        header = self.lines.header.removeprefix(b"\xef\xbb\xbf")
+        self.width = header.count(b",") + 1
+        self._parsed: queue.Queue[Parsed | BaseException | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(count,), name="incentives-readahead", daemon=True)
+        self._thread.start()
+
+    def _read(self, count: int) -> None:
+        try:
+            for _ in range(count):
+                if self._stop.is_set():
+                    break
+                block = next(self.lines, None)
+                if block is None:
+                    break
+                self._parsed.put(parse(block, self.width))
+        except BaseException as e:   # handed to the reader, which raises it where it would have met it
+            self._parsed.put(e)
+        self._parsed.put(None)
+
+    def parsed(self) -> Iterator[Parsed]:
+        """The blocks read ahead, in order, as they come; after the last, ``lines`` is the reader's."""
+        while (item := self._parsed.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.lines.close()
+
+
+_AHEAD: dict[tuple[str, int], ReadAhead] = {}
+_LOCK = threading.Lock()
+
+
+def read_ahead(path: str | Path, block_bytes: int | None = None, count: int = AHEAD) -> None:
+    """Start reading the first ``count`` blocks of the CSV table at ``path`` (nothing where it cannot be
+    opened or its header holds a quote: the reader will say what is wrong, as ever)."""
+    path, block_bytes = Path(path), block_bytes or BLOCK_BYTES
+    try:
+        if path.suffix.lower() != ".csv" or not path.is_file():
+            return
+        ahead = ReadAhead(path, block_bytes, count)
+    except OSError:
+        return
+    if b'"' in ahead.lines.header:
+        ahead.stop()
+        return
+    with _LOCK:
+        if not _AHEAD:
+            atexit.register(_let_go)
+        _AHEAD[(str(path.resolve()), block_bytes)] = ahead
+
+
+def claim(path: str | Path, block_bytes: int) -> ReadAhead | None:
+    """The blocks read ahead of the table at ``path`` at ``block_bytes``, once, if the file is still the one read."""
+    with _LOCK:
+        ahead = _AHEAD.pop((str(Path(path).resolve()), block_bytes), None)
+    if ahead is None:
+        return None
+    try:
+        same = _identity(ahead.path) == ahead.identity
+    except OSError:
+        same = False
+    if not same:
+        ahead.stop()
+        return None
+    return ahead
+
+
+def _let_go() -> None:
+    with _LOCK:
+        left = list(_AHEAD.values())
+        _AHEAD.clear()
+    for ahead in left:
+        ahead.stop()
+
+
+def begin(argv: list[str]) -> None:
+    """Read ahead the CSV tables of an ``incentives batch`` command line: the enterprises table (the first
+    argument naming a CSV file) and its records (``--records``, else the table beside it, named as
+    ``_tabular.records_path_for`` names it). A guess that names the wrong file costs a few blocks' reading,
+    never a result: ``claim`` hands over only the file the reader opens."""
+    options = dict(_options(argv[1:]))
+    if argv[:1] != ["batch"] or options.get("--path") == "rows":
+        return
+    records = options.get("--records")
+    tables = [a for a in argv[1:] if a.lower().endswith(".csv") and not a.startswith("-") and a != records]
+    if not tables:
+        return
+    enterprises = Path(tables[0])
+    read_ahead(enterprises)
+    if records is not None:
+        read_ahead(records)
+    elif "enterprises" in enterprises.name:
+        read_ahead(enterprises.with_name(enterprises.name.replace("enterprises", "records")))
+
+
+def _options(args: list[str]) -> Iterator[tuple[str, str]]:
+    """The ``--name value`` and ``--name=value`` pairs of a command line."""
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if name.startswith("--") and eq:
+            yield name, value
+        elif arg.startswith("--") and i + 1 < len(args):
+            yield arg, args[i + 1]

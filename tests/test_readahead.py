@@ -1,0 +1,183 @@
+"""A batch's first blocks read while the engine loads (``incentives.readahead``): the blocks a reader
+would have read, handed over only for the file it opens, unchanged, and let go when never claimed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import incentives.columnar as columnar
+from incentives import readahead
+from incentives.batch import run_batch
+from incentives.synth import synthesize, write_register
+
+from conftest import shared_rulebook
+
+AS_OF = dt.date(2026, 6, 30)
+BLOCK = 4096
+OUTPUTS = ("awards.csv", "errors.csv", "summary.csv")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_read_ahead() -> Any:
+    yield
+    readahead._let_go()
+
+
+def register(folder: Path, n: int = 300, seed: int = 5) -> tuple[Path, Path]:
+    items = list(synthesize("all", n, seed=seed, rulebook=shared_rulebook(), as_of=AS_OF))
+    enterprises, records = write_register(items, folder, "csv")
+    return enterprises, records
+
+
+def count_blocks(table: Path) -> int:
+    lines = readahead.LineBlocks(table, BLOCK)
+    try:
+        return sum(1 for _ in lines)
+    finally:
+        lines.close()
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in OUTPUTS}
+
+
+def batch(enterprises: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", BLOCK)
+    return run_batch(enterprises, out, shared_rulebook(), AS_OF, path="columnar")
+
+
+@pytest.mark.parametrize("bent", ["plain", "quoted", "blank line", "long line", "trailing commas"])
+def test_a_register_read_ahead_gives_what_it_gives_read_as_it_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   bent: str) -> None:
+    """Every block the thread read ahead is taken, in order, and the reader reads on from where it stopped:
+    the same awards, errors and summary, whether a block is plain or goes to the line reader."""
+    enterprises, records = register(tmp_path / "register")
+    head, _, body = enterprises.read_bytes().partition(b"\r\n")
+    lines = body.split(b"\r\n")
+    if bent == "quoted":        # a quoted name in the first block, and one in the fourth
+        for i in (3, 60):
+            code, name, rest = lines[i].split(b",", 2)
+            lines[i] = b",".join([code, b'"' + name + b'"', rest])
+    elif bent == "blank line":  # a blank line in the second block
+        lines.insert(40, b"")
+    elif bent == "long line":   # a line longer than a block in the second block
+        lines[35] = lines[35].replace(b",", b"," + "长".encode() * 2000, 1)
+    elif bent == "trailing commas":
+        head, lines = head + b",", [line + b"," if line else line for line in lines]
+        records.write_bytes(records.read_bytes().replace(b"\r\n", b",\r\n"))
+    enterprises.write_bytes(head + b"\r\n" + b"\r\n".join(lines))
+    read = batch(enterprises, tmp_path / "read", monkeypatch)
+    parsed: list[str] = []
+    parse = readahead.parse
+    monkeypatch.setattr(readahead, "parse", lambda *a: parsed.append(threading.current_thread().name) or parse(*a))
+    readahead.read_ahead(enterprises, BLOCK, count=3)
+    readahead.read_ahead(records, BLOCK, count=3)
+    ahead = batch(enterprises, tmp_path / "ahead", monkeypatch)
+    assert readahead._AHEAD == {}   # both claimed
+    assert outputs(tmp_path / "ahead") == outputs(tmp_path / "read")
+    assert ahead.rows == read.rows and ahead.assessed == read.assessed == 300
+    # the first three blocks of each table parsed ahead, and none of them again by the reader
+    blocks = [count_blocks(table) for table in (enterprises, records)]
+    assert parsed.count("incentives-readahead") == sum(min(3, n) for n in blocks)
+    assert len(parsed) == sum(blocks)
+
+
+def test_a_table_changed_after_it_was_read_ahead_is_read_anew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    enterprises, records = register(tmp_path / "register", seed=5)
+    readahead.read_ahead(enterprises, BLOCK, count=3)
+    readahead.read_ahead(records, BLOCK, count=3)
+    time.sleep(0.05)   # the thread has read its blocks of the old tables
+    other, other_records = register(tmp_path / "other", seed=6)
+    os.replace(other, enterprises)
+    os.replace(other_records, records)
+    ahead = batch(enterprises, tmp_path / "ahead", monkeypatch)
+    assert readahead._AHEAD == {}
+    read = batch(enterprises, tmp_path / "read", monkeypatch)
+    assert outputs(tmp_path / "ahead") == outputs(tmp_path / "read") and ahead.rows == read.rows
+
+
+def test_blocks_read_at_another_size_are_not_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    enterprises, records = register(tmp_path / "register")
+    readahead.read_ahead(enterprises, BLOCK * 2, count=3)
+    assert readahead.claim(enterprises, BLOCK) is None
+    ahead = readahead.claim(enterprises, BLOCK * 2)
+    assert ahead is not None and readahead.claim(enterprises, BLOCK * 2) is None   # once
+    ahead.stop()
+
+
+@given(st.lists(st.sampled_from([b"a", b",", "名".encode(), b"\r\n", b"\n", b"x" * 50]), max_size=300).map(b"".join),
+       st.sampled_from([1, 7, 64, 4096]))
+@settings(max_examples=60, deadline=None)
+def test_blocks_of_lines_are_the_file_after_its_header_cut_after_a_newline(tmp_path_factory: pytest.TempPathFactory,
+                                                                           body: bytes, size: int) -> None:
+    path = tmp_path_factory.mktemp("lines") / "t.csv"
+    path.write_bytes(b"credit_code,name\r\n" + body)
+    lines = readahead.LineBlocks(path, size)
+    try:
+        blocks = list(lines)
+    finally:
+        lines.close()
+    assert b"".join(blocks) == body and all(blocks)
+    assert all(b.endswith(b"\n") for b in blocks[:-1])   # no line cut across two blocks
+
+
+@pytest.mark.parametrize("argv, ahead", [
+    (["batch", "r/enterprises.csv", "-o", "out"], ["r/enterprises.csv", "r/records.csv"]),
+    (["batch", "-o", "out", "r/enterprises.csv", "--records", "x.csv"], ["r/enterprises.csv", "x.csv"]),
+    (["batch", "--records=x.csv", "r/enterprises.csv"], ["r/enterprises.csv", "x.csv"]),
+    (["batch", "r/firms.csv", "--records", "r/recs.csv"], ["r/firms.csv", "r/recs.csv"]),
+    (["batch", "r/firms.csv"], ["r/firms.csv"]),   # no records beside it: the batch says so
+    (["batch", "r/enterprises.csv", "--path", "rows"], []),
+    (["batch", "r/enterprises.csv", "--path=rows"], []),
+    (["batch", "r/enterprises.parquet"], []),
+    (["batch", "-", "--records", "r/records.csv"], []),
+    (["evaluate", "r/enterprises.csv"], []),
+])
+def test_the_command_line_names_the_tables_to_read_ahead(monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                                         ahead: list[str]) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(readahead, "read_ahead", lambda path, *a, **k: asked.append(str(path)))
+    readahead.begin(argv)
+    assert asked == [str(Path(p)) for p in ahead]
+
+
+def test_the_command_reads_ahead_and_writes_what_the_library_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``incentives batch`` (here ``python -m incentives``) from another folder, against ``run_batch``."""
+    enterprises, _ = register(tmp_path / "register", n=2000)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    code = ("import atexit, sys, incentives.readahead as r; r.BLOCK_BYTES = 4096; claim = r.claim; taken = []; "
+            "r.claim = lambda *a: taken.append(claim(*a)) or taken[-1]; "
+            "atexit.register(lambda: print('taken', sum(t is not None for t in taken), file=sys.stderr)); "
+            "import incentives.columnar as c; c.BLOCK_BYTES = 4096; "
+            "import runpy; sys.argv[0] = 'incentives'; runpy.run_module('incentives', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code, "batch", str(enterprises), "-o", str(tmp_path / "command"),
+                           "--as-of", AS_OF.isoformat()], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "taken 2" in done.stderr   # both tables' first blocks were read ahead and taken
+    batch(enterprises, tmp_path / "library", monkeypatch)
+    assert outputs(tmp_path / "command") == outputs(tmp_path / "library")
+
+
+@pytest.mark.parametrize("args, code", [(["--path", "rows"], 0), (["--no-such-option"], 2)])
+def test_a_command_that_never_takes_what_was_read_ahead_ends_at_once(tmp_path: Path, args: list[str],
+                                                                      code: int) -> None:
+    enterprises, _ = register(tmp_path / "register", n=50)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-m", "incentives", "batch", str(enterprises), "-o", str(tmp_path / "out"),
+                           "--as-of", AS_OF.isoformat(), *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
