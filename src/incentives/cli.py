@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import gc
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -36,9 +35,6 @@ from incentives.shipped import command_rules, default_rules, shipped_rules, vers
 gc.freeze()
 if _collecting:
     gc.enable()
-# A command does no linear algebra: the BLAS threads numpy starts, one per core, would only spin beside
-# the batch's own threads (3% of a 1M batch's CPU). A value the user set is kept.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 EXIT_PROBLEMS = 1
 EXIT_BAD_INPUT = 2
@@ -321,5 +317,7 @@ class _Version(argparse.Action):
         parser.exit(0)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":   # python -m incentives.cli: as python -m incentives
+    from incentives.__main__ import main as command
+
+    sys.exit(command())

@@ -42,7 +42,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
 import polars as pl
@@ -175,25 +175,31 @@ def _blank(name: str, bare: bool = False) -> pl.Expr:
     return pl.when(value == "").then(None).otherwise(value).alias(name)
 
 
-_CODE_VALUE = np.full(256, 255, dtype=np.uint8)    # a byte → its value in a code, 255 where a code may not hold it
-_CODE_VALUE[[ord(c) for c in _CODE_CHARS]] = range(len(_CODE_CHARS))
+# a byte → its value in a code, 255 where a code may not hold it: a table for ``bytes.translate``
+_CODE_VALUES = bytes(_CODE_CHARS.index(chr(b)) if chr(b) in _CODE_CHARS else 255 for b in range(256))
 
 
 def check_digit_ok(codes: pl.Series) -> pl.Series:
     """Whether each code is 18 allowed characters with the right check digit (GB 32100), by numpy over the
-    codes of 18 bytes laid end to end: one table lookup, and the weighted sum a column at a time (a
-    regular expression, a matrix product over small integers or a row-wise reduction costs more)."""
-    ok = np.zeros(codes.len(), dtype=bool)
+    codes of 18 bytes laid end to end: their values by one ``bytes.translate``, and the weighted sum a column
+    at a time, added in place (a regular expression, numpy's take, a matrix product over small integers or
+    a row-wise reduction costs more)."""
     sized = (codes.str.len_bytes() == 18).fill_null(False)
-    at = np.flatnonzero(sized.to_numpy())
-    if at.size:
-        text = codes.filter(sized).str.join("").item()
-        values = np.take(_CODE_VALUE, np.frombuffer(text.encode("utf-8"), dtype=np.uint8)).reshape(-1, 18)
-        total = sum(values[:, i].astype(np.int32) * weight for i, weight in enumerate(_CODE_WEIGHTS))
-        good = values[:, 17] == (31 - total % 31) % 31
-        if np.count_nonzero(values == 255):   # a byte no code holds (most blocks have none)
-            good &= (values != 255).all(axis=1)
-        ok[at] = good
+    whole = bool(sized.all())
+    if not whole and not sized.any():
+        return pl.Series(codes.name, np.zeros(codes.len(), dtype=bool))
+    text = (codes if whole else codes.filter(sized)).str.join("").item().encode("utf-8").translate(_CODE_VALUES)
+    values = np.frombuffer(text, dtype=np.uint8).reshape(-1, 18)
+    total = values[:, 0].astype(np.int32)
+    for i, weight in enumerate(_CODE_WEIGHTS[1:], start=1):
+        total += values[:, i] * np.int32(weight)
+    good = values[:, 17] == (31 - total % 31) % 31
+    if 255 in text:   # a byte no code holds (most blocks have none)
+        good &= (values != 255).all(axis=1)
+    if whole:
+        return pl.Series(codes.name, good)
+    ok = np.zeros(codes.len(), dtype=bool)
+    ok[np.flatnonzero(sized.to_numpy())] = good
     return pl.Series(codes.name, ok)
 
 
@@ -236,9 +242,16 @@ def enterprises_frame(frame: pl.DataFrame, book: Rulebook) -> pl.DataFrame:
         get["county"].alias("county"), get["clusters"].alias("_clusters"), get["industries"].alias("_industries"),
         get["size"].alias("enterprise.size"))
     ok = (~pl.col("_ragged") & pl.col("name").is_not_null() & pl.col("city").is_not_null()
-          & (pl.col("enterprise.size").is_null() | pl.col("enterprise.size").is_in(sizes))
-          & (pl.col("_industries").is_null() | pl.col("_industries").str.contains(_terms_pattern(industries))))
-    return typed.with_columns(_ok=ok & pl.col("_known") & check_digit_ok(typed["credit_code"]))
+          & (pl.col("enterprise.size").is_null() | pl.col("enterprise.size").is_in(sizes)))
+    return typed.with_columns(_ok=ok & pl.col("_known") & check_digit_ok(typed["credit_code"])
+                              & _each_value(typed["_industries"], lambda v: v.str.contains(_terms_pattern(industries))))
+
+
+def _each_value(column: pl.Series, test: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """``test`` of each cell of a column of few values (a regular expression costs a microsecond a row),
+    run once per value: true where the cell is empty or its value passes."""
+    values = column.drop_nulls().unique()
+    return column.is_null() | column.is_in(values.filter(test(values)).implode())
 
 
 def _plain(info: Any) -> bool:
@@ -1290,7 +1303,7 @@ def _named_once(ents: pl.DataFrame, hashes: Any) -> Any:
 class CodeHashes:
     """The 8-byte hashes of the credit codes read on trust, to learn at the end whether two rows share one
     (most likely one code on two rows; a chance meeting is scanned too). Up to ``HELD`` of them are held;
-    then they go to 256 files in a temporary folder by their first byte, each sorted alone at the end, so
+    then they go to 256 files in a temporary folder by their first byte, each checked alone at the end, so
     that memory stays that of the chunks in flight whatever the register's size (a national register of
     55 million codes would otherwise hold 440 MB; on disk each code costs its 8 bytes)."""
 
@@ -1331,8 +1344,7 @@ class CodeHashes:
     def _spill(self) -> None:
         if self.folder is None:
             self.folder = scratch_folder("incentives-codes-")
-        hashes = self._gathered()
-        hashes.sort()   # sorted, each first byte's hashes lie together
+        hashes = pl.Series(self._gathered()).sort().to_numpy()   # sorted, each first byte's hashes lie together
         ends = np.searchsorted(hashes >> np.uint64(56), np.arange(1, 257, dtype=np.uint64))
         start = 0
         for part, end in enumerate(ends.tolist()):
@@ -1343,9 +1355,8 @@ class CodeHashes:
 
 
 def _shared(hashes: Any) -> bool:
-    """Whether two of ``hashes`` are equal (sorted in place)."""
-    hashes.sort()
-    return bool((hashes[1:] == hashes[:-1]).any())
+    """Whether two of ``hashes`` are equal (by polars: a third of numpy's sort's time on a million)."""
+    return bool(pl.Series(hashes).n_unique() < len(hashes))
 
 
 def _positions(ents: pl.DataFrame) -> pl.DataFrame:
