@@ -1142,7 +1142,7 @@ class Register:
                     if pending is None or pending.is_empty():
                         yield from self._assessed(frame, self._empty_recs())
                         continue
-                    placed = pending.join(_positions(frame), on="_code", how="left", maintain_order="left")
+                    placed = pending.with_columns(_places(pending, frame))
                     taken = placed["_e"].is_not_null()   # placed as the merge places them: no second join
                     yield from self._assessed(frame, placed.filter(taken))
                     pending = pending.filter(~taken)
@@ -1168,10 +1168,10 @@ class Register:
                     yield from self._assessed(frame, self._empty_recs())
                     continue
                 # each record's enterprise in the block (``_e``), null from the first record of a later block
-                placed = buffer.join(_positions(frame), on="_code", how="left", maintain_order="left")
-                outside = placed["_e"].is_null().arg_true()
+                at = _places(buffer, frame)
+                outside = at.is_null().arg_true()
                 cut = int(outside[0]) if len(outside) else buffer.height
-                mine, buffer = placed.slice(0, cut), buffer.slice(cut)
+                mine, buffer = buffer.slice(0, cut).with_columns(at.slice(0, cut)), buffer.slice(cut)
                 positions = mine.filter(~pl.col("_code").is_in(duplicated.implode()))["_e"] if duplicated.len() \
                     else mine["_e"]   # a duplicated code's records are refused with every row of the code
                 if positions.len() and not positions.is_sorted():
@@ -1228,8 +1228,7 @@ class Register:
         assessor = self.assessor
         ents = enterprises_frame(raw_ents, self.book).with_columns(raw_ents["_e"], raw_ents["_key"],
                                                                    raw_ents["_first"])
-        recs = raw_recs if "_e" in raw_recs.columns else \
-            raw_recs.join(_positions(raw_ents), on="_code", how="left", maintain_order="left")
+        recs = raw_recs if "_e" in raw_recs.columns else raw_recs.with_columns(_places(raw_recs, raw_ents))
         recs = recs.with_columns(_r=pl.int_range(pl.len(), dtype=pl.Int64))
         typed = records_frame(recs, self.book, self.achieved).with_columns(recs["_e"], recs["_r"])
         dup = typed.select(pl.struct("_e", "record.id").is_duplicated()).to_series()
@@ -1362,6 +1361,12 @@ def _shared(hashes: Any) -> bool:
 def _positions(ents: pl.DataFrame) -> pl.DataFrame:
     """Each credit code of a keyed block of enterprises (``_code``) with the position of its first row (``_e``)."""
     return ents.filter(pl.col("_first")).select(pl.col("_key").alias("_code"), "_e")
+
+
+def _places(recs: pl.DataFrame, ents: pl.DataFrame) -> pl.Series:
+    """Each record's enterprise in a keyed block (``_e``; null where the block has not its code), joined on
+    the codes alone: the records' thirty columns are not gathered again for each block a record waits."""
+    return recs.select("_code").join(_positions(ents), on="_code", how="left", maintain_order="left")["_e"]
 
 
 def _without(frame: pl.DataFrame, positions: set[int]) -> pl.DataFrame:
