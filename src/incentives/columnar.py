@@ -1154,7 +1154,7 @@ class Register:
             exhausted = False
             duplicated = pl.Series(list(self.duplicates.rows) if self.duplicates is not None else [], dtype=_S)
             for frame in ent_blocks:
-                hashes = frame["_key"].hash().to_numpy()   # a hash met by chance only reads one block more
+                hashes = frame["_hash"].to_numpy()   # a hash met by chance only reads one block more
                 if self.trusted:
                     seen.add(_named_once(frame, hashes))
                 while not exhausted and (buffer is None or buffer.is_empty()
@@ -1213,8 +1213,12 @@ class Register:
         return frame.with_columns(_code=_key("credit_code", bare(frame)))
 
     def _keyed_ents(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The block with each row's position (``_e``), key, the key's hash, and whether the row is its key's
+        first (``_first``: all true where the hashes are distinct, as in nearly every block)."""
         frame = frame.with_columns(_e=pl.int_range(pl.len(), dtype=pl.Int64), _key=_key("credit_code", bare(frame)))
-        return frame.with_columns(_first=pl.col("_key").is_first_distinct())
+        frame = frame.with_columns(_hash=pl.col("_key").hash())
+        distinct = frame["_hash"].n_unique() == frame.height   # else a repeated code, or hashes met by chance
+        return frame.with_columns(_first=pl.lit(True) if distinct else pl.col("_key").is_first_distinct())
 
     def _empty_recs(self) -> pl.DataFrame:
         schema: dict[str, Any] = {n: _S for n in self.rec_names} | {"_number": pl.Int64, "_line": pl.Int64, "_ragged": pl.Boolean,
