@@ -337,17 +337,28 @@ def records_frame(frame: pl.DataFrame, book: Rulebook, achieved: set[str] | None
                     checks.append(~((kind == k).fill_null(False) & value.is_not_null()
                                     & ~value.is_in(list(vocab.terms[vfield]))))
         out.append(typed.alias(f"record.{name}"))
-    return frame.lazy().select(*out, _achievement(col, held if achieved is None else held & achieved),  # lazy:
-                               pl.all_horizontal(checks).alias("_ok")).collect(engine=IN_MEMORY)   # shared parts
+    checked = frame.lazy().select(*out, pl.all_horizontal(checks).alias("_ok")).collect(engine=IN_MEMORY)  # lazy:
+    return checked.with_columns(_achieved(frame, col, held if achieved is None else held & achieved))  # shared parts
+
+
+def _achieved(frame: pl.DataFrame, col: dict[str, pl.Expr], kinds: set[str]) -> pl.Series:
+    """``_ach`` of a block's records, computed over the rows of ``kinds`` alone (a few of a block: polars
+    computes every branch of the identity's ``when`` chain over every row it is given), null elsewhere."""
+    empty = pl.repeat(None, frame.height, dtype=_S, eager=True).alias("_ach")
+    if not kinds:
+        return empty
+    rows = frame.select(col["kind"].is_in(sorted(kinds)).fill_null(False)).to_series()
+    if not rows.any():
+        return empty
+    identities = frame.lazy().filter(rows).select(_achievement(col, kinds)).collect(engine=IN_MEMORY)  # their columns only
+    return empty.scatter(rows.arg_true(), identities.to_series())
 
 
 def _achievement(col: dict[str, pl.Expr], kinds: set[str]) -> pl.Expr:
     """``_ach``: the record's achievement identity as one text (``Record.achievement``): its kind and the
     values of the kind's ``same_achievement`` fields where all are given, else of its identity fields, or,
     where the kind has none or one is empty, its own id; for ``kinds`` only (those the block holds that a
-    rule reads it of: polars computes every branch of a ``when`` chain over every row), else null."""
-    if not kinds:
-        return pl.lit(None, dtype=_S).alias("_ach")
+    rule reads it of), else null."""
     sep = "\x1f"
     own = pl.concat_str([pl.lit("#"), col["kind"], col["record_id"]], separator=sep)
     ach: Any = None
