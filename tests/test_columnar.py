@@ -388,6 +388,13 @@ COMPARED = {
 }
 
 
+@given(st.lists(st.one_of(st.none(), st.integers(min_value=0, max_value=10**17)), max_size=50))
+def test_money_as_a_column_is_the_text_decimal_prints(fens: list[int | None]) -> None:
+    frame = pl.DataFrame({"fen": fens}, schema={"fen": pl.Int64})
+    texts = frame.select(money_text(pl.col("fen")).alias("text"))["text"].to_list()
+    assert texts == ["" if f is None else str(Decimal(f).scaleb(-2)) for f in fens]
+
+
 @pytest.mark.parametrize("op", list(Op))
 def test_each_compiled_comparison_is_the_engines_and_unknown_where_the_fact_is_missing(op: Op) -> None:
     from incentives.columnar import truth

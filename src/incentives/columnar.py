@@ -857,9 +857,10 @@ class Frames:
 
 # ------------------------------------------------------------------------------------ text of award rows
 def money_text(fen: pl.Expr) -> pl.Expr:
-    """Fen as the yuan text ``Decimal`` prints: ``30000050`` → ``300000.50``."""
-    return pl.when(fen.is_null()).then(pl.lit("")).otherwise(
-        (fen // 100).cast(pl.String) + "." + (fen % 100).cast(pl.String).str.zfill(2))
+    """Fen as the yuan text ``Decimal`` prints: ``30000050`` → ``300000.50`` (the cents as the last two digits
+    of 100 + cents: a quarter less time than ``zfill``)."""
+    return pl.when(fen.is_null()).then(pl.lit("")).otherwise(pl.concat_str(
+        [(fen // 100).cast(pl.String), pl.lit("."), (fen % 100 + 100).cast(pl.String).str.slice(1)]))
 
 
 def with_enterprise(awards: pl.DataFrame, ents: pl.DataFrame, *columns: str) -> pl.DataFrame:
@@ -871,12 +872,12 @@ def with_enterprise(awards: pl.DataFrame, ents: pl.DataFrame, *columns: str) -> 
 def award_text(awards: pl.DataFrame, ents: pl.DataFrame, payers: tuple[str, ...], digest: str) -> pl.DataFrame:
     """The award rows as ``awards.csv`` writes them, with ``_e`` for ordering; ``ents`` as ``with_enterprise``
     takes them."""
-    joined = with_enterprise(awards, ents, "credit_code", "name", "city", "county")
+    joined = with_enterprise(awards, ents, "credit_code", "name", "city", "county").with_columns(
+        money_text(pl.col("_fen")).alias("amount_max"))   # written once, the amount's text too where it is fixed
     fixed = pl.col("status") == "fixed"
     return joined.select(
         "_e", "credit_code", "name", "city", pl.col("county").fill_null(""), "rule_id", "title", "status",
-        pl.when(fixed).then(money_text(pl.col("_fen"))).otherwise(pl.lit("")).alias("amount"),
-        money_text(pl.col("_fen")).alias("amount_max"),
+        pl.when(fixed).then(pl.col("amount_max")).otherwise(pl.lit("")).alias("amount"), "amount_max",
         *[money_text(pl.col(f"_p_{p}")).alias(f"payer_{p}") for p in payers],
         pl.when(pl.col("_specified")).then(pl.lit("false")).otherwise(pl.lit("true")).alias("payers_unspecified"),
         pl.col("record.id").alias("record_id"), pl.col("document_number").fill_null(""), "clause", "quote",
