@@ -840,9 +840,11 @@ class Frames:
         for p in self.payers:
             exprs.append((fen.cast(pl.Int128) * pl.col(f"_w_{p}")).alias(f"_x_{p}"))
         c = c.with_columns(exprs)
-        den = pl.col("_den")
-        floors = {p: pl.col(f"_x_{p}") // den for p in self.payers}
-        rems = {p: pl.col(f"_x_{p}") % den for p in self.payers}
+        den = pl.col("_den")   # each floor and remainder computed once (128-bit division is slow), then read
+        c = c.with_columns(*[(pl.col(f"_x_{p}") // den).alias(f"_f_{p}") for p in self.payers],
+                           *[(pl.col(f"_x_{p}") % den).alias(f"_m_{p}") for p in self.payers])
+        floors = {p: pl.col(f"_f_{p}") for p in self.payers}
+        rems = {p: pl.col(f"_m_{p}") for p in self.payers}
         left = fen - pl.sum_horizontal([floors[p].fill_null(0) for p in self.payers])
         out = []
         for p in self.payers:
@@ -1401,7 +1403,7 @@ def _tally(tally: Any, awards: pl.DataFrame, payers: tuple[str, ...]) -> None:
     shares = [pl.col(f"_p_{p}") for p in payers]
     frame = awards.with_columns(
         _amount=pl.when(fixed).then(pl.col("_fen").fill_null(0)).otherwise(0), _top=pl.col("_fen").fill_null(0),
-        _county=pl.col("city") + "/" + pl.col("county").fill_null(UNKNOWN_COUNTY))
+        _county=pl.col("county").fill_null(UNKNOWN_COUNTY))   # keyed city/county per group, not per row
     groups = frame.group_by("status", "city", "_county", "rule_id", "_specified").agg(
         pl.len(), pl.col("_amount").sum(), pl.col("_top").sum(),
         *(pl.when(fixed).then(s).otherwise(0).sum().alias(f"_a{i}") for i, s in enumerate(shares)),
@@ -1419,7 +1421,7 @@ def _tally(tally: Any, awards: pl.DataFrame, payers: tuple[str, ...]) -> None:
     k = len(payers)
     for status, city, county, rule, specified, n, amount, top, *by_payer in groups.iter_rows():
         add("", "", n, amount, top)
-        for dim, key in (("status", status), ("city", city), ("county", county), ("rule", rule)):
+        for dim, key in (("status", status), ("city", city), ("county", f"{city}/{county}"), ("rule", rule)):
             add(dim, key, n, amount, top)
         if not specified:
             add("payer", "unspecified", n, amount, top)
