@@ -117,6 +117,18 @@ def test_blocks_read_at_another_size_are_not_taken(tmp_path: Path, monkeypatch: 
     ahead.stop()
 
 
+def test_a_table_whose_header_holds_a_quote_is_left_to_the_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The width of a quoted header is the reader's to tell: nothing is read ahead, no thread is started,
+    and the batch reads the register as it goes."""
+    enterprises, records = register(tmp_path / "register", n=60)
+    head, _, body = enterprises.read_bytes().partition(b"\r\n")
+    enterprises.write_bytes(head.replace(b"name", b'"name"') + b"\r\n" + body)
+    readahead.read_ahead(enterprises, BLOCK, count=3)
+    assert readahead._AHEAD == {}
+    assert not [t for t in threading.enumerate() if t.name == "incentives-readahead" and t.is_alive()]
+    assert batch(enterprises, tmp_path / "out", monkeypatch).assessed == 60
+
+
 @given(st.lists(st.sampled_from([b"a", b",", "名".encode(), b"\r\n", b"\n", b"x" * 50]), max_size=300).map(b"".join),
        st.sampled_from([1, 7, 64, 4096]))
 @settings(max_examples=60, deadline=None)

@@ -158,6 +158,9 @@ class ReadAhead:
         self.identity = _identity(path)
         self.lines = LineBlocks(path, block_bytes)
         header = self.lines.header.removeprefix(b"\xef\xbb\xbf")
+        if b'"' in header:   # its width is the reader's to tell
+            self.lines.close()
+            raise ValueError("a quoted header")
         self.width = header.count(b",") + 1
         self._parsed: queue.Queue[Parsed | BaseException | None] = queue.Queue()
         self._stop = threading.Event()
@@ -202,14 +205,9 @@ def read_ahead(path: str | Path, block_bytes: int | None = None, count: int = AH
         if path.suffix.lower() != ".csv" or not path.is_file():
             return
         ahead = ReadAhead(path, block_bytes, count)
-    except OSError:
-        return
-    if b'"' in ahead.lines.header:
-        ahead.stop()
+    except (OSError, ValueError):
         return
     with _LOCK:
-        if not _AHEAD:
-            atexit.register(_let_go)
         _AHEAD[(str(path.resolve()), block_bytes)] = ahead
 
 
@@ -235,6 +233,9 @@ def _let_go() -> None:
         _AHEAD.clear()
     for ahead in left:
         ahead.stop()
+
+
+atexit.register(_let_go)   # what no reader took is let go before the interpreter ends
 
 
 def begin(argv: list[str]) -> None:
