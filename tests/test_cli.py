@@ -272,6 +272,18 @@ def test_version_names_the_rulebook_in_use(tmp_path: Path) -> None:
     assert info.stdout.splitlines()[1:3] == [f"rules: {RULES} (shipped with the package)", digest]
 
 
+@pytest.mark.parametrize("argv", [["--version"], ["coverage"]])
+def test_a_reader_that_stops_reading_ends_the_command_quietly(argv: list[str]) -> None:
+    """``incentives --version | head -1``: the pipe closed before the command writes is the reader's wish,
+    not an error (``--version`` prints while the arguments are parsed)."""
+    proc = subprocess.Popen([sys.executable, "-m", "incentives", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()   # closed before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and err == ""
+
+
 def test_rule_tests_found_none_fails(tmp_path: Path) -> None:
     (tmp_path / "rules" / "tests").mkdir(parents=True)
     (tmp_path / "rules" / "vocabulary.yaml").write_text((RULES / "vocabulary.yaml").read_text(encoding="utf-8"))

@@ -45,8 +45,9 @@ EXIT_TERMINATED = 143
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser(argv[0] if argv and not argv[0].startswith("-") else None)
-    args = parser.parse_args(argv)
-    try:
+    args = None
+    try:   # --version reads the rules and prints while the arguments are parsed
+        args = parser.parse_args(argv)
         return int(args.run(args))
     except IncentivesError as e:
         option = "--reading" if e.code == "unknown-reading" else e.field if (e.field or "").startswith("--") else None
