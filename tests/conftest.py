@@ -139,9 +139,34 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
-        import subprocess
-        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        _stop_server(self.bin, self.as_user, self.data)
+
+
+PG_PREFIX = "incentives-pg-"   # incentives-pg-<pid of the test session>-…: the folder of the session's server
+
+
+def _stop_server(bin: Path, as_user: list[str], data: Path) -> None:
+    import subprocess
+    subprocess.run([*as_user, str(bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+
+
+def sweep_servers() -> None:
+    """Stop the servers of test sessions that were killed (SIGKILL runs no fixture's end: the server runs on
+    and holds its port and memory), and remove their folders, as ``scratch_folder`` removes a killed run's."""
+    import os
+    import shutil
+    import tempfile
+
+    from incentives._output import _alive
+
+    initdb = _initdb() or (Path(shutil.which("initdb")) if shutil.which("initdb") else None)
+    for old in Path(tempfile.gettempdir()).glob(f"{PG_PREFIX}*"):
+        pid = old.name[len(PG_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        if initdb is not None and (old / "data" / "postmaster.pid").exists():
+            _stop_server(initdb.parent, ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else [], old / "data")
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -151,7 +176,8 @@ def postgres() -> Any:
     import shutil
     import tempfile
 
-    root = Path(tempfile.mkdtemp(prefix="incentives-pg-"))
+    sweep_servers()
+    root = Path(tempfile.mkdtemp(prefix=f"{PG_PREFIX}{os.getpid()}-"))
     root.chmod(0o755)
     try:
         import psycopg  # noqa: F401

@@ -543,3 +543,32 @@ def test_a_rule_paying_per_record_owes_each_record_of_one_achievement(ledger: Le
     assert ent.owed == {"city": Decimal("500000.00"), "county": Decimal("500000.00")}
     facts = ledger._enterprise(LF)
     assert sum(ent.owed.values()) == assess(facts, book, D(2026, 12, 31)).total
+
+
+def test_the_server_a_killed_test_session_left_running_is_stopped_by_the_next(postgres: Any) -> None:
+    """A test session killed by SIGKILL leaves its PostgreSQL server running; the next session's fixture
+    stops it and removes its folder (its session's process is gone), and leaves a live session's alone."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from conftest import PG_PREFIX, PostgresServer, sweep_servers
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()   # a process that has ended: the killed session
+    left = Path(tempfile.mkdtemp(prefix=f"{PG_PREFIX}{gone.pid}-"))
+    left.chmod(0o755)
+    server = PostgresServer(left)
+    try:
+        socket.create_connection(("127.0.0.1", server.port), timeout=5).close()   # it runs
+        sweep_servers()
+        assert not left.exists()
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+        assert Path(postgres.root).exists() and str(os.getpid()) in Path(postgres.root).name   # ours is kept
+    finally:
+        if left.exists():
+            server.stop()
