@@ -87,8 +87,11 @@ def book() -> Rulebook:
 
 # ------------------------------------------------------------------ a throwaway PostgreSQL server
 def _initdb() -> Path | None:
+    import shutil
+
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return found[-1] if found else None
+    on_path = shutil.which("initdb")
+    return found[-1] if found else Path(on_path) if on_path else None
 
 
 class PostgresServer:
@@ -97,11 +100,10 @@ class PostgresServer:
 
     def __init__(self, root: Path) -> None:
         import os
-        import shutil
         import socket
         import subprocess
 
-        initdb = _initdb() or (Path(shutil.which("initdb")) if shutil.which("initdb") else None)
+        initdb = _initdb()
         if initdb is None:
             raise RuntimeError("initdb not found (make test installs Debian's postgresql package)")
         self.bin = initdb.parent
@@ -159,7 +161,7 @@ def sweep_servers() -> None:
 
     from incentives._output import _alive
 
-    initdb = _initdb() or (Path(shutil.which("initdb")) if shutil.which("initdb") else None)
+    initdb = _initdb()
     for old in Path(tempfile.gettempdir()).glob(f"{PG_PREFIX}*"):
         pid = old.name[len(PG_PREFIX):].split("-", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
