@@ -179,6 +179,12 @@ def test_policies_list_documents_rules_amounts_departments(client: httpx.Client)
         assert rule["deadlines"] == [i.due for i in book.by_id[rule_id].rule.instalments]
     province = client.get("/v1/policies", params={"level": "province"}).json()["documents"]
     assert [d["city"] for d in province] == ["hebei"]
+    # a city by its Chinese name; a misspelt city or level is told, not answered with an empty library
+    assert client.get("/v1/policies", params={"city": "廊坊市"}).json()["documents"] == langfang
+    for query, field in (({"city": "langfnag"}, "query.city"), ({"level": "town"}, "query.level")):
+        refused = client.get("/v1/policies", params=query)
+        assert refused.status_code == 422 and refused.json()["field"] == field, refused.text
+    assert "langfang" in client.get("/v1/policies", params={"city": "langfnag"}).json()["detail"]
 
 
 def test_rulebook_and_health(client: httpx.Client) -> None:

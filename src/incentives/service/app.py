@@ -155,9 +155,15 @@ def _routes(app: FastAPI, live: LiveRulebook, limits: Limits,
 
     @app.get("/v1/policies", response_model=Policies, tags=["rulebook"],
              summary="The policy library: documents and their rules, amounts, payers, departments, deadlines")
-    async def policies_route(request: Request, city: str | None = None, level: str | None = None) -> Response:
+    async def policies_route(request: Request, city: str | None = None,
+                             level: Literal["province", "city", "county"] | None = None) -> Response:
         loaded = live.current
         request.state.rulebook_hash = loaded.book.hash
+        if city is not None:
+            try:
+                city = policy_library.place(loaded.book, city)
+            except FactsError as e:   # told as any query that does not fit the route
+                raise _Refused(from_validation([{"loc": ("query", "city"), "msg": e.message}])) from None
         result = policy_library.policies(loaded.book, city=city, level=level)
         return Response(result.model_dump_json(), media_type="application/json")
 

@@ -9,12 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from incentives import Rulebook
+from incentives import FactsError, Rulebook
 from incentives.service.models import DocumentPolicy, Policies, RulePolicy
 
 _LISTED = {"id", "title", "cite", "departments", "rewards", "when", "window", "amount", "payers", "limit",
            "enterprise_cap", "cap_per", "instalments", "clawback", "group", "notes", "department", "payment_deadline",
            "materials", "contact"}
+
+
+def place(book: Rulebook, city: str) -> str:
+    """The rule file a listing's ``city`` names: its key (``langfang``, ``hebei``) or a city's name
+    (``廊坊市``, ``廊坊``); else a ``FactsError`` listing the library's places, so that a misspelt city
+    is told, not answered with an empty library."""
+    if city in book.files:
+        return city
+    try:
+        return book.resolve_city(city)
+    except FactsError:
+        raise FactsError(f"unknown city {city!r}; the library lists: {', '.join(sorted(book.files))}",
+                         field="city") from None
 
 
 def policies(book: Rulebook, *, city: str | None = None, level: str | None = None) -> Policies:
