@@ -433,6 +433,25 @@ def test_cli_locates_json_python_cannot_hold(tmp_path: Any, capsys: pytest.Captu
         assert capsys.readouterr().err.startswith(f"incentives: {events}:2: {message}")
 
 
+def test_cli_events_that_are_not_one_object_a_line_are_told_where(tmp_path: Any,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A first line that is a JSON array is not read as a register (which skipped every row and exited 0), and
+    lines ended by a carriage return alone are said to be so, not 'extra data' after the first event."""
+    from conftest import RULES
+    from incentives.cli import main
+    events, db = tmp_path / "events.jsonl", str(tmp_path / "l.db")
+    clock = '{"id": "c", "type": "clock", "at": "2026-01-01"}'
+    events.write_text(f"[{clock}]\n", "utf-8")
+    assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2
+    assert capsys.readouterr().err == f"incentives: {events}:1:1: an event is a JSON object\n"
+    events.write_bytes(f"{clock}\r{clock}\r".encode())
+    assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 2
+    assert capsys.readouterr().err == f"incentives: {events}:1:{len(clock) + 1}: the lines end with a carriage " \
+                                      "return alone: end each event's line with a newline (\\n or \\r\\n)\n"
+    events.write_bytes(b'{"id": "c",\r"type": "clock", "at": "2026-01-01"}\r\n')   # JSON's own white space
+    assert main(["ledger", "apply", db, str(events), "--rules", str(RULES)]) == 0
+
+
 def test_cli_show_and_report_of_a_ledger_that_is_not_there_say_so(tmp_path: Any,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from conftest import RULES

@@ -73,9 +73,12 @@ def _is_events(path: Path) -> bool:
         for line in f:
             if line.strip():
                 try:
-                    return "type" in json.loads(line)
-                except (ValueError, TypeError):   # not JSON, or not UTF-8 text
+                    first = json.loads(line)
+                except (ValueError, TypeError, RecursionError):   # not JSON, not UTF-8 text, nested too deep
                     return True  # read_events reports the line
+                # a register's line is an enterprise (an object without "type"); anything else is read
+                # as events, which says what is wrong with it
+                return not isinstance(first, dict) or "type" in first
     return True
 
 

@@ -149,6 +149,10 @@ def located_events(path: str | Path) -> Iterator[tuple[Event, Location]]:
             try:
                 data = parse_json(line, str(path), number)
             except SourceError as e:
+                ends = line.rstrip("\n").find("\n")   # decoded, a carriage return alone reads as a line end
+                if ends >= 0:   # but ends no line of the file (old Mac text): every event is on line 1
+                    raise LedgerError("the lines end with a carriage return alone: end each event's line with a "
+                                      "newline (\\n or \\r\\n)", location=Location(str(path), number, ends + 1)) from e
                 raise LedgerError(e.message.replace("not valid JSON", "not JSON"), location=e.location) from e
             if not isinstance(data, dict):
                 raise LedgerError("an event is a JSON object", location=where)
