@@ -75,6 +75,12 @@ def test_the_library_lists_each_city_and_level(client: httpx.Client) -> None:
             assert f'id="rule-{rule.id}"' in page
     province = client.get("/policies", params={"level": "province"}).text
     assert 'data-city="hebei"' in province and 'data-city="langfang"' not in province
+    named = client.get("/policies", params={"city": "廊坊市"}).text   # a city by its name
+    assert 'data-city="langfang"' in named and 'data-city="hebei"' not in named
+    for query, said in (({"city": "langfnag"}, "city: unknown city &#39;langfnag&#39;"),
+                        ({"level": "town"}, "level: unknown level &#39;town&#39;")):
+        misspelt = client.get("/policies", params=query)   # said, and the whole library listed beside
+        assert misspelt.status_code == 422 and said in misspelt.text and 'data-city="hebei"' in misspelt.text
 
 
 def test_the_budget_page_draws_a_batch_summary(client: httpx.Client, tmp_path: Path) -> None:

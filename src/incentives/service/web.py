@@ -27,7 +27,7 @@ from incentives.readings import parse_choices
 from incentives.report import label, localized, money, percent
 from incentives.schemas import schema
 from incentives.service.live import LiveRulebook
-from incentives.service.policies import policies
+from incentives.service.policies import place, policies
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = shipped_rules().parent / "examples" / "enterprises"
@@ -297,9 +297,16 @@ def mount(app: FastAPI, live: LiveRulebook) -> None:
     @app.get("/policies", response_class=HTMLResponse, include_in_schema=False)
     async def library(request: Request, city: str | None = None, level: str | None = None) -> Response:
         book = live.current.book
-        listing = policies(book, city=city or None, level=level or None)
-        cities = sorted(book.files)
-        return page(request, "policies.html", listing=listing, cities=cities, city=city or "", level=level or "")
+        problem = None
+        try:   # a city by its name (廊坊市) or its file; one the library does not hold is said, not listed as empty
+            city = place(book, city) if city else None
+            if level and level not in ("province", "city", "county"):
+                raise IncentivesError(f"unknown level {level!r}: province, city or county", field="level")
+        except IncentivesError as e:
+            problem, city, level = str(e), None, None
+        listing = policies(book, city=city, level=level or None)
+        return page(request, "policies.html", status=422 if problem else 200, listing=listing,
+                    cities=sorted(book.files), city=city or "", level=level or "", problem=problem)
 
     @app.get("/budget", response_class=HTMLResponse, include_in_schema=False)
     async def budget_form(request: Request) -> Response:
