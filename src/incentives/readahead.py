@@ -3,8 +3,8 @@ first blocks read while the engine loads.
 
 ``incentives batch`` spends its first few tenths of a second on one core, importing the engine and loading
 the rules; the other core has nothing to do. ``begin`` (called by the command before it imports anything
-heavy) starts a thread that reads and parses the first ``AHEAD`` blocks of each CSV table named on the
-command line; ``columnar.TableReader`` ``claim``s them when it opens the same file, unchanged, at the same
+heavy) starts, for each CSV table named on the command line, a thread that reads and parses its first
+``AHEAD`` blocks; ``columnar.TableReader`` ``claim``s them when it opens the same file, unchanged, at the same
 block size, and reads on from where they end. Nothing else changes: the blocks are the ones the reader
 would have read, parsed by the same code. A table never claimed is let go when the process ends.
 
