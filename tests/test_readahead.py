@@ -111,9 +111,9 @@ def test_a_table_changed_after_it_was_read_ahead_is_read_anew(tmp_path: Path, mo
 def test_blocks_read_at_another_size_are_not_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     enterprises, records = register(tmp_path / "register")
     readahead.read_ahead(enterprises, BLOCK * 2, count=3)
-    assert readahead.claim(enterprises, BLOCK) is None
-    ahead = readahead.claim(enterprises, BLOCK * 2)
-    assert ahead is not None and readahead.claim(enterprises, BLOCK * 2) is None   # once
+    assert readahead.claim(enterprises, BLOCK, 7) is None
+    ahead = readahead.claim(enterprises, BLOCK * 2, 7)
+    assert ahead is not None and readahead.claim(enterprises, BLOCK * 2, 7) is None   # once
     ahead.stop()
 
 

@@ -89,26 +89,23 @@ class TableReader:
         self.names = list(table.columns)
         self.block_bytes = block_bytes
         self.plain = plain  # every block was found plain by ``scan_codes``, read at the same size
-        self.lines = LineBlocks(table.path, block_bytes)
+        self.width = len(self.names) + table.unnamed   # the header's cells, named or not
+        self.ahead = readahead.claim(table.path, block_bytes, self.width) if table.name is None else None
+        self.lines = self.ahead.lines if self.ahead is not None else LineBlocks(table.path, block_bytes)
         self.number = 0     # data rows seen (blank rows counted, as the csv path counts them)
         self.line = 2       # the line the next row starts on
 
     def close(self) -> None:
+        if self.ahead is not None:
+            self.ahead.stop()   # its thread may still be reading: stopped, then the file closed
         self.lines.close()
 
     def blocks(self) -> Iterator[Block]:
-        width = len(self.names) + self.table.unnamed
-        ahead = readahead.claim(self.table.path, self.block_bytes) if self.table.name is None else None
-        if ahead is not None and ahead.width != width:
-            ahead.stop()
-            ahead = None
-        if ahead is not None:
-            self.lines.close()
-            self.lines = ahead.lines
-            for parsed in ahead.parsed():
+        if self.ahead is not None:
+            for parsed in self.ahead.parsed():
                 yield self._block(parsed)
         for block in self.lines:
-            yield self._block(readahead.parse(block, width, self.plain and not self.lines.long))
+            yield self._block(readahead.parse(block, self.width, self.plain and not self.lines.long))
 
     def _block(self, parsed: readahead.Parsed) -> Block:
         frame, width = parsed.frame, len(self.names)
@@ -854,7 +851,7 @@ class Frames:
             share = (floors[p] + (ahead < left).cast(pl.Int64)).cast(pl.Int64)
             out.append(pl.when(pl.col(f"_w_{p}").is_null() | fen.is_null()).then(None).otherwise(share)
                        .alias(f"_p_{p}"))
-        return c.with_columns(out)
+        return c.with_columns(out).drop(*(f"_{k}_{p}" for k in "xfm" for p in self.payers))
 
 
 # ------------------------------------------------------------------------------------ text of award rows

@@ -124,7 +124,6 @@ class Parsed:
     ``frame`` its rows as text columns ``column_1``… where polars read it (``None``: it refused)."""
 
     block: bytes
-    width: int
     lines: int | None
     frame: pl.DataFrame | None
     spaced: bool
@@ -141,7 +140,7 @@ def parse(block: bytes, width: int, plain: bool = False) -> Parsed:
                                 infer_schema=False)
         except pl.exceptions.PolarsError:
             frame = None  # a ragged row, a byte that is not UTF-8: the line reader says what
-    return Parsed(block, width, lines, frame, spaced(block))
+    return Parsed(block, lines, frame, spaced(block))
 
 
 # ------------------------------------------------------------------------------------ reading ahead
@@ -154,7 +153,7 @@ class ReadAhead:
     """The first ``count`` blocks of a CSV table, parsed in a thread of their own; ``lines`` reads on."""
 
     def __init__(self, path: Path, block_bytes: int, count: int) -> None:
-        self.path, self.block_bytes = path, block_bytes
+        self.path = path
         self.identity = _identity(path)
         self.lines = LineBlocks(path, block_bytes)
         header = self.lines.header.removeprefix(b"\xef\xbb\xbf")
@@ -211,14 +210,15 @@ def read_ahead(path: str | Path, block_bytes: int | None = None, count: int = AH
         _AHEAD[(str(path.resolve()), block_bytes)] = ahead
 
 
-def claim(path: str | Path, block_bytes: int) -> ReadAhead | None:
-    """The blocks read ahead of the table at ``path`` at ``block_bytes``, once, if the file is still the one read."""
+def claim(path: str | Path, block_bytes: int, width: int) -> ReadAhead | None:
+    """The blocks read ahead of the table at ``path`` at ``block_bytes``, once, if the file is still the one
+    read and its header's width (``width`` cells, as the reader reads it) the one they were parsed at."""
     with _LOCK:
         ahead = _AHEAD.pop((str(Path(path).resolve()), block_bytes), None)
     if ahead is None:
         return None
     try:
-        same = _identity(ahead.path) == ahead.identity
+        same = _identity(ahead.path) == ahead.identity and ahead.width == width
     except OSError:
         same = False
     if not same:

@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException
 from incentives import (Assessment, Enterprise, FactsError, IncentivesError, Rulebook, SourceError, __version__, assess,
                         default_rules, load_enterprise)
 from incentives import _yaml
+from incentives.divisions import Level
 from incentives.errors import Location
 from incentives.explain import Explanation, explanation
 from incentives.facts import enterprise_from_document
@@ -156,7 +157,7 @@ def _routes(app: FastAPI, live: LiveRulebook, limits: Limits,
     @app.get("/v1/policies", response_model=Policies, tags=["rulebook"],
              summary="The policy library: documents and their rules, amounts, payers, departments, deadlines")
     async def policies_route(request: Request, city: str | None = None,
-                             level: Literal["province", "city", "county"] | None = None) -> Response:
+                             level: Level | None = None) -> Response:
         loaded = live.current
         request.state.rulebook_hash = loaded.book.hash
         if city is not None:

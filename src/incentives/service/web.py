@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from incentives import Assessment, IncentivesError, Rulebook, SourceError, __version__, _yaml, assess, shipped_rules
+from incentives.divisions import LEVELS
 from incentives.errors import Location
 from incentives.readings import parse_choices
 from incentives.report import label, localized, money, percent
@@ -300,7 +301,7 @@ def mount(app: FastAPI, live: LiveRulebook) -> None:
         problem = None
         try:   # a city by its name (廊坊市) or its file; one the library does not hold is said, not listed as empty
             city = place(book, city) if city else None
-            if level and level not in ("province", "city", "county"):
+            if level and level not in LEVELS:
                 raise IncentivesError(f"unknown level {level!r}: province, city or county", field="level")
         except IncentivesError as e:
             problem, city, level = str(e), None, None
