@@ -92,6 +92,7 @@ class TableReader:
         self.width = len(self.names) + table.unnamed   # the header's cells, named or not
         self.ahead = readahead.claim(table.path, block_bytes, self.width) if table.name is None else None
         self.lines = self.ahead.lines if self.ahead is not None else LineBlocks(table.path, block_bytes)
+        self.filled = self.ahead.filled if self.ahead is not None else readahead.Filled()
         self.number = 0     # data rows seen (blank rows counted, as the csv path counts them)
         self.line = 2       # the line the next row starts on
 
@@ -105,7 +106,7 @@ class TableReader:
             for parsed in self.ahead.parsed():
                 yield self._block(parsed)
         for block in self.lines:
-            yield self._block(readahead.parse(block, self.width, self.plain and not self.lines.long))
+            yield self._block(readahead.parse(block, self.width, self.plain and not self.lines.long, self.filled))
 
     def _block(self, parsed: readahead.Parsed) -> Block:
         frame, width = parsed.frame, len(self.names)
