@@ -16,8 +16,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import incentives.__main__ as command
 import incentives.columnar as columnar
-from incentives import readahead
+from incentives import _output, readahead
 from incentives.batch import run_batch
 from incentives.synth import synthesize, write_register
 
@@ -145,24 +146,53 @@ def test_blocks_of_lines_are_the_file_after_its_header_cut_after_a_newline(tmp_p
     assert all(b.endswith(b"\n") for b in blocks[:-1])   # no line cut across two blocks
 
 
-@pytest.mark.parametrize("argv, ahead", [
-    (["batch", "r/enterprises.csv", "-o", "out"], ["r/enterprises.csv", "r/records.csv"]),
-    (["batch", "-o", "out", "r/enterprises.csv", "--records", "x.csv"], ["r/enterprises.csv", "x.csv"]),
-    (["batch", "--records=x.csv", "r/enterprises.csv"], ["r/enterprises.csv", "x.csv"]),
-    (["batch", "r/firms.csv", "--records", "r/recs.csv"], ["r/firms.csv", "r/recs.csv"]),
-    (["batch", "r/firms.csv"], ["r/firms.csv"]),   # no records beside it: the batch says so
-    (["batch", "r/enterprises.csv", "--path", "rows"], []),
-    (["batch", "r/enterprises.csv", "--path=rows"], []),
-    (["batch", "r/enterprises.parquet"], []),
-    (["batch", "-", "--records", "r/records.csv"], []),
-    (["evaluate", "r/enterprises.csv"], []),
+@pytest.mark.parametrize("argv, ahead, hashed", [
+    (["batch", "r/enterprises.csv", "-o", "out"], ["r/enterprises.csv", "r/records.csv"], None),
+    (["batch", "-o", "out", "r/enterprises.csv", "--records", "x.csv"], ["r/enterprises.csv", "x.csv"], None),
+    (["batch", "--records=x.csv", "r/enterprises.csv"], ["r/enterprises.csv", "x.csv"], None),
+    (["batch", "r/firms.csv", "--records", "r/recs.csv"], ["r/firms.csv", "r/recs.csv"], None),
+    (["batch", "r/firms.csv"], ["r/firms.csv"], None),   # no records beside it: the batch says so
+    (["batch", "r/enterprises.csv", "--path", "rows"], [], ["r/enterprises.csv", "r/records.csv"]),
+    (["batch", "r/enterprises.csv", "--path=rows"], [], ["r/enterprises.csv", "r/records.csv"]),
+    (["batch", "r/enterprises.parquet"], [], ["r/enterprises.parquet", "r/records.parquet"]),
+    (["batch", "r/enterprises.jsonl"], [], ["r/enterprises.jsonl"]),   # its records are in it
+    (["batch", "-", "--records", "r/records.csv"], [], []),
 ])
-def test_the_command_line_names_the_tables_to_read_ahead(monkeypatch: pytest.MonkeyPatch, argv: list[str],
-                                                         ahead: list[str]) -> None:
+def test_the_command_line_names_the_tables_to_hash_and_read_ahead(monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                                                  ahead: list[str], hashed: list[str] | None) -> None:
     asked: list[str] = []
+    digested: list[str] = []
     monkeypatch.setattr(readahead, "read_ahead", lambda path, *a, **k: asked.append(str(path)))
-    readahead.begin(argv)
+    monkeypatch.setattr(_output, "digest_early", lambda paths: digested.extend(str(p) for p in paths))
+    command.begin_batch(argv)
     assert asked == [str(Path(p)) for p in ahead]
+    assert digested == [str(Path(p)) for p in (ahead if hashed is None else hashed)]
+
+
+def test_another_command_hashes_and_reads_nothing_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    import incentives.cli
+
+    monkeypatch.setattr(command, "begin_batch", lambda argv: pytest.fail(f"began {argv}"))
+    monkeypatch.setattr(incentives.cli, "main", lambda argv: 0)
+    monkeypatch.setattr(sys, "argv", ["incentives", "evaluate", "r/enterprises.csv"])
+    assert command.main() == 0
+
+
+def test_an_input_hashed_early_is_taken_only_unchanged(tmp_path: Path) -> None:
+    """The digest the early thread found is the file's, as ``file_digest`` computes it; a file changed since
+    (here: another size) is hashed again, and a path that is no file is let be."""
+    import hashlib
+
+    table = tmp_path / "enterprises.csv"
+    table.write_bytes(b"credit_code\n" * 5000)
+    _output.digest_early([table, tmp_path / "missing.csv", tmp_path])
+    assert list(_output._EARLY) == [str(table.resolve())]
+    assert _output.file_digest(table) == "sha256:" + hashlib.sha256(table.read_bytes()).hexdigest()
+    assert not _output._EARLY   # taken once
+    _output.digest_early([table])
+    _output._EARLY[str(table.resolve())].done.wait()
+    table.write_bytes(b"credit_code\nchanged\n")
+    assert _output.file_digest(table) == "sha256:" + hashlib.sha256(b"credit_code\nchanged\n").hexdigest()
 
 
 def test_the_command_reads_ahead_and_writes_what_the_library_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

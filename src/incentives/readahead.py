@@ -2,19 +2,18 @@
 first blocks read while the engine loads.
 
 ``incentives batch`` spends its first few tenths of a second on one core, importing the engine and loading
-the rules; the other core has nothing to do. ``begin`` (called by the command before it imports anything
-heavy) starts, for each CSV table named on the command line, a thread that reads and parses its first
-``AHEAD`` blocks; ``columnar.TableReader`` ``claim``s them when it opens the same file, unchanged, at the same
-block size, and reads on from where they end. Nothing else changes: the blocks are the ones the reader
-would have read, parsed by the same code. A table never claimed is let go when the process ends.
+the rules; the other core has nothing to do. ``read_ahead`` (called by the command, ``incentives.__main__``,
+before it imports anything heavy) starts, for a CSV table named on the command line, a thread that reads and
+parses its first ``AHEAD`` blocks; ``columnar.TableReader`` ``claim``s them when it opens the same file,
+unchanged, at the same block size, and reads on from where they end. Nothing else changes: the blocks are the
+ones the reader would have read, parsed by the same code. A table never claimed is let go when the process ends.
 
-This module imports numpy and polars only, so that it can run while the rest is imported.
+This module imports numpy, polars and ``_output`` only, so that it can run while the rest is imported.
 """
 
 from __future__ import annotations
 
 import atexit
-import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from typing import Any, Iterator
 
 import numpy as np
 import polars as pl
+
+from incentives._output import file_identity
 
 BLOCK_BYTES = 8 << 20   # bytes of the enterprises table read per chunk (about 100,000 enterprises)
 AHEAD = 3               # blocks of each table read before the engine is loaded: about the start's time
@@ -211,17 +212,12 @@ def _line_ends(block: bytes, found: list[Any] | None = None) -> Any:
 
 
 # ------------------------------------------------------------------------------------ reading ahead
-def _identity(path: Path) -> tuple[int, int, int, int]:
-    st = os.stat(path)
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
 class ReadAhead:
     """The first ``count`` blocks of a CSV table, parsed in a thread of their own; ``lines`` reads on."""
 
     def __init__(self, path: Path, block_bytes: int, count: int) -> None:
         self.path = path
-        self.identity = _identity(path)
+        self.identity = file_identity(path)
         self.lines = LineBlocks(path, block_bytes)
         header = self.lines.header.removeprefix(b"\xef\xbb\xbf")
         if b'"' in header:   # its width is the reader's to tell
@@ -286,7 +282,7 @@ def claim(path: str | Path, block_bytes: int, width: int) -> ReadAhead | None:
     if ahead is None:
         return None
     try:
-        same = _identity(ahead.path) == ahead.identity and ahead.width == width
+        same = file_identity(ahead.path) == ahead.identity and ahead.width == width
     except OSError:
         same = False
     if not same:
@@ -304,33 +300,3 @@ def _let_go() -> None:
 
 
 atexit.register(_let_go)   # what no reader took is let go before the interpreter ends
-
-
-def begin(argv: list[str]) -> None:
-    """Read ahead the CSV tables of an ``incentives batch`` command line: the enterprises table (the first
-    argument naming a CSV file) and its records (``--records``, else the table beside it, named as
-    ``_tabular.records_path_for`` names it). A guess that names the wrong file costs a few blocks' reading,
-    never a result: ``claim`` hands over only the file the reader opens."""
-    options = dict(_options(argv[1:]))
-    if argv[:1] != ["batch"] or options.get("--path") == "rows":
-        return
-    records = options.get("--records")
-    tables = [a for a in argv[1:] if a.lower().endswith(".csv") and not a.startswith("-") and a != records]
-    if not tables:
-        return
-    enterprises = Path(tables[0])
-    read_ahead(enterprises)
-    if records is not None:
-        read_ahead(records)
-    elif "enterprises" in enterprises.name:
-        read_ahead(enterprises.with_name(enterprises.name.replace("enterprises", "records")))
-
-
-def _options(args: list[str]) -> Iterator[tuple[str, str]]:
-    """The ``--name value`` and ``--name=value`` pairs of a command line."""
-    for i, arg in enumerate(args):
-        name, eq, value = arg.partition("=")
-        if name.startswith("--") and eq:
-            yield name, value
-        elif arg.startswith("--") and i + 1 < len(args):
-            yield arg, args[i + 1]
