@@ -4,7 +4,7 @@ first blocks read while the engine loads.
 ``incentives batch`` spends its first few tenths of a second on one core, importing the engine and loading
 the rules; the other core has nothing to do. ``read_ahead`` (called by the command, ``incentives.__main__``,
 before it imports anything heavy) starts, for a CSV table named on the command line, a thread that reads and
-parses its first ``AHEAD`` blocks; ``columnar.TableReader`` ``claim``s them when it opens the same file,
+parses its first ``AHEAD`` blocks (past the start: the reader then only keys them while the chunks begin); ``columnar.TableReader`` ``claim``s them when it opens the same file,
 unchanged, at the same block size, and reads on from where they end. Nothing else changes: the blocks are the
 ones the reader would have read, parsed by the same code. A table never claimed is let go when the process ends.
 
@@ -26,7 +26,7 @@ import polars as pl
 from incentives._output import file_identity
 
 BLOCK_BYTES = 8 << 20   # bytes of the enterprises table read per chunk (about 100,000 enterprises)
-AHEAD = 3               # blocks of each table read before the engine is loaded: about the start's time
+AHEAD = 8   # blocks of each table parsed by the thread, ahead of the reader: past the start's idle time
 _WINDOW = 1 << 21       # bytes ``plain_lines`` looks at at once: few calls, masks made once per thread
 _SCRATCH = threading.local()
 
