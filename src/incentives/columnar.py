@@ -82,31 +82,26 @@ class Block:
 class TableReader:
     """A CSV table read in blocks of whole lines: by polars where a block is plain (no quote, no
     carriage return but before a newline, no blank line), by the csv module otherwise, with the same row
-    numbers. Its first blocks may have been read ahead while the engine loaded (``readahead.claim``)."""
+    numbers. A thread reads and parses the blocks (``readahead.ReadAhead``), begun while the engine loaded
+    where the command started it (``readahead.claim``)."""
 
     def __init__(self, table: Table, block_bytes: int, plain: bool = False) -> None:
         self.table = table
         self.names = list(table.columns)
         self.block_bytes = block_bytes
-        self.plain = plain  # every block was found plain by ``scan_codes``, read at the same size
         self.width = len(self.names) + table.unnamed   # the header's cells, named or not
-        self.ahead = readahead.claim(table.path, block_bytes, self.width) if table.name is None else None
-        self.lines = self.ahead.lines if self.ahead is not None else LineBlocks(table.path, block_bytes)
-        self.filled = self.ahead.filled if self.ahead is not None else readahead.Filled()
+        claimed = readahead.claim(table.path, block_bytes, self.width) if table.name is None else None
+        self.ahead = claimed or readahead.ReadAhead(table.path, block_bytes, readahead.KEPT, self.width)
+        self.ahead.reading(plain)
         self.number = 0     # data rows seen (blank rows counted, as the csv path counts them)
         self.line = 2       # the line the next row starts on
 
     def close(self) -> None:
-        if self.ahead is not None:
-            self.ahead.stop()   # its thread may still be reading: stopped, then the file closed
-        self.lines.close()
+        self.ahead.stop()   # its thread may still be reading: stopped, then the file closed
 
     def blocks(self) -> Iterator[Block]:
-        if self.ahead is not None:
-            for parsed in self.ahead.parsed():
-                yield self._block(parsed)
-        for block in self.lines:
-            yield self._block(readahead.parse(block, self.width, self.plain and not self.lines.long, self.filled))
+        for parsed in self.ahead.parsed():
+            yield self._block(parsed)
 
     def _block(self, parsed: readahead.Parsed) -> Block:
         frame, width = parsed.frame, len(self.names)

@@ -26,7 +26,8 @@ import polars as pl
 from incentives._output import file_identity
 
 BLOCK_BYTES = 8 << 20   # bytes of the enterprises table read per chunk (about 100,000 enterprises)
-AHEAD = 8   # blocks of each table parsed by the thread, ahead of the reader: past the start's idle time
+AHEAD = 8               # blocks of each table parsed before the engine is loaded, at most: past the start's idle time
+KEPT = 2                # blocks parsed and not taken yet, at most, once the reader takes them
 _WINDOW = 1 << 21       # bytes ``plain_lines`` looks at at once: few calls, masks made once per thread
 _SCRATCH = threading.local()
 
@@ -213,45 +214,70 @@ def _line_ends(block: bytes, found: list[Any] | None = None) -> Any:
 
 # ------------------------------------------------------------------------------------ reading ahead
 class ReadAhead:
-    """The first ``count`` blocks of a CSV table, parsed in a thread of their own; ``lines`` reads on."""
+    """A CSV table's blocks, read and parsed in a thread of their own ahead of the reader, which keys them
+    meanwhile (``columnar.Register``): at most ``limit`` parsed blocks not taken yet, ``AHEAD`` while the
+    engine loads, ``KEPT`` once the reader takes them (``reading``)."""
 
-    def __init__(self, path: Path, block_bytes: int, count: int) -> None:
+    def __init__(self, path: Path, block_bytes: int, limit: int, width: int | None = None) -> None:
         self.path = path
         self.identity = file_identity(path)
         self.lines = LineBlocks(path, block_bytes)
-        header = self.lines.header.removeprefix(b"\xef\xbb\xbf")
-        if b'"' in header:   # its width is the reader's to tell
-            self.lines.close()
-            raise ValueError("a quoted header")
-        self.width = header.count(b",") + 1
-        self.filled = Filled()   # the reader that claims these blocks reads on with it
+        if width is None:
+            header = self.lines.header.removeprefix(b"\xef\xbb\xbf")
+            if b'"' in header:   # its width is the reader's to tell
+                self.lines.close()
+                raise ValueError("a quoted header")
+            width = header.count(b",") + 1
+        self.width = width
+        self.filled = Filled()
+        self.plain = False   # every block found plain by the reader's scan: their lines are not counted
+        self.limit = limit
+        self._held = 0       # blocks parsed and not taken yet
+        self._room = threading.Condition()
         self._parsed: queue.Queue[Parsed | BaseException | None] = queue.Queue()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(count,), name="incentives-readahead", daemon=True)
+        self._thread = threading.Thread(target=self._read, name="incentives-readahead", daemon=True)
         self._thread.start()
 
-    def _read(self, count: int) -> None:
+    def _read(self) -> None:
         try:
-            for _ in range(count):
-                if self._stop.is_set():
-                    break
+            while self._room_for_one():
                 block = next(self.lines, None)
                 if block is None:
                     break
-                self._parsed.put(parse(block, self.width, False, self.filled))
+                parsed = parse(block, self.width, self.plain and not self.lines.long, self.filled)
+                with self._room:
+                    self._held += 1
+                self._parsed.put(parsed)
         except BaseException as e:   # handed to the reader, which raises it where it would have met it
             self._parsed.put(e)
         self._parsed.put(None)
 
+    def _room_for_one(self) -> bool:
+        with self._room:
+            self._room.wait_for(lambda: self._stop.is_set() or self._held < self.limit)
+            return not self._stop.is_set()
+
+    def reading(self, plain: bool) -> None:
+        """The reader takes the blocks from now on: ``KEPT`` ahead of it, its scan's ``plain`` for the next."""
+        with self._room:
+            self.plain, self.limit = plain, KEPT
+            self._room.notify()
+
     def parsed(self) -> Iterator[Parsed]:
-        """The blocks read ahead, in order, as they come; after the last, ``lines`` is the reader's."""
+        """Every block of the table, in order, as they come."""
         while (item := self._parsed.get()) is not None:
+            with self._room:
+                self._held -= 1
+                self._room.notify()
             if isinstance(item, BaseException):
                 raise item
             yield item
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._room:
+            self._stop.set()
+            self._room.notify()
         self._thread.join()
         self.lines.close()
 
@@ -261,8 +287,8 @@ _LOCK = threading.Lock()
 
 
 def read_ahead(path: str | Path, block_bytes: int | None = None, count: int = AHEAD) -> None:
-    """Start reading the first ``count`` blocks of the CSV table at ``path`` (nothing where it cannot be
-    opened or its header holds a quote: the reader will say what is wrong, as ever)."""
+    """Start reading the CSV table at ``path``, up to ``count`` blocks until a reader claims it (nothing where
+    it cannot be opened or its header holds a quote: the reader will say what is wrong, as ever)."""
     path, block_bytes = Path(path), block_bytes or BLOCK_BYTES
     try:
         if path.suffix.lower() != ".csv" or not path.is_file():
