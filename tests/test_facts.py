@@ -193,3 +193,37 @@ def test_one_geographical_indication_is_one_achievement_across_trademark_and_pro
     assert got["bare"] == ("trademark", "geographical_indication_product", "P2001")
     assert got["nothing"] == ("trademark", "nothing")
     assert len(set(got.values())) == 4
+
+
+def test_the_facts_models_are_built_on_first_use_and_right_when_threads_use_them_first_at_once() -> None:
+    """A fresh interpreter imports the models unbuilt (a batch on the columnar path reads their fields alone);
+    eight threads then validate the same enterprise at once, each against the whole model: extra fields
+    refused, records typed, and every result equal."""
+    import subprocess
+    import sys
+
+    code = """
+import threading
+from incentives.facts import Enterprise, RECORD_MODELS
+assert not Enterprise.__pydantic_complete__ and not any(m.__pydantic_complete__ for m in RECORD_MODELS.values())
+from incentives import load_enterprise
+raw = {"enterprise": {"credit_code": "91130100MA07XKQG1N", "name": "石家庄测试有限公司", "city": "shijiazhuang"},
+       "records": [{"id": "r1", "kind": "project", "date": "2026-03-01", "type": "technical_upgrade",
+                    "investment": "12000000"}]}
+results, refused, start = [], [], threading.Barrier(8)
+def validate():
+    start.wait()
+    results.append(Enterprise.model_validate(raw))
+    try:
+        Enterprise.model_validate({**raw, "records": [{**raw["records"][0], "unknown": 1}]})
+    except Exception as e:
+        refused.append([error["type"] for error in e.errors()])
+threads = [threading.Thread(target=validate) for _ in range(8)]
+[t.start() for t in threads]; [t.join() for t in threads]
+assert refused == [["extra_forbidden"]] * 8, refused
+assert len(results) == 8 and all(r == results[0] for r in results)
+assert type(results[0].records[0]).__name__ == "Project" and str(results[0].records[0].investment) == "12000000"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -69,7 +69,9 @@ def field_kind(annotation: Any) -> str:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    # built on first use, not when imported: a batch on the columnar path reads the models' fields alone (a
+    # tenth of every command's start); pydantic>=2.14 builds under a lock when threads use one first at once
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class ProfileBase(_Frozen):
@@ -128,7 +130,7 @@ class RecordBase(_Frozen):
 class EnterpriseBase(_Frozen):
     """One enterprise: its profile (``enterprise:`` in a file), its records and its yearly figures."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
     facts_schema: ClassVar[FactsSchema]
 
