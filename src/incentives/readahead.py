@@ -1,12 +1,14 @@
-"""A CSV table's bytes in blocks of whole lines, each parsed by polars where it is plain, and a batch's
-first blocks read while the engine loads.
+"""A CSV table's bytes in blocks of whole lines, each parsed by polars where it is plain, in a thread of the
+table's own, from before the engine loads.
 
 ``incentives batch`` spends its first few tenths of a second on one core, importing the engine and loading
 the rules; the other core has nothing to do. ``read_ahead`` (called by the command, ``incentives.__main__``,
 before it imports anything heavy) starts, for a CSV table named on the command line, a thread that reads and
-parses its first ``AHEAD`` blocks (past the start: the reader then only keys them while the chunks begin); ``columnar.TableReader`` ``claim``s them when it opens the same file,
-unchanged, at the same block size, and reads on from where they end. Nothing else changes: the blocks are the
-ones the reader would have read, parsed by the same code. A table never claimed is let go when the process ends.
+parses up to ``AHEAD`` blocks; ``columnar.TableReader`` ``claim``s it when it opens the same file, unchanged,
+at the same block size, and the thread reads on through the table, ``KEPT`` blocks ahead of the reader,
+which keys each block while the next is parsed (a reader with nothing claimed starts such a thread of its
+own). Nothing else changes: the blocks are the ones the reader would have read, parsed by the same code. A
+table never claimed is let go when the process ends.
 
 This module imports numpy, polars and ``_output`` only, so that it can run while the rest is imported.
 """
