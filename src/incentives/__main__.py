@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-REGISTERS = (".csv", ".jsonl", ".parquet", ".xlsx")   # the formats of ``_tabular.FORMATS``
+REGISTERS = (".csv", ".jsonl", ".parquet", ".xlsx")   # ``_tabular.FORMATS``'s, not imported: it loads the engine
 
 
 def main() -> int:

@@ -45,8 +45,6 @@ SYSTEM = ("/proc", "/sys", "/dev")
 # Bytes hashed per read: a hashing thread takes the interpreter's lock back after each read and each
 # update, which the batch's threads then wait for; at 64 KiB, 2,400 times on a 155 MB register.
 HASH_READ = 1 << 20
-
-
 EARLY_READ = 8 << 20   # bytes a read before the engine is imported: that thread takes the lock back seldom
 
 

@@ -1222,8 +1222,8 @@ class Register:
     def _keyed_ents(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The block with each row's position (``_e``), key, the key's hash, and whether the row is its key's
         first (``_first``: all true where the hashes are distinct, as in nearly every block)."""
-        frame = frame.with_columns(_e=pl.int_range(pl.len(), dtype=pl.Int64), _key=_key("credit_code", bare(frame)))
-        frame = frame.with_columns(_hash=pl.col("_key").hash())
+        key = _key("credit_code", bare(frame))
+        frame = frame.with_columns(_e=pl.int_range(pl.len(), dtype=pl.Int64), _key=key, _hash=key.hash())
         distinct = frame["_hash"].n_unique() == frame.height   # else a repeated code, or hashes met by chance
         return frame.with_columns(_first=pl.lit(True) if distinct else pl.col("_key").is_first_distinct())
 
